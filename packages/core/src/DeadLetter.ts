@@ -1,0 +1,51 @@
+import { Context, Data, Effect, Layer, Ref } from "effect"
+
+/** A record that cannot be processed, with everything needed to inspect or replay it. */
+export interface DeadLetterEntry {
+  /** The error's tag, e.g. `InvalidEvent`. */
+  readonly error: string
+  /** What is wrong, naming the field and the rule where there is one. */
+  readonly reason: string
+  readonly payload: Uint8Array
+  readonly partitionKey: string
+  readonly shardId: string
+  readonly sequenceNumber: string
+  readonly subSequenceNumber: number
+  readonly arrivalTime: number
+  /** The pipeline that refused it, when it decoded but a pipeline failed on it. */
+  readonly pipeline?: string
+  /** Event source (stream ARN or name), when the driver knows it. */
+  readonly source?: string
+}
+
+export class DeadLetterError extends Data.TaggedError("DeadLetterError")<{
+  readonly message: string
+  readonly cause?: unknown
+}> {}
+
+export class DeadLetter extends Context.Tag("@eddy/core/DeadLetter")<DeadLetter, {
+  readonly send: (entries: ReadonlyArray<DeadLetterEntry>) => Effect.Effect<void, DeadLetterError>
+}>() {}
+
+/** Keeps dead letters in memory; `entries` reads what was sent. */
+export class MemoryDeadLetters extends Context.Tag("@eddy/core/MemoryDeadLetters")<MemoryDeadLetters, {
+  readonly entries: Effect.Effect<ReadonlyArray<DeadLetterEntry>>
+}>() {}
+
+export const layerMemory: Layer.Layer<DeadLetter | MemoryDeadLetters> = Layer.effectContext(
+  Effect.map(Ref.make<ReadonlyArray<DeadLetterEntry>>([]), (ref) =>
+    Context.make(DeadLetter, { send: (entries) => Ref.update(ref, (all) => [...all, ...entries]) }).pipe(
+      Context.add(MemoryDeadLetters, { entries: Ref.get(ref) })
+    )
+  )
+)
+
+/** Writes one JSON line per dead letter to stdout, payload in base64. */
+export const layerStdout: Layer.Layer<DeadLetter> = Layer.succeed(DeadLetter, {
+  send: (entries) =>
+    Effect.sync(() => {
+      for (const e of entries) {
+        process.stdout.write(JSON.stringify({ level: "warn", msg: "dead letter", ...e, payload: Buffer.from(e.payload).toString("base64") }) + "\n")
+      }
+    })
+})

@@ -1,0 +1,137 @@
+import { Context, Data, Effect, Layer, Option } from "effect"
+import type { Json } from "./Json"
+import type { Monoid } from "./Monoid"
+import { comparePosition, type Position } from "./SourceRecord"
+
+/** Identifies one aggregate: a pipeline's value for one key in one window bucket. */
+export interface ItemRef {
+  readonly pipeline: string
+  readonly key: string
+  /** Window bucket id (see `Window`); `all` for unwindowed pipelines. */
+  readonly bucket: string
+}
+
+/** One record's share of a delta, kept so a store can re-fold on redelivery. */
+export interface Contribution {
+  readonly position: Position
+  readonly value: unknown
+}
+
+/**
+ * The folded delta of one chunk for one item, from one shard.
+ *
+ * Exactly-once contract: a store applies a write atomically per item and keeps,
+ * per item and shard, the position of the last contribution it applied (the
+ * watermark). Kinesis orders records within a shard, so on redelivery every
+ * contribution at or below the watermark was applied before and is skipped;
+ * only the rest is folded in. Applying the same write twice is a no-op.
+ */
+export interface DeltaWrite extends ItemRef {
+  readonly monoid: Monoid<unknown>
+  readonly shardId: string
+  /** Fold of all `contributions`. */
+  readonly delta: unknown
+  /** Ascending by position; never empty. */
+  readonly contributions: ReadonlyArray<Contribution>
+  /** Epoch seconds after which the item may be deleted (window retention), if any. */
+  readonly expiresAt: number | undefined
+}
+
+/** Retryable: throttling, conflicts, network. The processor retries these with a Schedule. */
+export class StoreUnavailableError extends Data.TaggedError("StoreUnavailableError")<{
+  readonly message: string
+  readonly cause?: unknown
+}> {}
+
+/** Not retryable: the write can never succeed as it is (item over the size limit, bad state). */
+export class StoreRejectedError extends Data.TaggedError("StoreRejectedError")<{
+  readonly message: string
+  readonly cause?: unknown
+}> {}
+
+export type StoreError = StoreUnavailableError | StoreRejectedError
+
+export const isRetryable = (e: StoreError): boolean => e._tag === "StoreUnavailableError"
+
+/** Result of one write in a batch: `undefined` when the delta is durably applied (now or before). */
+export type WriteResult = StoreError | undefined
+
+export class Store extends Context.Tag("@eddy/core/Store")<Store, {
+  /** Applies a chunk's folded deltas, one atomic write per item. Results align with `writes`. */
+  readonly apply: (writes: ReadonlyArray<DeltaWrite>) => Effect.Effect<ReadonlyArray<WriteResult>, StoreError>
+  /** Reads items; results align with `refs`, `None` where nothing is stored. */
+  readonly getMany: <A>(monoid: Monoid<A>, refs: ReadonlyArray<ItemRef>) => Effect.Effect<ReadonlyArray<Option.Option<A>>, StoreError>
+}>() {}
+
+export const get = <A>(monoid: Monoid<A>, ref: ItemRef): Effect.Effect<Option.Option<A>, StoreError, Store> =>
+  Effect.flatMap(Store, (store) => store.getMany(monoid, [ref])).pipe(Effect.map((values) => values[0] ?? Option.none()))
+
+/** Merges several buckets of one key with the monoid; absent buckets are skipped, not folded as zeros. */
+export const getRange = <A>(
+  monoid: Monoid<A>,
+  pipeline: string,
+  key: string,
+  buckets: ReadonlyArray<string>
+): Effect.Effect<Option.Option<A>, StoreError, Store> =>
+  Effect.flatMap(Store, (store) => store.getMany(monoid, buckets.map((bucket) => ({ pipeline, key, bucket })))).pipe(
+    Effect.map((values) =>
+      values.reduce<Option.Option<A>>(
+        (acc, v) => Option.isNone(v) ? acc : Option.some(Option.isNone(acc) ? v.value : monoid.combine(acc.value, v.value)),
+        Option.none()
+      )
+    )
+  )
+
+/** The contributions of a write that lie strictly after `watermark`, folded; `undefined` when none do. */
+export const deltaAfter = (write: DeltaWrite, watermark: Position | undefined): { delta: unknown; last: Position } | undefined => {
+  const cs = write.contributions
+  const last = cs[cs.length - 1]!.position
+  if (watermark === undefined || comparePosition(cs[0]!.position, watermark) > 0) return { delta: write.delta, last }
+  if (comparePosition(last, watermark) <= 0) return undefined
+  let delta = write.monoid.empty
+  for (const c of cs) if (comparePosition(c.position, watermark) > 0) delta = write.monoid.combine(delta, c.value)
+  return { delta, last }
+}
+
+export const itemId = (ref: ItemRef): string => `${ref.pipeline}\u0000${ref.key}\u0000${ref.bucket}`
+
+interface MemoryItem {
+  state: Json
+  readonly watermarks: Map<string, Position>
+  expiresAt: number | undefined
+}
+
+/** An in-memory store with the same exactly-once semantics as the durable ones. */
+export const makeMemory = Effect.sync(() => {
+  const items = new Map<string, MemoryItem>()
+  const applyOne = (w: DeltaWrite): void => {
+    const id = itemId(w)
+    const item = items.get(id)
+    const todo = deltaAfter(w, item?.watermarks.get(w.shardId))
+    if (todo === undefined) return
+    const current = item === undefined ? w.monoid.empty : w.monoid.decode(item.state)
+    const state = w.monoid.encode(w.monoid.combine(current, todo.delta))
+    if (item === undefined) items.set(id, { state, watermarks: new Map([[w.shardId, todo.last]]), expiresAt: w.expiresAt })
+    else {
+      item.state = state
+      item.watermarks.set(w.shardId, todo.last)
+      item.expiresAt = w.expiresAt
+    }
+  }
+  return Store.of({
+    apply: (writes) =>
+      Effect.sync(() => {
+        for (const w of writes) applyOne(w)
+        return writes.map(() => undefined)
+      }),
+    getMany: (monoid, refs) =>
+      Effect.sync(() =>
+        refs.map((ref) => {
+          const item = items.get(itemId(ref))
+          return item === undefined ? Option.none() : Option.some(monoid.decode(item.state))
+        })
+      )
+  })
+})
+
+export const layerMemory: Layer.Layer<Store> = Layer.effect(Store, makeMemory)
