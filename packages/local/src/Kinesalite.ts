@@ -1,1 +1,22 @@
-export {}
+import { Effect, type Scope } from "effect"
+import { createRequire } from "node:module"
+import type { Server } from "node:http"
+import { listen } from "./internal/server"
+
+const require = createRequire(import.meta.url)
+
+export interface Options {
+  /** Most shards the emulator allows across streams (kinesalite's default is 10). */
+  readonly shardLimit?: number
+}
+
+/**
+ * Starts kinesalite in this process on a free port, in memory, with stream
+ * creation and resharding taking effect at once. Speaks HTTP/1.1 only: give
+ * the SDK client a `NodeHttpHandler`.
+ */
+export const start = (options: Options = {}): Effect.Effect<{ readonly endpoint: string; readonly port: number }, Error, Scope.Scope> =>
+  Effect.suspend(() => {
+    const kinesalite = require("kinesalite") as (opts: object) => Server
+    return listen("kinesalite", kinesalite({ createStreamMs: 0, deleteStreamMs: 0, updateStreamMs: 0, shardLimit: options.shardLimit ?? 1000 }))
+  })
