@@ -12,6 +12,11 @@ export interface SourceRecord {
   readonly subSequenceNumber: number
   /** Approximate arrival time in the stream, epoch milliseconds. */
   readonly arrivalTime: number
+  /**
+   * Set by a driver when it could not unpack the record (a corrupt KPL
+   * aggregate, say): the processor dead-letters it with this reason.
+   */
+  readonly unreadable?: { readonly error: string; readonly reason: string }
 }
 
 /** A point in one shard: sequence number plus KPL sub-sequence number. */

@@ -1,0 +1,184 @@
+import {
+  CreateStreamCommand,
+  type CreateStreamInput,
+  DescribeStreamSummaryCommand,
+  type DescribeStreamSummaryInput,
+  type DescribeStreamSummaryOutput,
+  GetRecordsCommand,
+  type GetRecordsInput,
+  type GetRecordsOutput,
+  GetShardIteratorCommand,
+  type GetShardIteratorInput,
+  type GetShardIteratorOutput,
+  KinesisClient,
+  ListShardsCommand,
+  type ListShardsInput,
+  type ListShardsOutput,
+  MergeShardsCommand,
+  type MergeShardsInput,
+  PutRecordCommand,
+  type PutRecordInput,
+  type PutRecordOutput,
+  PutRecordsCommand,
+  type PutRecordsInput,
+  type PutRecordsOutput,
+  SplitShardCommand,
+  type SplitShardInput
+} from "@aws-sdk/client-kinesis"
+import { NodeHttpHandler } from "@smithy/node-http-handler"
+import { Config, type ConfigError, Context, Data, Effect, Layer, Option, Redacted } from "effect"
+
+/** Kinesis or the network pushed back (throttling, limits, 5xx, timeouts): retry with backoff. */
+export class KinesisThrottledError extends Data.TaggedError("KinesisThrottledError")<{
+  readonly operation: string
+  readonly message: string
+  readonly cause?: unknown
+}> {}
+
+export class KinesisUnavailableError extends Data.TaggedError("KinesisUnavailableError")<{
+  readonly operation: string
+  readonly message: string
+  readonly cause?: unknown
+}> {}
+
+/** The stream or shard does not exist (or no longer does): check the stream name and region. */
+export class KinesisNotFoundError extends Data.TaggedError("KinesisNotFoundError")<{
+  readonly operation: string
+  readonly message: string
+  readonly cause?: unknown
+}> {}
+
+/** A shard iterator older than five minutes; the consumer asks for a new one. */
+export class KinesisExpiredIteratorError extends Data.TaggedError("KinesisExpiredIteratorError")<{
+  readonly operation: string
+  readonly message: string
+  readonly cause?: unknown
+}> {}
+
+/** The stream is being created, updated or resharded; try again once it is ACTIVE. */
+export class KinesisResourceInUseError extends Data.TaggedError("KinesisResourceInUseError")<{
+  readonly operation: string
+  readonly message: string
+  readonly cause?: unknown
+}> {}
+
+/** The request itself is wrong (invalid argument, access denied, validation): retrying cannot help. */
+export class KinesisRequestError extends Data.TaggedError("KinesisRequestError")<{
+  readonly operation: string
+  readonly message: string
+  readonly cause?: unknown
+}> {}
+
+export type KinesisError =
+  | KinesisThrottledError
+  | KinesisUnavailableError
+  | KinesisNotFoundError
+  | KinesisExpiredIteratorError
+  | KinesisResourceInUseError
+  | KinesisRequestError
+
+export const isRetryable = (e: KinesisError): boolean =>
+  e._tag === "KinesisThrottledError" || e._tag === "KinesisUnavailableError" || e._tag === "KinesisResourceInUseError"
+
+const throttling = new Set([
+  "ProvisionedThroughputExceededException",
+  "LimitExceededException",
+  "ThrottlingException",
+  "KMSThrottlingException"
+])
+const transientNetwork = new Set(["ECONNRESET", "ECONNREFUSED", "EPIPE", "ETIMEDOUT", "EAI_AGAIN", "TimeoutError", "AbortError"])
+
+/** Maps an AWS SDK exception to our error by its `name` (and HTTP status for unnamed faults). */
+export const fromSdkError = (operation: string, cause: unknown): KinesisError => {
+  const e = cause as { name?: string; code?: string; message?: string; $metadata?: { httpStatusCode?: number }; $fault?: string }
+  const name = e?.name ?? "Error"
+  const message = `${operation}: ${name}: ${e?.message ?? String(cause)}`
+  const args = { operation, message, cause }
+  if (throttling.has(name)) return new KinesisThrottledError(args)
+  if (name === "ResourceNotFoundException") return new KinesisNotFoundError(args)
+  if (name === "ExpiredIteratorException") return new KinesisExpiredIteratorError(args)
+  if (name === "ResourceInUseException") return new KinesisResourceInUseError(args)
+  const status = e?.$metadata?.httpStatusCode
+  if ((status !== undefined && status >= 500) || e?.$fault === "server" || transientNetwork.has(name) || transientNetwork.has(e?.code ?? "")) {
+    return new KinesisUnavailableError(args)
+  }
+  return new KinesisRequestError(args)
+}
+
+const commands = {
+  putRecord: [PutRecordCommand, {} as PutRecordInput, {} as PutRecordOutput],
+  putRecords: [PutRecordsCommand, {} as PutRecordsInput, {} as PutRecordsOutput],
+  getRecords: [GetRecordsCommand, {} as GetRecordsInput, {} as GetRecordsOutput],
+  getShardIterator: [GetShardIteratorCommand, {} as GetShardIteratorInput, {} as GetShardIteratorOutput],
+  listShards: [ListShardsCommand, {} as ListShardsInput, {} as ListShardsOutput],
+  describeStreamSummary: [DescribeStreamSummaryCommand, {} as DescribeStreamSummaryInput, {} as DescribeStreamSummaryOutput],
+  createStream: [CreateStreamCommand, {} as CreateStreamInput, {} as unknown],
+  splitShard: [SplitShardCommand, {} as SplitShardInput, {} as unknown],
+  mergeShards: [MergeShardsCommand, {} as MergeShardsInput, {} as unknown]
+} as const
+
+type Commands = typeof commands
+export type Operation = keyof Commands
+
+/** The Kinesis API as Effects: each call passes its abort signal (interruption cancels the request) and fails with a `KinesisError`. */
+export type KinesisApi = {
+  readonly [K in Operation]: (input: Commands[K][1]) => Effect.Effect<Commands[K][2], KinesisError>
+}
+
+export class Kinesis extends Context.Tag("@eddy/kinesis/Kinesis")<Kinesis, KinesisApi>() {}
+
+/** Wraps an SDK client; every operation becomes an interruptible Effect. */
+export const fromClient = (client: KinesisClient): KinesisApi => {
+  const api: Record<string, unknown> = {}
+  for (const [operation, [Command]] of Object.entries(commands)) {
+    const Cmd = Command as unknown as new(input: unknown) => Parameters<KinesisClient["send"]>[0]
+    api[operation] = (input: unknown) =>
+      Effect.tryPromise({
+        try: (signal) => client.send(new Cmd(input), { abortSignal: signal }),
+        catch: (cause) => fromSdkError(operation, cause)
+      })
+  }
+  return api as KinesisApi
+}
+
+export interface Options {
+  readonly region?: string
+  /** E.g. a local emulator; plain `http:` endpoints get static dummy credentials. */
+  readonly endpoint?: string
+  readonly credentials?: { readonly accessKeyId: string; readonly secretAccessKey: Redacted.Redacted<string> }
+  /** SDK-level attempts per call; eddy retries with its own Schedules, so the default is 1. */
+  readonly maxAttempts?: number
+}
+
+/** Builds the SDK client (HTTP/1.1 handler, which local emulators need) and destroys it with the scope. */
+export const makeClient = (options: Options = {}) =>
+  Effect.acquireRelease(
+    Effect.sync(() => {
+      const local = options.endpoint?.startsWith("http:") ?? false
+      return new KinesisClient({
+        region: options.region ?? "us-east-1",
+        maxAttempts: options.maxAttempts ?? 1,
+        ...(options.endpoint ? { endpoint: options.endpoint } : {}),
+        ...(options.credentials
+          ? { credentials: { accessKeyId: options.credentials.accessKeyId, secretAccessKey: Redacted.value(options.credentials.secretAccessKey) } }
+          : local ? { credentials: { accessKeyId: "local", secretAccessKey: "local" } } : {}),
+        requestHandler: new NodeHttpHandler({ connectionTimeout: 2_000, requestTimeout: 10_000 })
+      })
+    }),
+    (client) => Effect.sync(() => client.destroy())
+  )
+
+export const make = (options?: Options) => Effect.map(makeClient(options), fromClient)
+
+export const layer = (options?: Options): Layer.Layer<Kinesis> => Layer.scoped(Kinesis, make(options))
+
+/** Reads `AWS_REGION` and `AWS_ENDPOINT_URL_KINESIS` (falling back to `AWS_ENDPOINT_URL`), as the AWS SDKs do. */
+export const layerConfig: Layer.Layer<Kinesis, ConfigError.ConfigError> = Layer.unwrapScoped(
+  Effect.gen(function*() {
+    const region = yield* Config.string("AWS_REGION").pipe(Config.withDefault("us-east-1"))
+    const endpoint = yield* Config.option(
+      Config.string("AWS_ENDPOINT_URL_KINESIS").pipe(Config.orElse(() => Config.string("AWS_ENDPOINT_URL")))
+    )
+    return layer({ region, ...(Option.isSome(endpoint) ? { endpoint: endpoint.value } : {}) })
+  })
+)
