@@ -1,0 +1,16 @@
+import { Metric, MetricBoundaries } from "effect"
+
+/** Processor metrics; drivers export them (CloudWatch EMF for Lambda, Prometheus for the service). */
+export const recordsIn = Metric.counter("eddy_records_in", { description: "source records handed to the processor", incremental: true })
+export const recordsApplied = Metric.counter("eddy_records_applied", { description: "records whose aggregates are durably written", incremental: true })
+export const recordsDuplicate = Metric.counter("eddy_records_duplicate", { description: "records skipped as producer duplicates", incremental: true })
+export const recordsDeadLettered = Metric.counter("eddy_records_dead_lettered", { description: "records sent to the dead-letter sink", incremental: true })
+export const recordsFailed = Metric.counter("eddy_records_failed", { description: "records left for redelivery", incremental: true })
+export const retries = Metric.counter("eddy_retries", { description: "retried store, dedup and dead-letter calls", incremental: true })
+/** Tagged with `pipeline`. */
+export const storeWrites = Metric.counter("eddy_store_writes", { description: "folded item writes issued to the store", incremental: true })
+export const batchDuration = Metric.histogram(
+  "eddy_batch_duration_ms",
+  MetricBoundaries.exponential({ start: 1, factor: 2, count: 16 }),
+  "time to process one chunk, milliseconds"
+)

@@ -1,0 +1,112 @@
+import { Data } from "effect"
+import type { Decoder } from "./Decoder"
+import type { Monoid } from "./Monoid"
+import * as Window from "./Window"
+
+/**
+ * Where a pipeline's events come from: how to decode a record and how to read
+ * an event's id (the dedup key), time (for windows) and type.
+ */
+export interface EventSource<E extends { readonly type: string }> {
+  readonly name: string
+  readonly decoder: Decoder<E>
+  readonly eventId: (event: E) => string
+  /** Event time, epoch milliseconds. */
+  readonly eventTime: (event: E) => number
+}
+
+/** Receives the `(key, value)` pairs a pipeline emits for one event. */
+export type Emit<A> = (key: string, value: A) => void
+
+/** A compiled aggregation: which events it takes and how each becomes `(key, value)` pairs. */
+export interface Pipeline<E extends { readonly type: string } = any, A = any> {
+  readonly name: string
+  readonly source: EventSource<E>
+  readonly events: ReadonlySet<E["type"]>
+  readonly aggregate: Monoid<A>
+  readonly window: Window.Window
+  /** Calls `emit` for every pair the event yields. Synchronous; may throw on a bug in user code. */
+  readonly run: (event: E, emit: Emit<A>) => void
+}
+
+export class PipelineDefinitionError extends Data.TaggedError("PipelineDefinitionError")<{ readonly message: string }> {}
+
+type Of<E, T> = Extract<E, { readonly type: T }>
+
+interface Common<E extends { readonly type: string }, T extends E["type"], A> {
+  /** Stable name: the store keys aggregates by it. Letters, digits, `_`, `-`, `.`. */
+  readonly name: string
+  readonly source: EventSource<E>
+  readonly events: readonly [T, ...Array<T>]
+  /** The monoid decides the value type: a `value` that does not fit it does not compile. */
+  readonly aggregate: Monoid<A>
+  readonly window?: Window.Window
+}
+
+/** One `(key, value)` per event. */
+export interface KeyValue<E extends { readonly type: string }, T extends E["type"], A> extends Common<E, T, A> {
+  readonly key: (event: Of<E, T>) => string
+  readonly value: (event: Of<E, T>) => NoInfer<A>
+  readonly emit?: never
+}
+
+/** Any number of `(key, value)` pairs per event, e.g. one per order line. */
+export interface Emitting<E extends { readonly type: string }, T extends E["type"], A> extends Common<E, T, A> {
+  readonly emit: (event: Of<E, T>) => Iterable<readonly [string, NoInfer<A>]>
+  readonly key?: never
+  readonly value?: never
+}
+
+const validName = /^[A-Za-z0-9_.-]{1,128}$/
+
+/**
+ * Defines a pipeline:
+ *
+ * ```ts
+ * Pipeline.make({
+ *   name: "revenue_by_product_hourly",
+ *   source: CommerceEvents,
+ *   events: ["order.created"],
+ *   emit: (e) => e.order.lineItems.map((line) => [line.productId, line.quantity * line.unitPrice] as const),
+ *   aggregate: Monoid.sum,
+ *   window: Window.hour({ retention: "90 days" })
+ * })
+ * ```
+ *
+ * Throws `PipelineDefinitionError` for what types cannot catch (a bad name, no events).
+ */
+export const make = <E extends { readonly type: string }, const T extends E["type"], A>(
+  definition: KeyValue<E, T, A> | Emitting<E, T, A>
+): Pipeline<E, A> => {
+  const { name, source, events, aggregate } = definition
+  if (!validName.test(name)) {
+    throw new PipelineDefinitionError({ message: `pipeline name ${JSON.stringify(name)} must be 1..128 letters, digits, '_', '-' or '.'` })
+  }
+  if (events.length === 0) throw new PipelineDefinitionError({ message: `pipeline ${name} must take at least one event type` })
+  let run: Pipeline<E, A>["run"]
+  if (definition.emit !== undefined) {
+    const emitAll = definition.emit
+    run = (event, emit) => {
+      for (const [key, value] of emitAll(event as Of<E, T>)) emit(key, value)
+    }
+  } else {
+    const { key, value } = definition as KeyValue<E, T, A>
+    run = (event, emit) => emit(key(event as Of<E, T>), value(event as Of<E, T>))
+  }
+  return { name, source, events: new Set(events), aggregate, window: definition.window ?? Window.none, run }
+}
+
+/** Checks a set of pipelines can run together: distinct names, one event source. */
+export const validate = (pipelines: ReadonlyArray<Pipeline>): void => {
+  if (pipelines.length === 0) throw new PipelineDefinitionError({ message: "give at least one pipeline to run" })
+  const seen = new Set<string>()
+  for (const p of pipelines) {
+    if (seen.has(p.name)) throw new PipelineDefinitionError({ message: `two pipelines are named ${p.name}; names key the stored aggregates and must be unique` })
+    seen.add(p.name)
+    if (p.source !== pipelines[0]!.source) {
+      throw new PipelineDefinitionError({
+        message: `pipeline ${p.name} reads ${p.source.name} but ${pipelines[0]!.name} reads ${pipelines[0]!.source.name}; run pipelines of different sources in separate processors`
+      })
+    }
+  }
+}

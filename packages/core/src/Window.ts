@@ -1,0 +1,105 @@
+import { Data, Duration } from "effect"
+
+/**
+ * Tumbling windows over *event time* (UTC). Each event falls in exactly one
+ * bucket, named by a stable id that sorts chronologically:
+ *
+ * | window   | bucket id            | example             |
+ * |----------|----------------------|---------------------|
+ * | none     | `all`                | `all`               |
+ * | minute   | `YYYY-MM-DDTHH:mmZ`  | `2026-11-21T10:15Z` |
+ * | hour     | `YYYY-MM-DDTHHZ`     | `2026-11-21T10Z`    |
+ * | day      | `YYYY-MM-DD`         | `2026-11-21`        |
+ *
+ * A windowed bucket expires `retention` after the bucket ends; stores use
+ * that as the item's TTL.
+ */
+export type Window = Unbounded | Tumbling
+
+export interface Unbounded {
+  readonly _tag: "Unbounded"
+}
+
+export interface Tumbling {
+  readonly _tag: "Tumbling"
+  readonly unit: "minute" | "hour" | "day"
+  readonly sizeMillis: number
+  readonly retention: Duration.Duration
+}
+
+export class WindowDefinitionError extends Data.TaggedError("WindowDefinitionError")<{ readonly message: string }> {}
+
+export const none: Window = { _tag: "Unbounded" }
+
+const tumbling = (unit: Tumbling["unit"], sizeMillis: number) => (options: { readonly retention: Duration.DurationInput }): Window => {
+  const retention = Duration.decode(options.retention)
+  if (!Duration.isFinite(retention) || Duration.toMillis(retention) <= 0) {
+    throw new WindowDefinitionError({ message: `a ${unit} window needs a retention > 0 (got ${Duration.format(retention)}); it becomes the buckets' TTL` })
+  }
+  return { _tag: "Tumbling", unit, sizeMillis, retention }
+}
+
+export const minute = tumbling("minute", 60_000)
+export const hour = tumbling("hour", 3_600_000)
+export const day = tumbling("day", 86_400_000)
+
+/** Id length of each unit within an ISO string `YYYY-MM-DDTHH:mm...`. */
+const idLength = { minute: 16, hour: 13, day: 10 } as const
+
+/** The id of the bucket that starts at `startMillis`. */
+export const bucketIdAt = (window: Window, startMillis: number): string => {
+  if (window._tag === "Unbounded") return "all"
+  const iso = new Date(startMillis).toISOString().slice(0, idLength[window.unit])
+  return window.unit === "day" ? iso : `${iso}Z`
+}
+
+export const bucketStart = (window: Window, eventMillis: number): number =>
+  window._tag === "Unbounded" ? 0 : Math.floor(eventMillis / window.sizeMillis) * window.sizeMillis
+
+/** Epoch seconds at which a bucket may be deleted, or undefined for unbounded windows. */
+export const expiresAt = (window: Window, startMillis: number): number | undefined =>
+  window._tag === "Unbounded" ? undefined : Math.ceil((startMillis + window.sizeMillis + Duration.toMillis(window.retention)) / 1000)
+
+/**
+ * Maps event times to bucket ids, remembering the last few buckets: events of a
+ * chunk mostly share a bucket, so this avoids formatting a date per record.
+ */
+export const bucketer = (window: Window): (eventMillis: number) => { readonly id: string; readonly expiresAt: number | undefined } => {
+  if (window._tag === "Unbounded") {
+    const all = { id: "all", expiresAt: undefined }
+    return () => all
+  }
+  const cache = new Map<number, { id: string; expiresAt: number | undefined }>()
+  return (eventMillis) => {
+    const start = bucketStart(window, eventMillis)
+    let bucket = cache.get(start)
+    if (bucket === undefined) {
+      if (cache.size >= 1024) cache.clear()
+      bucket = { id: bucketIdAt(window, start), expiresAt: expiresAt(window, start) }
+      cache.set(start, bucket)
+    }
+    return bucket
+  }
+}
+
+/** The ids of the `count` buckets ending with the one containing `nowMillis`, oldest first. */
+export const lastBuckets = (window: Window, nowMillis: number, count: number): ReadonlyArray<string> => {
+  if (window._tag === "Unbounded") return ["all"]
+  const last = bucketStart(window, nowMillis)
+  const ids: Array<string> = []
+  for (let i = count - 1; i >= 0; i--) ids.push(bucketIdAt(window, last - i * window.sizeMillis))
+  return ids
+}
+
+/** Bucket ids covering `[fromMillis, toMillis]`, oldest first. */
+export const bucketsBetween = (window: Window, fromMillis: number, toMillis: number): ReadonlyArray<string> => {
+  if (window._tag === "Unbounded") return ["all"]
+  const ids: Array<string> = []
+  for (let t = bucketStart(window, fromMillis); t <= toMillis; t += window.sizeMillis) ids.push(bucketIdAt(window, t))
+  return ids
+}
+
+export const describe = (window: Window): string =>
+  window._tag === "Unbounded" ? "all time" : `${unitLabel[window.unit]}, kept ${Duration.format(window.retention)}`
+
+const unitLabel = { minute: "per minute", hour: "hourly", day: "daily" } as const

@@ -1,0 +1,57 @@
+import { Data, Effect, Exit, Fiber } from "effect"
+import { Processor } from "../Processor"
+import type { SourceRecord } from "../SourceRecord"
+
+export class NoProgressError extends Data.TaggedError("NoProgressError")<{ readonly message: string }> {}
+
+export interface Options {
+  /** Records per delivered batch. */
+  readonly batchSize: number
+  /** Deliveries allowed in all before giving up (faults must end for delivery to finish). */
+  readonly maxDeliveries: number
+}
+
+export interface Summary {
+  readonly deliveries: number
+  readonly crashes: number
+  readonly redelivered: number
+}
+
+/**
+ * Delivers records to the Processor the way Kinesis and Lambda do: per shard in
+ * order, in batches; a batch whose processing was interrupted (a crash) is
+ * delivered again whole; otherwise delivery resumes at the lowest record that
+ * did not succeed, and everything after it is delivered again.
+ */
+export const deliverAll = (records: ReadonlyArray<SourceRecord>, options: Options) =>
+  Effect.gen(function*() {
+    const processor = yield* Processor
+    const shards = new Map<string, Array<SourceRecord>>()
+    for (const r of records) {
+      const list = shards.get(r.shardId)
+      if (list === undefined) shards.set(r.shardId, [r])
+      else list.push(r)
+    }
+    let deliveries = 0
+    let crashes = 0
+    let redelivered = 0
+    for (const [shardId, shard] of shards) {
+      let cursor = 0
+      while (cursor < shard.length) {
+        if (deliveries++ >= options.maxDeliveries) {
+          return yield* new NoProgressError({ message: `shard ${shardId} still at record ${cursor} of ${shard.length} after ${options.maxDeliveries} deliveries` })
+        }
+        const batch = shard.slice(cursor, cursor + options.batchSize)
+        const exit = yield* Effect.fork(processor.process(batch)).pipe(Effect.flatMap(Fiber.await))
+        if (Exit.isFailure(exit)) {
+          crashes++
+          redelivered += batch.length
+          continue
+        }
+        const failed = exit.value.findIndex((o) => o._tag === "Failed")
+        if (failed >= 0) redelivered += batch.length - failed
+        cursor += failed < 0 ? batch.length : failed
+      }
+    }
+    return { deliveries, crashes, redelivered } satisfies Summary
+  })

@@ -1,0 +1,130 @@
+import { describe, expect, it } from "@effect/vitest"
+import { Effect, FastCheck as fc, Layer, Option, Schedule, Schema } from "effect"
+import * as DeadLetter from "../src/DeadLetter"
+import * as Decoder from "../src/Decoder"
+import * as Deduper from "../src/Deduper"
+import * as Faults from "../src/Faults"
+import * as Monoid from "../src/Monoid"
+import * as Pipeline from "../src/Pipeline"
+import * as Processor from "../src/Processor"
+import type { SourceRecord } from "../src/SourceRecord"
+import * as Store from "../src/Store"
+import { deliverAll } from "../src/testing/Redelivery"
+import * as Window from "../src/Window"
+
+const Sale = Schema.Struct({
+  type: Schema.Literal("sale"),
+  eventId: Schema.String,
+  at: Schema.Number,
+  item: Schema.String,
+  amount: Schema.Int
+})
+type Sale = typeof Sale.Type
+
+const Sales: Pipeline.EventSource<Sale> = {
+  name: "sales",
+  decoder: Decoder.json(Sale),
+  eventId: (e) => e.eventId,
+  eventTime: (e) => e.at
+}
+
+const revenue = Pipeline.make({
+  name: "revenue_by_item_hourly",
+  source: Sales,
+  events: ["sale"],
+  key: (e) => e.item,
+  value: (e) => e.amount,
+  aggregate: Monoid.sum,
+  window: Window.hour({ retention: "1 day" })
+})
+const sales = Pipeline.make({
+  name: "sales_by_item",
+  source: Sales,
+  events: ["sale"],
+  key: (e) => e.item,
+  value: () => 1,
+  aggregate: Monoid.count
+})
+const pipelines = [revenue, sales]
+
+const encoder = new TextEncoder()
+const T0 = Date.UTC(2026, 10, 21, 9)
+
+/** A generated stream: valid sales, producer duplicates and poison records spread over shards. */
+const arbitraryStream = fc
+  .record({
+    sales: fc.array(fc.record({ item: fc.constantFrom("a", "b", "c", "d"), amount: fc.integer({ min: 0, max: 1000 }), minute: fc.integer({ min: 0, max: 179 }) }), { minLength: 1, maxLength: 60 }),
+    duplicates: fc.array(fc.nat(), { maxLength: 10 }),
+    poison: fc.array(fc.nat(), { maxLength: 6 }),
+    shards: fc.integer({ min: 1, max: 3 })
+  })
+  .map(({ duplicates, poison, sales, shards }) => {
+    const events = sales.map((s, i) => ({ type: "sale" as const, eventId: `e-${i}`, at: T0 + s.minute * 60_000, item: s.item, amount: s.amount }))
+    const payloads: Array<{ data: Uint8Array; shard: number }> = events.map((e, i) => ({ data: encoder.encode(JSON.stringify(e)), shard: i % shards }))
+    // A producer retry re-sends an event: same eventId, later sequence number, maybe another shard.
+    for (const d of duplicates) payloads.push({ data: encoder.encode(JSON.stringify(events[d % events.length])), shard: d % shards })
+    for (const p of poison) payloads.splice(p % payloads.length, 0, { data: encoder.encode(p % 2 ? "{not json" : `{"type":"sale","eventId":"x-${p}"}`), shard: p % shards })
+    const sequences = new Map<number, number>()
+    const records = payloads.map(({ data, shard }): SourceRecord => {
+      const seq = (sequences.get(shard) ?? 0) + 1
+      sequences.set(shard, seq)
+      return { data, partitionKey: "k", shardId: `shard-${shard}`, sequenceNumber: String(1000 + seq), subSequenceNumber: 0, arrivalTime: T0 }
+    })
+    return { events, records, poison: poison.length }
+  })
+
+const arbitraryFault: fc.Arbitrary<Faults.Fault> = fc.oneof(
+  fc.constant({ _tag: "Fail" as const }),
+  fc.nat({ max: 8 }).map((done) => ({ _tag: "FailAfter" as const, done })),
+  fc.nat({ max: 8 }).map((done) => ({ _tag: "Crash" as const, done })),
+  fc.uniqueArray(fc.nat({ max: 8 }), { minLength: 1, maxLength: 3 }).map((rejected) => ({ _tag: "Reject" as const, rejected }))
+)
+
+/** Faults on some of the first calls; later calls succeed so delivery can finish. */
+const arbitraryPlan = fc.array(fc.option(arbitraryFault, { nil: undefined, freq: 2 }), { maxLength: 12 })
+const planOf = (faults: ReadonlyArray<Faults.Fault | undefined>): Faults.FaultPlan => (call) => faults[call]
+
+describe("exactly once under faults", () => {
+  it.effect.prop(
+    "stored aggregates equal the fold over distinct valid events, whatever fails and is redelivered",
+    { stream: arbitraryStream, storeFaults: arbitraryPlan, dedupFaults: arbitraryPlan, batchSize: fc.integer({ min: 1, max: 25 }) },
+    ({ batchSize, dedupFaults, storeFaults, stream }) =>
+      Effect.gen(function*() {
+        const summary = yield* deliverAll(stream.records, { batchSize, maxDeliveries: 10_000 })
+        expect(summary.deliveries).toBeGreaterThan(0)
+
+        const expected = new Map<string, { revenue: number; count: number }>()
+        for (const e of stream.events) {
+          const id = `${e.item}|${Window.bucketIdAt(revenue.window, Window.bucketStart(revenue.window, e.at))}`
+          const acc = expected.get(id) ?? { revenue: 0, count: 0 }
+          expected.set(id, { revenue: acc.revenue + e.amount, count: acc.count })
+          const total = `${e.item}|all`
+          const c = expected.get(total) ?? { revenue: 0, count: 0 }
+          expected.set(total, { revenue: c.revenue, count: c.count + 1 })
+        }
+        for (const [id, want] of expected) {
+          const [item, bucket] = id.split("|") as [string, string]
+          if (bucket === "all") {
+            const got = yield* Store.get(Monoid.count, { pipeline: sales.name, key: item, bucket })
+            expect(Option.getOrElse(got, () => 0)).toBe(want.count)
+          } else {
+            const got = yield* Store.get(Monoid.sum, { pipeline: revenue.name, key: item, bucket })
+            expect(Option.getOrElse(got, () => 0)).toBe(want.revenue)
+          }
+        }
+        const deadLetters = yield* Effect.flatMap(DeadLetter.MemoryDeadLetters, (m) => m.entries)
+        // Each poison record reaches the sink exactly once, even when its batch is redelivered.
+        expect(new Set(deadLetters.map((d) => `${d.shardId}/${d.sequenceNumber}`)).size).toBe(stream.poison)
+        expect(deadLetters.length).toBe(stream.poison)
+      }).pipe(
+        Effect.provide(
+          Processor.layer({ pipelines, retry: Schedule.recurs(2) }).pipe(
+            Layer.provideMerge(Faults.store(planOf(storeFaults))),
+            Layer.provideMerge(Faults.deduper(planOf(dedupFaults))),
+            Layer.provideMerge(Layer.mergeAll(Store.layerMemory, Deduper.layerMemory(), DeadLetter.layerMemory))
+          )
+        )
+      ),
+    { fastCheck: { numRuns: 150 } }
+  )
+})
