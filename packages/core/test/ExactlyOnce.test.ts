@@ -1,7 +1,6 @@
 import { describe, expect, it } from "@effect/vitest"
-import { Effect, FastCheck as fc, Layer, Option, Schedule, Schema } from "effect"
+import { Effect, FastCheck as fc, Layer, Option, Schedule } from "effect"
 import * as DeadLetter from "../src/DeadLetter"
-import * as Decoder from "../src/Decoder"
 import * as Deduper from "../src/Deduper"
 import * as Faults from "../src/Faults"
 import * as Monoid from "../src/Monoid"
@@ -11,44 +10,15 @@ import type { SourceRecord } from "../src/SourceRecord"
 import * as Store from "../src/Store"
 import { deliverAll } from "../src/testing/Redelivery"
 import * as Window from "../src/Window"
+import { revenue, Sales, salesCount, T0 } from "./fixtures"
 
-const Sale = Schema.Struct({
-  type: Schema.Literal("sale"),
-  eventId: Schema.String,
-  at: Schema.Number,
-  item: Schema.String,
-  amount: Schema.Int
-})
-type Sale = typeof Sale.Type
-
-const Sales: Pipeline.EventSource<Sale> = {
-  name: "sales",
-  decoder: Decoder.json(Sale),
-  eventId: (e) => e.eventId,
-  eventTime: (e) => e.at
-}
-
-const revenue = Pipeline.make({
-  name: "revenue_by_item_hourly",
-  source: Sales,
-  events: ["sale"],
-  key: (e) => e.item,
-  value: (e) => e.amount,
-  aggregate: Monoid.sum,
-  window: Window.hour({ retention: "1 day" })
-})
-const sales = Pipeline.make({
-  name: "sales_by_item",
-  source: Sales,
-  events: ["sale"],
-  key: (e) => e.item,
-  value: () => 1,
-  aggregate: Monoid.count
-})
-const pipelines = [revenue, sales]
+const top = Monoid.topK(2, { capacity: 8 })
+const topItems = Pipeline.make({ name: "top_items", source: Sales, events: ["sale"], key: () => "all", value: (e) => top.of(e.item, e.amount + 1), aggregate: top })
+const items = Monoid.hll(10)
+const distinctItems = Pipeline.make({ name: "distinct_items", source: Sales, events: ["sale"], key: () => "all", value: (e) => items.of(e.item), aggregate: items })
+const pipelines = [revenue, salesCount, topItems, distinctItems]
 
 const encoder = new TextEncoder()
-const T0 = Date.UTC(2026, 10, 21, 9)
 
 /** A generated stream: valid sales, producer duplicates and poison records spread over shards. */
 const arbitraryStream = fc
@@ -105,13 +75,17 @@ describe("exactly once under faults", () => {
         for (const [id, want] of expected) {
           const [item, bucket] = id.split("|") as [string, string]
           if (bucket === "all") {
-            const got = yield* Store.get(Monoid.count, { pipeline: sales.name, key: item, bucket })
+            const got = yield* Store.get(Monoid.count, { pipeline: salesCount.name, key: item, bucket })
             expect(Option.getOrElse(got, () => 0)).toBe(want.count)
           } else {
             const got = yield* Store.get(Monoid.sum, { pipeline: revenue.name, key: item, bucket })
             expect(Option.getOrElse(got, () => 0)).toBe(want.revenue)
           }
         }
+        const storedTop = yield* Store.get(top, { pipeline: topItems.name, key: "all", bucket: "all" })
+        expect(top.equals(Option.getOrElse(storedTop, () => top.empty), top.combineAll(stream.events.map((e) => top.of(e.item, e.amount + 1))))).toBe(true)
+        const storedItems = yield* Store.get(items, { pipeline: distinctItems.name, key: "all", bucket: "all" })
+        expect(items.equals(Option.getOrElse(storedItems, () => items.empty), items.combineAll(stream.events.map((e) => items.of(e.item))))).toBe(true)
         const deadLetters = yield* Effect.flatMap(DeadLetter.MemoryDeadLetters, (m) => m.entries)
         // Each poison record reaches the sink exactly once, even when its batch is redelivered.
         expect(new Set(deadLetters.map((d) => `${d.shardId}/${d.sequenceNumber}`)).size).toBe(stream.poison)

@@ -1,0 +1,148 @@
+import { describe, expect, it } from "@effect/vitest"
+import { Duration, Effect, Fiber, Layer, Metric, Option, Schedule, TestClock } from "effect"
+import * as DeadLetter from "../src/DeadLetter"
+import * as Deduper from "../src/Deduper"
+import * as Faults from "../src/Faults"
+import * as Metrics from "../src/Metrics"
+import * as Monoid from "../src/Monoid"
+import * as Pipeline from "../src/Pipeline"
+import * as Processor from "../src/Processor"
+import * as Store from "../src/Store"
+import { recordsOf, revenue, sale, Sales, salesCount, T0 } from "./fixtures"
+
+const backends = Layer.mergeAll(Store.layerMemory, Deduper.layerMemory(), DeadLetter.layerMemory)
+
+const run = (options: Processor.Options, faults: { store?: Faults.FaultPlan } = {}) => <A, E>(self: Effect.Effect<A, E, Processor.Processor | Store.Store | DeadLetter.MemoryDeadLetters>) =>
+  self.pipe(
+    Effect.provide(
+      Processor.layer(options).pipe(
+        Layer.provideMerge(faults.store ? Faults.store(faults.store) : Layer.empty),
+        Layer.provideMerge(backends)
+      )
+    )
+  )
+
+const tags = (outcomes: ReadonlyArray<Processor.Outcome>) => outcomes.map((o) => o._tag)
+const hour = "2026-11-21T09Z"
+
+describe("Processor", () => {
+  it.effect("applies valid records, dead-letters poison with its reason and keeps neighbours", () =>
+    Effect.gen(function*() {
+      const processor = yield* Processor.Processor
+      const records = recordsOf([sale("e1", "a", 5), "{oops", sale("e2", "a", 7), JSON.stringify({ ...sale("e3", "b", 1), amount: 1.5 }), sale("e4", "b", 2)])
+      const outcomes = yield* processor.process(records, { source: "arn:aws:kinesis:eu-west-1:1:stream/sales" })
+      expect(tags(outcomes)).toEqual(["Applied", "DeadLettered", "Applied", "DeadLettered", "Applied"])
+      expect(Option.getOrThrow(yield* Store.get(Monoid.sum, { pipeline: revenue.name, key: "a", bucket: hour }))).toBe(12)
+      expect(Option.getOrThrow(yield* Store.get(Monoid.count, { pipeline: salesCount.name, key: "b", bucket: "all" }))).toBe(1)
+      const entries = yield* Effect.flatMap(DeadLetter.MemoryDeadLetters, (m) => m.entries)
+      expect(entries.map((e) => [e.error, e.sequenceNumber, e.source])).toEqual([
+        ["NotJsonError", "1001", "arn:aws:kinesis:eu-west-1:1:stream/sales"],
+        ["InvalidEventError", "1003", "arn:aws:kinesis:eu-west-1:1:stream/sales"]
+      ])
+      expect(entries[1]!.reason).toMatch(/amount/)
+      expect(new TextDecoder().decode(entries[0]!.payload)).toBe("{oops")
+    }).pipe(run({ pipelines: [revenue, salesCount] })))
+
+  it.effect("counts a producer duplicate once, within a chunk and across chunks", () =>
+    Effect.gen(function*() {
+      const processor = yield* Processor.Processor
+      const first = yield* processor.process(recordsOf([sale("e1", "a", 5), sale("e1", "a", 5)]))
+      const later = yield* processor.process(recordsOf([sale("e1", "a", 5)], "shardId-001"))
+      expect(tags(first)).toEqual(["Applied", "Duplicate"])
+      expect(tags(later)).toEqual(["Duplicate"])
+      // Redelivery of the original record is not a duplicate: it finds its own claim and the watermark skips it.
+      expect(tags(yield* processor.process(recordsOf([sale("e1", "a", 5)])))).toEqual(["Applied"])
+      expect(Option.getOrThrow(yield* Store.get(Monoid.sum, { pipeline: revenue.name, key: "a", bucket: hour }))).toBe(5)
+    }).pipe(run({ pipelines: [revenue] })))
+
+  it.effect("retries retryable store failures on the schedule, only for the writes that failed", () =>
+    Effect.gen(function*() {
+      const processor = yield* Processor.Processor
+      const fiber = yield* Effect.fork(processor.process(recordsOf([sale("e1", "a", 5), sale("e2", "b", 1)])))
+      yield* TestClock.adjust("1 second")
+      expect(Option.isNone(yield* Fiber.poll(fiber))).toBe(true)
+      yield* TestClock.adjust("1 second")
+      expect(tags(yield* Fiber.join(fiber))).toEqual(["Applied", "Applied"])
+      expect(Option.getOrThrow(yield* Store.get(Monoid.sum, { pipeline: revenue.name, key: "b", bucket: hour }))).toBe(1)
+    }).pipe(
+      run(
+        { pipelines: [revenue], retry: Schedule.spaced("1 second").pipe(Schedule.intersect(Schedule.recurs(3))) },
+        { store: (call) => (call < 2 ? { _tag: "Reject", rejected: [0] } : undefined) }
+      )
+    ))
+
+  it.effect("reports records as failed when retries run out, and not before the schedule ends", () =>
+    Effect.gen(function*() {
+      const processor = yield* Processor.Processor
+      const fiber = yield* Effect.fork(processor.process(recordsOf([sale("e1", "a", 5), "{bad", sale("e2", "b", 1)])))
+      yield* TestClock.adjust(Duration.seconds(10))
+      const outcomes = yield* Fiber.join(fiber)
+      expect(tags(outcomes)).toEqual(["Failed", "Failed", "Failed"])
+      // The poison record after the failure waits for the redelivery instead of reaching the sink twice.
+      expect(yield* Effect.flatMap(DeadLetter.MemoryDeadLetters, (m) => m.entries)).toEqual([])
+      const failed = outcomes[0] as Processor.Failed
+      expect(failed.error._tag).toBe("StoreUnavailableError")
+    }).pipe(run({ pipelines: [revenue], retry: Schedule.exponential("100 millis").pipe(Schedule.intersect(Schedule.recurs(3))) }, { store: () => ({ _tag: "Fail" }) })))
+
+  it.effect("does not retry an error typed as not retryable", () =>
+    Effect.gen(function*() {
+      let calls = 0
+      const rejecting = Layer.succeed(Store.Store, {
+        getMany: () => Effect.succeed([]),
+        apply: (writes) => Effect.sync(() => { calls++; return writes.map(() => new Store.StoreRejectedError({ message: "item too large" })) })
+      })
+      const outcomes = yield* Effect.flatMap(Processor.Processor, (p) => p.process(recordsOf([sale("e1", "a", 5)]))).pipe(
+        Effect.provide(Processor.layer({ pipelines: [revenue] }).pipe(Layer.provide(Layer.mergeAll(rejecting, Deduper.layerMemory(), DeadLetter.layerMemory))))
+      )
+      expect(tags(outcomes)).toEqual(["Failed"])
+      expect(calls).toBe(1)
+    }))
+
+  it.effect("dead-letters an event a pipeline throws on, naming the pipeline, while other pipelines apply it", () =>
+    Effect.gen(function*() {
+      const fragile = Pipeline.make({
+        name: "fragile",
+        source: Sales,
+        events: ["sale"],
+        key: (e) => {
+          if (e.item === "boom") throw new Error("cannot key boom")
+          return e.item
+        },
+        value: () => 1,
+        aggregate: Monoid.count
+      })
+      const outcomes = yield* Effect.flatMap(Processor.Processor, (p) => p.process(recordsOf([sale("e1", "boom", 3)]))).pipe(
+        Effect.provide(Processor.layer({ pipelines: [revenue, fragile] }).pipe(Layer.provideMerge(backends)))
+      )
+      expect(outcomes[0]).toMatchObject({ _tag: "DeadLettered", error: "PipelineFailure", reason: "pipeline fragile failed on this event: cannot key boom" })
+    }))
+
+  it.effect("leaves poison records unacknowledged while the dead-letter sink is down", () =>
+    Effect.gen(function*() {
+      const down = Layer.succeed(DeadLetter.DeadLetter, { send: () => Effect.fail(new DeadLetter.DeadLetterError({ message: "queue unreachable" })) })
+      const outcomes = yield* Effect.flatMap(Processor.Processor, (p) => p.process(recordsOf([sale("e1", "a", 1), "{bad"]))).pipe(
+        Effect.provide(Processor.layer({ pipelines: [revenue], retry: Schedule.recurs(1) }).pipe(Layer.provide(Layer.mergeAll(Store.layerMemory, Deduper.layerMemory(), down))))
+      )
+      expect(tags(outcomes)).toEqual(["Applied", "Failed"])
+    }))
+
+  it.effect("dead-letters a record the driver could not unpack, with the driver's reason", () =>
+    Effect.gen(function*() {
+      const processor = yield* Processor.Processor
+      const [record] = recordsOf([sale("e1", "a", 1)])
+      const outcomes = yield* processor.process([{ ...record!, unreadable: { error: "KplError", reason: "aggregated record checksum mismatch" } }])
+      expect(outcomes[0]).toEqual({ _tag: "DeadLettered", error: "KplError", reason: "aggregated record checksum mismatch" })
+    }).pipe(run({ pipelines: [revenue] })))
+
+  it.effect("writes one folded delta per pipeline, key and bucket, and counts its metrics", () =>
+    Effect.gen(function*() {
+      const processor = yield* Processor.Processor
+      const before = (yield* Metric.value(Metrics.recordsIn)).count
+      const writesBefore = (yield* Metric.value(Metrics.storeWrites.pipe(Metric.tagged("pipeline", revenue.name)))).count
+      const events = Array.from({ length: 100 }, (_, i) => sale(`e${i}`, i % 2 ? "a" : "b", 1, T0 + (i % 3) * 3_600_000))
+      yield* processor.process(recordsOf(events))
+      expect((yield* Metric.value(Metrics.recordsIn)).count - before).toBe(100)
+      // 2 items x 3 hours.
+      expect((yield* Metric.value(Metrics.storeWrites.pipe(Metric.tagged("pipeline", revenue.name)))).count - writesBefore).toBe(6)
+    }).pipe(run({ pipelines: [revenue] })))
+})
