@@ -100,6 +100,8 @@ export const make = (options: Options) =>
     const source = pipelines[0]!.source
     const bucketers = pipelines.map((p) => Window.bucketer(p.window))
     const writeCounters = pipelines.map((p) => Metrics.storeWrites.pipe(Metric.tagged("pipeline", p.name)))
+    const eventTypes = new Set(pipelines.flatMap((p) => [...p.events]))
+    const takesAny = (type: string) => eventTypes.has(type)
 
     /** Runs `attempt` until it reports nothing retryable left, within the schedule. */
     const withRetries = (attempt: Effect.Effect<boolean>) => {
@@ -175,11 +177,24 @@ export const make = (options: Options) =>
           outcomes[i] = { _tag: "DeadLettered", error, reason }
         }
 
-        // 1. Decode; drop in-chunk duplicates; claim event ids in one call.
-        const events: Array<unknown> = new Array(n)
+        // 1. Decode, drop in-chunk duplicates and emit pairs in one pass. Only the
+        // small pairs outlive the pass, not the decoded events, so the events die
+        // young and garbage collection stays cheap.
         const claims: Array<Deduper.Claim> = []
         const claimed: Array<number> = []
         const firstByEventId = new Map<string, number>()
+        const pairRecord: Array<number> = []
+        const pairPipeline: Array<number> = []
+        const pairKey: Array<string> = []
+        const pairValue: Array<unknown> = []
+        const pairBucket: Array<Window.Bucket> = []
+        const pipelineFailures: Array<{ readonly record: number; readonly pipeline: number; readonly message: string }> = []
+        const scratchKeys: Array<string> = []
+        const scratchValues: Array<unknown> = []
+        const collect = (key: string, value: unknown) => {
+          scratchKeys.push(key)
+          scratchValues.push(value)
+        }
         for (let i = 0; i < n; i++) {
           const r = records[i]!
           if (r.unreadable !== undefined) {
@@ -192,39 +207,15 @@ export const make = (options: Options) =>
             continue
           }
           const event = decoded.right
-          if (!pipelines.some((p) => p.events.has(event.type))) continue
+          if (!takesAny(event.type)) continue
           const eventId = source.eventId(event)
           if (firstByEventId.has(eventId)) {
             outcomes[i] = duplicate
             continue
           }
           firstByEventId.set(eventId, i)
-          events[i] = event
           claims.push({ eventId, owner: positionId(r.shardId, r) })
           claimed.push(i)
-        }
-        const owned = claims.length === 0 ? Either.right<ReadonlyArray<boolean>>([]) : yield* claimAll(claims)
-
-        // 2. Emit pairs and group them per (pipeline, key, bucket, shard).
-        const groups = new Map<string, Group>()
-        const scratchKeys: Array<string> = []
-        const scratchValues: Array<unknown> = []
-        const collect = (key: string, value: unknown) => {
-          scratchKeys.push(key)
-          scratchValues.push(value)
-        }
-        for (let c = 0; c < claimed.length; c++) {
-          const i = claimed[c]!
-          if (Either.isLeft(owned)) {
-            outcomes[i] = { _tag: "Failed", error: owned.left }
-            continue
-          }
-          if (!owned.right[c]) {
-            outcomes[i] = duplicate
-            continue
-          }
-          const r = records[i]!
-          const event = events[i] as { readonly type: string }
           let time: number | undefined
           for (let p = 0; p < pipelines.length; p++) {
             const pipeline = pipelines[p]!
@@ -234,32 +225,70 @@ export const make = (options: Options) =>
             try {
               pipeline.run(event, collect)
             } catch (cause) {
-              const failure = new PipelineFailure({ pipeline: pipeline.name, message: cause instanceof Error ? cause.message : String(cause) })
-              deadLetterOf(i, failure._tag, `pipeline ${pipeline.name} failed on this event: ${failure.message}`, pipeline.name)
+              pipelineFailures.push({ record: i, pipeline: p, message: cause instanceof Error ? cause.message : String(cause) })
               continue
             }
             if (scratchKeys.length === 0) continue
             time ??= source.eventTime(event)
             const bucket = bucketers[p]!(time)
             for (let k = 0; k < scratchKeys.length; k++) {
-              const key = scratchKeys[k]!
-              const id = `${p}\u0000${r.shardId}\u0000${bucket.id}\u0000${key}`
-              let group = groups.get(id)
-              if (group === undefined) {
-                group = { pipeline: p, key, bucket: bucket.id, shardId: r.shardId, expiresAt: bucket.expiresAt, contributions: [], values: [], records: [], ordered: true }
-                groups.set(id, group)
-              }
-              const last = group.contributions[group.contributions.length - 1]
-              if (last !== undefined && comparePosition(last.position, r) > 0) group.ordered = false
-              group.contributions.push({ position: r, value: scratchValues[k] })
-              group.values.push(scratchValues[k])
-              if (group.records[group.records.length - 1] !== i) group.records.push(i)
+              pairRecord.push(i)
+              pairPipeline.push(p)
+              pairKey.push(scratchKeys[k]!)
+              pairValue.push(scratchValues[k])
+              pairBucket.push(bucket)
             }
           }
         }
 
+        // 2. Claim the event ids in one call; only the owners' pairs count.
+        const owned = new Uint8Array(n)
+        if (claims.length > 0) {
+          const result = yield* claimAll(claims)
+          for (let c = 0; c < claimed.length; c++) {
+            const i = claimed[c]!
+            if (Either.isLeft(result)) outcomes[i] = { _tag: "Failed", error: result.left }
+            else if (result.right[c]) owned[i] = 1
+            else outcomes[i] = duplicate
+          }
+        }
+        for (const f of pipelineFailures) {
+          if (owned[f.record] !== 1) continue
+          const name = pipelines[f.pipeline]!.name
+          const failure = new PipelineFailure({ pipeline: name, message: f.message })
+          deadLetterOf(f.record, failure._tag, `pipeline ${name} failed on this event: ${failure.message}`, name)
+        }
+
+        // Group the pairs per (pipeline, bucket, shard, key). Buckets are cached
+        // objects, so the lookups hash identities and short keys, not joined strings.
+        const groups: Array<Group> = []
+        const scopes = pipelines.map(() => new Map<Window.Bucket, Map<string, Map<string, Group>>>())
+        for (let e = 0; e < pairRecord.length; e++) {
+          const i = pairRecord[e]!
+          if (owned[i] !== 1) continue
+          const r = records[i]!
+          const p = pairPipeline[e]!
+          const key = pairKey[e]!
+          const bucket = pairBucket[e]!
+          let shards = scopes[p]!.get(bucket)
+          if (shards === undefined) scopes[p]!.set(bucket, shards = new Map())
+          let keys = shards.get(r.shardId)
+          if (keys === undefined) shards.set(r.shardId, keys = new Map())
+          let group = keys.get(key)
+          if (group === undefined) {
+            group = { pipeline: p, key, bucket: bucket.id, shardId: r.shardId, expiresAt: bucket.expiresAt, contributions: [], values: [], records: [], ordered: true }
+            keys.set(key, group)
+            groups.push(group)
+          }
+          const last = group.contributions[group.contributions.length - 1]
+          if (last !== undefined && comparePosition(last.position, r) > 0) group.ordered = false
+          group.contributions.push({ position: r, value: pairValue[e] })
+          group.values.push(pairValue[e])
+          if (group.records[group.records.length - 1] !== i) group.records.push(i)
+        }
+
         // 3. One folded write per group, retried for what is retryable.
-        const groupList = Array.from(groups.values())
+        const groupList = groups
         const writes = groupList.map((g): Store.DeltaWrite => {
           const monoid = pipelines[g.pipeline]!.aggregate
           if (!g.ordered) g.contributions.sort((a, b) => comparePosition(a.position, b.position))

@@ -64,12 +64,17 @@ export const expiresAt = (window: Window, startMillis: number): number | undefin
  * Maps event times to bucket ids, remembering the last few buckets: events of a
  * chunk mostly share a bucket, so this avoids formatting a date per record.
  */
-export const bucketer = (window: Window): (eventMillis: number) => { readonly id: string; readonly expiresAt: number | undefined } => {
+export interface Bucket {
+  readonly id: string
+  readonly expiresAt: number | undefined
+}
+
+export const bucketer = (window: Window): (eventMillis: number) => Bucket => {
   if (window._tag === "Unbounded") {
-    const all = { id: "all", expiresAt: undefined }
+    const all: Bucket = { id: "all", expiresAt: undefined }
     return () => all
   }
-  const cache = new Map<number, { id: string; expiresAt: number | undefined }>()
+  const cache = new Map<number, Bucket>()
   return (eventMillis) => {
     const start = bucketStart(window, eventMillis)
     let bucket = cache.get(start)

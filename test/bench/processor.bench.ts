@@ -1,0 +1,134 @@
+/**
+ * The processor's hot path on a Lambda-sized batch: 10,000 order events,
+ * base64 as Lambda delivers them, through revenue-per-product-per-hour into
+ * the in-memory store, beside loops that do the same sums with no
+ * processor: (a) base64 + JSON.parse + Map sums, (b) the same with full
+ * Schema validation by Effect's `Schema.decodeUnknownEither` of the commerce
+ * schema, and (c) the same with eddy's compiled decoder of that schema, the
+ * one the processor uses.
+ */
+import * as DeadLetter from "@eddy/core/DeadLetter"
+import * as Deduper from "@eddy/core/Deduper"
+import { sampleOrders } from "@eddy/core/CommerceArbitrary"
+import { CommerceEvent, decodeCommerceEvent, encodeCommerceEvent, timestampMillis } from "@eddy/core/CommerceEvent"
+import * as Processor from "@eddy/core/Processor"
+import type { SourceRecord } from "@eddy/core/SourceRecord"
+import * as Store from "@eddy/core/Store"
+import { revenueByProductHourly } from "@eddy/commerce-analytics/pipelines"
+import { Effect, Either, Layer, ManagedRuntime, Schema } from "effect"
+import { median, table } from "./measure"
+
+const RECORDS = 10_000
+const RUNS = 21
+const WARMUP = 5
+
+interface Order {
+  readonly occurredAt: string
+  readonly order: { readonly lineItems: ReadonlyArray<{ readonly productId: string; readonly quantity: number; readonly unitPrice: number }> }
+}
+
+const sumLines = (sums: Map<string, number>, event: Order) => {
+  const hour = Math.floor(timestampMillis(event.occurredAt) / 3_600_000)
+  for (const line of event.order.lineItems) {
+    const key = `${line.productId}|${hour}`
+    sums.set(key, (sums.get(key) ?? 0) + line.quantity * line.unitPrice)
+  }
+}
+
+const rawLoop = (batch: ReadonlyArray<string>) => {
+  const sums = new Map<string, number>()
+  for (const b64 of batch) sumLines(sums, JSON.parse(Buffer.from(b64, "base64").toString("utf8")) as Order)
+  return sums
+}
+
+const decodeWithSchema = Schema.decodeUnknownEither(CommerceEvent)
+
+const schemaLoop = (batch: ReadonlyArray<string>) => {
+  const sums = new Map<string, number>()
+  for (const b64 of batch) {
+    const decoded = decodeWithSchema(JSON.parse(Buffer.from(b64, "base64").toString("utf8")))
+    if (Either.isRight(decoded) && decoded.right.type === "order.created") sumLines(sums, decoded.right)
+  }
+  return sums
+}
+
+const decoderLoop = (batch: ReadonlyArray<string>) => {
+  const sums = new Map<string, number>()
+  for (const b64 of batch) {
+    const decoded = decodeCommerceEvent(Buffer.from(b64, "base64"))
+    if (Either.isRight(decoded) && decoded.right.type === "order.created") sumLines(sums, decoded.right)
+  }
+  return sums
+}
+
+const toRecords = (batch: ReadonlyArray<string>): Array<SourceRecord> =>
+  batch.map((b64, i) => ({
+    data: Buffer.from(b64, "base64"),
+    partitionKey: `o-${i}`,
+    shardId: "shardId-000000000000",
+    sequenceNumber: String(49_600_000_000_000_000_000_000_000_000_000_000_000_000_000_000 + i),
+    subSequenceNumber: 0,
+    arrivalTime: 0
+  }))
+
+/** Times `body` after `setup`, which is not timed; median over runs. */
+const timeEach = async <S>(setup: () => Promise<S>, body: (s: S) => Promise<unknown> | unknown, teardown: (s: S) => Promise<void> = async () => {}) => {
+  const times: Array<number> = []
+  for (let i = 0; i < WARMUP + RUNS; i++) {
+    const s = await setup()
+    const start = performance.now()
+    await body(s)
+    if (i >= WARMUP) times.push(performance.now() - start)
+    await teardown(s)
+  }
+  return median(times)
+}
+
+export async function run(): Promise<void> {
+  const batch = sampleOrders(RECORDS, { products: 200 }).map((e) => Buffer.from(encodeCommerceEvent(e)).toString("base64"))
+  const bytes = batch.reduce((n, b) => n + (b.length * 3) / 4, 0)
+
+  const expected = rawLoop(batch)
+  const processorRuntime = () =>
+    Promise.resolve(
+      ManagedRuntime.make(
+        Processor.layer({ pipelines: [revenueByProductHourly] }).pipe(
+          Layer.provideMerge(Layer.mergeAll(Store.layerMemory, Deduper.layerMemory(), DeadLetter.layerMemory))
+        )
+      )
+    )
+  type Runtime = Awaited<ReturnType<typeof processorRuntime>>
+  // Check the processor computes what the loops compute, so the comparison is fair.
+  const check = await processorRuntime()
+  const outcomes = await check.runPromise(Effect.flatMap(Processor.Processor, (p) => p.process(toRecords(batch))))
+  if (outcomes.some((o) => o._tag !== "Applied")) throw new Error("benchmark batch did not apply cleanly")
+  await check.dispose()
+
+  const raw = await timeEach(async () => undefined, () => rawLoop(batch))
+  const schema = await timeEach(async () => undefined, () => {
+    if (schemaLoop(batch).size !== expected.size) throw new Error("schema loop disagrees with the raw loop")
+  })
+  const decoder = await timeEach(async () => undefined, () => {
+    if (decoderLoop(batch).size !== expected.size) throw new Error("decoder loop disagrees with the raw loop")
+  })
+  const processor = await timeEach(
+    async () => {
+      const runtime = await processorRuntime()
+      await runtime.runtime()
+      return runtime
+    },
+    (runtime: Runtime) => runtime.runPromise(Effect.flatMap(Processor.Processor, (p) => p.process(toRecords(batch)))),
+    (runtime) => runtime.dispose()
+  )
+
+  console.log(`${RECORDS.toLocaleString("en-US")} order events (${Math.round(bytes / RECORDS)} bytes each), ${expected.size} product-hours; median of ${RUNS} runs\n`)
+  table([
+    { path: "(a) raw loop: base64 + JSON.parse + Map sums", "median ms": raw, "records/s": Math.round(RECORDS / (raw / 1000)), "x raw": 1 },
+    { path: "(b) same loop, Schema.decodeUnknownEither", "median ms": schema, "records/s": Math.round(RECORDS / (schema / 1000)), "x raw": schema / raw },
+    { path: "(c) same loop, eddy's compiled decoder", "median ms": decoder, "records/s": Math.round(RECORDS / (decoder / 1000)), "x raw": decoder / raw },
+    { path: "eddy Processor (decode, dedup, fold, store)", "median ms": processor, "records/s": Math.round(RECORDS / (processor / 1000)), "x raw": processor / raw }
+  ])
+  console.log(`\nprocessor / raw loop:    ${(processor / raw).toFixed(2)}x (target <= 3x)`)
+  console.log(`processor / Schema loop: ${(processor / schema).toFixed(2)}x (target <= 1.3x)`)
+  console.log(`processor / decoder loop: ${(processor / decoder).toFixed(2)}x (what dedup, folding and the store add to decoding)`)
+}
