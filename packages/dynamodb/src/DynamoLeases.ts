@@ -1,0 +1,204 @@
+import {
+  type AttributeValue,
+  CreateTableCommand,
+  type CreateTableCommandInput,
+  DescribeTableCommand,
+  GetItemCommand,
+  PutItemCommand,
+  ScanCommand,
+  UpdateItemCommand
+} from "@aws-sdk/client-dynamodb"
+import { type Config, type ConfigError, Data, Duration, Effect, Layer, Schedule } from "effect"
+import * as Leases from "@eddy/core/Leases"
+import { DynamoClient } from "./DynamoClient"
+import { call, type SdkFailure } from "./internal/sdk"
+
+/**
+ * The KCL lease table on DynamoDB: one item per shard keyed by `leaseKey`,
+ * with KCL's attributes (`leaseOwner`, `leaseCounter`, `checkpoint`,
+ * `checkpointSubSequenceNumber`, `ownerSwitchesSinceCheckpoint` and the
+ * string set `parentShardId`). Every write is conditional as in KCL: create on
+ * `attribute_not_exists(leaseKey)`, take on the observed `leaseCounter`, and
+ * renew, checkpoint and release on both `leaseCounter` and `leaseOwner`.
+ *
+ * Failover is measured the KCL way, by each worker observing that a lease's
+ * counter has not changed for the failover time on its own clock (see
+ * `@eddy/core/Leases`): no expiry timestamp is written, so clock skew between
+ * workers cannot make a live lease look expired.
+ *
+ * Cost: a worker's round is one Scan plus one write per held lease (about a
+ * third of the failover time apart), so N workers holding S shards write
+ * about 3·S/failover times per second.
+ *
+ * CloudFormation:
+ *
+ * ```yaml
+ * LeaseTable:
+ *   Type: AWS::DynamoDB::Table
+ *   Properties:
+ *     TableName: my-app-leases
+ *     BillingMode: PAY_PER_REQUEST
+ *     AttributeDefinitions: [{ AttributeName: leaseKey, AttributeType: S }]
+ *     KeySchema: [{ AttributeName: leaseKey, KeyType: HASH }]
+ * ```
+ */
+
+export const leaseTable = (tableName: string): CreateTableCommandInput => ({
+  TableName: tableName,
+  KeySchema: [{ AttributeName: "leaseKey", KeyType: "HASH" }],
+  AttributeDefinitions: [{ AttributeName: "leaseKey", AttributeType: "S" }],
+  BillingMode: "PAY_PER_REQUEST"
+})
+
+/** The lease table could not be created, or did not become ACTIVE. */
+export class LeaseTableError extends Data.TaggedError("LeaseTableError")<{
+  readonly table: string
+  readonly message: string
+  readonly cause?: unknown
+}> {}
+
+class NotActive extends Data.TaggedError("NotActive") {}
+
+/** Creates the lease table unless it exists and waits until it is ACTIVE. Idempotent. */
+export const createTable = (tableName: string) =>
+  Effect.gen(function*() {
+    const client = yield* DynamoClient
+    const failed = (what: string) => (e: SdkFailure) => new LeaseTableError({ table: tableName, message: `${what} lease table ${tableName}: ${e.message}`, cause: e })
+    yield* call("CreateTable", (signal) => client.send(new CreateTableCommand(leaseTable(tableName)), { abortSignal: signal })).pipe(
+      Effect.catchIf((e) => e.name === "ResourceInUseException", () => Effect.void),
+      Effect.mapError(failed("cannot create (allow dynamodb:CreateTable or create it with CloudFormation)"))
+    )
+    yield* call("DescribeTable", (signal) => client.send(new DescribeTableCommand({ TableName: tableName }), { abortSignal: signal })).pipe(
+      Effect.mapError(failed("cannot describe")),
+      Effect.flatMap((out) => out.Table?.TableStatus === "ACTIVE" ? Effect.void : Effect.fail(new NotActive())),
+      Effect.retry({
+        schedule: Schedule.exponential("100 millis").pipe(Schedule.modifyDelay((_, d) => Duration.min(d, Duration.seconds(5))), Schedule.upTo("2 minutes")),
+        while: (e) => e._tag === "NotActive"
+      }),
+      Effect.catchTag("NotActive", () =>
+        Effect.fail(new LeaseTableError({ table: tableName, message: `lease table ${tableName} did not become ACTIVE in two minutes; check it in the console` })))
+    )
+  })
+
+const toItem = (l: Leases.Lease): Record<string, AttributeValue> => ({
+  leaseKey: { S: l.leaseKey },
+  leaseCounter: { N: String(l.leaseCounter) },
+  checkpoint: { S: l.checkpoint.sequenceNumber },
+  checkpointSubSequenceNumber: { N: String(l.checkpoint.subSequenceNumber) },
+  ownerSwitchesSinceCheckpoint: { N: String(l.ownerSwitchesSinceCheckpoint) },
+  ...(l.leaseOwner === undefined ? {} : { leaseOwner: { S: l.leaseOwner } }),
+  // DynamoDB has no empty sets: shards without parents have no attribute.
+  ...(l.parentShardIds.length === 0 ? {} : { parentShardId: { SS: [...l.parentShardIds] } })
+})
+
+const fromItem = (item: Record<string, AttributeValue>): Leases.Lease => ({
+  leaseKey: item.leaseKey?.S ?? "",
+  leaseOwner: item.leaseOwner?.S,
+  leaseCounter: Number(item.leaseCounter?.N ?? 0),
+  checkpoint: { sequenceNumber: item.checkpoint?.S ?? Leases.TRIM_HORIZON.sequenceNumber, subSequenceNumber: Number(item.checkpointSubSequenceNumber?.N ?? 0) },
+  ownerSwitchesSinceCheckpoint: Number(item.ownerSwitchesSinceCheckpoint?.N ?? 0),
+  parentShardIds: item.parentShardId?.SS ?? []
+})
+
+/** The conditional lease primitives on one DynamoDB table. */
+export const makeTable = (tableName: string) =>
+  Effect.map(DynamoClient, (client): Leases.LeaseTable => {
+    const storeError = (e: SdkFailure) =>
+      new Leases.LeaseStoreError({
+        message: e.name === "ResourceNotFoundException"
+          ? `lease table ${tableName} does not exist: create it with DynamoLeases.createTable or CloudFormation (${e.message})`
+          : `lease table ${tableName}: ${e.message}`,
+        cause: e
+      })
+    /** A conditional write: `false` when its condition did not hold. */
+    const conditional = (operation: string, send: (signal: AbortSignal) => Promise<unknown>) =>
+      call(operation, send).pipe(
+        Effect.as(true),
+        Effect.catchIf((e) => e.kind === "condition", () => Effect.succeed(false)),
+        Effect.mapError(storeError)
+      )
+
+    const scanPage = (start: Record<string, AttributeValue> | undefined): Effect.Effect<ReadonlyArray<Leases.Lease>, Leases.LeaseStoreError> =>
+      call("Scan", (signal) =>
+        client.send(
+          new ScanCommand({ TableName: tableName, ConsistentRead: true, ...(start === undefined ? {} : { ExclusiveStartKey: start }) }),
+          { abortSignal: signal }
+        )).pipe(
+          Effect.mapError(storeError),
+          Effect.flatMap((out) => {
+            const page = (out.Items ?? []).map(fromItem)
+            return out.LastEvaluatedKey === undefined ? Effect.succeed(page) : Effect.map(scanPage(out.LastEvaluatedKey), (rest) => [...page, ...rest])
+          })
+        )
+
+    return {
+      list: scanPage(undefined),
+      get: (leaseKey) =>
+        call("GetItem", (signal) =>
+          client.send(new GetItemCommand({ TableName: tableName, Key: { leaseKey: { S: leaseKey } }, ConsistentRead: true }), { abortSignal: signal })).pipe(
+            Effect.mapError(storeError),
+            Effect.map((out) => out.Item === undefined ? undefined : fromItem(out.Item))
+          ),
+      create: (lease) =>
+        conditional("PutItem", (signal) =>
+          client.send(
+            new PutItemCommand({ TableName: tableName, Item: toItem(lease), ConditionExpression: "attribute_not_exists(leaseKey)" }),
+            { abortSignal: signal }
+          )),
+      take: (observed, owner) => {
+        const switched = observed.leaseOwner !== undefined && observed.leaseOwner !== owner
+        return conditional("UpdateItem", (signal) =>
+          client.send(
+            new UpdateItemCommand({
+              TableName: tableName,
+              Key: { leaseKey: { S: observed.leaseKey } },
+              ConditionExpression: "leaseCounter = :expected",
+              UpdateExpression: `SET leaseOwner = :owner, leaseCounter = :next${switched ? " ADD ownerSwitchesSinceCheckpoint :one" : ""}`,
+              ExpressionAttributeValues: {
+                ":expected": { N: String(observed.leaseCounter) },
+                ":next": { N: String(observed.leaseCounter + 1) },
+                ":owner": { S: owner },
+                ...(switched ? { ":one": { N: "1" } } : {})
+              }
+            }),
+            { abortSignal: signal }
+          ))
+      },
+      update: (leaseKey, owner, leaseCounter, update) => {
+        const sets = ["leaseCounter = :next"]
+        const values: Record<string, AttributeValue> = {
+          ":expected": { N: String(leaseCounter) },
+          ":next": { N: String(leaseCounter + 1) },
+          ":owner": { S: owner }
+        }
+        if (update.checkpoint !== undefined) {
+          sets.push("checkpoint = :checkpoint", "checkpointSubSequenceNumber = :sub", "ownerSwitchesSinceCheckpoint = :zero")
+          values[":checkpoint"] = { S: update.checkpoint.sequenceNumber }
+          values[":sub"] = { N: String(update.checkpoint.subSequenceNumber) }
+          values[":zero"] = { N: "0" }
+        }
+        return conditional("UpdateItem", (signal) =>
+          client.send(
+            new UpdateItemCommand({
+              TableName: tableName,
+              Key: { leaseKey: { S: leaseKey } },
+              ConditionExpression: "leaseCounter = :expected AND leaseOwner = :owner",
+              UpdateExpression: `SET ${sets.join(", ")}${update.release === true ? " REMOVE leaseOwner" : ""}`,
+              ExpressionAttributeValues: values
+            }),
+            { abortSignal: signal }
+          ))
+      }
+    }
+  })
+
+export interface Options extends Leases.Options {
+  readonly tableName: string
+}
+
+export const make = (options: Options) => Effect.flatMap(makeTable(options.tableName), (table) => Leases.make(table, options))
+
+export const layer = (options: Options): Layer.Layer<Leases.Leases, never, DynamoClient> => Layer.effect(Leases.Leases, make(options))
+
+export const layerConfig = (config: Config.Config<Options>): Layer.Layer<Leases.Leases, ConfigError.ConfigError, DynamoClient> =>
+  Layer.effect(Leases.Leases, Effect.flatMap(config, make))

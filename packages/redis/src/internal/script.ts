@@ -1,0 +1,25 @@
+import type { ChainableCommander, Redis } from "ioredis"
+
+export type ScriptArg = string | number
+
+/**
+ * Defines a Lua script on the client and returns a caller for the client or a
+ * pipeline. ioredis sends the script with EVAL the first time on each
+ * connection and EVALSHA after, so scripts survive a server restart.
+ */
+export const defineScript = (redis: Redis, name: string, numberOfKeys: number, lua: string) => {
+  if (!(name in redis)) redis.defineCommand(name, { numberOfKeys, lua })
+  return {
+    call: (...args: ReadonlyArray<ScriptArg>): Promise<unknown> => (redis as unknown as Record<string, (...a: ReadonlyArray<ScriptArg>) => Promise<unknown>>)[name]!(...args),
+    queue: (pipeline: ChainableCommander, ...args: ReadonlyArray<ScriptArg>): void => {
+      ;(pipeline as unknown as Record<string, (...a: ReadonlyArray<ScriptArg>) => unknown>)[name]!(...args)
+    }
+  }
+}
+
+/** Results of `pipeline.exec()`: the first error, or the replies in order. */
+export const replies = (results: Array<[error: Error | null, result: unknown]> | null): ReadonlyArray<unknown> => {
+  if (results === null) throw new Error("the pipeline was discarded")
+  for (const [error] of results) if (error !== null) throw error
+  return results.map(([, result]) => result)
+}

@@ -1,0 +1,56 @@
+import { describe, expect, it } from "@effect/vitest"
+import { type Duration, Effect } from "effect"
+import * as RedisClient from "../src/RedisClient"
+import * as RedisDeduper from "../src/RedisDeduper"
+import * as Shared from "./support/Shared"
+
+/** A deduper on the shared server at `REDIS_URL` (default 127.0.0.1:6379) in a fresh namespace. */
+const deduper = (retention?: Duration.DurationInput) =>
+  Effect.gen(function*() {
+    const redis = yield* Shared.client
+    const namespace = yield* Shared.namespace("dedup").pipe(Effect.provideService(RedisClient.RedisClient, redis))
+    const dedup = yield* RedisDeduper.make({ namespace, ...(retention === undefined ? {} : { retention }) }).pipe(
+      Effect.provideService(RedisClient.RedisClient, redis)
+    )
+    return { dedup, redis, namespace }
+  })
+
+describe("RedisDeduper", () => {
+  it.scopedLive("16 concurrent claims of one event id: exactly one wins, and only its owner may claim it again", () =>
+    Effect.gen(function*() {
+      const { dedup } = yield* deduper()
+      const owners = Array.from({ length: 16 }, (_, i) => `shardId-1/${1000 + i}/0`)
+      const results = yield* Effect.all(owners.map((owner) => dedup.claim([{ eventId: "order-1", owner }])), { concurrency: "unbounded" })
+      const winners = owners.filter((_, i) => results[i]![0])
+      expect(winners).toHaveLength(1)
+      expect(yield* dedup.claim([{ eventId: "order-1", owner: winners[0]! }])).toEqual([true])
+      const loser = owners.find((o) => o !== winners[0])!
+      expect(yield* dedup.claim([{ eventId: "order-1", owner: loser }])).toEqual([false])
+    }))
+
+  it.scopedLive("answers a batch in order; within a batch the first claim of an id wins", () =>
+    Effect.gen(function*() {
+      const { dedup } = yield* deduper()
+      expect(yield* dedup.claim([])).toEqual([])
+      expect(
+        yield* dedup.claim([
+          { eventId: "a", owner: "s/1/0" },
+          { eventId: "b", owner: "s/2/0" },
+          { eventId: "a", owner: "s/3/0" },
+          { eventId: "a", owner: "s/1/0" }
+        ])
+      ).toEqual([true, true, false, true])
+    }))
+
+  it.scopedLive("keeps claims for the retention, and namespaces do not see each other's claims", () =>
+    Effect.gen(function*() {
+      const first = yield* deduper("90 seconds")
+      const second = yield* deduper()
+      expect(yield* first.dedup.claim([{ eventId: "e", owner: "x" }])).toEqual([true])
+      expect(yield* second.dedup.claim([{ eventId: "e", owner: "y" }])).toEqual([true])
+      const ttl = yield* Effect.promise(() => first.redis.pttl(`${first.namespace}:e`))
+      expect(ttl).toBeGreaterThan(80_000)
+      expect(ttl).toBeLessThanOrEqual(90_000)
+      expect(yield* Effect.promise(() => second.redis.pttl(`${second.namespace}:e`))).toBeGreaterThan(86_000_000)
+    }))
+})
