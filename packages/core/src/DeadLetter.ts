@@ -2,7 +2,7 @@ import { Context, Data, Effect, Layer, Ref } from "effect"
 
 /** A record that cannot be processed, with everything needed to inspect or replay it. */
 export interface DeadLetterEntry {
-  /** The error's tag, e.g. `InvalidEvent`. */
+  /** The error's tag, e.g. `InvalidEventError`. */
   readonly error: string
   /** What is wrong, naming the field and the rule where there is one. */
   readonly reason: string

@@ -1,0 +1,419 @@
+/**
+ * The commerce events of wire format version 1: product and order changes,
+ * one UTF-8 JSON object per Kinesis record. The schemas accept exactly the
+ * contract; every rule an event breaks is a decode error naming the field.
+ * Unknown extra fields are ignored (and dropped), so producers can add
+ * fields before consumers know them.
+ */
+import { Either, Schema } from "effect"
+import {
+  type Decoder,
+  type DecodeError,
+  InvalidEventError,
+  parseObject,
+  UnknownEventError,
+  validator
+} from "./Decoder"
+
+// Each leaf reports one rule whatever is wrong with it (`override`), so a
+// string where a number belongs reads "must be an integer >= 1" rather than
+// Effect's generic "Expected number".
+const leaf = <A extends string | number>(
+  from: Schema.Schema<A>,
+  identifier: string,
+  predicate: (a: A) => boolean,
+  rule: string | ((actual: unknown) => string)
+) =>
+  from.pipe(
+    Schema.filter(predicate, {
+      identifier,
+      message: (issue) => ({ message: typeof rule === "string" ? rule : rule(issue.actual), override: true })
+    })
+  )
+
+const object = { message: () => "must be an object" }
+const array = { message: () => "must be an array" }
+
+const Text = Schema.String.annotations({ message: () => "must be a string" })
+
+const NonEmptyString = leaf(Schema.String, "NonEmptyString", (s) => s.length > 0, "must be a non-empty string")
+
+const integer = (min: 0 | 1) =>
+  leaf(
+    Schema.Number,
+    `Int>=${min}`,
+    (n) => Number.isSafeInteger(n) && n >= min,
+    (actual) =>
+      typeof actual === "number" && Number.isInteger(actual) && !Number.isSafeInteger(actual)
+        ? "must be a safe integer (at most 2^53 - 1)"
+        : `must be an integer >= ${min}`
+  )
+
+const NonNegativeInt = integer(0)
+const PositiveInt = integer(1)
+
+const isDigit = (c: number): boolean => c >= 48 && c <= 57
+
+/** The number written by `length` ASCII digits at `at`, or -1 when one is not a digit. */
+const digits = (s: string, at: number, length: number): number => {
+  let n = 0
+  for (let i = at; i < at + length; i++) {
+    const c = s.charCodeAt(i)
+    if (!isDigit(c)) return -1
+    n = n * 10 + c - 48
+  }
+  return n
+}
+
+const isLeapYear = (y: number): boolean => y % 4 === 0 && (y % 100 !== 0 || y % 400 === 0)
+
+const daysInMonth = (y: number, m: number): number =>
+  m === 2 ? (isLeapYear(y) ? 29 : 28) : m === 4 || m === 6 || m === 9 || m === 11 ? 30 : 31
+
+/** Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's days_from_civil). */
+const daysFromCivil = (year: number, month: number, day: number): number => {
+  const y = month <= 2 ? year - 1 : year
+  const era = Math.floor(y / 400)
+  const yoe = y - era * 400
+  const doy = Math.floor((153 * (month > 2 ? month - 3 : month + 9) + 2) / 5) + day - 1
+  return era * 146097 + yoe * 365 + Math.floor(yoe / 4) - Math.floor(yoe / 100) + doy - 719468
+}
+
+/**
+ * Epoch milliseconds of an ISO-8601 UTC timestamp `YYYY-MM-DDTHH:MM:SS[.f]Z`
+ * (1 to 9 fraction digits, truncated to milliseconds), or `NaN` when the text
+ * is not one or names no real instant. `Date.parse` is not used: it accepts
+ * other shapes and rolls `02-30` over into March.
+ */
+export const timestampMillis = (s: string): number => {
+  const n = s.length
+  if (
+    n < 20 || n > 30 || n === 21 || s.charCodeAt(4) !== 45 || s.charCodeAt(7) !== 45 || s.charCodeAt(10) !== 84 ||
+    s.charCodeAt(13) !== 58 || s.charCodeAt(16) !== 58 || s.charCodeAt(n - 1) !== 90
+  ) return NaN
+  const year = digits(s, 0, 4)
+  const month = digits(s, 5, 2)
+  const day = digits(s, 8, 2)
+  const hour = digits(s, 11, 2)
+  const minute = digits(s, 14, 2)
+  const second = digits(s, 17, 2)
+  if (
+    year < 0 || month < 1 || month > 12 || day < 1 || day > daysInMonth(year, month) || hour < 0 || hour > 23 ||
+    minute < 0 || minute > 59 || second < 0 || second > 59
+  ) return NaN
+  let millis = 0
+  if (n > 20) {
+    if (s.charCodeAt(19) !== 46) return NaN
+    for (let i = 20, scale = 100; i < n - 1; i++, scale /= 10) {
+      const c = s.charCodeAt(i)
+      if (!isDigit(c)) return NaN
+      if (scale >= 1) millis += (c - 48) * scale
+    }
+  }
+  return (daysFromCivil(year, month, day) * 86_400 + hour * 3_600 + minute * 60 + second) * 1_000 + millis
+}
+
+const timestampShape = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d{1,9})?Z$/
+
+/** An ISO-8601 UTC timestamp with `Z`, e.g. `2026-11-21T10:15:30.123Z`, naming a real instant; kept as text. */
+export const Timestamp = leaf(
+  Schema.String,
+  "Timestamp",
+  (s) => !Number.isNaN(timestampMillis(s)),
+  (actual) =>
+    typeof actual === "string" && timestampShape.test(actual)
+      ? "must be a real date and time"
+      : "must be an ISO-8601 UTC timestamp with Z, e.g. 2026-11-21T10:15:30.123Z"
+)
+
+const currencyCode = /^[A-Z]{3}$/
+
+/** An ISO-4217 code: three upper-case letters. */
+export const Currency = leaf(
+  Schema.String,
+  "Currency",
+  (s) => currencyCode.test(s),
+  "must be an ISO-4217 currency code of three upper-case letters, e.g. EUR"
+)
+
+const Money_ = Schema.Struct({ amount: NonNegativeInt, currency: Currency }).annotations({ identifier: "Money", ...object })
+/** An amount in minor units (cents) of `currency`. */
+export interface Money extends Schema.Schema.Type<typeof Money_> {}
+export const Money: Schema.Schema<Money> = Money_
+
+const oneOf = <const L extends ReadonlyArray<string>>(identifier: string, literals: L) =>
+  // `override`: a literal union otherwise reports its first member's mismatch.
+  Schema.Literal(...literals).annotations({ identifier, message: () => ({ message: `must be one of ${literals.join(", ")}`, override: true }) })
+
+// ----------------------------------------------------------------------------
+// Envelope
+// ----------------------------------------------------------------------------
+
+export const commerceEventTypes = [
+  "product.created",
+  "product.updated",
+  "order.created",
+  "order.status_changed",
+  "order.cancelled"
+] as const
+
+export const CommerceEventType = oneOf("CommerceEventType", commerceEventTypes)
+export type CommerceEventType = typeof CommerceEventType.Type
+
+export const SchemaVersion = Schema.Literal(1).annotations({ message: () => "must be the number 1" })
+
+/** 1 to 128 characters; the producer's idempotency key. */
+export const EventId = leaf(
+  Schema.String,
+  "EventId",
+  (s) => s.length >= 1 && s.length <= 128,
+  "must be a string of 1 to 128 characters"
+)
+
+const envelope = <T extends CommerceEventType>(type: T) => ({
+  schemaVersion: SchemaVersion,
+  type: Schema.Literal(type).annotations({ message: () => `must be "${type}"` }),
+  eventId: EventId,
+  occurredAt: Timestamp
+})
+
+// ----------------------------------------------------------------------------
+// Products
+// ----------------------------------------------------------------------------
+
+export const ProductStatus = oneOf("ProductStatus", ["active", "draft", "archived"])
+export type ProductStatus = typeof ProductStatus.Type
+
+const Category_ = Schema.Struct({
+  id: NonEmptyString,
+  name: NonEmptyString,
+  path: Schema.Array(Text).annotations(array)
+}).annotations({ identifier: "Category", ...object })
+export interface Category extends Schema.Schema.Type<typeof Category_> {}
+export const Category: Schema.Schema<Category> = Category_
+
+const Variant_ = Schema.Struct({
+  id: NonEmptyString,
+  sku: NonEmptyString,
+  attributes: Schema.Record({ key: Schema.String, value: Text }).annotations({ message: () => "must be an object of string values" })
+}).annotations({ identifier: "Variant", ...object })
+export interface Variant extends Schema.Schema.Type<typeof Variant_> {}
+export const Variant: Schema.Schema<Variant> = Variant_
+
+const StockLevel_ = Schema.Struct({ locationId: NonEmptyString, quantity: NonNegativeInt }).annotations({
+  identifier: "StockLevel",
+  ...object
+})
+/** Stock of a product at one location. */
+export interface StockLevel extends Schema.Schema.Type<typeof StockLevel_> {}
+export const StockLevel: Schema.Schema<StockLevel> = StockLevel_
+
+const PricelistPrice_ = Schema.Struct({ id: NonEmptyString, price: Money }).annotations({ identifier: "PricelistPrice", ...object })
+/** The product's price on one pricelist. */
+export interface PricelistPrice extends Schema.Schema.Type<typeof PricelistPrice_> {}
+export const PricelistPrice: Schema.Schema<PricelistPrice> = PricelistPrice_
+
+const Product_ = Schema.Struct({
+  id: NonEmptyString,
+  parentId: Schema.NullOr(Text).annotations({ message: () => "must be a string or null" }),
+  sku: NonEmptyString,
+  name: NonEmptyString,
+  status: ProductStatus,
+  price: Money,
+  categories: Schema.Array(Category).annotations(array),
+  tags: Schema.Array(Text).annotations(array),
+  variants: Schema.Array(Variant).annotations(array),
+  locations: Schema.Array(StockLevel).annotations(array),
+  pricelists: Schema.Array(PricelistPrice).annotations(array),
+  updatedAt: Timestamp
+}).annotations({ identifier: "Product", ...object })
+export interface Product extends Schema.Schema.Type<typeof Product_> {}
+export const Product: Schema.Schema<Product> = Product_
+
+const ProductCreated_ = Schema.Struct({ ...envelope("product.created"), product: Product }).annotations({
+  identifier: "ProductCreated"
+})
+export interface ProductCreated extends Schema.Schema.Type<typeof ProductCreated_> {}
+export const ProductCreated: Schema.Schema<ProductCreated> = ProductCreated_
+
+const ProductUpdated_ = Schema.Struct({ ...envelope("product.updated"), product: Product }).annotations({
+  identifier: "ProductUpdated"
+})
+export interface ProductUpdated extends Schema.Schema.Type<typeof ProductUpdated_> {}
+export const ProductUpdated: Schema.Schema<ProductUpdated> = ProductUpdated_
+
+// ----------------------------------------------------------------------------
+// Orders
+// ----------------------------------------------------------------------------
+
+export const orderStatuses = ["pending", "paid", "fulfilled", "shipped", "delivered", "cancelled", "refunded"] as const
+export const OrderStatus = oneOf("OrderStatus", orderStatuses)
+export type OrderStatus = typeof OrderStatus.Type
+
+const LineItem_ = Schema.Struct({
+  productId: NonEmptyString,
+  sku: NonEmptyString,
+  name: Text,
+  quantity: PositiveInt,
+  /** Minor units of the order's currency. */
+  unitPrice: NonNegativeInt
+}).annotations({ identifier: "LineItem", ...object })
+export interface LineItem extends Schema.Schema.Type<typeof LineItem_> {}
+export const LineItem: Schema.Schema<LineItem> = LineItem_
+
+const GiftVoucher_ = Schema.Struct({ code: NonEmptyString, amount: PositiveInt }).annotations({
+  identifier: "GiftVoucher",
+  ...object
+})
+export interface GiftVoucher extends Schema.Schema.Type<typeof GiftVoucher_> {}
+export const GiftVoucher: Schema.Schema<GiftVoucher> = GiftVoucher_
+
+interface Sums {
+  readonly lineItems: ReadonlyArray<LineItem>
+  readonly giftVouchers: ReadonlyArray<GiftVoucher>
+  readonly subtotal: number
+  readonly discountTotal: number
+  readonly total: number
+}
+
+// Every product and partial sum is exact: operands are safe non-negative
+// integers, so a float result is exact below 2^53 and otherwise at least 2^53,
+// which no valid (safe) subtotal equals.
+const checkSums = (order: Sums): Schema.FilterIssue | undefined => {
+  let subtotal = 0
+  for (const item of order.lineItems) subtotal += item.quantity * item.unitPrice
+  if (order.subtotal !== subtotal) {
+    return { path: ["subtotal"], message: `must equal the sum of quantity * unitPrice over lineItems (${subtotal})` }
+  }
+  let discountTotal = 0
+  for (const voucher of order.giftVouchers) discountTotal += voucher.amount
+  if (order.discountTotal !== discountTotal) {
+    return { path: ["discountTotal"], message: `must equal the sum of giftVouchers amounts (${discountTotal})` }
+  }
+  if (discountTotal > subtotal) {
+    return { path: ["discountTotal"], message: `must not exceed subtotal (${subtotal})` }
+  }
+  const total = subtotal - discountTotal
+  if (order.total !== total) {
+    return { path: ["total"], message: `must equal subtotal - discountTotal (${total})` }
+  }
+  return undefined
+}
+
+const orderOf = <S extends OrderStatus>(status: Schema.Schema<S>) =>
+  Schema.Struct({
+    id: NonEmptyString,
+    customerId: NonEmptyString,
+    status,
+    /** Every amount in the order is in this currency. */
+    currency: Currency,
+    lineItems: Schema.Array(LineItem).annotations(array).pipe(
+      Schema.filter((items) => items.length > 0 || "must have at least one line item")
+    ),
+    giftVouchers: Schema.Array(GiftVoucher).annotations(array),
+    subtotal: NonNegativeInt,
+    discountTotal: NonNegativeInt,
+    total: NonNegativeInt,
+    createdAt: Timestamp
+  }).annotations(object).pipe(Schema.filter(checkSums))
+
+const Order_ = orderOf(OrderStatus).annotations({ identifier: "Order" })
+/** An order whose sums add up: subtotal, discountTotal and total are checked on decode. */
+export interface Order extends Schema.Schema.Type<typeof Order_> {}
+export const Order: Schema.Schema<Order> = Order_
+
+const CancelledOrder_ = orderOf(
+  Schema.Literal("cancelled").annotations({ message: () => "must be cancelled in an order.cancelled event" })
+).annotations({ identifier: "CancelledOrder" })
+export interface CancelledOrder extends Schema.Schema.Type<typeof CancelledOrder_> {}
+export const CancelledOrder: Schema.Schema<CancelledOrder> = CancelledOrder_
+
+const OrderCreated_ = Schema.Struct({ ...envelope("order.created"), order: Order }).annotations({
+  identifier: "OrderCreated"
+})
+export interface OrderCreated extends Schema.Schema.Type<typeof OrderCreated_> {}
+export const OrderCreated: Schema.Schema<OrderCreated> = OrderCreated_
+
+const OrderStatusChanged_ = Schema.Struct({
+  ...envelope("order.status_changed"),
+  /** The order as it is after the change. */
+  order: Order,
+  previousStatus: OrderStatus
+}).annotations({ identifier: "OrderStatusChanged" })
+export interface OrderStatusChanged extends Schema.Schema.Type<typeof OrderStatusChanged_> {}
+export const OrderStatusChanged: Schema.Schema<OrderStatusChanged> = OrderStatusChanged_
+
+const OrderCancelled_ = Schema.Struct({
+  ...envelope("order.cancelled"),
+  order: CancelledOrder,
+  previousStatus: OrderStatus,
+  reason: Schema.optionalWith(Text, { exact: true })
+}).annotations({ identifier: "OrderCancelled" })
+export interface OrderCancelled extends Schema.Schema.Type<typeof OrderCancelled_> {}
+export const OrderCancelled: Schema.Schema<OrderCancelled> = OrderCancelled_
+
+// ----------------------------------------------------------------------------
+// All events
+// ----------------------------------------------------------------------------
+
+export type ProductEvent = ProductCreated | ProductUpdated
+export type OrderEvent = OrderCreated | OrderStatusChanged | OrderCancelled
+export type CommerceEvent = ProductEvent | OrderEvent
+
+/**
+ * Any commerce event, as one schema. `decodeCommerceEvent` is the fast way to
+ * decode records: it dispatches on `type` before validating.
+ */
+export const CommerceEvent: Schema.Schema<CommerceEvent> = Schema.Union(
+  ProductCreated,
+  ProductUpdated,
+  OrderCreated,
+  OrderStatusChanged,
+  OrderCancelled
+)
+
+const validators = new Map<string, (input: unknown) => Either.Either<CommerceEvent, InvalidEventError>>([
+  ["product.created", validator(ProductCreated)],
+  ["product.updated", validator(ProductUpdated)],
+  ["order.created", validator(OrderCreated)],
+  ["order.status_changed", validator(OrderStatusChanged)],
+  ["order.cancelled", validator(OrderCancelled)]
+])
+
+/**
+ * Decodes one record into a commerce event. `schemaVersion` and `type` are
+ * checked first with plain comparisons, then only that type's compiled schema
+ * runs.
+ */
+export const decodeCommerceEvent = (bytes: Uint8Array): Either.Either<CommerceEvent, DecodeError> => {
+  const parsed = parseObject(bytes)
+  if (Either.isLeft(parsed)) return Either.left(parsed.left)
+  const event = parsed.right
+  const { schemaVersion, type } = event
+  if (schemaVersion !== 1) {
+    return Either.left(
+      typeof schemaVersion === "number"
+        ? new UnknownEventError({ schemaVersion, type: typeof type === "string" ? type : undefined, known: commerceEventTypes })
+        : new InvalidEventError({ path: "schemaVersion", rule: schemaVersion === undefined ? "is missing" : "must be the number 1" })
+    )
+  }
+  if (typeof type !== "string") {
+    return Either.left(
+      new InvalidEventError({ path: "type", rule: type === undefined ? "is missing" : "must be a string naming the event type" })
+    )
+  }
+  const validate = validators.get(type)
+  return validate === undefined
+    ? Either.left(new UnknownEventError({ schemaVersion, type, known: commerceEventTypes }))
+    : validate(event)
+}
+
+export const commerceDecoder: Decoder<CommerceEvent> = { decode: decodeCommerceEvent }
+
+const utf8 = new TextEncoder()
+
+/** The event's wire form: UTF-8 JSON, no trailing newline. `decodeCommerceEvent` gives the event back. */
+export const encodeCommerceEvent = (event: CommerceEvent): Uint8Array => utf8.encode(JSON.stringify(event))
+
+/** The event time (`occurredAt`) in epoch milliseconds; windows bucket by it. */
+export const eventTimeMillis = (event: CommerceEvent): number => timestampMillis(event.occurredAt)

@@ -1,0 +1,154 @@
+import { Data, Either, ParseResult, Schema } from "effect"
+import { compile, invalid, parseOptions } from "./internal/compile"
+
+/**
+ * Turns the bytes of one record into a typed value. Decoding runs once per
+ * record on the hot path, so it is a plain synchronous function: no Effect is
+ * allocated per record, and every failure is a value the caller routes (to a
+ * dead-letter sink, say) without stopping its neighbours.
+ */
+export interface Decoder<A> {
+  readonly decode: (bytes: Uint8Array) => Either.Either<A, DecodeError>
+}
+
+/** The record's data is not valid UTF-8. */
+export class NotUtf8Error extends Data.TaggedError("NotUtf8Error")<{}> {
+  get reason(): string {
+    return "data is not valid UTF-8"
+  }
+  override get message(): string {
+    return "record data is not valid UTF-8; events must be UTF-8 encoded JSON objects"
+  }
+}
+
+/** The record's data is empty, is not JSON, or is JSON but not an object. */
+export class NotJsonError extends Data.TaggedError("NotJsonError")<{
+  /** What was found instead of a JSON object, e.g. `empty data`, `a JSON array`. */
+  readonly found: string
+}> {
+  get reason(): string {
+    return `not a JSON object: ${this.found}`
+  }
+  override get message(): string {
+    return `record data must be one JSON object (an event), found ${this.found}`
+  }
+}
+
+/** A JSON object that is not an event this version knows: unknown `type`, or `schemaVersion` other than 1. */
+export class UnknownEventError extends Data.TaggedError("UnknownEventError")<{
+  readonly schemaVersion: number
+  /** The `type` it carried, when that was a string. */
+  readonly type: string | undefined
+  /** The types this decoder knows, for the message. */
+  readonly known: ReadonlyArray<string>
+}> {
+  get reason(): string {
+    return this.schemaVersion !== 1
+      ? `unknown schemaVersion ${this.schemaVersion}`
+      : `unknown event type ${JSON.stringify(this.type)}`
+  }
+  override get message(): string {
+    return this.schemaVersion !== 1
+      ? `schemaVersion is ${this.schemaVersion}, but only version 1 is understood; upgrade the consumer before producing newer events`
+      : `type ${JSON.stringify(this.type)} is not a known event type; expected one of ${this.known.join(", ")}`
+  }
+}
+
+/** An event of a known type that breaks a rule of the contract; `path` names the field. */
+export class InvalidEventError extends Data.TaggedError("InvalidEventError")<{
+  /** The offending field, e.g. `order.lineItems[0].quantity`; empty for the record as a whole. */
+  readonly path: string
+  /** The rule it breaks, e.g. `must be an integer >= 1`. */
+  readonly rule: string
+}> {
+  get reason(): string {
+    return this.message
+  }
+  override get message(): string {
+    return this.path === "" ? `event ${this.rule}` : `${this.path} ${this.rule}`
+  }
+}
+
+export type DecodeError = NotUtf8Error | NotJsonError | UnknownEventError | InvalidEventError
+
+// Fatal, so malformed bytes are an error instead of silently becoming U+FFFD; created once since decoding is stateless.
+const utf8 = new TextDecoder("utf-8", { fatal: true })
+
+/** What a JSON value is, for `NotJsonError`. */
+const kindOf = (value: unknown): string =>
+  value === null ? "JSON null" : Array.isArray(value) ? "a JSON array" : `a JSON ${typeof value}`
+
+/** Parses the bytes as one JSON object; every decoder starts here. */
+export const parseObject = (bytes: Uint8Array): Either.Either<Record<string, unknown>, NotUtf8Error | NotJsonError> => {
+  if (bytes.length === 0) return Either.left(new NotJsonError({ found: "empty data" }))
+  let text: string
+  try {
+    text = utf8.decode(bytes)
+  } catch {
+    return Either.left(new NotUtf8Error())
+  }
+  let value: unknown
+  try {
+    value = JSON.parse(text)
+  } catch (e) {
+    return Either.left(new NotJsonError({ found: `invalid JSON (${(e as Error).message})` }))
+  }
+  return typeof value === "object" && value !== null && !Array.isArray(value)
+    ? Either.right(value as Record<string, unknown>)
+    : Either.left(new NotJsonError({ found: kindOf(value) }))
+}
+
+const identifier = /^[A-Za-z_$][\w$]*$/
+
+/** `order.lineItems[0].quantity`, `attributes["shoe size"]`. */
+export const formatPath = (path: ReadonlyArray<PropertyKey>): string => {
+  let out = ""
+  for (const key of path) {
+    if (typeof key === "number") out += `[${key}]`
+    else if (typeof key === "string" && identifier.test(key)) out += out === "" ? key : `.${key}`
+    else out += `[${JSON.stringify(String(key))}]`
+  }
+  return out
+}
+
+/** The first issue of a parse failure as an `InvalidEventError`; schemas annotate their leaves with the rule as message. */
+export const fromParseIssue = (issue: ParseResult.ParseIssue): InvalidEventError => {
+  const first = ParseResult.ArrayFormatter.formatIssueSync(issue)[0]
+  return first === undefined
+    ? new InvalidEventError({ path: "", rule: "is invalid" })
+    : new InvalidEventError({ path: formatPath(first.path), rule: first.message })
+}
+
+/**
+ * Validates an already parsed value with a schema, compiled once. Valid input
+ * takes a compiled fast path where the schema allows one; only invalid input
+ * pays for Effect's parser, which then names the first broken rule (a dead
+ * letter needs one reason).
+ */
+export const validator = <A, I>(
+  schema: Schema.Schema<A, I, never>
+): (input: unknown) => Either.Either<A, InvalidEventError> => {
+  const decode = Schema.decodeUnknownEither(schema, parseOptions)
+  const explain = (input: unknown): Either.Either<A, InvalidEventError> => {
+    const result = decode(input)
+    // A Right carries no error, so it is reused as is rather than reallocated.
+    return Either.isRight(result) ? result as Either.Either<A, never> : Either.left(fromParseIssue(result.left.issue))
+  }
+  const fast = compile(schema.ast)
+  if (fast === undefined) return explain
+  return (input) => {
+    const output = fast(input)
+    return output === invalid ? explain(input) : Either.right(output as A)
+  }
+}
+
+/** A decoder of UTF-8 JSON objects validated by `schema`; unknown fields are ignored. */
+export const json = <A, I>(schema: Schema.Schema<A, I, never>): Decoder<A> => {
+  const validate = validator(schema)
+  return {
+    decode: (bytes) => {
+      const parsed = parseObject(bytes)
+      return Either.isLeft(parsed) ? Either.left(parsed.left) : validate(parsed.right)
+    }
+  }
+}
