@@ -304,10 +304,23 @@ export const make = (options: Options) =>
           }
         })
         const writeErrors = yield* writeAll(writes)
+        // A retryable failure leaves the record for redelivery. A rejected write
+        // can never succeed: its records are dead-lettered so they do not block
+        // the shard, unless another of their writes needs the redelivery anyway.
+        const rejected: Array<number> = []
         for (let w = 0; w < groupList.length; w++) {
           const error = writeErrors[w]
           if (error === undefined) continue
-          for (const i of groupList[w]!.records) outcomes[i] = { _tag: "Failed", error }
+          if (Store.isRetryable(error)) for (const i of groupList[w]!.records) outcomes[i] = { _tag: "Failed", error }
+          else rejected.push(w)
+        }
+        for (const w of rejected) {
+          const g = groupList[w]!
+          const name = pipelines[g.pipeline]!.name
+          for (const i of g.records) {
+            if (outcomes[i]!._tag !== "Applied") continue
+            deadLetterOf(i, writeErrors[w]!._tag, `pipeline ${name} cannot store key ${JSON.stringify(g.key)} in bucket ${g.bucket}: ${writeErrors[w]!.message}`, name)
+          }
         }
         for (const g of groupList) yield* Metric.increment(writeCounters[g.pipeline]!)
 

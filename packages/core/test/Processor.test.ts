@@ -84,18 +84,21 @@ describe("Processor", () => {
       expect(failed.error._tag).toBe("StoreUnavailableError")
     }).pipe(run({ pipelines: [revenue], retry: Schedule.exponential("100 millis").pipe(Schedule.intersect(Schedule.recurs(3))) }, { store: () => ({ _tag: "Fail" }) })))
 
-  it.effect("does not retry an error typed as not retryable", () =>
+  it.effect("does not retry a rejected write, and dead-letters its records so they do not block the shard", () =>
     Effect.gen(function*() {
       let calls = 0
       const rejecting = Layer.succeed(Store.Store, {
         getMany: () => Effect.succeed([]),
         apply: (writes) => Effect.sync(() => { calls++; return writes.map(() => new Store.StoreRejectedError({ message: "item too large" })) })
       })
-      const outcomes = yield* Effect.flatMap(Processor.Processor, (p) => p.process(recordsOf([sale("e1", "a", 5)]))).pipe(
-        Effect.provide(Processor.layer({ pipelines: [revenue] }).pipe(Layer.provide(Layer.mergeAll(rejecting, Deduper.layerMemory(), DeadLetter.layerMemory))))
+      const [outcomes, entries] = yield* Effect.flatMap(Processor.Processor, (p) => p.process(recordsOf([sale("e1", "a", 5)]))).pipe(
+        Effect.zip(Effect.flatMap(DeadLetter.MemoryDeadLetters, (m) => m.entries)),
+        Effect.provide(Processor.layer({ pipelines: [revenue] }).pipe(Layer.provideMerge(Layer.mergeAll(rejecting, Deduper.layerMemory(), DeadLetter.layerMemory))))
       )
-      expect(tags(outcomes)).toEqual(["Failed"])
+      expect(outcomes[0]).toMatchObject({ _tag: "DeadLettered", error: "StoreRejectedError" })
+      expect((outcomes[0] as Processor.DeadLettered).reason).toBe('pipeline revenue_by_item_hourly cannot store key "a" in bucket 2026-11-21T09Z: item too large')
       expect(calls).toBe(1)
+      expect(entries.map((e) => e.pipeline)).toEqual([revenue.name])
     }))
 
   it.effect("dead-letters an event a pipeline throws on, naming the pipeline, while other pipelines apply it", () =>

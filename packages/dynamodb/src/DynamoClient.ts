@@ -25,7 +25,7 @@ export const make = (options: Options = {}) =>
         ...(options.credentials
           ? { credentials: { accessKeyId: options.credentials.accessKeyId, secretAccessKey: Redacted.value(options.credentials.secretAccessKey) } }
           : local ? { credentials: { accessKeyId: "local", secretAccessKey: "local" } } : {}),
-        requestHandler: new NodeHttpHandler({ connectionTimeout: 2_000, requestTimeout: 10_000 })
+        requestHandler: new NodeHttpHandler({ connectionTimeout: 2_000, requestTimeout: 10_000, throwOnRequestTimeout: true })
       })
     }),
     (client) => Effect.sync(() => client.destroy())

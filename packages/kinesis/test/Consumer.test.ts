@@ -1,0 +1,429 @@
+/**
+ * The consumer against a local Kinesis (kinesalite, in process) through the
+ * real SDK client: resharding during consumption, injected faults, closed
+ * shards, KPL aggregates and start positions.
+ */
+import { expect, layer } from "@effect/vitest"
+import type { PutRecordsRequestEntry } from "@aws-sdk/client-kinesis"
+import type { SourceRecord } from "@eddy/core/SourceRecord"
+import { Kinesalite } from "@eddy/local"
+import agg from "aws-kinesis-agg"
+import { Chunk, Deferred, Effect, Fiber, Layer, Schedule, Stream } from "effect"
+import { createHash } from "node:crypto"
+import * as Consumer from "../src/Consumer"
+import { Kinesis, layer as kinesisLayer } from "../src/Kinesis"
+import * as KinesisFaults from "../src/KinesisFaults"
+import * as Kpl from "../src/Kpl"
+import * as Shards from "../src/Shards"
+
+const KinesisLocal = Layer.unwrapScoped(Effect.map(Kinesalite.start(), ({ endpoint }) => kinesisLayer({ endpoint })))
+
+/** Short intervals keep the suite fast; the pacing itself is tested on the TestClock. */
+const fast: Consumer.AllOptions = {
+  pollInterval: "10 millis",
+  maxIdleInterval: "40 millis",
+  discoveryInterval: "40 millis",
+  retry: Schedule.spaced("5 millis").pipe(Schedule.intersect(Schedule.recurs(20))),
+  // kinesalite answers a GetRecords only once it has read up to the shard's tip (or the limit), chasing
+  // records written meanwhile: a small limit keeps its answers quick while a writer is busy.
+  limit: 200
+}
+
+const encoder = new TextEncoder()
+const decoder = new TextDecoder()
+const text = (r: SourceRecord) => decoder.decode(r.data)
+const flat = (batches: Iterable<Consumer.ShardBatch>) => [...batches].flatMap((b) => Chunk.toArray(b.records))
+
+/** Waits for a condition another fiber makes true; fails loudly instead of hanging. */
+const until = (condition: () => boolean, what: string) =>
+  Effect.sync(condition).pipe(
+    Effect.repeat({ until: (ok) => ok, schedule: Schedule.spaced("5 millis") }),
+    Effect.timeoutFail({ duration: "30 seconds", onTimeout: () => new Error(`timed out waiting until ${what}`) })
+  )
+
+const createStream = (name: string, shards: number) =>
+  Effect.gen(function*() {
+    const kinesis = yield* Kinesis
+    yield* kinesis.createStream({ StreamName: name, ShardCount: shards })
+    yield* waitActive(name)
+  })
+
+const waitActive = (name: string) =>
+  Effect.flatMap(Kinesis, (kinesis) =>
+    kinesis.describeStreamSummary({ StreamName: name }).pipe(
+      Effect.repeat({
+        until: (out) => out.StreamDescriptionSummary?.StreamStatus === "ACTIVE",
+        schedule: Schedule.spaced("5 millis")
+      })
+    ))
+
+/** Writes records in one PutRecords; returns where each landed. */
+const put = (stream: string, records: ReadonlyArray<PutRecordsRequestEntry>) =>
+  Effect.gen(function*() {
+    const kinesis = yield* Kinesis
+    const out = yield* kinesis.putRecords({ StreamName: stream, Records: [...records] })
+    expect(out.FailedRecordCount ?? 0).toBe(0)
+    return out.Records!.map((r) => ({ shardId: r.ShardId!, sequenceNumber: r.SequenceNumber! }))
+  })
+
+const SENTINEL = "sentinel"
+
+/**
+ * One record at the start of every open shard's hash range. Written after all
+ * data, a shard's sentinel proves its reader has passed everything before it.
+ */
+const putSentinels = (stream: string) =>
+  Effect.gen(function*() {
+    const open = [...(yield* Shards.list(stream)).values()].filter((s) => !s.closed)
+    yield* put(
+      stream,
+      open.map((s) => ({ PartitionKey: SENTINEL, ExplicitHashKey: s.hashKeyRange.start.toString(), Data: encoder.encode(SENTINEL) }))
+    )
+    return open.map((s) => s.shardId)
+  })
+
+layer(KinesisLocal, { excludeTestServices: true })("Consumer against a local Kinesis", (it) => {
+  it.scoped(
+    "reads every record exactly once, in order per partition key, across a split and a merge made during consumption",
+    () =>
+      Effect.gen(function*() {
+        const kinesis = yield* Kinesis
+        const stream = "reshard"
+        yield* createStream(stream, 3)
+        const keys = Array.from({ length: 32 }, (_, i) => `key-${i}`)
+        const sent = new Map(keys.map((k) => [k, 0]))
+
+        const batches: Array<Consumer.ShardBatch> = []
+        const delivered: Array<SourceRecord> = []
+        const sentinels = new Set<string>()
+        const consumer = yield* Consumer.all(stream, Consumer.StartPosition.TrimHorizon(), fast).pipe(
+          Stream.tap((batch) =>
+            Effect.sync(() => {
+              batches.push(batch)
+              for (const r of batch.records) (text(r) === SENTINEL ? sentinels.add(r.shardId) : delivered.push(r))
+            })
+          ),
+          // Three shards are open after the reshard: one split in two, two merged in one.
+          Stream.takeUntil(() => sentinels.size === 3),
+          Stream.runDrain,
+          Effect.fork
+        )
+
+        // The writer keeps writing, 20 records per PutRecords, until told to stop.
+        const stop = yield* Deferred.make<void>()
+        let i = 0
+        const writer = yield* Effect.gen(function*() {
+          while (!(yield* Deferred.isDone(stop))) {
+            yield* put(
+              stream,
+              Array.from({ length: 20 }, () => {
+                const key = keys[i++ % keys.length]!
+                const n = sent.get(key)!
+                sent.set(key, n + 1)
+                return { PartitionKey: key, Data: encoder.encode(`${key}:${n}`) }
+              })
+            )
+            // A steady producer rather than a flood, which kinesalite's readers could not keep up with.
+            yield* Effect.sleep("2 millis")
+          }
+        }).pipe(Effect.fork)
+
+        const readFrom = (shardIds: ReadonlyArray<string>) => () => delivered.some((r) => shardIds.includes(r.shardId))
+        yield* until(() => delivered.length >= 400, "the consumer is under way")
+
+        const before = yield* Shards.list(stream)
+        const [first, second, third] = [...before.values()]
+        const middle = (first!.hashKeyRange.start + first!.hashKeyRange.end) / 2n
+        yield* kinesis.splitShard({ StreamName: stream, ShardToSplit: first!.shardId, NewStartingHashKey: middle.toString() })
+        yield* waitActive(stream)
+        const split = [...(yield* Shards.list(stream)).values()].filter((s) => s.parentShardId === first!.shardId)
+        expect(split).toHaveLength(2)
+        yield* until(readFrom(split.map((s) => s.shardId)), "the split's children are read")
+
+        yield* kinesis.mergeShards({ StreamName: stream, ShardToMerge: second!.shardId, AdjacentShardToMerge: third!.shardId })
+        yield* waitActive(stream)
+        const merged = [...(yield* Shards.list(stream)).values()].filter((s) => s.adjacentParentShardId !== undefined)
+        expect(merged).toHaveLength(1)
+        expect(merged[0]!.parents).toEqual([second!.shardId, third!.shardId])
+        yield* until(readFrom([merged[0]!.shardId]), "the merged shard is read")
+
+        yield* Deferred.succeed(stop, undefined)
+        yield* Fiber.join(writer)
+        const open = yield* putSentinels(stream)
+        yield* Fiber.join(consumer)
+
+        // Exactly once: every record sent is delivered, none twice.
+        const total = [...sent.values()].reduce((a, b) => a + b, 0)
+        expect(delivered.length).toBe(total)
+        expect(new Set(delivered.map(text)).size).toBe(total)
+        // In order per key, across parents and children.
+        const perKey = new Map<string, Array<number>>()
+        for (const r of delivered) {
+          const [key, n] = text(r).split(":") as [string, string]
+          expect(r.partitionKey).toBe(key)
+          perKey.set(key, [...(perKey.get(key) ?? []), Number(n)])
+        }
+        for (const [key, ns] of perKey) expect(ns).toEqual(Array.from({ length: sent.get(key)! }, (_, n) => n))
+        expect(new Set(open)).toEqual(sentinels)
+
+        // Every parent ended (and had records), every child started only after its parents' end.
+        const endedAt = new Map(batches.flatMap((b, at) => (b.shardEnded ? [[b.shardId, at] as const] : [])))
+        const children = [...split, merged[0]!]
+        for (const parent of [first!, second!, third!]) {
+          expect(endedAt.has(parent.shardId)).toBe(true)
+          expect(delivered.some((r) => r.shardId === parent.shardId)).toBe(true)
+        }
+        for (const child of children) {
+          const firstBatch = batches.findIndex((b) => b.shardId === child.shardId)
+          for (const parent of child.parents) expect(firstBatch).toBeGreaterThan(endedAt.get(parent)!)
+        }
+      })
+  )
+
+  it.scoped("loses and repeats nothing when iterators expire and calls are throttled or fail", () =>
+    Effect.gen(function*() {
+      const stream = "faults"
+      yield* createStream(stream, 2)
+      const record = (n: number) => ({ PartitionKey: `key-${n % 16}`, Data: encoder.encode(`record-${n}`) })
+      const written: Array<{ readonly shardId: string; readonly sequenceNumber: string }> = []
+      for (let b = 0; b < 10; b++) written.push(...yield* put(stream, Array.from({ length: 50 }, (_, i) => record(b * 50 + i))))
+
+      const { faults, kinesis: faulty } = yield* KinesisFaults.make(yield* Kinesis, {
+        seed: 7,
+        expireIterators: { every: 3 },
+        throttle: { operations: ["getRecords", "getShardIterator"], every: 4 },
+        fail: { operations: ["getRecords", "getShardIterator", "listShards"], probability: 0.05 }
+      })
+      const delivered: Array<SourceRecord> = []
+      const sentinels = new Set<string>()
+      const consumer = yield* Consumer.all(stream, Consumer.StartPosition.TrimHorizon(), { ...fast, limit: 20 }).pipe(
+        Stream.tap((batch) =>
+          Effect.sync(() => {
+            for (const r of batch.records) (text(r) === SENTINEL ? sentinels.add(r.shardId) : delivered.push(r))
+          })
+        ),
+        Stream.takeUntil(() => sentinels.size === 2),
+        Stream.runDrain,
+        Effect.provideService(Kinesis, faulty),
+        Effect.fork
+      )
+      // More records while the faulty reader runs, then the sentinels.
+      yield* until(() => delivered.length >= 100, "the consumer is under way")
+      for (let b = 10; b < 20; b++) written.push(...yield* put(stream, Array.from({ length: 50 }, (_, i) => record(b * 50 + i))))
+      yield* putSentinels(stream)
+      yield* Fiber.join(consumer)
+
+      // Per shard, exactly the sequence numbers Kinesis assigned, in order.
+      for (const shardId of new Set(written.map((w) => w.shardId))) {
+        expect(delivered.filter((r) => r.shardId === shardId).map((r) => r.sequenceNumber)).toEqual(
+          written.filter((w) => w.shardId === shardId).map((w) => w.sequenceNumber)
+        )
+      }
+      expect(delivered).toHaveLength(1000)
+      const counts = yield* faults.counts
+      expect(counts.expiredIterators).toBeGreaterThan(10)
+      expect(counts.throttled).toBeGreaterThan(10)
+      expect(counts.failed).toBeGreaterThan(0)
+    }))
+
+  it.scoped("reads from LATEST: only new records, closed shards skipped, later shards from their start", () =>
+    Effect.gen(function*() {
+      const kinesis = yield* Kinesis
+      const stream = "latest"
+      yield* createStream(stream, 1)
+      const old = (n: number) => ({ PartitionKey: `key-${n % 4}`, Data: encoder.encode(`old-${n}`) })
+      yield* put(stream, Array.from({ length: 10 }, (_, i) => old(i)))
+      yield* kinesis.splitShard({ StreamName: stream, ShardToSplit: "shardId-000000000000", NewStartingHashKey: (2n ** 127n).toString() })
+      yield* waitActive(stream)
+      yield* put(stream, Array.from({ length: 10 }, (_, i) => old(10 + i)))
+
+      // Knowing when each reader holds its LATEST iterator tells which records it must see.
+      const real = yield* Kinesis
+      const positioned = new Set<string>()
+      const watched = {
+        ...real,
+        getShardIterator: (input: Parameters<typeof real.getShardIterator>[0]) =>
+          Effect.tap(real.getShardIterator(input), () => Effect.sync(() => positioned.add(input.ShardId!)))
+      }
+      const batches: Array<Consumer.ShardBatch> = []
+      const sentinels = new Set<string>()
+      const consumer = yield* Consumer.all(stream, Consumer.StartPosition.Latest(), fast).pipe(
+        Stream.tap((batch) => Effect.sync(() => {
+          batches.push(batch)
+          for (const r of batch.records) if (text(r) === SENTINEL) sentinels.add(r.shardId)
+        })),
+        Stream.takeUntil(() => sentinels.size === 3),
+        Stream.runDrain,
+        Effect.provideService(Kinesis, watched),
+        Effect.fork
+      )
+      yield* until(() => positioned.size === 2, "both open shards have an iterator")
+      yield* put(stream, Array.from({ length: 10 }, (_, i) => ({ PartitionKey: `key-${i % 4}`, Data: encoder.encode(`new-${i}`) })))
+      // A reshard after the start: the new shards are read from their first record.
+      yield* kinesis.splitShard({ StreamName: stream, ShardToSplit: "shardId-000000000001", NewStartingHashKey: (2n ** 126n).toString() })
+      yield* waitActive(stream)
+      yield* put(stream, Array.from({ length: 10 }, (_, i) => ({ PartitionKey: `key-${i % 4}`, Data: encoder.encode(`new-${10 + i}`) })))
+      yield* putSentinels(stream)
+      yield* Fiber.join(consumer)
+
+      const delivered = flat(batches).map(text).filter((t) => t !== SENTINEL)
+      expect(delivered.sort()).toEqual(Array.from({ length: 20 }, (_, i) => `new-${i}`).sort())
+      expect(batches.some((b) => b.shardId === "shardId-000000000000")).toBe(false)
+      expect(batches.filter((b) => b.shardEnded).map((b) => b.shardId)).toEqual(["shardId-000000000001"])
+    }))
+
+  it.scoped("ends a closed shard's stream cleanly with a shard-end batch", () =>
+    Effect.gen(function*() {
+      const kinesis = yield* Kinesis
+      const stream = "closed"
+      yield* createStream(stream, 1)
+      const written = yield* put(stream, Array.from({ length: 10 }, (_, i) => ({ PartitionKey: `k${i}`, Data: encoder.encode(`r${i}`) })))
+      const parent = written[0]!.shardId
+      yield* kinesis.splitShard({ StreamName: stream, ShardToSplit: parent, NewStartingHashKey: (2n ** 127n).toString() })
+      yield* waitActive(stream)
+
+      const batches = Chunk.toArray(
+        yield* Consumer.readShard(stream, parent, Consumer.StartPosition.TrimHorizon(), { ...fast, limit: 4 }).pipe(Stream.runCollect)
+      )
+      expect(flat(batches).map((r) => r.sequenceNumber)).toEqual(written.map((w) => w.sequenceNumber))
+      expect(batches.map((b) => b.shardEnded)).toEqual([...batches.slice(1).map(() => false), true])
+      expect(batches.slice(0, 3).map((b) => b.records.length)).toEqual([4, 4, 2])
+
+      // From after its last record, a closed shard yields only its end.
+      const rest = Chunk.toArray(
+        yield* Consumer.readShard(stream, parent, Consumer.after({ sequenceNumber: written[9]!.sequenceNumber, subSequenceNumber: 0 }), fast)
+          .pipe(Stream.runCollect)
+      )
+      expect(rest.map((b) => [b.records.length, b.shardEnded])).toEqual([[0, true]])
+      const chunks = yield* Consumer.records(stream, parent, Consumer.StartPosition.AtSequenceNumber({ sequenceNumber: written[8]!.sequenceNumber }), fast)
+        .pipe(Stream.runCollect)
+      expect(Chunk.toArray(chunks).flatMap((c) => Chunk.toArray(c).map(text))).toEqual(["r8", "r9"])
+    }))
+
+  it.scoped("unpacks KPL aggregates with sub-sequence numbers and turns a corrupt one into an unreadable record", () =>
+    Effect.gen(function*() {
+      const stream = "kpl"
+      yield* createStream(stream, 1)
+      const users = Array.from({ length: 5 }, (_, i) => ({ partitionKey: `user-${i}`, data: encoder.encode(`u${i}`) }))
+      const official = yield* officialAggregate(users)
+      const damaged = Uint8Array.from(official)
+      damaged[10] = damaged[10]! ^ 0xff
+      const garbage = Uint8Array.of(0x1a, 0x7f, 0x01)
+      const malformed = Uint8Array.from([...Kpl.MAGIC, ...garbage, ...createHash("md5").update(garbage).digest()])
+      const written = yield* put(stream, [
+        { PartitionKey: "p", Data: encoder.encode("before") },
+        { PartitionKey: "user-0", Data: official },
+        { PartitionKey: "bad", Data: damaged },
+        { PartitionKey: "bad", Data: malformed },
+        { PartitionKey: "p", Data: encoder.encode("after") }
+      ])
+
+      const records = yield* Consumer.records(stream, written[0]!.shardId, Consumer.StartPosition.TrimHorizon(), fast).pipe(
+        Stream.flattenChunks,
+        Stream.take(9),
+        Stream.runCollect,
+        Effect.map(Chunk.toArray)
+      )
+      expect(records.map((r) => [r.sequenceNumber, r.subSequenceNumber, r.partitionKey])).toEqual([
+        [written[0]!.sequenceNumber, 0, "p"],
+        ...users.map((u, i) => [written[1]!.sequenceNumber, i, u.partitionKey]),
+        [written[2]!.sequenceNumber, 0, "bad"],
+        [written[3]!.sequenceNumber, 0, "bad"],
+        [written[4]!.sequenceNumber, 0, "p"]
+      ])
+      expect(records.slice(1, 6).map(text)).toEqual(["u0", "u1", "u2", "u3", "u4"])
+      expect(records.filter((r) => r.unreadable !== undefined)).toHaveLength(2)
+      // The corrupt records keep their raw bytes, so the dead letter holds what Kinesis held.
+      expect(records[6]!.data).toEqual(damaged)
+      expect(records[6]!.unreadable).toMatchObject({ error: "KplError" })
+      expect(records[6]!.unreadable!.reason).toContain("ChecksumMismatch")
+      expect(records[7]!.data).toEqual(malformed)
+      expect(records[7]!.unreadable!.reason).toContain("MalformedProtobuf")
+      for (const r of records) expect(r.arrivalTime).toBeGreaterThan(0)
+    }))
+
+  it.scoped("starts at a sequence number, after one, inside an aggregate, and at a timestamp", () =>
+    Effect.gen(function*() {
+      const stream = "positions"
+      yield* createStream(stream, 1)
+      const aggregate = Kpl.aggregate(["a0", "a1", "a2", "a3"].map((s) => ({ partitionKey: "k", data: encoder.encode(s) })))
+      const [r0, a] = yield* put(stream, [
+        { PartitionKey: "k", Data: encoder.encode("r0") },
+        { PartitionKey: "k", Data: aggregate },
+        { PartitionKey: "k", Data: encoder.encode("r2") }
+      ])
+      const shardId = r0!.shardId
+      const read = (from: Consumer.StartPosition, n: number) =>
+        Consumer.records(stream, shardId, from, fast).pipe(Stream.flattenChunks, Stream.take(n), Stream.runCollect, Effect.map((c) => Chunk.toArray(c).map(text)))
+      const { AfterSequenceNumber, AtSequenceNumber, AtTimestamp, TrimHorizon } = Consumer.StartPosition
+
+      expect(yield* read(AtSequenceNumber({ sequenceNumber: a!.sequenceNumber }), 5)).toEqual(["a0", "a1", "a2", "a3", "r2"])
+      expect(yield* read(AfterSequenceNumber({ sequenceNumber: a!.sequenceNumber }), 1)).toEqual(["r2"])
+      expect(yield* read(AfterSequenceNumber({ sequenceNumber: r0!.sequenceNumber }), 2)).toEqual(["a0", "a1"])
+      // A checkpoint at sub-sequence 1 of the aggregate: a0 and a1 are done.
+      expect(yield* read(Consumer.after({ sequenceNumber: a!.sequenceNumber, subSequenceNumber: 1 }), 3)).toEqual(["a2", "a3", "r2"])
+      // At its last user record, the whole aggregate is done.
+      expect(yield* read(Consumer.after({ sequenceNumber: a!.sequenceNumber, subSequenceNumber: 3 }), 1)).toEqual(["r2"])
+      // A plain record checkpointed at sub-sequence 0 is done too.
+      expect(yield* read(Consumer.after({ sequenceNumber: r0!.sequenceNumber, subSequenceNumber: 0 }), 1)).toEqual(["a0"])
+
+      // Two more records, in a later millisecond than everything before them.
+      const sentAt = Date.now()
+      while (Date.now() <= sentAt) {
+        // Arrival times have millisecond resolution: wait for the next millisecond.
+      }
+      yield* put(stream, [{ PartitionKey: "k", Data: encoder.encode("t0") }, { PartitionKey: "k", Data: encoder.encode("t1") }])
+      const all = yield* Consumer.records(stream, shardId, TrimHorizon(), fast).pipe(
+        Stream.flattenChunks,
+        Stream.take(8),
+        Stream.runCollect,
+        Effect.map(Chunk.toArray)
+      )
+      expect(all.map(text)).toEqual(["r0", "a0", "a1", "a2", "a3", "r2", "t0", "t1"])
+      expect(all[6]!.arrivalTime).toBeGreaterThan(all[5]!.arrivalTime)
+      expect(yield* read(AtTimestamp({ timestamp: all[6]!.arrivalTime }), 2)).toEqual(["t0", "t1"])
+      expect(yield* read(AtTimestamp({ timestamp: all[0]!.arrivalTime }), 2)).toEqual(["r0", "a0"])
+    }))
+
+  it.scoped("watches the shard map and reports a split", () =>
+    Effect.gen(function*() {
+      const kinesis = yield* Kinesis
+      const stream = "watched"
+      yield* createStream(stream, 1)
+      const seen = yield* Deferred.make<void>()
+      const fiber = yield* Consumer.shards(stream, { discoveryInterval: "20 millis" }).pipe(
+        Stream.tap(() => Deferred.succeed(seen, undefined)),
+        Stream.take(2),
+        Stream.runCollect,
+        Effect.fork
+      )
+      yield* Deferred.await(seen)
+      yield* kinesis.splitShard({ StreamName: stream, ShardToSplit: "shardId-000000000000", NewStartingHashKey: (2n ** 100n).toString() })
+      const [before, after] = Chunk.toArray(yield* Fiber.join(fiber))
+      expect([...before!.values()].map((s) => [s.shardId, s.closed])).toEqual([["shardId-000000000000", false]])
+      const shards = [...after!.values()]
+      expect(shards.map((s) => [s.shardId, s.closed, s.parents])).toEqual([
+        ["shardId-000000000000", true, []],
+        ["shardId-000000000001", false, ["shardId-000000000000"]],
+        ["shardId-000000000002", false, ["shardId-000000000000"]]
+      ])
+      expect(shards[1]!.hashKeyRange).toEqual({ start: 0n, end: 2n ** 100n - 1n })
+      expect(shards[2]!.hashKeyRange).toEqual({ start: 2n ** 100n, end: 2n ** 128n - 1n })
+      expect(shards[0]!.endingSequenceNumber).toBeDefined()
+    }))
+})
+
+/** The official aws-kinesis-agg encoder, for records that fit one aggregate. */
+const officialAggregate = (records: ReadonlyArray<Kpl.UserRecord>) =>
+  Effect.async<Uint8Array, Error>((resume) => {
+    const encoded: Array<Buffer> = []
+    agg.aggregate(
+      records.map((r) => ({ partitionKey: r.partitionKey, data: Buffer.from(r.data) })),
+      (record: { readonly data: Buffer }, done: () => void) => {
+        encoded.push(record.data)
+        done()
+      },
+      () => resume(encoded.length === 1 ? Effect.succeed(encoded[0]!) : Effect.fail(new Error(`expected one aggregate, got ${encoded.length}`))),
+      (err: Error) => resume(Effect.fail(err))
+    )
+  })
