@@ -70,11 +70,29 @@ export const productUpdates = Pipeline.make({
   aggregate: Monoid.count
 })
 
+export const revenueByCurrency = Monoid.map(Monoid.sum)
+
+/**
+ * Gross revenue (order subtotals, before gift vouchers) in minor units per
+ * currency per hour, one item per hour: the per-product revenue above cannot
+ * say which currency it is in, nor be summed without knowing every product.
+ */
+export const revenueHourly = Pipeline.make({
+  name: "revenue_hourly",
+  source: CommerceEvents,
+  events: ["order.created"],
+  key: () => ALL,
+  value: (e) => revenueByCurrency.of(e.order.currency, e.order.subtotal),
+  aggregate: revenueByCurrency,
+  window: Window.hour({ retention: "90 days" })
+})
+
 /** Every commerce pipeline: the one definition both the Lambda handler and the ECS service run. */
 export const pipelines = [
   revenueByProductHourly,
   topProductsDaily,
   uniqueCustomersDaily,
   orderStatusTransitionsDaily,
-  productUpdates
+  productUpdates,
+  revenueHourly
 ] as const

@@ -1,0 +1,79 @@
+/**
+ * The deployable files, each one minified ES module bundled by esbuild with
+ * every dependency inside (the workspace packages are TypeScript source):
+ *
+ * - `dist/lambda.mjs`: the Lambda handler (`lambda.handler`).
+ * - `dist/service.mjs`: the ECS service, which the Dockerfile runs.
+ * - `dist/cli.mjs`: the `eddy-analytics` query command.
+ *
+ * The AWS SDK is bundled too, although the Node.js 20 Lambda runtime ships
+ * one: the bundle then runs the SDK version the tests ran, and esbuild keeps
+ * only the clients and code paths used, which loads faster than the
+ * runtime's complete SDK packages.
+ *
+ * Run `pnpm --filter @eddy/commerce-analytics bundle`; it prints each file's size.
+ */
+import { build } from "esbuild"
+import { statSync } from "node:fs"
+import { fileURLToPath } from "node:url"
+
+export const entries = {
+  lambda: "src/lambda.ts",
+  service: "src/service.ts",
+  cli: "src/cli.ts"
+} as const
+
+export type Entry = keyof typeof entries
+
+/** The app's directory. */
+export const root = fileURLToPath(new URL("..", import.meta.url))
+
+export interface Bundled {
+  readonly entry: Entry
+  /** Absolute path of the `.mjs` file. */
+  readonly outfile: string
+  readonly bytes: number
+}
+
+export interface Options {
+  /** Where the files go, default `dist` in the app. */
+  readonly outdir?: string
+  /** Packages left out of the bundle, e.g. `["@aws-sdk/*"]` to use the Lambda runtime's SDK. */
+  readonly external?: ReadonlyArray<string>
+}
+
+// CommonJS dependencies inside an ES module call `require` for Node's built-in modules.
+const requireShim = `import { createRequire as __createRequire } from "node:module"; const require = __createRequire(import.meta.url);`
+
+export const bundle = async (entry: Entry, options: Options = {}): Promise<Bundled> => {
+  const outdir = options.outdir ?? `${root}dist`
+  const outfile = `${outdir}/${entry}.mjs`
+  await build({
+    absWorkingDir: root,
+    entryPoints: [entries[entry]],
+    outfile,
+    bundle: true,
+    platform: "node",
+    target: "node20",
+    format: "esm",
+    // ES module builds first: they tree-shake, CommonJS builds do not.
+    mainFields: ["module", "main"],
+    minify: true,
+    sourcemap: "linked",
+    legalComments: "linked",
+    banner: { js: requireShim },
+    external: [...(options.external ?? [])],
+    logLevel: "warning"
+  })
+  return { entry, outfile, bytes: statSync(outfile).size }
+}
+
+export const bundleAll = (options?: Options): Promise<ReadonlyArray<Bundled>> =>
+  Promise.all((Object.keys(entries) as Array<Entry>).map((entry) => bundle(entry, options)))
+
+const isMain = process.argv[1] !== undefined && import.meta.filename === process.argv[1]
+
+if (isMain) {
+  const bundled = await bundleAll()
+  for (const b of bundled) console.log(`${b.outfile.slice(root.length).padEnd(18)} ${(b.bytes / 1024).toFixed(0).padStart(6)} KiB`)
+}

@@ -1,0 +1,22 @@
+/**
+ * The ECS entry: the commerce pipelines as a long-lived worker on the stream
+ * `EDDY_STREAM_NAME`, sharing its shards with the other tasks through the
+ * lease table `EDDY_LEASE_TABLE`; state in DynamoDB (see `state.ts`), dead
+ * letters where `EDDY_DEAD_LETTER` says, health and metrics on `PORT`
+ * (`/healthz`, `/readyz`, `/metrics`). SIGTERM drains and exits 0 within
+ * `EDDY_GRACE_PERIOD`. Bundled as `dist/service.mjs` for the container image.
+ */
+import * as DeadLetterSinks from "@eddy/runtime/DeadLetterSinks"
+import * as Service from "@eddy/runtime/Service"
+import { NodeRuntime } from "@effect/platform-node"
+import { Layer } from "effect"
+import { pipelines } from "./pipelines"
+import * as State from "./state"
+
+NodeRuntime.runMain(
+  Service.run({
+    pipelines,
+    layer: Layer.merge(State.layerConfig, DeadLetterSinks.layerConfig),
+    leases: State.leasesConfig
+  })
+)

@@ -1,0 +1,23 @@
+import { describe, expect, it } from "@effect/vitest"
+import { Effect, Logger, LogLevel } from "effect"
+import { print, run } from "../src/demo"
+
+describe("the demo", () => {
+  it.live("runs the service and the Lambda over generated traffic in local Kinesis and DynamoDB, and finds them equal to the generator's totals", () =>
+    Effect.gen(function*() {
+      const phases: Array<string> = []
+      const report = yield* run({ orders: 150, products: 30, invalid: 6, seed: 7, progress: (line, changed) => changed && phases.push(line.split(":")[0]!) }).pipe(
+        Logger.withMinimumLogLevel(LogLevel.Warning)
+      )
+      expect(report.differences).toEqual([])
+      expect(phases).toEqual(["starting", "generating", "service", "lambda", "comparing", "done"])
+      expect(report.generated.failed).toBe(0)
+      expect(report.generated.invalid).toBe(6)
+      expect(report.deadLetters).toHaveLength(6)
+      for (const [pipeline, items] of report.items) expect(items, pipeline).toBeGreaterThan(0)
+      const text = print(report)
+      expect(text).toContain("Top products by units sold")
+      expect(text).toContain("Dead-lettered records (6)")
+      expect(text).toMatch(/\nMATCH: the service and the Lambda computed identical aggregates/)
+    }))
+})
