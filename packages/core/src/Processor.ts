@@ -51,8 +51,19 @@ export interface Options {
 }
 
 export interface ProcessContext {
-  /** Event source for dead-letter entries (stream ARN or name). */
+  /**
+   * The stream the records come from, as a name or ARN. It goes into dead-letter
+   * entries, and it scopes watermarks and dedup owners: shard ids repeat across
+   * streams, so two streams writing one aggregate must not share a watermark.
+   * Lambda and the service pass the same stream's ARN and name: both scope by name.
+   */
   readonly source?: string
+}
+
+/** `orders` for `arn:aws:kinesis:eu-west-1:123456789012:stream/orders` or `orders`. */
+export const streamNameOf = (source: string): string => {
+  const at = source.lastIndexOf(":stream/")
+  return at < 0 ? source : source.slice(at + ":stream/".length)
 }
 
 /**
@@ -156,6 +167,8 @@ export const make = (options: Options) =>
       Effect.gen(function*() {
         const started = Date.now()
         const n = records.length
+        const stream = context.source === undefined ? undefined : streamNameOf(context.source)
+        const scopeOf = stream === undefined ? (shardId: string) => shardId : (shardId: string) => `${stream}/${shardId}`
         const outcomes: Array<Outcome> = new Array(n).fill(applied)
         const deadLetters: Array<DeadLetter.DeadLetterEntry> = []
         const deadLetterRecords: Array<number> = []
@@ -214,7 +227,7 @@ export const make = (options: Options) =>
             continue
           }
           firstByEventId.set(eventId, i)
-          claims.push({ eventId, owner: positionId(r.shardId, r) })
+          claims.push({ eventId, owner: positionId(scopeOf(r.shardId), r) })
           claimed.push(i)
           let time: number | undefined
           for (let p = 0; p < pipelines.length; p++) {
@@ -276,7 +289,7 @@ export const make = (options: Options) =>
           if (keys === undefined) shards.set(r.shardId, keys = new Map())
           let group = keys.get(key)
           if (group === undefined) {
-            group = { pipeline: p, key, bucket: bucket.id, shardId: r.shardId, expiresAt: bucket.expiresAt, contributions: [], values: [], records: [], ordered: true }
+            group = { pipeline: p, key, bucket: bucket.id, shardId: scopeOf(r.shardId), expiresAt: bucket.expiresAt, contributions: [], values: [], records: [], ordered: true }
             keys.set(key, group)
             groups.push(group)
           }

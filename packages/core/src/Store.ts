@@ -28,6 +28,7 @@ export interface Contribution {
  */
 export interface DeltaWrite extends ItemRef {
   readonly monoid: Monoid<unknown>
+  /** The shard the contributions come from, scoped by stream (`orders/shardId-000000000000`) when the processor knows it. */
   readonly shardId: string
   /** Fold of all `contributions`. */
   readonly delta: unknown

@@ -149,3 +149,18 @@ describe("Processor", () => {
       expect((yield* Metric.value(Metrics.storeWrites.pipe(Metric.tagged("pipeline", revenue.name)))).count - writesBefore).toBe(6)
     }).pipe(run({ pipelines: [revenue] })))
 })
+
+describe("Processor across streams", () => {
+  it.effect("keeps separate watermarks and claims for equal shard ids of different streams", () =>
+    Effect.gen(function*() {
+      const processor = yield* Processor.Processor
+      // Same shard id and sequence numbers on two streams, both feeding one aggregate.
+      const fromOrders = yield* processor.process(recordsOf([sale("o1", "a", 5)]), { source: "arn:aws:kinesis:eu-west-1:1:stream/orders" })
+      const fromReturns = yield* processor.process(recordsOf([sale("r1", "a", 7)]), { source: "returns" })
+      expect(tags([...fromOrders, ...fromReturns])).toEqual(["Applied", "Applied"])
+      expect(Option.getOrThrow(yield* Store.get(Monoid.sum, { pipeline: revenue.name, key: "a", bucket: hour }))).toBe(12)
+      // Lambda names the stream by ARN, the service by name: one scope.
+      expect(tags(yield* processor.process(recordsOf([sale("o1", "a", 5)]), { source: "orders" }))).toEqual(["Applied"])
+      expect(Option.getOrThrow(yield* Store.get(Monoid.sum, { pipeline: revenue.name, key: "a", bucket: hour }))).toBe(12)
+    }).pipe(run({ pipelines: [revenue] })))
+})
