@@ -66,7 +66,7 @@ const toRecords = (batch: ReadonlyArray<string>): Array<SourceRecord> =>
     data: Buffer.from(b64, "base64"),
     partitionKey: `o-${i}`,
     shardId: "shardId-000000000000",
-    sequenceNumber: String(49_600_000_000_000_000_000_000_000_000_000_000_000_000_000_000 + i),
+    sequenceNumber: `49600000000000000000000000000000000000000000${String(i).padStart(12, "0")}`,
     subSequenceNumber: 0,
     arrivalTime: 0
   }))

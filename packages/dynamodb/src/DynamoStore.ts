@@ -1,0 +1,442 @@
+import {
+  type AttributeValue,
+  BatchGetItemCommand,
+  GetItemCommand,
+  UpdateItemCommand,
+  type UpdateItemCommandInput
+} from "@aws-sdk/client-dynamodb"
+import type { Json } from "@eddy/core/Json"
+import type { Monoid } from "@eddy/core/Monoid"
+import type { Position } from "@eddy/core/SourceRecord"
+import {
+  deltaAfter,
+  type DeltaWrite,
+  type ItemRef,
+  itemId,
+  Store,
+  type StoreError,
+  StoreRejectedError,
+  StoreUnavailableError,
+  type WriteResult
+} from "@eddy/core/Store"
+import { Config, type ConfigError, Duration, Effect, Layer, Option, Schedule } from "effect"
+import * as DynamoClient from "./DynamoClient"
+import { itemBytes, maxItemBytes } from "./internal/itemSize"
+import { call, type SdkFailure } from "./internal/sdk"
+import * as Watermark from "./internal/watermark"
+import { attributes } from "./Tables"
+
+type Item = Record<string, AttributeValue>
+
+export interface Options {
+  /** The aggregate table (see `Tables.aggregateTable`). */
+  readonly table: string
+  /** Items written at once; writes to one item are always sequential. Default 16. */
+  readonly concurrency?: number
+  /** Retries of a conditional write that lost a race (a concurrent compare-and-set, a moved watermark). */
+  readonly conflictRetry?: Schedule.Schedule<unknown, unknown>
+  /** Retries of the keys BatchGetItem leaves unprocessed (throttling). */
+  readonly readRetry?: Schedule.Schedule<unknown, unknown>
+  /** Strongly consistent reads in `getMany` (twice the read units). Default true. */
+  readonly consistentReads?: boolean
+}
+
+/** Conflicts: from 10 ms, jittered, each delay at most 500 ms, at most 8 retries. */
+export const defaultConflictRetry: Schedule.Schedule<unknown, unknown> = Schedule.exponential("10 millis").pipe(
+  Schedule.jittered,
+  Schedule.modifyDelay((_, d) => Duration.min(d, Duration.millis(500))),
+  Schedule.intersect(Schedule.recurs(8))
+)
+
+/** Unprocessed keys: from 50 ms, jittered, each delay at most 2 s, at most 8 retries. */
+export const defaultReadRetry: Schedule.Schedule<unknown, unknown> = Schedule.exponential("50 millis").pipe(
+  Schedule.jittered,
+  Schedule.modifyDelay((_, d) => Duration.min(d, Duration.seconds(2))),
+  Schedule.intersect(Schedule.recurs(8))
+)
+
+/** How a write reaches DynamoDB, chosen by the monoid's kind (see README, "Writes"). */
+type Strategy = "add" | "extremum" | "cas"
+
+interface Plan {
+  readonly write: DeltaWrite
+  readonly key: Item
+  readonly strategy: Strategy
+  readonly watermark: string
+}
+
+/** A conditional write lost a race; retried with `conflictRetry`. */
+class Conflict {
+  readonly _tag = "Conflict"
+}
+
+type WriteFailure = SdkFailure | Conflict | StoreRejectedError
+
+/** BatchGetItem left keys unprocessed; retried with `readRetry`. */
+class Unprocessed {
+  readonly _tag = "Unprocessed"
+  constructor(readonly count: number) {}
+}
+
+const S = (s: string): AttributeValue => ({ S: s })
+const N = (n: number): AttributeValue => ({ N: String(n) })
+const bytes = (s: string): number => Buffer.byteLength(s, "utf8")
+const keyString = (key: Item): string => `${key[attributes.partitionKey]!.S}\u0000${key[attributes.sortKey]!.S}`
+const describe = (ref: ItemRef): string => `${ref.pipeline}/${ref.key}/${ref.bucket}`
+
+/** The item key, or why the reference cannot be stored. */
+const keyOf = (ref: ItemRef): Item | string => {
+  if (ref.pipeline.length === 0 || ref.pipeline.includes("#")) {
+    return `pipeline name ${JSON.stringify(ref.pipeline)} must be non-empty without '#' (it prefixes the partition key)`
+  }
+  const pk = `${ref.pipeline}#${ref.key}`
+  if (bytes(pk) > 2048) return `key of ${ref.pipeline} is ${bytes(ref.key)} bytes; DynamoDB partition keys hold at most 2048 bytes with the pipeline name`
+  if (ref.bucket.length === 0 || bytes(ref.bucket) > 1024) return `bucket ${JSON.stringify(ref.bucket)} must be 1..1024 bytes`
+  return { [attributes.partitionKey]: S(pk), [attributes.sortKey]: S(ref.bucket) }
+}
+
+/** The strategy, `"noop"` for an idempotent monoid's identity (nothing to apply), or why the delta cannot be stored. */
+const strategyOf = (w: DeltaWrite): Strategy | "noop" | { readonly rejected: string } => {
+  let encoded: Json
+  try {
+    encoded = w.monoid.encode(w.delta)
+  } catch (cause) {
+    return { rejected: `the ${w.monoid.name} delta cannot be encoded: ${cause instanceof Error ? cause.message : String(cause)}` }
+  }
+  const kind = w.monoid.kind
+  if (w.monoid.idempotent && w.monoid.equals(w.delta, w.monoid.empty)) return "noop"
+  if (typeof encoded !== "number") return "cas"
+  if (kind === "sum" || kind === "count") return "add"
+  if ((kind === "min" || kind === "max") && w.monoid.idempotent) return "extremum"
+  return "cas"
+}
+
+/** Reads a stored value: numbers were written by `ADD`/`SET`, everything else as JSON text. */
+const decodeValue = <A>(monoid: Monoid<A>, v: AttributeValue): A => {
+  let json: Json
+  if (v.N !== undefined) json = Number(v.N)
+  else if (v.S !== undefined) json = JSON.parse(v.S) as Json
+  else throw new Error("the stored value is neither a number nor JSON text")
+  return monoid.decode(json)
+}
+
+const numberValue = (monoid: Monoid<unknown>, value: unknown): AttributeValue | string => {
+  const n = monoid.encode(value) as number
+  return Number.isFinite(n) ? N(n) : `${monoid.name} value ${n} is not a finite number`
+}
+
+const toStoreError = (table: string, what: string) => (e: SdkFailure | Conflict | Unprocessed | StoreError): StoreError => {
+  switch (e._tag) {
+    case "StoreRejectedError":
+    case "StoreUnavailableError":
+      return e
+    case "Conflict":
+      return new StoreUnavailableError({ message: `${what}: concurrent writes kept changing the item; retry the write` })
+    case "Unprocessed":
+      return new StoreUnavailableError({ message: `${what}: ${e.count} keys stayed unprocessed by BatchGetItem (throttled); retry later` })
+    case "SdkFailure":
+      if (e.name === "ResourceNotFoundException") {
+        return new StoreRejectedError({ message: `table ${table} does not exist: create it with Tables.ensure or cloudformation.yaml`, cause: e.cause })
+      }
+      return e.kind === "rejected"
+        ? new StoreRejectedError({ message: `${what}: ${e.message}`, cause: e.cause })
+        : new StoreUnavailableError({ message: `${what}: ${e.message}`, cause: e.cause })
+  }
+}
+
+const rejectDecode = (ref: ItemRef, monoid: Monoid<unknown>, cause: unknown) =>
+  new StoreRejectedError({
+    message: `${describe(ref)} holds a state that is not a ${monoid.name} (${cause instanceof Error ? cause.message : String(cause)}); ` +
+      `a pipeline whose aggregate changed needs a new name`,
+    cause
+  })
+
+/**
+ * A `Store` on one DynamoDB table. Each `(pipeline, key, bucket)` is one item;
+ * every write is one conditional UpdateItem that applies the delta and moves the
+ * shard's watermark together, so a redelivered write applies only what is new.
+ */
+export const make = (options: Options) =>
+  Effect.gen(function*() {
+    const client = yield* DynamoClient.DynamoClient
+    const { table } = options
+    const concurrency = options.concurrency ?? 16
+    const conflictRetry = options.conflictRetry ?? defaultConflictRetry
+    const readRetry = options.readRetry ?? defaultReadRetry
+    const consistentReads = options.consistentReads ?? true
+
+    const update = (input: Omit<UpdateItemCommandInput, "TableName">) =>
+      call("UpdateItem", (signal) => client.send(new UpdateItemCommand({ TableName: table, ...input }), { abortSignal: signal }))
+
+    const readItem = (key: Item) =>
+      call("GetItem", (signal) => client.send(new GetItemCommand({ TableName: table, Key: key, ConsistentRead: true }), { abortSignal: signal })).pipe(
+        Effect.map((out) => out.Item)
+      )
+
+    /** Items by `keyString`; absent items are missing from the map. BatchGetItem takes 100 distinct keys a call. */
+    const readMany = (keys: ReadonlyArray<Item>, consistent: boolean, valueOnly: boolean) =>
+      Effect.suspend(() => {
+        const unique = new Map<string, Item>()
+        for (const key of keys) unique.set(keyString(key), key)
+        const all = Array.from(unique.values())
+        const chunks: Array<Array<Item>> = []
+        for (let i = 0; i < all.length; i += 100) chunks.push(all.slice(i, i + 100))
+        const found = new Map<string, Item>()
+        const projection = valueOnly
+          ? { ProjectionExpression: "#pk, #sk, #v", ExpressionAttributeNames: { "#pk": attributes.partitionKey, "#sk": attributes.sortKey, "#v": attributes.value } }
+          : {}
+        const readChunk = (chunk: Array<Item>) => {
+          let pending = chunk
+          const once = Effect.suspend(() =>
+            call("BatchGetItem", (signal) =>
+              client.send(
+                new BatchGetItemCommand({ RequestItems: { [table]: { Keys: pending, ConsistentRead: consistent, ...projection } } }),
+                { abortSignal: signal }
+              ))
+          ).pipe(
+            Effect.flatMap((out) => {
+              for (const item of out.Responses?.[table] ?? []) found.set(keyString(item), item)
+              pending = out.UnprocessedKeys?.[table]?.Keys ?? []
+              return pending.length === 0 ? Effect.void : Effect.fail(new Unprocessed(pending.length))
+            })
+          )
+          return Effect.retry(once, { schedule: readRetry, while: (e) => e._tag === "Unprocessed" })
+        }
+        return Effect.forEach(chunks, readChunk, { concurrency: 4, discard: true }).pipe(
+          Effect.as(found),
+          Effect.mapError(toStoreError(table, `reading ${all.length} items of ${table}`))
+        )
+      })
+
+    const retryConflicts = <A, E>(effect: Effect.Effect<A, E | Conflict>) =>
+      Effect.retry(effect, { schedule: conflictRetry, while: (e) => (e as { _tag?: string })._tag === "Conflict" })
+
+    const conflictOnCondition = <A>(effect: Effect.Effect<A, SdkFailure>) =>
+      Effect.catchIf(effect, (e) => e.kind === "condition", () => Effect.fail(new Conflict()))
+
+    const ttl = (w: DeltaWrite) =>
+      w.expiresAt === undefined ? { set: "", names: {}, values: {} } : {
+        set: ", #t = :t",
+        names: { "#t": attributes.expiresAt },
+        values: { ":t": N(w.expiresAt) }
+      }
+
+    /**
+     * sum, count: `ADD` the delta and set the watermark, on condition the
+     * watermark is below the first contribution. When it is not (a redelivery),
+     * read the watermark and add only the contributions after it, on condition
+     * the watermark is still exactly what was read.
+     */
+    const writeAdd = (p: Plan): Effect.Effect<void, WriteFailure> => {
+      const w = p.write
+      const t = ttl(w)
+      const add = (delta: AttributeValue, last: Position, condition: string, values: Item) =>
+        update({
+          Key: p.key,
+          UpdateExpression: `ADD #v :d SET #w = :last${t.set}`,
+          ConditionExpression: condition,
+          ExpressionAttributeNames: { "#v": attributes.value, "#w": p.watermark, ...t.names },
+          ExpressionAttributeValues: { ":d": delta, ":last": S(Watermark.encode(last)), ...t.values, ...values }
+        })
+      const catchUp = Effect.gen(function*() {
+        const item = yield* readItem(p.key)
+        const stored = item?.[p.watermark]?.S
+        const todo = deltaAfter(w, stored === undefined ? undefined : Watermark.decode(stored))
+        if (todo === undefined) return
+        const delta = numberValue(w.monoid, todo.delta)
+        if (typeof delta === "string") return yield* new StoreRejectedError({ message: `${describe(w)}: ${delta}` })
+        yield* conflictOnCondition(
+          stored === undefined
+            ? add(delta, todo.last, "attribute_not_exists(#w)", {})
+            : add(delta, todo.last, "#w = :stored", { ":stored": S(stored) })
+        )
+      })
+      const delta = numberValue(w.monoid, w.delta)
+      if (typeof delta === "string") return Effect.fail(new StoreRejectedError({ message: `${describe(w)}: ${delta}` }))
+      const last = w.contributions[w.contributions.length - 1]!.position
+      return add(delta, last, "attribute_not_exists(#w) OR #w < :first", { ":first": S(Watermark.encode(w.contributions[0]!.position)) }).pipe(
+        Effect.asVoid,
+        Effect.catchIf((e) => e.kind === "condition", () => retryConflicts(catchUp))
+      )
+    }
+
+    /**
+     * min, max: idempotent, so a redelivered delta cannot change the result and
+     * no watermark is needed. `SET` the value on condition it improves on the
+     * stored one; a failed condition means the stored value already dominates.
+     */
+    const writeExtremum = (p: Plan): Effect.Effect<void, WriteFailure> => {
+      const w = p.write
+      const t = ttl(w)
+      const delta = numberValue(w.monoid, w.delta)
+      if (typeof delta === "string") return Effect.fail(new StoreRejectedError({ message: `${describe(w)}: ${delta}` }))
+      return update({
+        Key: p.key,
+        UpdateExpression: `SET #v = :d${t.set}`,
+        ConditionExpression: `attribute_not_exists(#v) OR #v ${w.monoid.kind === "max" ? "<" : ">"} :d`,
+        ExpressionAttributeNames: { "#v": attributes.value, ...t.names },
+        ExpressionAttributeValues: { ":d": delta, ...t.values }
+      }).pipe(Effect.asVoid, Effect.catchIf((e) => e.kind === "condition", () => Effect.void))
+    }
+
+    /**
+     * Sketches, sets, maps, first/last: read (or reuse the prefetched item),
+     * fold in the contributions after the watermark, and write the new state
+     * with the watermark on condition the version is unchanged. Returns the item
+     * as written, so a later write to the same item needs no read.
+     */
+    const writeCas = (p: Plan, prefetched: Item | undefined | null): Effect.Effect<Item | undefined, WriteFailure> => {
+      const w = p.write
+      const t = ttl(w)
+      let known = prefetched
+      const once = (item: Item | undefined) =>
+        Effect.suspend((): Effect.Effect<Item | undefined, SdkFailure | Conflict | StoreRejectedError> => {
+          const stored = item?.[p.watermark]?.S
+          const todo = deltaAfter(w, stored === undefined ? undefined : Watermark.decode(stored))
+          if (todo === undefined) return Effect.succeed(item)
+          const storedValue = item?.[attributes.value]
+          let current: unknown
+          let next: unknown
+          let json: string
+          try {
+            current = storedValue === undefined ? w.monoid.empty : decodeValue(w.monoid, storedValue)
+          } catch (cause) {
+            return Effect.fail(rejectDecode(w, w.monoid, cause))
+          }
+          try {
+            next = w.monoid.combine(current, todo.delta)
+            json = JSON.stringify(w.monoid.encode(next))
+          } catch (cause) {
+            return Effect.fail(new StoreRejectedError({ message: `${describe(w)}: the new ${w.monoid.name} state cannot be encoded: ${String(cause)}`, cause }))
+          }
+          // An idempotent state that already holds the delta stays as it is: no write needed.
+          if (w.monoid.idempotent && storedValue !== undefined && w.monoid.equals(next, current)) return Effect.succeed(item)
+          const version = item?.[attributes.version]?.N
+          const written: Item = {
+            ...(item ?? p.key),
+            [attributes.value]: S(json),
+            [attributes.version]: N(version === undefined ? 1 : Number(version) + 1),
+            [p.watermark]: S(Watermark.encode(todo.last)),
+            ...(w.expiresAt === undefined ? {} : { [attributes.expiresAt]: N(w.expiresAt) })
+          }
+          const size = itemBytes(written)
+          if (size > maxItemBytes) {
+            return Effect.fail(
+              new StoreRejectedError({
+                message: `${describe(w)}: the ${w.monoid.name} state would make the item ${size} bytes, over DynamoDB's ${maxItemBytes}; ` +
+                  `bound the aggregate (a smaller capacity) or window it so fewer values share an item`
+              })
+            )
+          }
+          return update({
+            Key: p.key,
+            UpdateExpression: `SET #v = :v, #ver = :ver, #w = :last${t.set}`,
+            ConditionExpression: version === undefined ? "attribute_not_exists(#ver)" : "#ver = :old",
+            ExpressionAttributeNames: { "#v": attributes.value, "#ver": attributes.version, "#w": p.watermark, ...t.names },
+            ExpressionAttributeValues: {
+              ":v": written[attributes.value]!,
+              ":ver": written[attributes.version]!,
+              ":last": written[p.watermark]!,
+              ...t.values,
+              ...(version === undefined ? {} : { ":old": { N: version } })
+            }
+          }).pipe(conflictOnCondition, Effect.as(written))
+        })
+      const attempt = Effect.suspend(() => known === null ? readItem(p.key) : Effect.succeed(known)).pipe(
+        Effect.flatMap(once),
+        Effect.tapError(() => Effect.sync(() => (known = null)))
+      )
+      return retryConflicts(attempt)
+    }
+
+    const apply = (writes: ReadonlyArray<DeltaWrite>) =>
+      Effect.suspend(() => {
+        const results: Array<WriteResult> = new Array(writes.length).fill(undefined)
+        const plans: Array<Plan | undefined> = new Array(writes.length)
+        const groups = new Map<string, Array<number>>()
+        const casKeys: Array<Item> = []
+        writes.forEach((write, i) => {
+          const key = keyOf(write)
+          // Only the first and last positions are stored (as watermarks); they must encode in order.
+          const cs = write.contributions
+          const strategy = strategyOf(write)
+          const invalid = typeof key === "string"
+            ? key
+            : typeof strategy === "object"
+            ? strategy.rejected
+            : Watermark.invalid(cs[0]!.position) ?? Watermark.invalid(cs[cs.length - 1]!.position)
+          if (invalid !== undefined || typeof key === "string" || typeof strategy === "object") {
+            results[i] = new StoreRejectedError({ message: `${describe(write)}: ${invalid}` })
+            return
+          }
+          if (strategy === "noop") return
+          plans[i] = { write, key, strategy, watermark: Watermark.attribute(write.shardId) }
+          if (strategy === "cas") casKeys.push(key)
+          const id = itemId(write)
+          const group = groups.get(id)
+          if (group === undefined) groups.set(id, [i])
+          else group.push(i)
+        })
+        const prefetch = casKeys.length === 0 ? Effect.succeed(new Map<string, Item>()) : readMany(casKeys, true, false)
+        return Effect.either(prefetch).pipe(
+          Effect.flatMap((prefetched) =>
+            Effect.forEach(groups.values(), (indices) => {
+              // The item as last seen (`undefined`: absent); `null` when unknown, so a compare-and-set reads it first.
+              let known: Item | undefined | null = prefetched._tag === "Right" ? prefetched.right.get(keyString(plans[indices[0]!]!.key)) : null
+              return Effect.forEach(indices, (i) => {
+                const p = plans[i]!
+                const write: Effect.Effect<Item | undefined | null, WriteFailure> = p.strategy === "add"
+                  ? Effect.as(writeAdd(p), null)
+                  : p.strategy === "extremum"
+                  ? Effect.as(writeExtremum(p), null)
+                  : writeCas(p, known)
+                return Effect.match(write, {
+                  onFailure: (e) => {
+                    results[i] = toStoreError(table, `writing ${describe(p.write)} to ${table}`)(e)
+                    known = null
+                  },
+                  onSuccess: (item) => {
+                    known = item
+                  }
+                })
+              }, { discard: true })
+            }, { concurrency, discard: true })
+          ),
+          Effect.as(results as ReadonlyArray<WriteResult>)
+        )
+      })
+
+    const getMany = <A>(monoid: Monoid<A>, refs: ReadonlyArray<ItemRef>) =>
+      Effect.suspend(() => {
+        const keys: Array<Item> = []
+        for (const ref of refs) {
+          const key = keyOf(ref)
+          if (typeof key === "string") return Effect.fail(new StoreRejectedError({ message: `${describe(ref)}: ${key}` }))
+          keys.push(key)
+        }
+        return readMany(keys, consistentReads, true).pipe(
+          Effect.flatMap((found) => {
+            const values: Array<Option.Option<A>> = new Array(keys.length)
+            for (let i = 0; i < keys.length; i++) {
+              const v = found.get(keyString(keys[i]!))?.[attributes.value]
+              try {
+                values[i] = v === undefined ? Option.none() : Option.some(decodeValue(monoid, v))
+              } catch (cause) {
+                return Effect.fail(rejectDecode(refs[i]!, monoid as Monoid<unknown>, cause))
+              }
+            }
+            return Effect.succeed(values as ReadonlyArray<Option.Option<A>>)
+          })
+        )
+      })
+
+    return Store.of({ apply, getMany })
+  })
+
+/** Needs a `DynamoClient`. */
+export const layer = (options: Options): Layer.Layer<Store, never, DynamoClient.DynamoClient> => Layer.effect(Store, make(options))
+
+/** Reads `EDDY_AGGREGATE_TABLE`, and the client's `AWS_REGION` and `AWS_ENDPOINT_URL_DYNAMODB`. */
+export const layerConfig: Layer.Layer<Store, ConfigError.ConfigError> = Layer.unwrapEffect(
+  Effect.map(Config.string("EDDY_AGGREGATE_TABLE"), (table) => layer({ table }))
+).pipe(Layer.provide(DynamoClient.layerConfig))

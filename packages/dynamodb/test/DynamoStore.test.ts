@@ -1,0 +1,325 @@
+import { BatchGetItemCommand, GetItemCommand, UpdateItemCommand } from "@aws-sdk/client-dynamodb"
+import { describe, expect, it, layer } from "@effect/vitest"
+import * as Deduper from "@eddy/core/Deduper"
+import * as Monoid from "@eddy/core/Monoid"
+import * as Store from "@eddy/core/Store"
+import { Dynalite } from "@eddy/local"
+import { Clock, ConfigProvider, Effect, Layer, Logger, LogLevel, Option, Schedule } from "effect"
+import * as DynamoClient from "../src/DynamoClient"
+import * as DynamoDeduper from "../src/DynamoDeduper"
+import * as DynamoStore from "../src/DynamoStore"
+import { advanceUntilDone } from "./support/Clock"
+import * as Local from "./support/Local"
+
+const table = "aggregates"
+const Env = Layer.effectDiscard(Local.ensure({ aggregate: table })).pipe(Layer.provideMerge(Local.layer))
+
+/** 56-digit sequence numbers, like Kinesis's. */
+const seq = (n: number) => `4959033827149025660855969253836157109592157598913${String(n).padStart(7, "0")}`
+
+/** A write of `values` at sequence numbers `from`, `from + 1`, ... of `shardId`. */
+const write = <A>(
+  monoid: Monoid.Monoid<A>,
+  ref: Store.ItemRef,
+  shardId: string,
+  from: number,
+  values: ReadonlyArray<A>,
+  expiresAt?: number
+): Store.DeltaWrite => ({
+  ...ref,
+  monoid: monoid as Monoid.Monoid<unknown>,
+  shardId,
+  contributions: values.map((value, i) => ({ position: { sequenceNumber: seq(from + i), subSequenceNumber: 0 }, value })),
+  delta: monoid.combineAll(values),
+  expiresAt
+})
+
+const rawItem = (ref: Store.ItemRef) =>
+  Effect.flatMap(DynamoClient.DynamoClient, (client) =>
+    Effect.promise(() =>
+      client.send(new GetItemCommand({ TableName: table, Key: { pk: { S: `${ref.pipeline}#${ref.key}` }, sk: { S: ref.bucket } }, ConsistentRead: true }))
+    )).pipe(Effect.map((out) => out.Item))
+
+/** Applies writes and expects each to succeed. */
+const applyOk = (store: Store.Store["Type"], writes: ReadonlyArray<Store.DeltaWrite>) =>
+  Effect.map(store.apply(writes), (results) => expect(results).toEqual(writes.map(() => undefined)))
+
+const ref = (pipeline: string, key = "k", bucket = "all"): Store.ItemRef => ({ pipeline, key, bucket })
+
+const noDelay = { conflictRetry: Schedule.recurs(50), readRetry: Schedule.recurs(5) }
+
+layer(Env)("DynamoStore", (it) => {
+  it.effect("sum: adds, ignores a redelivered write, applies only the tail of a partial redelivery", () =>
+    Effect.gen(function*() {
+      const store = yield* DynamoStore.make({ table })
+      const r = ref("revenue")
+      yield* applyOk(store, [write(Monoid.sum, r, "shard-0", 1, [10, 20, 30])])
+      expect(yield* Store.get(Monoid.sum, r).pipe(Effect.provideService(Store.Store, store))).toEqual(Option.some(60))
+      // Redelivered whole: nothing changes.
+      yield* applyOk(store, [write(Monoid.sum, r, "shard-0", 1, [10, 20, 30])])
+      // Redelivered from sequence 2 with a new record 4: only 40 is new.
+      yield* applyOk(store, [write(Monoid.sum, r, "shard-0", 2, [20, 30, 40])])
+      // Another shard has its own watermark: its sequence 1 counts.
+      yield* applyOk(store, [write(Monoid.sum, r, "shard-1", 1, [5])])
+      expect(yield* store.getMany(Monoid.sum, [r])).toEqual([Option.some(105)])
+      const item = yield* rawItem(r)
+      expect(item?.["wm:shard-0"]?.S).toBe(`056${seq(4)}0000000000`)
+      expect(item?.["wm:shard-1"]?.S).toBe(`056${seq(1)}0000000000`)
+      expect(item?.expiresAt).toBeUndefined()
+    }))
+
+  it.effect("count: redelivery with a KPL sub-sequence split applies only the sub-records after the watermark", () =>
+    Effect.gen(function*() {
+      const store = yield* DynamoStore.make({ table })
+      const r = ref("orders")
+      const at = (sub: number, value: number) => ({ position: { sequenceNumber: seq(7), subSequenceNumber: sub }, value })
+      const w = (cs: ReadonlyArray<{ position: { sequenceNumber: string; subSequenceNumber: number }; value: number }>): Store.DeltaWrite => ({
+        ...r,
+        monoid: Monoid.count as Monoid.Monoid<unknown>,
+        shardId: "shard-0",
+        contributions: cs,
+        delta: Monoid.count.combineAll(cs.map((c) => c.value)),
+        expiresAt: undefined
+      })
+      yield* applyOk(store, [w([at(0, 1), at(1, 1)])])
+      yield* applyOk(store, [w([at(0, 1), at(1, 1), at(2, 1), at(10, 1)])])
+      expect(yield* store.getMany(Monoid.count, [r])).toEqual([Option.some(4)])
+    }))
+
+  it.effect("min and max: keep the extreme, whatever order and redelivery", () =>
+    Effect.gen(function*() {
+      const store = yield* DynamoStore.make({ table })
+      const lo = ref("cheapest")
+      const hi = ref("dearest")
+      yield* applyOk(store, [write(Monoid.min, lo, "shard-0", 1, [50, 30]), write(Monoid.max, hi, "shard-0", 1, [50, 30])])
+      yield* applyOk(store, [write(Monoid.min, lo, "shard-0", 3, [40, 70]), write(Monoid.max, hi, "shard-0", 3, [40, 70])])
+      yield* applyOk(store, [write(Monoid.min, lo, "shard-1", 1, [-2]), write(Monoid.max, hi, "shard-1", 1, [-2])])
+      yield* applyOk(store, [write(Monoid.min, lo, "shard-0", 3, [40, 70]), write(Monoid.max, hi, "shard-0", 3, [40, 70])])
+      expect(yield* store.getMany(Monoid.min, [lo])).toEqual([Option.some(-2)])
+      expect(yield* store.getMany(Monoid.max, [hi])).toEqual([Option.some(70)])
+    }))
+
+  it.effect("hll: merges sketches by compare-and-set; a redelivery is a no-op", () =>
+    Effect.gen(function*() {
+      const store = yield* DynamoStore.make({ table })
+      const hll = Monoid.hll(12)
+      const r = ref("buyers")
+      const users = (from: number, n: number) => Array.from({ length: n }, (_, i) => hll.of(`user-${from + i}`))
+      yield* applyOk(store, [write(hll, r, "shard-0", 1, users(0, 300))])
+      yield* applyOk(store, [write(hll, r, "shard-0", 1, users(0, 300))])
+      yield* applyOk(store, [write(hll, r, "shard-1", 1, users(200, 300))])
+      const stored = yield* store.getMany(hll, [r])
+      expect(Option.isSome(stored[0]!)).toBe(true)
+      expect(hll.equals(Option.getOrThrow(stored[0]!), hll.combineAll(users(0, 500)))).toBe(true)
+      const item = yield* rawItem(r)
+      expect(item?.ver?.N).toBe("2")
+    }))
+
+  it.effect("topk: a partial redelivery counts only the records after the watermark", () =>
+    Effect.gen(function*() {
+      const store = yield* DynamoStore.make({ table })
+      const top = Monoid.topK(3)
+      const r = ref("top_products")
+      const items = ["a", "b", "a", "c", "a", "b"].map((item) => top.of(item))
+      yield* applyOk(store, [write(top, r, "shard-0", 1, items.slice(0, 4))])
+      // Sequence 3 and 4 were applied; 5 and 6 are new.
+      yield* applyOk(store, [write(top, r, "shard-0", 3, items.slice(2))])
+      yield* applyOk(store, [write(top, r, "shard-0", 3, items.slice(2))])
+      const [stored] = yield* store.getMany(top, [r])
+      expect(top.top(Option.getOrThrow(stored!))).toEqual([{ item: "a", count: 3 }, { item: "b", count: 2 }, { item: "c", count: 1 }])
+    }))
+
+  it.effect("windowed buckets carry their expiry as the TTL attribute", () =>
+    Effect.gen(function*() {
+      const store = yield* DynamoStore.make({ table })
+      const expiresAt = 1_800_000_000
+      const sum = ref("hourly", "p-1", "2026-11-21T10Z")
+      const hll = ref("hourly_buyers", "p-1", "2026-11-21T10Z")
+      yield* applyOk(store, [write(Monoid.sum, sum, "shard-0", 1, [1], expiresAt), write(Monoid.hll(8), hll, "shard-0", 1, [Monoid.hll(8).of("u")], expiresAt)])
+      expect((yield* rawItem(sum))?.expiresAt).toEqual({ N: String(expiresAt) })
+      expect((yield* rawItem(hll))?.expiresAt).toEqual({ N: String(expiresAt) })
+    }))
+
+  it.effect("a state over 400 KB is rejected before it is written", () =>
+    Effect.gen(function*() {
+      const store = yield* DynamoStore.make({ table })
+      const set = Monoid.set(1000)
+      const r = ref("big")
+      const long = (i: number) => `${i}`.padStart(10_000, "x")
+      const [result] = yield* store.apply([write(set, r, "shard-0", 1, Array.from({ length: 45 }, (_, i) => set.of(long(i))))])
+      expect(result?._tag).toBe("StoreRejectedError")
+      expect(result?.message).toMatch(/over DynamoDB's 409600/)
+      expect(yield* store.getMany(set, [r])).toEqual([Option.none()])
+      // A smaller state in the same chunk still fits.
+      const [ok] = yield* store.apply([write(set, r, "shard-0", 1, Array.from({ length: 30 }, (_, i) => set.of(long(i))))])
+      expect(ok).toBeUndefined()
+    }))
+
+  it.effect("two writers on different shards merging into one hot key lose no update", () =>
+    Effect.gen(function*() {
+      const store = yield* DynamoStore.make({ table, ...noDelay })
+      const top = Monoid.topK(5)
+      const hll = Monoid.hll(10)
+      const chunks = 15
+      // Each chunk of each shard writes the same three hot items; a failed write is retried, as the processor does.
+      const writer = (shard: number) =>
+        Effect.forEach(Array.from({ length: chunks }, (_, c) => c), (c) => {
+          const at = 1 + c * 4
+          const writes = [
+            write(Monoid.sum, ref("hot_sum"), `shard-${shard}`, at, [1, 2, 3, 4]),
+            write(top, ref("hot_top"), `shard-${shard}`, at, [top.of("x"), top.of(`s${shard}`), top.of("x"), top.of("y")]),
+            write(hll, ref("hot_hll"), `shard-${shard}`, at, [0, 1, 2, 3].map((i) => hll.of(`u-${shard}-${c}-${i}`)))
+          ]
+          return store.apply(writes).pipe(
+            Effect.flatMap((results) => results.every((r) => r === undefined) ? Effect.void : Effect.fail("retry")),
+            Effect.retry(Schedule.recurs(20))
+          )
+        }, { discard: true })
+      yield* Effect.all([writer(0), writer(1)], { concurrency: 2, discard: true })
+      expect(yield* store.getMany(Monoid.sum, [ref("hot_sum")])).toEqual([Option.some(2 * chunks * 10)])
+      const [tops] = yield* store.getMany(top, [ref("hot_top")])
+      expect(top.top(Option.getOrThrow(tops!))).toEqual([
+        { item: "x", count: 4 * chunks },
+        { item: "s0", count: chunks },
+        { item: "s1", count: chunks },
+        { item: "y", count: 2 * chunks }
+      ].sort((a, b) => b.count - a.count || a.item.localeCompare(b.item)))
+      const [sketch] = yield* store.getMany(hll, [ref("hot_hll")])
+      const all = Array.from({ length: 2 * chunks * 4 }, (_, i) => hll.of(`u-${Math.floor(i / (chunks * 4))}-${Math.floor(i / 4) % chunks}-${i % 4}`))
+      expect(hll.equals(Option.getOrThrow(sketch!), hll.combineAll(all))).toBe(true)
+    }))
+
+  it.effect("getMany reads more than 100 keys, and getRange skips absent buckets", () =>
+    Effect.gen(function*() {
+      const store = yield* DynamoStore.make({ table })
+      const refs = Array.from({ length: 150 }, (_, i) => ref("many", `k-${i}`))
+      yield* applyOk(store, refs.filter((_, i) => i % 3 !== 0).map((r, i) => write(Monoid.sum, r, "shard-0", 1, [i + 1])))
+      const values = yield* store.getMany(Monoid.sum, refs)
+      expect(values.filter(Option.isSome).length).toBe(100)
+      expect(values[0]).toEqual(Option.none())
+      expect(values[1]).toEqual(Option.some(1))
+      // The same key twice in one read is allowed.
+      expect(yield* store.getMany(Monoid.sum, [refs[1]!, refs[1]!])).toEqual([Option.some(1), Option.some(1)])
+      const buckets = ["2026-11-21T08Z", "2026-11-21T09Z", "2026-11-21T10Z"]
+      yield* applyOk(store, [write(Monoid.max, ref("range", "p", buckets[0]!), "s", 1, [7]), write(Monoid.max, ref("range", "p", buckets[2]!), "s", 1, [3])])
+      const range = yield* Store.getRange(Monoid.max, "range", "p", buckets).pipe(Effect.provideService(Store.Store, store))
+      expect(range).toEqual(Option.some(7))
+      expect(yield* Store.getRange(Monoid.max, "range", "none", buckets).pipe(Effect.provideService(Store.Store, store))).toEqual(Option.none())
+    }))
+
+  it.effect("retries UnprocessedKeys until every key is read", () =>
+    Effect.gen(function*() {
+      const real = yield* DynamoClient.DynamoClient
+      let throttled = 0
+      // Like a throttled table: each call answers only the first key and leaves the rest unprocessed.
+      const client = Local.intercept(real, (command, options, next) => {
+        if (!(command instanceof BatchGetItemCommand)) return next(command, options)
+        const [tableName, request] = Object.entries(command.input.RequestItems!)[0]!
+        const keys = request.Keys!
+        if (keys.length === 1) return next(command, options)
+        throttled++
+        return next(new BatchGetItemCommand({ RequestItems: { [tableName]: { ...request, Keys: keys.slice(0, 1) } } }), options).then((out) => ({
+          ...(out as object),
+          UnprocessedKeys: { [tableName]: { ...request, Keys: keys.slice(1) } }
+        }))
+      })
+      const store = yield* DynamoStore.make({ table, readRetry: Schedule.recurs(5) }).pipe(Effect.provideService(DynamoClient.DynamoClient, client))
+      const refs = ["a", "b", "c"].map((k) => ref("unprocessed", k))
+      yield* applyOk(store, refs.map((r, i) => write(Monoid.sum, r, "shard-0", 1, [i + 1])))
+      expect(yield* store.getMany(Monoid.sum, refs)).toEqual([1, 2, 3].map(Option.some))
+      expect(throttled).toBeGreaterThanOrEqual(2)
+    }))
+
+  it.effect("gives up on unprocessed keys after the default schedule, as StoreUnavailableError", () =>
+    Effect.gen(function*() {
+      const real = yield* DynamoClient.DynamoClient
+      let calls = 0
+      const client = Local.intercept(real, (command, options, next) => {
+        if (!(command instanceof BatchGetItemCommand)) return next(command, options)
+        calls++
+        return Promise.resolve({ Responses: {}, UnprocessedKeys: command.input.RequestItems })
+      })
+      const store = yield* DynamoStore.make({ table }).pipe(Effect.provideService(DynamoClient.DynamoClient, client))
+      const error = yield* advanceUntilDone(Effect.flip(store.getMany(Monoid.sum, [ref("throttled")])), "100 millis")
+      expect(error._tag).toBe("StoreUnavailableError")
+      expect(Store.isRetryable(error)).toBe(true)
+      expect(calls).toBe(9)
+    }))
+
+  it.effect("a compare-and-set that keeps losing gives up after the default schedule, retryable", () =>
+    Effect.gen(function*() {
+      const real = yield* DynamoClient.DynamoClient
+      let updates = 0
+      // Another writer bumps the version before each of ours.
+      const client = Local.intercept(real, (command, options, next) => {
+        if (!(command instanceof UpdateItemCommand)) return next(command, options)
+        updates++
+        return Promise.reject(Object.assign(new Error("The conditional request failed"), { name: "ConditionalCheckFailedException", $metadata: { httpStatusCode: 400 } }))
+      })
+      const store = yield* DynamoStore.make({ table }).pipe(Effect.provideService(DynamoClient.DynamoClient, client))
+      const top = Monoid.topK(2)
+      const [result] = yield* advanceUntilDone(store.apply([write(top, ref("contended"), "shard-0", 1, [top.of("a")])]), "10 millis")
+      expect(result?._tag).toBe("StoreUnavailableError")
+      expect(updates).toBe(9)
+    }))
+
+  it.effect("maps failures to typed errors: missing table and bad names are rejected, throttling and faults are retryable", () =>
+    Effect.gen(function*() {
+      const missing = yield* DynamoStore.make({ table: "no-such-table" })
+      const [noTable] = yield* missing.apply([write(Monoid.sum, ref("x"), "shard-0", 1, [1])])
+      expect(noTable?._tag).toBe("StoreRejectedError")
+      expect(noTable?.message).toMatch(/does not exist: create it with Tables.ensure/)
+
+      const store = yield* DynamoStore.make({ table })
+      const [badName] = yield* store.apply([write(Monoid.sum, ref("a#b"), "shard-0", 1, [1])])
+      expect(badName?._tag).toBe("StoreRejectedError")
+      expect((yield* Effect.flip(store.getMany(Monoid.sum, [ref("a#b")])))._tag).toBe("StoreRejectedError")
+
+      const real = yield* DynamoClient.DynamoClient
+      const failing = (error: object) =>
+        DynamoStore.make({ table }).pipe(
+          Effect.provideService(DynamoClient.DynamoClient, Local.intercept(real, () => Promise.reject(Object.assign(new Error("injected"), error))))
+        )
+      const throttled = yield* failing({ name: "ProvisionedThroughputExceededException", $metadata: { httpStatusCode: 400 } })
+      const [slow] = yield* throttled.apply([write(Monoid.sum, ref("x"), "shard-0", 1, [1])])
+      expect(slow?._tag).toBe("StoreUnavailableError")
+      const down = yield* failing({ name: "Error", code: "ECONNREFUSED" })
+      expect((yield* Effect.flip(down.getMany(Monoid.sum, [ref("x")])))._tag).toBe("StoreUnavailableError")
+
+      // A state that is not the reader's monoid is an error, not a wrong number.
+      yield* applyOk(store, [write(Monoid.sum, ref("mismatch"), "shard-0", 1, [1])])
+      const wrong = yield* Effect.flip(store.getMany(Monoid.hll(8), [ref("mismatch")]))
+      expect(wrong._tag).toBe("StoreRejectedError")
+      expect(wrong.message).toMatch(/not a hll\(8\)/)
+    }))
+})
+
+describe("layerConfig", () => {
+  it.scoped("builds the Store and the Deduper from the environment's table names and endpoint", () =>
+    Effect.gen(function*() {
+      const { endpoint } = yield* Dynalite.start()
+      const env = ConfigProvider.fromMap(
+        new Map([
+          ["EDDY_AGGREGATE_TABLE", "env-aggregates"],
+          ["EDDY_DEDUP_TABLE", "env-dedup"],
+          ["EDDY_DEDUP_NAMESPACE", "shop"],
+          ["EDDY_DEDUP_RETENTION", "2 hours"],
+          ["AWS_REGION", "eu-west-1"],
+          ["AWS_ENDPOINT_URL_DYNAMODB", endpoint]
+        ])
+      )
+      const backends = Layer.mergeAll(DynamoStore.layerConfig, DynamoDeduper.layerConfig, DynamoClient.layerConfig)
+      yield* Effect.gen(function*() {
+        yield* Local.ensure({ aggregate: "env-aggregates", dedup: "env-dedup" })
+        const store = yield* Store.Store
+        expect(yield* store.apply([write(Monoid.sum, ref("env"), "shard-0", 1, [2, 3])])).toEqual([undefined])
+        expect(yield* Store.get(Monoid.sum, ref("env"))).toEqual(Option.some(5))
+        const deduper = yield* Deduper.Deduper
+        const now = yield* Clock.currentTimeMillis
+        expect(yield* deduper.claim([{ eventId: "e", owner: "a" }])).toEqual([true])
+        const claim = yield* Effect.flatMap(DynamoClient.DynamoClient, (client) =>
+          Effect.promise(() => client.send(new GetItemCommand({ TableName: "env-dedup", Key: { id: { S: "shop#e" } } }))))
+        expect(claim.Item?.expiresAt).toEqual({ N: String(Math.ceil((now + 7_200_000) / 1000)) })
+      }).pipe(Effect.provide(backends), Effect.withConfigProvider(env), Logger.withMinimumLogLevel(LogLevel.Error))
+    }))
+})
