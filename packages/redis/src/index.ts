@@ -1,0 +1,4 @@
+/** eddy's Redis backends: dedup claims and leases with heartbeats. */
+export * as RedisClient from "./RedisClient"
+export * as RedisDeduper from "./RedisDeduper"
+export * as RedisLeases from "./RedisLeases"
