@@ -30,9 +30,9 @@ import * as DynamoStore from "@eddy/dynamodb/DynamoStore"
 import * as Tables from "@eddy/dynamodb/Tables"
 import { Dynalite } from "@eddy/local"
 import { Effect, Layer, Logger, LogLevel, Option } from "effect"
-import { total, type Usage, metered } from "../../packages/dynamodb/test/support/Capacity"
-import { perRecordBaseline } from "../../packages/dynamodb/test/support/PerRecordBaseline"
+import { metered, total, type Usage } from "./dynamodbCapacity"
 import { table } from "./measure"
+import { perRecordBaseline } from "./perRecordBaseline"
 
 const RECORDS = 10_000
 const PRODUCTS = 200

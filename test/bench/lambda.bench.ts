@@ -5,19 +5,18 @@
  * (b) Powertools' BatchProcessor, sequential, with a record handler doing the
  * same sums.
  */
-import { Effect, Layer } from "effect"
-// A devDependency of the runtime package, which the workspace root does not list: imported by its path.
 import { BatchProcessor, EventType, processPartialResponse } from "@aws-lambda-powertools/batch"
-import { pipelines, revenueByProductHourly } from "../../apps/commerce-analytics/src/pipelines"
-import { sampleOrders } from "../../packages/core/src/CommerceArbitrary"
-import { encodeCommerceEvent } from "../../packages/core/src/CommerceEvent"
-import * as DeadLetter from "../../packages/core/src/DeadLetter"
-import * as Deduper from "../../packages/core/src/Deduper"
-import type { Pipeline } from "../../packages/core/src/Pipeline"
-import * as Store from "../../packages/core/src/Store"
-import * as Emf from "../../packages/runtime/src/Emf"
-import * as Lambda from "../../packages/runtime/src/Lambda"
-import * as EventSourceMapping from "../../packages/runtime/src/testing/EventSourceMapping"
+import { pipelines, revenueByProductHourly } from "@eddy/commerce-analytics/pipelines"
+import { sampleOrders } from "@eddy/core/CommerceArbitrary"
+import { encodeCommerceEvent } from "@eddy/core/CommerceEvent"
+import * as DeadLetter from "@eddy/core/DeadLetter"
+import * as Deduper from "@eddy/core/Deduper"
+import type { Pipeline } from "@eddy/core/Pipeline"
+import * as Store from "@eddy/core/Store"
+import * as Emf from "@eddy/runtime/Emf"
+import * as Lambda from "@eddy/runtime/Lambda"
+import * as EventSourceMapping from "@eddy/runtime/testing/EventSourceMapping"
+import { Effect, Layer } from "effect"
 import { medianMillis, table } from "./measure"
 
 const N = 10_000

@@ -55,8 +55,9 @@ export const layerConfig: Layer.Layer<Store | Deduper, ConfigError.ConfigError> 
 /**
  * The service's lease table from `EDDY_LEASE_TABLE` (failover after
  * `EDDY_FAILOVER_TIME`, default 10 seconds). Unlike the runtime's default it
- * does not create the table, so the task role needs no `dynamodb:CreateTable`:
- * the stack creates it (see template.yaml).
+ * does not ensure the table (describe, create if missing), so the task role
+ * needs only the lease operations: the stack creates the table (see
+ * template.yaml).
  */
 export const leasesConfig: Layer.Layer<Leases.Leases, ConfigError.ConfigError> = DynamoLeases.layerConfig(
   Config.all({

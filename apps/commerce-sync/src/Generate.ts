@@ -11,11 +11,20 @@
  * through `CommerceSync`, paced, optionally with invalid records mixed in.
  */
 import { invalidCommerceRecords, type InvalidRecord } from "@eddy/core/CommerceArbitrary"
-import type { CommerceEvent, GiftVoucher, LineItem, Order, OrderStatus, Product, ProductStatus } from "@eddy/core/CommerceEvent"
+import {
+  type CommerceEvent,
+  type GiftVoucher,
+  type LineItem,
+  type Order,
+  type OrderStatus,
+  pendingOrder,
+  type Product,
+  type ProductStatus
+} from "@eddy/core/CommerceEvent"
 import type { InvalidEventError } from "@eddy/core/Decoder"
+import { between, pick, seeded } from "@eddy/core/Random"
 import { Clock, Data, Duration, Effect, Either } from "effect"
 import * as Changes from "./Changes"
-import { between, pick, random } from "./internal/random"
 import { CommerceSync, type EventTooLargeError, type StreamRole } from "./Sync"
 
 // ---------------------------------------------------------------------------
@@ -230,7 +239,7 @@ const planLifecycle = (next: () => number, orderId: string, placed: number, end:
 
 /** Traffic of `options.orders` orders over `options.products` products, with the totals it adds up to. */
 export const plan = (options: PlanOptions): Plan => {
-  const next = random(options.seed)
+  const next = seeded(options.seed)
   const end = options.start + options.spanMillis
   // Products appear in the first tenth of the span; orders and updates come after.
   const window = Math.max(1, Math.floor(options.spanMillis / 10))
@@ -279,7 +288,7 @@ const materialize = (intents: ReadonlyArray<Intent>, options: PlanOptions): Plan
         break
       }
       case "update": {
-        const next = random(intent.seed)
+        const next = seeded(intent.seed)
         const current = products.get(intent.productId)!
         const roll = next()
         const changed: Product = roll < 0.5
@@ -294,7 +303,7 @@ const materialize = (intents: ReadonlyArray<Intent>, options: PlanOptions): Plan
         break
       }
       case "order": {
-        const next = random(intent.seed)
+        const next = seeded(intent.seed)
         const customerId = `cu-${1 + Math.floor(customers * next() ** 1.5)}`
         const lineItems: Array<LineItem> = []
         for (let lines = 1 + Math.floor(next() ** 2 * 4); lines > 0; lines--) {
@@ -310,19 +319,7 @@ const materialize = (intents: ReadonlyArray<Intent>, options: PlanOptions): Plan
         const giftVouchers: Array<GiftVoucher> = next() < 0.15
           ? [{ code: `GV-${intent.orderId.toUpperCase()}`, amount: Math.min(subtotal, pick(next, [500, 1000, 1500])) }]
           : []
-        const discountTotal = giftVouchers.reduce((sum, v) => sum + v.amount, 0)
-        const order: Order = {
-          id: intent.orderId,
-          customerId,
-          status: "pending",
-          currency: "EUR",
-          lineItems,
-          giftVouchers,
-          subtotal,
-          discountTotal,
-          total: subtotal - discountTotal,
-          createdAt: stamp.occurredAt
-        }
+        const order = pendingOrder({ id: intent.orderId, customerId, currency: "EUR", lineItems, giftVouchers, createdAt: stamp.occurredAt })
         orders.set(order.id, order)
         totals.entered(intent.at, order.status)
         events.push(Changes.orderCreated(stamp, order))
@@ -336,7 +333,7 @@ const materialize = (intents: ReadonlyArray<Intent>, options: PlanOptions): Plan
         break
       }
       case "cancel": {
-        const next = random(intent.seed)
+        const next = seeded(intent.seed)
         const event = Changes.orderCancelled(stamp, orders.get(intent.orderId)!, next() < 0.8 ? pick(next, cancelReasons) : undefined)
         orders.set(intent.orderId, event.order)
         totals.entered(intent.at, "cancelled")

@@ -26,6 +26,7 @@ import type { Kinesis, KinesisError } from "@eddy/kinesis/Kinesis"
 import { MAX_RECORD_BYTES } from "@eddy/kinesis/Kpl"
 import * as Producer from "@eddy/kinesis/Producer"
 import * as RateLimit from "@eddy/kinesis/RateLimit"
+import { TokenBucket } from "@eddy/kinesis/TokenBucket"
 import {
   Clock,
   Config,
@@ -41,7 +42,6 @@ import {
   Option,
   type Scope
 } from "effect"
-import { TokenBucket } from "./internal/tokenBucket"
 
 // ---------------------------------------------------------------------------
 // Routing
@@ -259,12 +259,6 @@ const asInvalid = (error: DecodeError): InvalidEventError =>
     ? error
     : new InvalidEventError({ path: error._tag === "UnknownEventError" ? "type" : "", rule: error.reason })
 
-const codePoints = (s: string): number => {
-  let n = 0
-  for (const _ of s) n++
-  return n
-}
-
 export const make = (options: Options): Effect.Effect<CommerceSyncApi, KinesisError, Kinesis | Scope.Scope> =>
   Effect.gen(function*() {
     const { streams } = options
@@ -288,11 +282,12 @@ export const make = (options: Options): Effect.Effect<CommerceSyncApi, KinesisEr
       const decoded = decodeCommerceEvent(data)
       if (Either.isLeft(decoded)) return Either.left(asInvalid(decoded.left))
       const { partitionKey, stream } = route(streams, event)
-      if (partitionKey.length > Producer.MAX_PARTITION_KEY_LENGTH && codePoints(partitionKey) > Producer.MAX_PARTITION_KEY_LENGTH) {
+      // The Producer refuses such a key, which would be a defect after validation: name the field at fault instead.
+      if (Producer.partitionKeyProblem(partitionKey) !== undefined) {
         return Either.left(
           new InvalidEventError({
             path: event.type.startsWith("product.") ? "product.id" : "order.id",
-            rule: `must be at most ${Producer.MAX_PARTITION_KEY_LENGTH} characters: it is the Kinesis partition key`
+            rule: `must be at most ${Producer.MAX_PARTITION_KEY_LENGTH} UTF-16 code units: it is the Kinesis partition key`
           })
         )
       }
@@ -318,8 +313,8 @@ export const make = (options: Options): Effect.Effect<CommerceSyncApi, KinesisEr
       bucket === undefined
         ? Effect.succeed(wanted)
         : Effect.flatMap(Clock.currentTimeMillis, (now) => {
-          const taken = bucket.take(wanted, now)
-          return taken > 0 ? Effect.succeed(taken) : Effect.zipRight(Effect.sleep(bucket.waitMillis(now)), tokens(wanted))
+          const taken = bucket.takeUpTo(wanted, now)
+          return taken > 0 ? Effect.succeed(taken) : Effect.zipRight(Effect.sleep(bucket.readyAt(1, now) - now), tokens(wanted))
         })
 
     /**
@@ -419,8 +414,8 @@ export const make = (options: Options): Effect.Effect<CommerceSyncApi, KinesisEr
           }
           if (bucket !== undefined) {
             const now = yield* Clock.currentTimeMillis
-            if (bucket.take(1, now) === 0) {
-              return yield* shed(new RateLimitedError({ limit: RateLimit.format(limit!), retryAfterMillis: bucket.waitMillis(now) }))
+            if (bucket.takeUpTo(1, now) === 0) {
+              return yield* shed(new RateLimitedError({ limit: RateLimit.format(limit!), retryAfterMillis: bucket.readyAt(1, now) - now }))
             }
           }
           yield* write(prepared, 0, 1, out)

@@ -103,6 +103,9 @@ layer(KinesisLocal, { excludeTestServices: true })("CommerceSync against a local
       const longId = "o".repeat(300)
       const unkeyable = yield* Effect.flip(sync.sync({ ...good!, order: { ...good!.order, id: longId } }))
       expect(unkeyable).toMatchObject({ _tag: "InvalidEventError", path: "order.id" })
+      // Kinesis counts UTF-16 code units, as the Producer does: 200 emoji are 400 of them.
+      const astral = yield* Effect.flip(sync.sync({ ...good!, order: { ...good!.order, id: "\u{1F600}".repeat(200) } }))
+      expect(astral).toMatchObject({ _tag: "InvalidEventError", path: "order.id" })
 
       // Only the event written afterwards is on the stream.
       const after = sampleOrders(1, { seed: 4 })[0]!

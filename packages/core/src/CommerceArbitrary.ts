@@ -26,8 +26,9 @@ import type {
   StockLevel,
   Variant
 } from "./CommerceEvent"
-import { orderStatuses } from "./CommerceEvent"
+import { orderStatuses, pendingOrder } from "./CommerceEvent"
 import type { DecodeError } from "./Decoder"
+import { between, pick, seeded } from "./Random"
 
 // ----------------------------------------------------------------------------
 // Arbitraries of valid events
@@ -420,18 +421,6 @@ export interface SampleOptions {
   readonly intervalMillis?: number
 }
 
-/** mulberry32: a tiny, fast, seedable PRNG; quality is ample for test data. */
-const random = (seed: number): () => number => {
-  let a = seed >>> 0
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let t = a
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-}
-
 const defaults = (options: SampleOptions) => ({
   seed: options.seed ?? 1,
   products: options.products ?? 1_000,
@@ -451,39 +440,27 @@ const samplePrice = (k: number): number => 199 + ((k * 7_919) % 19_800)
  */
 export const sampleOrders = (count: number, options: SampleOptions = {}): Array<OrderCreated> => {
   const { customers, intervalMillis, offset, products, seed, start } = defaults(options)
-  const next = random(seed)
-  const pick = (n: number) => 1 + Math.floor(next() * n)
+  const next = seeded(seed)
+  const oneTo = (n: number) => between(next, 1, n)
   const events: Array<OrderCreated> = []
   for (let i = 1; i <= count; i++) {
     const n = offset + i
     const at = new Date(start + (i - 1) * intervalMillis).toISOString()
     const lineItems: Array<LineItem> = []
     let subtotal = 0
-    for (let items = pick(4); items > 0; items--) {
-      const k = pick(products)
-      const item = { productId: `p-${k}`, sku: `SKU-${k}`, name: `Product ${k}`, quantity: pick(5), unitPrice: samplePrice(k) }
+    for (let items = oneTo(4); items > 0; items--) {
+      const k = oneTo(products)
+      const item = { productId: `p-${k}`, sku: `SKU-${k}`, name: `Product ${k}`, quantity: oneTo(5), unitPrice: samplePrice(k) }
       subtotal += item.quantity * item.unitPrice
       lineItems.push(item)
     }
     const giftVouchers = next() < 0.2 ? [{ code: `GV-${n}`, amount: Math.min(subtotal, 500) }] : []
-    const discountTotal = giftVouchers.length > 0 ? giftVouchers[0]!.amount : 0
     events.push({
       schemaVersion: 1,
       type: "order.created",
       eventId: `evt-${seed.toString(36)}-${n.toString(36)}`,
       occurredAt: at,
-      order: {
-        id: `o-${n}`,
-        customerId: `cu-${pick(customers)}`,
-        status: "pending",
-        currency: "EUR",
-        lineItems,
-        giftVouchers,
-        subtotal,
-        discountTotal,
-        total: subtotal - discountTotal,
-        createdAt: at
-      }
+      order: pendingOrder({ id: `o-${n}`, customerId: `cu-${oneTo(customers)}`, currency: "EUR", lineItems, giftVouchers, createdAt: at })
     })
   }
   return events
@@ -497,12 +474,12 @@ const productStatuses: ReadonlyArray<ProductStatus> = ["active", "active", "acti
  */
 export const sampleProducts = (count: number, options: SampleOptions = {}): Array<ProductEvent> => {
   const { intervalMillis, offset, products, seed, start } = defaults(options)
-  const next = random(seed)
-  const pick = (n: number) => 1 + Math.floor(next() * n)
+  const next = seeded(seed)
+  const oneTo = (n: number) => between(next, 1, n)
   const seen = new Set<number>()
   const events: Array<ProductEvent> = []
   for (let i = 1; i <= count; i++) {
-    const k = pick(products)
+    const k = oneTo(products)
     const at = new Date(start + (i - 1) * intervalMillis).toISOString()
     const type = seen.has(k) ? "product.updated" : "product.created"
     seen.add(k)
@@ -517,7 +494,7 @@ export const sampleProducts = (count: number, options: SampleOptions = {}): Arra
         parentId: null,
         sku: `SKU-${k}`,
         name: `Product ${k}`,
-        status: productStatuses[Math.floor(next() * productStatuses.length)]!,
+        status: pick(next, productStatuses),
         price: { amount: samplePrice(k), currency: "EUR" },
         categories: [{ id: `c-${c}`, name: `Category ${c}`, path: ["Catalog", `Category ${c}`] }],
         tags: k % 3 === 0 ? ["sale"] : [],

@@ -322,6 +322,29 @@ const Order_ = orderOf(OrderStatus).annotations({ identifier: "Order" })
 export interface Order extends Schema.Schema.Type<typeof Order_> {}
 export const Order: Schema.Schema<Order> = Order_
 
+/**
+ * A new order, `pending`, with its sums computed from its lines and vouchers
+ * as decoding checks them (the vouchers must not exceed the lines).
+ */
+export const pendingOrder = (order: Omit<Order, "status" | "subtotal" | "discountTotal" | "total">): Order => {
+  let subtotal = 0
+  for (const item of order.lineItems) subtotal += item.quantity * item.unitPrice
+  let discountTotal = 0
+  for (const voucher of order.giftVouchers) discountTotal += voucher.amount
+  return {
+    id: order.id,
+    customerId: order.customerId,
+    status: "pending",
+    currency: order.currency,
+    lineItems: order.lineItems,
+    giftVouchers: order.giftVouchers,
+    subtotal,
+    discountTotal,
+    total: subtotal - discountTotal,
+    createdAt: order.createdAt
+  }
+}
+
 const CancelledOrder_ = orderOf(
   Schema.Literal("cancelled").annotations({ message: () => "must be cancelled in an order.cancelled event" })
 ).annotations({ identifier: "CancelledOrder" })

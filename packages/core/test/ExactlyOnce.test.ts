@@ -6,19 +6,16 @@ import * as Faults from "../src/Faults"
 import * as Monoid from "../src/Monoid"
 import * as Pipeline from "../src/Pipeline"
 import * as Processor from "../src/Processor"
-import type { SourceRecord } from "../src/SourceRecord"
 import * as Store from "../src/Store"
 import { deliverAll } from "../src/testing/Redelivery"
 import * as Window from "../src/Window"
-import { revenue, Sales, salesCount, T0 } from "./fixtures"
+import { revenue, Sales, salesCount, streamOf } from "./fixtures"
 
 const top = Monoid.topK(2, { capacity: 8 })
 const topItems = Pipeline.make({ name: "top_items", source: Sales, events: ["sale"], key: () => "all", value: (e) => top.of(e.item, e.amount + 1), aggregate: top })
 const items = Monoid.hll(10)
 const distinctItems = Pipeline.make({ name: "distinct_items", source: Sales, events: ["sale"], key: () => "all", value: (e) => items.of(e.item), aggregate: items })
 const pipelines = [revenue, salesCount, topItems, distinctItems]
-
-const encoder = new TextEncoder()
 
 /** A generated stream: valid sales, producer duplicates and poison records spread over shards. */
 const arbitraryStream = fc
@@ -28,20 +25,10 @@ const arbitraryStream = fc
     poison: fc.array(fc.nat(), { maxLength: 6 }),
     shards: fc.integer({ min: 1, max: 3 })
   })
-  .map(({ duplicates, poison, sales, shards }) => {
-    const events = sales.map((s, i) => ({ type: "sale" as const, eventId: `e-${i}`, at: T0 + s.minute * 60_000, item: s.item, amount: s.amount }))
-    const payloads: Array<{ data: Uint8Array; shard: number }> = events.map((e, i) => ({ data: encoder.encode(JSON.stringify(e)), shard: i % shards }))
-    // A producer retry re-sends an event: same eventId, later sequence number, maybe another shard.
-    for (const d of duplicates) payloads.push({ data: encoder.encode(JSON.stringify(events[d % events.length])), shard: d % shards })
-    for (const p of poison) payloads.splice(p % payloads.length, 0, { data: encoder.encode(p % 2 ? "{not json" : `{"type":"sale","eventId":"x-${p}"}`), shard: p % shards })
-    const sequences = new Map<number, number>()
-    const records = payloads.map(({ data, shard }): SourceRecord => {
-      const seq = (sequences.get(shard) ?? 0) + 1
-      sequences.set(shard, seq)
-      return { data, partitionKey: "k", shardId: `shard-${shard}`, sequenceNumber: String(1000 + seq), subSequenceNumber: 0, arrivalTime: T0 }
-    })
-    return { events, records, poison: poison.length }
-  })
+  .map((shape) => ({
+    ...streamOf(shape, (shard, n) => ({ shardId: `shard-${shard}`, sequenceNumber: String(1000 + n), subSequenceNumber: 0 })),
+    poison: shape.poison.length
+  }))
 
 const arbitraryFault: fc.Arbitrary<Faults.Fault> = fc.oneof(
   fc.constant({ _tag: "Fail" as const }),

@@ -11,6 +11,8 @@ export const Sale = Schema.Struct({
   eventId: Schema.String,
   at: Schema.Number,
   item: Schema.String,
+  /** Who bought, for tests that count distinct buyers. */
+  user: Schema.optional(Schema.String),
   amount: Schema.Int
 })
 export type Sale = typeof Sale.Type
@@ -57,3 +59,41 @@ export const recordsOf = (payloads: ReadonlyArray<Sale | string>, shardId = "sha
     subSequenceNumber: 0,
     arrivalTime: T0
   }))
+
+/**
+ * Generated traffic: valid sales, producer duplicates and poison records
+ * spread over shards (sale `i` on shard `i % shards`).
+ */
+export interface StreamShape {
+  readonly sales: ReadonlyArray<{ readonly item: string; readonly amount: number; readonly minute: number; readonly user?: number }>
+  /** Events a producer retry sends again (indices, modulo the event count): same eventId, a later sequence number, maybe another shard. */
+  readonly duplicates: ReadonlyArray<number>
+  /** Where poison records go (indices, modulo the record count). */
+  readonly poison: ReadonlyArray<number>
+  readonly shards: number
+}
+
+/** Where the `n`-th record (from 1) of shard `shard` sits. */
+export type Position = (shard: number, n: number) => Pick<SourceRecord, "shardId" | "sequenceNumber" | "subSequenceNumber">
+
+/** The stream a `StreamShape` describes: the distinct valid events it carries, and its records. */
+export const streamOf = ({ duplicates, poison, sales, shards }: StreamShape, position: Position) => {
+  const events: Array<Sale> = sales.map((s, i) => ({
+    type: "sale",
+    eventId: `e-${i}`,
+    at: T0 + s.minute * 60_000,
+    item: s.item,
+    ...(s.user === undefined ? {} : { user: `u-${s.user}` }),
+    amount: s.amount
+  }))
+  const payloads = events.map((e, i) => ({ data: encoder.encode(JSON.stringify(e)), shard: i % shards }))
+  for (const d of duplicates) payloads.push({ data: encoder.encode(JSON.stringify(events[d % events.length])), shard: d % shards })
+  for (const p of poison) payloads.splice(p % payloads.length, 0, { data: encoder.encode(p % 2 ? "{not json" : `{"type":"sale","eventId":"x-${p}"}`), shard: p % shards })
+  const counts = new Map<number, number>()
+  const records = payloads.map(({ data, shard }): SourceRecord => {
+    const n = (counts.get(shard) ?? 0) + 1
+    counts.set(shard, n)
+    return { data, partitionKey: "k", ...position(shard, n), arrivalTime: T0 }
+  })
+  return { events, records }
+}

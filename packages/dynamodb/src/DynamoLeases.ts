@@ -1,17 +1,16 @@
 import {
   type AttributeValue,
-  CreateTableCommand,
   type CreateTableCommandInput,
-  DescribeTableCommand,
   GetItemCommand,
   PutItemCommand,
   ScanCommand,
   UpdateItemCommand
 } from "@aws-sdk/client-dynamodb"
-import { type Config, type ConfigError, Data, Duration, Effect, Layer, Schedule } from "effect"
+import { type Config, type ConfigError, Data, Effect, Layer } from "effect"
 import * as Leases from "@eddy/core/Leases"
 import { DynamoClient } from "./DynamoClient"
 import { call, type SdkFailure } from "./internal/sdk"
+import * as Tables from "./Tables"
 
 /**
  * The KCL lease table on DynamoDB: one item per shard keyed by `leaseKey`,
@@ -57,28 +56,16 @@ export class LeaseTableError extends Data.TaggedError("LeaseTableError")<{
   readonly cause?: unknown
 }> {}
 
-class NotActive extends Data.TaggedError("NotActive") {}
-
-/** Creates the lease table unless it exists and waits until it is ACTIVE. Idempotent. */
+/**
+ * Creates the lease table unless it exists and waits until it is ACTIVE,
+ * without TTL (leases must never expire). Idempotent; a table that exists
+ * needs only dynamodb:DescribeTable, so a role without CreateTable works with
+ * a table made by CloudFormation.
+ */
 export const createTable = (tableName: string) =>
-  Effect.gen(function*() {
-    const client = yield* DynamoClient
-    const failed = (what: string) => (e: SdkFailure) => new LeaseTableError({ table: tableName, message: `${what} lease table ${tableName}: ${e.message}`, cause: e })
-    yield* call("CreateTable", (signal) => client.send(new CreateTableCommand(leaseTable(tableName)), { abortSignal: signal })).pipe(
-      Effect.catchIf((e) => e.name === "ResourceInUseException", () => Effect.void),
-      Effect.mapError(failed("cannot create (allow dynamodb:CreateTable or create it with CloudFormation)"))
-    )
-    yield* call("DescribeTable", (signal) => client.send(new DescribeTableCommand({ TableName: tableName }), { abortSignal: signal })).pipe(
-      Effect.mapError(failed("cannot describe")),
-      Effect.flatMap((out) => out.Table?.TableStatus === "ACTIVE" ? Effect.void : Effect.fail(new NotActive())),
-      Effect.retry({
-        schedule: Schedule.exponential("100 millis").pipe(Schedule.modifyDelay((_, d) => Duration.min(d, Duration.seconds(5))), Schedule.upTo("2 minutes")),
-        while: (e) => e._tag === "NotActive"
-      }),
-      Effect.catchTag("NotActive", () =>
-        Effect.fail(new LeaseTableError({ table: tableName, message: `lease table ${tableName} did not become ACTIVE in two minutes; check it in the console` })))
-    )
-  })
+  Tables.ensureTable(leaseTable(tableName), { timeToLive: false }).pipe(
+    Effect.mapError((e) => new LeaseTableError({ table: e.table, message: e.message, cause: e }))
+  )
 
 const toItem = (l: Leases.Lease): Record<string, AttributeValue> => ({
   leaseKey: { S: l.leaseKey },

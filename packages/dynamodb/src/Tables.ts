@@ -68,12 +68,20 @@ class NotActive {
 const sameKeys = (expected: CreateTableCommandInput, actual: ReadonlyArray<{ AttributeName?: string | undefined; KeyType?: string | undefined }>): boolean =>
   JSON.stringify(expected.KeySchema?.map((k) => [k.AttributeName, k.KeyType])) === JSON.stringify(actual.map((k) => [k.AttributeName, k.KeyType]))
 
+export interface EnsureOptions {
+  /** How to poll a table until it is ACTIVE. Default `defaultActiveSchedule`. */
+  readonly activeSchedule?: Schedule.Schedule<unknown, unknown>
+  /** Turn TTL on `expiresAt` on. Default true; false for tables whose items must never expire, such as leases. */
+  readonly timeToLive?: boolean
+}
+
 /**
  * Creates a table unless it exists, waits until it is ACTIVE, checks its key
- * schema and turns TTL on `expiresAt` on. Idempotent: safe on every start.
- * Tables that exist need only dynamodb:DescribeTable and DescribeTimeToLive.
+ * schema and turns TTL on `expiresAt` on (unless `timeToLive: false`).
+ * Idempotent: safe on every start. Tables that exist need only
+ * dynamodb:DescribeTable, and DescribeTimeToLive when TTL is wanted.
  */
-export const ensureTable = (definition: CreateTableCommandInput, options: { readonly activeSchedule?: Schedule.Schedule<unknown, unknown> } = {}) =>
+export const ensureTable = (definition: CreateTableCommandInput, options: EnsureOptions = {}) =>
   Effect.gen(function*() {
     const client = yield* DynamoClient
     const table = definition.TableName!
@@ -102,6 +110,7 @@ export const ensureTable = (definition: CreateTableCommandInput, options: { read
         message: `table ${table} exists with key schema ${JSON.stringify(description.KeySchema)}, but eddy needs ${JSON.stringify(definition.KeySchema)}; use another table name`
       })
     }
+    if (options.timeToLive === false) return
 
     const ttl = yield* call("DescribeTimeToLive", (signal) => client.send(new DescribeTimeToLiveCommand({ TableName: table }), { abortSignal: signal })).pipe(
       Effect.mapError(fail(`cannot read the TTL setting of ${table}`))
@@ -125,7 +134,7 @@ export const ensureTable = (definition: CreateTableCommandInput, options: { read
   })
 
 /** Ensures the aggregate and dedup tables that are named. */
-export const ensure = (names: Names, options?: { readonly activeSchedule?: Schedule.Schedule<unknown, unknown> }) =>
+export const ensure = (names: Names, options?: Pick<EnsureOptions, "activeSchedule">) =>
   Effect.all([
     names.aggregate === undefined ? Effect.void : ensureTable(aggregateTable(names.aggregate), options),
     names.dedup === undefined ? Effect.void : ensureTable(dedupTable(names.dedup), options)

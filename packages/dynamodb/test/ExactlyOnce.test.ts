@@ -7,14 +7,14 @@ import {
 } from "@aws-sdk/client-dynamodb"
 import { expect, layer } from "@effect/vitest"
 import * as DeadLetter from "@eddy/core/DeadLetter"
-import * as Decoder from "@eddy/core/Decoder"
 import * as Monoid from "@eddy/core/Monoid"
 import * as Pipeline from "@eddy/core/Pipeline"
 import * as Processor from "@eddy/core/Processor"
 import type { SourceRecord } from "@eddy/core/SourceRecord"
 import type * as Store from "@eddy/core/Store"
 import * as Window from "@eddy/core/Window"
-import { Deferred, Effect, Exit, FastCheck as fc, Layer, Option, Schedule, Schema } from "effect"
+import { Deferred, Effect, Exit, FastCheck as fc, Layer, Option, Schedule } from "effect"
+import { type Position, revenue, type Sale, Sales, salesCount, streamOf } from "../../core/test/fixtures"
 import * as DynamoClient from "../src/DynamoClient"
 import * as DynamoDeduper from "../src/DynamoDeduper"
 import * as DynamoStore from "../src/DynamoStore"
@@ -22,64 +22,24 @@ import * as Local from "./support/Local"
 
 // --- The pipelines: a sum, a count, a HyperLogLog and a TopK over one event source.
 
-const Sale = Schema.Struct({
-  type: Schema.Literal("sale"),
-  eventId: Schema.String,
-  at: Schema.Number,
-  item: Schema.String,
-  user: Schema.String,
-  amount: Schema.Int
-})
-type Sale = typeof Sale.Type
-
-const Sales: Pipeline.EventSource<Sale> = { name: "sales", decoder: Decoder.json(Sale), eventId: (e) => e.eventId, eventTime: (e) => e.at }
 const hll = Monoid.hll(10)
 const top = Monoid.topK(3, { capacity: 20 })
 
-const revenue = Pipeline.make({
-  name: "revenue_by_item_hourly",
-  source: Sales,
-  events: ["sale"],
-  key: (e) => e.item,
-  value: (e) => e.amount,
-  aggregate: Monoid.sum,
-  window: Window.hour({ retention: "1 day" })
-})
-const sales = Pipeline.make({ name: "sales_by_item", source: Sales, events: ["sale"], key: (e) => e.item, value: () => 1, aggregate: Monoid.count })
-const buyers = Pipeline.make({ name: "buyers_by_item", source: Sales, events: ["sale"], key: (e) => e.item, value: (e) => hll.of(e.user), aggregate: hll })
+// Every sale generated here names its buyer.
+const buyers = Pipeline.make({ name: "buyers_by_item", source: Sales, events: ["sale"], key: (e) => e.item, value: (e) => hll.of(e.user!), aggregate: hll })
 const topItems = Pipeline.make({ name: "top_items", source: Sales, events: ["sale"], key: () => "all", value: (e) => top.of(e.item), aggregate: top })
-const pipelines = [revenue, sales, buyers, topItems]
+const pipelines = [revenue, salesCount, buyers, topItems]
 
 // --- The stream: valid sales, producer duplicates (same eventId, new sequence number) and poison records.
 
-const T0 = Date.UTC(2026, 10, 21, 9)
-const encoder = new TextEncoder()
 const items = ["a", "b", "c", "d", "e"]
 
-interface StreamShape {
-  readonly sales: ReadonlyArray<{ readonly item: string; readonly user: number; readonly amount: number; readonly minute: number }>
-  /** Events sent again by a producer retry (indices, modulo the event count). */
-  readonly duplicates: ReadonlyArray<number>
-  /** Where poison records go (modulo the record count). */
-  readonly poison: ReadonlyArray<number>
-  readonly shards: number
-}
-
-const streamOf = ({ duplicates, poison, sales, shards }: StreamShape) => {
-  const events: Array<Sale> = sales.map((s, i) => ({ type: "sale", eventId: `e-${i}`, at: T0 + s.minute * 60_000, item: s.item, user: `u-${s.user}`, amount: s.amount }))
-  const payloads = events.map((e, i) => ({ data: encoder.encode(JSON.stringify(e)), shard: i % shards }))
-  for (const d of duplicates) payloads.push({ data: encoder.encode(JSON.stringify(events[d % events.length])), shard: d % shards })
-  for (const p of poison) payloads.splice(p % payloads.length, 0, { data: encoder.encode(p % 2 ? "{not json" : `{"type":"sale","eventId":"x-${p}"}`), shard: p % shards })
-  const next = new Map<number, number>()
-  const records = payloads.map(({ data, shard }): SourceRecord => {
-    const n = (next.get(shard) ?? 0) + 1
-    next.set(shard, n)
-    // Kinesis-like 56-digit sequence numbers; pairs of records share one, as KPL user records do.
-    const sequenceNumber = `495903382714902566085596925383615710959215759891${String(Math.ceil(n / 2)).padStart(8, "0")}`
-    return { data, partitionKey: "k", shardId: `shardId-00000000000${shard}`, sequenceNumber, subSequenceNumber: (n + 1) % 2, arrivalTime: T0 }
-  })
-  return { events, records }
-}
+/** Kinesis-like 56-digit sequence numbers; pairs of records share one, as KPL user records do. */
+const kinesisPosition: Position = (shard, n) => ({
+  shardId: `shardId-00000000000${shard}`,
+  sequenceNumber: `495903382714902566085596925383615710959215759891${String(Math.ceil(n / 2)).padStart(8, "0")}`,
+  subSequenceNumber: (n + 1) % 2
+})
 
 const arbitraryStream = fc
   .record({
@@ -91,7 +51,7 @@ const arbitraryStream = fc
     poison: fc.array(fc.nat(), { maxLength: 4 }),
     shards: fc.integer({ min: 1, max: 3 })
   })
-  .map(streamOf)
+  .map((shape) => streamOf(shape, kinesisPosition))
 
 // --- Faults, injected into the SDK client under the Store and the Deduper.
 
@@ -230,7 +190,7 @@ const expectedOf = (events: ReadonlyArray<Sale>) => {
     const id = `${e.item}|${bucketOf(e.at)}`
     revenueBy.set(id, (revenueBy.get(id) ?? 0) + e.amount)
     salesBy.set(e.item, (salesBy.get(e.item) ?? 0) + 1)
-    buyersBy.set(e.item, [...(buyersBy.get(e.item) ?? []), e.user])
+    buyersBy.set(e.item, [...(buyersBy.get(e.item) ?? []), e.user!])
   }
   const topCounts = new Map<string, number>()
   for (const e of events) topCounts.set(e.item, (topCounts.get(e.item) ?? 0) + 1)
@@ -273,7 +233,7 @@ const check = ({ batchSize, faults, lostAcks, stream }: Scenario) =>
     const revenueKeys = Array.from(expected.revenueBy.keys()).map((id) => id.split("|") as [string, string])
     expect(yield* read(Monoid.sum, revenue.name, revenueKeys)).toEqual(Array.from(expected.revenueBy.values()))
     const itemKeys = Array.from(expected.salesBy.keys()).map((item) => [item, "all"] as const)
-    expect(yield* read(Monoid.count, sales.name, itemKeys)).toEqual(Array.from(expected.salesBy.values()))
+    expect(yield* read(Monoid.count, salesCount.name, itemKeys)).toEqual(Array.from(expected.salesBy.values()))
     const sketches = yield* read(hll, buyers.name, itemKeys)
     sketches.forEach((sketch, i) => expect(hll.equals(sketch, hll.combineAll(expected.buyersBy.get(itemKeys[i]![0])!.map(hll.of)))).toBe(true))
     const [topState] = yield* read(top, topItems.name, [["all", "all"]])
@@ -306,7 +266,7 @@ layer(Local.layer)("exactly once on DynamoDB", (it) => {
         duplicates: [3, 11],
         poison: [5, 8],
         shards: 1
-      })
+      }, kinesisPosition)
       const faults: ReadonlyArray<Fault> = [
         { operation: "PutItem", skip: 0, kind: "crash-before" }, // delivery 1: before any claim
         { operation: "PutItem", skip: 3, kind: "crash-after" }, // 2: some claims landed, no update

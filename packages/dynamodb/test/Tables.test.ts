@@ -2,9 +2,14 @@ import { CreateTableCommand, DescribeTableCommand } from "@aws-sdk/client-dynamo
 import { expect, layer } from "@effect/vitest"
 import { Effect } from "effect"
 import * as DynamoClient from "../src/DynamoClient"
+import * as DynamoLeases from "../src/DynamoLeases"
 import * as Tables from "../src/Tables"
 import { advanceUntilDone } from "./support/Clock"
 import * as Local from "./support/Local"
+
+/** What DynamoDB answers a role that may not create tables. */
+const createTableDenied = () =>
+  Promise.reject(Object.assign(new Error("not authorized to perform dynamodb:CreateTable"), { name: "AccessDeniedException", $metadata: { httpStatusCode: 400 } }))
 
 layer(Local.layer)("Tables", (it) => {
   it.effect("ensure creates both tables with their key schemas and TTL on expiresAt, and is idempotent", () =>
@@ -38,7 +43,7 @@ layer(Local.layer)("Tables", (it) => {
       const client = Local.intercept(real, (command, options, next) => {
         if (command instanceof CreateTableCommand) {
           creates++
-          return Promise.reject(Object.assign(new Error("not authorized to perform dynamodb:CreateTable"), { name: "AccessDeniedException", $metadata: { httpStatusCode: 400 } }))
+          return createTableDenied()
         }
         if (!(command instanceof DescribeTableCommand)) return next(command, options)
         return next(command, options).then((out) => {
@@ -53,6 +58,25 @@ layer(Local.layer)("Tables", (it) => {
       expect(creates).toBe(0)
       const denied = yield* Effect.flip(Tables.ensure({ dedup: "not-made" }).pipe(Effect.provideService(DynamoClient.DynamoClient, client)))
       expect(denied.message).toMatch(/allow dynamodb:CreateTable, or create it from cloudformation.yaml/)
+    }))
+
+  it.effect("the lease table gets no TTL, and once it exists needs no CreateTable permission", () =>
+    Effect.gen(function*() {
+      const real = yield* DynamoClient.DynamoClient
+      let creates = 0
+      const client = Local.intercept(real, (command, options, next) => {
+        if (!(command instanceof CreateTableCommand)) return next(command, options)
+        creates++
+        return createTableDenied()
+      })
+      yield* advanceUntilDone(DynamoLeases.createTable("app-leases").pipe(Effect.provideService(DynamoClient.DynamoClient, real)), "100 millis")
+      expect(Local.timeToLive.has("app-leases")).toBe(false)
+      yield* advanceUntilDone(DynamoLeases.createTable("app-leases").pipe(Effect.provideService(DynamoClient.DynamoClient, client)), "100 millis")
+      expect(creates).toBe(0)
+      const denied = yield* Effect.flip(DynamoLeases.createTable("leases-not-made").pipe(Effect.provideService(DynamoClient.DynamoClient, client)))
+      expect(creates).toBe(1)
+      expect(denied._tag).toBe("LeaseTableError")
+      expect(denied.message).toMatch(/allow dynamodb:CreateTable/)
     }))
 
   it.effect("refuses an existing table with another key schema", () =>

@@ -25,8 +25,10 @@ import {
   SplitShardCommand,
   type SplitShardInput
 } from "@aws-sdk/client-kinesis"
+import * as AwsClientOptions from "@eddy/core/AwsClientOptions"
+import * as AwsSdkError from "@eddy/core/AwsSdkError"
 import { NodeHttpHandler } from "@smithy/node-http-handler"
-import { Config, type ConfigError, Context, Data, Effect, Layer, Option, Redacted } from "effect"
+import { type ConfigError, Context, Data, Effect, Layer } from "effect"
 
 /** Kinesis or the network pushed back (throttling, limits, 5xx, timeouts): retry with backoff. */
 export class KinesisThrottledError extends Data.TaggedError("KinesisThrottledError")<{
@@ -86,23 +88,15 @@ const throttling = new Set([
   "ThrottlingException",
   "KMSThrottlingException"
 ])
-const transientNetwork = new Set(["ECONNRESET", "ECONNREFUSED", "EPIPE", "ETIMEDOUT", "EAI_AGAIN", "TimeoutError", "AbortError"])
-
 /** Maps an AWS SDK exception to our error by its `name` (and HTTP status for unnamed faults). */
 export const fromSdkError = (operation: string, cause: unknown): KinesisError => {
-  const e = cause as { name?: string; code?: string; message?: string; $metadata?: { httpStatusCode?: number }; $fault?: string }
-  const name = e?.name ?? "Error"
-  const message = `${operation}: ${name}: ${e?.message ?? String(cause)}`
-  const args = { operation, message, cause }
-  if (throttling.has(name)) return new KinesisThrottledError(args)
-  if (name === "ResourceNotFoundException") return new KinesisNotFoundError(args)
-  if (name === "ExpiredIteratorException") return new KinesisExpiredIteratorError(args)
-  if (name === "ResourceInUseException") return new KinesisResourceInUseError(args)
-  const status = e?.$metadata?.httpStatusCode
-  if ((status !== undefined && status >= 500) || e?.$fault === "server" || transientNetwork.has(name) || transientNetwork.has(e?.code ?? "")) {
-    return new KinesisUnavailableError(args)
-  }
-  return new KinesisRequestError(args)
+  const sdk = AwsSdkError.fieldsOf(operation, cause)
+  const args = { operation, message: sdk.message, cause }
+  if (throttling.has(sdk.name)) return new KinesisThrottledError(args)
+  if (sdk.name === "ResourceNotFoundException") return new KinesisNotFoundError(args)
+  if (sdk.name === "ExpiredIteratorException") return new KinesisExpiredIteratorError(args)
+  if (sdk.name === "ResourceInUseException") return new KinesisResourceInUseError(args)
+  return AwsSdkError.isTransientFault(sdk) ? new KinesisUnavailableError(args) : new KinesisRequestError(args)
 }
 
 const commands = {
@@ -141,30 +135,17 @@ export const fromClient = (client: KinesisClient): KinesisApi => {
   return api as KinesisApi
 }
 
-export interface Options {
-  readonly region?: string
-  /** E.g. a local emulator; plain `http:` endpoints get static dummy credentials. */
-  readonly endpoint?: string
-  readonly credentials?: { readonly accessKeyId: string; readonly secretAccessKey: Redacted.Redacted<string> }
-  /** SDK-level attempts per call; eddy retries with its own Schedules, so the default is 1. */
-  readonly maxAttempts?: number
-}
+export type Options = AwsClientOptions.Options
 
 /** Builds the SDK client (HTTP/1.1 handler, which local emulators need) and destroys it with the scope. */
 export const makeClient = (options: Options = {}) =>
   Effect.acquireRelease(
-    Effect.sync(() => {
-      const local = options.endpoint?.startsWith("http:") ?? false
-      return new KinesisClient({
-        region: options.region ?? "us-east-1",
-        maxAttempts: options.maxAttempts ?? 1,
-        ...(options.endpoint ? { endpoint: options.endpoint } : {}),
-        ...(options.credentials
-          ? { credentials: { accessKeyId: options.credentials.accessKeyId, secretAccessKey: Redacted.value(options.credentials.secretAccessKey) } }
-          : local ? { credentials: { accessKeyId: "local", secretAccessKey: "local" } } : {}),
-        requestHandler: new NodeHttpHandler({ connectionTimeout: 2_000, requestTimeout: 10_000, throwOnRequestTimeout: true })
+    Effect.sync(() =>
+      new KinesisClient({
+        ...AwsClientOptions.clientConfig(options),
+        requestHandler: new NodeHttpHandler(AwsClientOptions.httpHandlerOptions)
       })
-    }),
+    ),
     (client) => Effect.sync(() => client.destroy())
   )
 
@@ -173,12 +154,6 @@ export const make = (options?: Options) => Effect.map(makeClient(options), fromC
 export const layer = (options?: Options): Layer.Layer<Kinesis> => Layer.scoped(Kinesis, make(options))
 
 /** Reads `AWS_REGION` and `AWS_ENDPOINT_URL_KINESIS` (falling back to `AWS_ENDPOINT_URL`), as the AWS SDKs do. */
-export const layerConfig: Layer.Layer<Kinesis, ConfigError.ConfigError> = Layer.unwrapScoped(
-  Effect.gen(function*() {
-    const region = yield* Config.string("AWS_REGION").pipe(Config.withDefault("us-east-1"))
-    const endpoint = yield* Config.option(
-      Config.string("AWS_ENDPOINT_URL_KINESIS").pipe(Config.orElse(() => Config.string("AWS_ENDPOINT_URL")))
-    )
-    return layer({ region, ...(Option.isSome(endpoint) ? { endpoint: endpoint.value } : {}) })
-  })
+export const layerConfig: Layer.Layer<Kinesis, ConfigError.ConfigError> = Layer.unwrapEffect(
+  Effect.map(AwsClientOptions.config("KINESIS"), layer)
 )

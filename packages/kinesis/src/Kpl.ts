@@ -125,81 +125,108 @@ export const effectiveHashKey = (record: UserRecord): Option.Option<bigint> => {
 // ---------------------------------------------------------------------------
 
 /**
+ * One of an aggregate's key tables (partition keys, explicit hash keys): each
+ * distinct key once, with its UTF-8 length, so records refer to it by index.
+ */
+class KeyTable {
+  private readonly index = new Map<string, number>()
+  private readonly keys: Array<string> = []
+  private readonly bytes: Array<number> = []
+  /** Protobuf bytes of the table's entries, field keys and length prefixes included. */
+  protoSize = 0
+
+  constructor(private readonly field: number) {}
+
+  /** UTF-8 length of the first key; 0 when there is none. */
+  get firstKeyBytes(): number {
+    return this.bytes.length === 0 ? 0 : this.bytes[0]!
+  }
+
+  /** The index `key` has, or would get from `intern`; -1 for no key. */
+  indexFor(key: string | undefined): number {
+    return key === undefined ? -1 : this.index.get(key) ?? this.keys.length
+  }
+
+  /** Protobuf bytes `intern(key)` would add, given `index = indexFor(key)`: none when the key is there already. */
+  growth(key: string | undefined, index: number): number {
+    return key !== undefined && index === this.keys.length ? lengthDelimitedSize(utf8Length(key)) : 0
+  }
+
+  /** The index of `key`, added when new; -1 for no key. */
+  intern(key: string | undefined): number {
+    const index = this.indexFor(key)
+    if (key !== undefined && index === this.keys.length) {
+      const bytes = utf8Length(key)
+      this.index.set(key, index)
+      this.keys.push(key)
+      this.bytes.push(bytes)
+      this.protoSize += lengthDelimitedSize(bytes)
+    }
+    return index
+  }
+
+  write(out: Uint8Array, o: number): number {
+    for (let i = 0; i < this.keys.length; i++) {
+      const length = this.bytes[i]!
+      o = writeKey(out, o, this.field, WireType.LengthDelimited)
+      o = writeVarint(out, o, length)
+      utf8Encoder.encodeInto(this.keys[i]!, out.subarray(o, o + length))
+      o += length
+    }
+    return o
+  }
+
+  clear(): void {
+    this.index.clear()
+    this.keys.length = 0
+    this.bytes.length = 0
+    this.protoSize = 0
+  }
+}
+
+/**
  * Collects user records with deduplicated key tables and keeps the exact
  * protobuf size as it goes, so the aggregator can test a record against the
  * limit without encoding anything.
  */
 class Builder<A extends UserRecord> {
-  private readonly pkIndex = new Map<string, number>()
-  private readonly pkKeys: Array<string> = []
-  private readonly pkBytes: Array<number> = []
-  private readonly ehkIndex = new Map<string, number>()
-  private readonly ehkKeys: Array<string> = []
-  private readonly ehkBytes: Array<number> = []
+  private readonly partitionKeys = new KeyTable(1)
+  private readonly hashKeys = new KeyTable(2)
   private readonly recordPk: Array<number> = []
   /** -1 when the record has no explicit hash key. */
   private readonly recordEhk: Array<number> = []
   /** Size of each `Record` message, without its own key and length prefix. */
   private readonly recordBytes: Array<number> = []
+  /** Protobuf bytes of the `Record` messages, keys and length prefixes included. */
+  private recordsSize = 0
   records: Array<A> = []
-  protoSize = 0
+
+  get protoSize(): number {
+    return this.partitionKeys.protoSize + this.hashKeys.protoSize + this.recordsSize
+  }
 
   /** UTF-8 length of the first record's partition key, which becomes the outer Kinesis partition key. */
   get outerKeyBytes(): number {
-    return this.pkBytes.length === 0 ? 0 : this.pkBytes[0]!
+    return this.partitionKeys.firstKeyBytes
   }
 
   /** How many protobuf bytes `record` would add. */
   growth(record: A): number {
-    let growth = 0
-    let pk = this.pkIndex.get(record.partitionKey)
-    if (pk === undefined) {
-      pk = this.pkKeys.length
-      growth += lengthDelimitedSize(utf8Length(record.partitionKey))
-    }
-    let ehk = -1
-    if (record.explicitHashKey !== undefined) {
-      const known = this.ehkIndex.get(record.explicitHashKey)
-      if (known === undefined) {
-        ehk = this.ehkKeys.length
-        growth += lengthDelimitedSize(utf8Length(record.explicitHashKey))
-      } else {
-        ehk = known
-      }
-    }
-    return growth + lengthDelimitedSize(recordSize(pk, ehk, record.data.length))
+    const pk = this.partitionKeys.indexFor(record.partitionKey)
+    const ehk = this.hashKeys.indexFor(record.explicitHashKey)
+    return this.partitionKeys.growth(record.partitionKey, pk) + this.hashKeys.growth(record.explicitHashKey, ehk) +
+      lengthDelimitedSize(recordSize(pk, ehk, record.data.length))
   }
 
   push(record: A): void {
-    let pk = this.pkIndex.get(record.partitionKey)
-    if (pk === undefined) {
-      pk = this.pkKeys.length
-      const bytes = utf8Length(record.partitionKey)
-      this.pkIndex.set(record.partitionKey, pk)
-      this.pkKeys.push(record.partitionKey)
-      this.pkBytes.push(bytes)
-      this.protoSize += lengthDelimitedSize(bytes)
-    }
-    let ehk = -1
-    if (record.explicitHashKey !== undefined) {
-      const known = this.ehkIndex.get(record.explicitHashKey)
-      if (known === undefined) {
-        ehk = this.ehkKeys.length
-        const bytes = utf8Length(record.explicitHashKey)
-        this.ehkIndex.set(record.explicitHashKey, ehk)
-        this.ehkKeys.push(record.explicitHashKey)
-        this.ehkBytes.push(bytes)
-        this.protoSize += lengthDelimitedSize(bytes)
-      } else {
-        ehk = known
-      }
-    }
+    const pk = this.partitionKeys.intern(record.partitionKey)
+    const ehk = this.hashKeys.intern(record.explicitHashKey)
     const size = recordSize(pk, ehk, record.data.length)
     this.records.push(record)
     this.recordPk.push(pk)
     this.recordEhk.push(ehk)
     this.recordBytes.push(size)
-    this.protoSize += lengthDelimitedSize(size)
+    this.recordsSize += lengthDelimitedSize(size)
   }
 
   /** Magic bytes, protobuf message, MD5 trailer: exactly `FRAMING_BYTES + protoSize` bytes. */
@@ -207,8 +234,8 @@ class Builder<A extends UserRecord> {
     const out = new Uint8Array(FRAMING_BYTES + this.protoSize)
     out.set(MAGIC, 0)
     let o = MAGIC.length
-    o = writeStrings(out, o, 1, this.pkKeys, this.pkBytes)
-    o = writeStrings(out, o, 2, this.ehkKeys, this.ehkBytes)
+    o = this.partitionKeys.write(out, o)
+    o = this.hashKeys.write(out, o)
     for (let i = 0; i < this.records.length; i++) {
       o = writeKey(out, o, 3, WireType.LengthDelimited)
       o = writeVarint(out, o, this.recordBytes[i]!)
@@ -230,41 +257,20 @@ class Builder<A extends UserRecord> {
   }
 
   clear(): void {
-    this.pkIndex.clear()
-    this.pkKeys.length = 0
-    this.pkBytes.length = 0
-    this.ehkIndex.clear()
-    this.ehkKeys.length = 0
-    this.ehkBytes.length = 0
+    this.partitionKeys.clear()
+    this.hashKeys.clear()
     this.recordPk.length = 0
     this.recordEhk.length = 0
     this.recordBytes.length = 0
+    this.recordsSize = 0
     // A fresh array: the previous one was handed out with the finished aggregate.
     this.records = []
-    this.protoSize = 0
   }
 }
 
 /** Size of a `Record` message body: both indices as varints plus the data field. */
 const recordSize = (pk: number, ehk: number, dataLength: number): number =>
   1 + varintSize(pk) + (ehk >= 0 ? 1 + varintSize(ehk) : 0) + lengthDelimitedSize(dataLength)
-
-const writeStrings = (
-  out: Uint8Array,
-  o: number,
-  field: number,
-  keys: ReadonlyArray<string>,
-  bytes: ReadonlyArray<number>
-): number => {
-  for (let i = 0; i < keys.length; i++) {
-    const length = bytes[i]!
-    o = writeKey(out, o, field, WireType.LengthDelimited)
-    o = writeVarint(out, o, length)
-    utf8Encoder.encodeInto(keys[i]!, out.subarray(o, o + length))
-    o += length
-  }
-  return o
-}
 
 /**
  * Packs `records` into one aggregated record, partition keys and explicit hash

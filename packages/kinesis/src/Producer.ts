@@ -80,6 +80,10 @@ export const MAX_REQUEST_BYTES = 5 * 1024 * 1024
 /** Kinesis's limit on a partition key, in UTF-16 code units (as Kinesis counts its "characters"). */
 export const MAX_PARTITION_KEY_LENGTH = 256
 
+/** Why Kinesis would refuse `partitionKey` (it needs 1 to 256 UTF-16 code units), or `undefined` when it accepts it. */
+export const partitionKeyProblem = (partitionKey: string): "Empty" | "TooLong" | undefined =>
+  partitionKey.length === 0 ? "Empty" : partitionKey.length > MAX_PARTITION_KEY_LENGTH ? "TooLong" : undefined
+
 // ---------------------------------------------------------------------------
 // Errors
 // ---------------------------------------------------------------------------
@@ -355,12 +359,9 @@ export const make = (options: Options): Effect.Effect<ProducerApi, KinesisError,
 
     const toEntry = (record: ProducerRecord, index: number, ticket: Ticket | undefined): Entry | InvalidRecordError => {
       const partitionKey = record.partitionKey ?? options.partitionKey?.(record)
-      if (partitionKey === undefined || partitionKey.length === 0) {
-        return new InvalidPartitionKeyError({ index, partitionKey, reason: partitionKey === undefined ? "Missing" : "Empty" })
-      }
-      if (partitionKey.length > MAX_PARTITION_KEY_LENGTH) {
-        return new InvalidPartitionKeyError({ index, partitionKey, reason: "TooLong" })
-      }
+      if (partitionKey === undefined) return new InvalidPartitionKeyError({ index, partitionKey, reason: "Missing" })
+      const problem = partitionKeyProblem(partitionKey)
+      if (problem !== undefined) return new InvalidPartitionKeyError({ index, partitionKey, reason: problem })
       const size = record.data.byteLength + Buffer.byteLength(partitionKey, "utf8")
       if (size > MAX_RECORD_BYTES) return new RecordTooLargeError({ index, size, limit: MAX_RECORD_BYTES })
       const initial = schedule.initial

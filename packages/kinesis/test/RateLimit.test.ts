@@ -5,7 +5,7 @@
 import { describe, expect, it } from "@effect/vitest"
 import { ConfigProvider, Effect, Either, FastCheck as fc } from "effect"
 import * as RateLimit from "../src/RateLimit"
-import { TokenBucket } from "../src/internal/tokenBucket"
+import { TokenBucket } from "../src/TokenBucket"
 
 const spaces = fc.constantFrom("", " ", "  ")
 
@@ -85,6 +85,16 @@ describe("TokenBucket", () => {
     bucket.take(5_000)
     // 4,000 of debt and one more byte take 4.001 seconds to earn.
     expect(bucket.readyAt(1, 0)).toBe(4_001)
+  })
+
+  it("takeUpTo hands out whole tokens as they are there, never into debt", () => {
+    const bucket = new TokenBucket(100, 60_000, 0)
+    expect(bucket.takeUpTo(150, 0)).toBe(100)
+    expect(bucket.takeUpTo(1, 0)).toBe(0)
+    expect(bucket.readyAt(1, 0)).toBe(600)
+    expect(bucket.takeUpTo(5, 599)).toBe(0)
+    expect(bucket.takeUpTo(5, 1_800)).toBe(3)
+    expect(bucket.takeUpTo(5, 1_800)).toBe(0)
   })
 
   it("drain spends what is left, as when Kinesis reports the shard over its limit", () => {

@@ -1,3 +1,4 @@
+import * as AwsSdkError from "@eddy/core/AwsSdkError"
 import { Data, Effect } from "effect"
 
 /**
@@ -28,25 +29,20 @@ const transientNames = new Set([
   "TransactionInProgressException",
   "ReplicatedWriteConflictException",
   "RequestTimeout",
-  "RequestTimeoutException",
-  "TimeoutError",
-  "AbortError"
+  "RequestTimeoutException"
 ])
-const transientCodes = new Set(["ECONNRESET", "ECONNREFUSED", "EPIPE", "ETIMEDOUT", "EAI_AGAIN", "ENOTFOUND", "EHOSTUNREACH"])
+/** Beyond `AwsSdkError.isTransientFault`: an endpoint that cannot be found or reached for now. */
+const transientCodes = new Set(["ENOTFOUND", "EHOSTUNREACH"])
 
 /** Classifies an AWS SDK exception by its `name`, HTTP status and network error code. */
 export const classify = (operation: string, cause: unknown): SdkFailure => {
-  const e = cause as { name?: string; code?: string; message?: string; $metadata?: { httpStatusCode?: number }; $fault?: string; $retryable?: unknown }
-  const name = e?.name ?? "Error"
-  const message = `${operation}: ${name}: ${e?.message ?? String(cause)}`
-  const status = e?.$metadata?.httpStatusCode
-  const kind: FailureKind = name === "ConditionalCheckFailedException"
+  const sdk = AwsSdkError.fieldsOf(operation, cause)
+  const kind: FailureKind = sdk.name === "ConditionalCheckFailedException"
     ? "condition"
-    : transientNames.has(name) || transientCodes.has(e?.code ?? "") || (status !== undefined && status >= 500) ||
-        e?.$fault === "server" || e?.$retryable !== undefined
+    : transientNames.has(sdk.name) || transientCodes.has(sdk.code ?? "") || sdk.retryable || AwsSdkError.isTransientFault(sdk)
     ? "transient"
     : "rejected"
-  return new SdkFailure({ operation, kind, name, message, cause })
+  return new SdkFailure({ operation, kind, name: sdk.name, message: sdk.message, cause })
 }
 
 /** One SDK call as an interruptible Effect: interruption aborts the request. */

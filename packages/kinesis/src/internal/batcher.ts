@@ -12,9 +12,9 @@
  */
 import { type Aggregate, Aggregator, hashKeyOf, MAX_RECORD_BYTES } from "../Kpl"
 import type { Shard, ShardMap } from "../Shards"
+import { TokenBucket } from "../TokenBucket"
 import { Fifo } from "./fifo"
 import type { Ticket } from "./ticket"
-import { TokenBucket } from "./tokenBucket"
 
 /** Kinesis's limit on records per PutRecords call. */
 export const MAX_BATCH_RECORDS = 500

@@ -1,5 +1,5 @@
 import type { DynamoDBClient } from "@aws-sdk/client-dynamodb"
-import { intercept } from "./Local"
+import { intercept } from "../../packages/dynamodb/test/support/Local"
 
 /** Requests and capacity units consumed, per DynamoDB operation. */
 export interface Usage {
