@@ -105,13 +105,15 @@ describe("Lambda.handler", () => {
 
   it("reports the first failed record of each shard when an event mixes shards", async () => {
     const services = memoryServices()
-    // Writes of the shards in `down` fail; everything else is applied.
+    // Writes of the shards in `down` fail; everything else is applied. Writes name
+    // their shard scoped by stream (`stream/shardId-...`).
     const down = new Set<string>()
+    const isDown = (w: Store.DeltaWrite) => down.has(w.shardId.slice(w.shardId.lastIndexOf("/") + 1))
     const partial = Layer.succeed(Store.Store, {
       getMany: services.store.getMany,
       apply: (writes) =>
-        Effect.map(services.store.apply(writes.filter((w) => !down.has(w.shardId))), () =>
-          writes.map((w) => (down.has(w.shardId) ? new Store.StoreUnavailableError({ message: "shard down" }) : undefined)))
+        Effect.map(services.store.apply(writes.filter((w) => !isDown(w))), () =>
+          writes.map((w) => (isDown(w) ? new Store.StoreUnavailableError({ message: "shard down" }) : undefined)))
     })
     const handler = Lambda.handler({ pipelines, layer: Layer.mergeAll(partial, services.rest, quietMetrics()), retry: Schedule.recurs(0) })
     const a = shardRecords(orders(3).map(encode), { shardId: "shardId-000000000001" })
