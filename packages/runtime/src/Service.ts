@@ -1,0 +1,388 @@
+/**
+ * The service driver: runs pipelines as a long-lived worker (an ECS task)
+ * that polls Kinesis itself, sharing the stream's shards with other workers
+ * through a KCL-style lease table.
+ *
+ * ```ts
+ * import { pipelines } from "./pipelines"
+ * NodeRuntime.runMain(
+ *   Service.run({
+ *     pipelines,
+ *     layer: Layer.mergeAll(DynamoStore.layerConfig, DynamoDeduper.layerConfig, DeadLetterSinks.layerConfig)
+ *   }),
+ *   // `run` logs JSON lines (see `Log`); runMain's pretty logger would print each one again.
+ *   { disablePrettyLogger: true }
+ * )
+ * ```
+ *
+ * Configuration (see `settingsConfig`): `EDDY_STREAM_NAME`, `EDDY_WORKER_ID`
+ * (default hostname-pid), `EDDY_INITIAL_POSITION` (TRIM_HORIZON or LATEST),
+ * `EDDY_GRACE_PERIOD` (25 seconds), `PORT` (8080), `EDDY_READ_LIMIT`,
+ * `EDDY_POLL_INTERVAL`, `EDDY_DISCOVERY_INTERVAL`; the lease table from
+ * `EDDY_LEASE_TABLE` and `EDDY_FAILOVER_TIME` (see `layerLeasesConfig`); the
+ * clients from `AWS_REGION`, `AWS_ENDPOINT_URL_KINESIS` and
+ * `AWS_ENDPOINT_URL_DYNAMODB`; the log level from `LOG_LEVEL`.
+ *
+ * Endpoints (see `Health`): `GET /healthz`, `GET /readyz` (503 while starting
+ * or stopping), `GET /metrics` (Prometheus text: the processor's counters, the
+ * per-shard `eddy_kinesis_millis_behind_latest` lag gauge, and `metrics`).
+ *
+ * A worker lists the stream's shards (again every discovery interval, so
+ * resharding is followed) and creates a lease per shard; on each heartbeat it
+ * renews its leases and takes free, expired or surplus ones (see
+ * `@eddy/core/Leases`). Each held shard is read from just after its
+ * checkpoint, batch by batch; a batch is checkpointed once the processor has
+ * durably written it, and only up to the record before its first failure,
+ * after which the shard is read again from there after a backoff. A child
+ * shard is taken only once its parents are checkpointed at SHARD_END. A shard
+ * whose lease is lost (a refused checkpoint, or a renewal that did not hold)
+ * is stopped at once, without checkpointing.
+ *
+ * On SIGTERM (`NodeRuntime.runMain` interrupts the program) the worker stops
+ * fetching, lets each shard finish the batch in hand and checkpoint it,
+ * abandons what is not finished when the grace period is nearly over (never
+ * checkpointing it), releases its leases so other workers take them at once,
+ * and exits 0 within the grace period.
+ */
+import type * as DeadLetter from "@eddy/core/DeadLetter"
+import type * as Deduper from "@eddy/core/Deduper"
+import * as Leases from "@eddy/core/Leases"
+import * as Pipeline from "@eddy/core/Pipeline"
+import * as Processor from "@eddy/core/Processor"
+import type * as Store from "@eddy/core/Store"
+import * as DynamoClient from "@eddy/dynamodb/DynamoClient"
+import * as DynamoLeases from "@eddy/dynamodb/DynamoLeases"
+import type * as Consumer from "@eddy/kinesis/Consumer"
+import * as Kinesis from "@eddy/kinesis/Kinesis"
+import * as Shards from "@eddy/kinesis/Shards"
+import type { HttpServer } from "@effect/platform"
+import type { ServeError } from "@effect/platform/HttpServerError"
+import {
+  Clock,
+  Config,
+  type ConfigError,
+  Context,
+  Deferred,
+  Duration,
+  Effect,
+  Either,
+  Exit,
+  Fiber,
+  Layer,
+  Metric,
+  Option,
+  Queue,
+  Schedule,
+  Scope
+} from "effect"
+import { hostname } from "node:os"
+import * as Health from "./Health"
+import * as ShardWorker from "./internal/shardWorker"
+import * as ServiceMetrics from "./internal/serviceMetrics"
+import * as Log from "./Log"
+
+/** The service's own metrics; the processor's are in `@eddy/core/Metrics`, per-shard lag is `Consumer.millisBehindLatest`. */
+export const metrics = ServiceMetrics
+
+/** Where shards start that have no checkpoint yet. Shards created by resharding always start at their beginning. */
+export type InitialPosition = "TRIM_HORIZON" | "LATEST"
+
+export interface Settings {
+  readonly streamName: string
+  /** Unique among the live workers of the stream. */
+  readonly workerId: string
+  readonly initialPosition: InitialPosition
+  /** Longest time from SIGTERM to exit. Keep it under ECS's `stopTimeout` (30 s by default). */
+  readonly gracePeriod: Duration.Duration
+  /** Port of the health and metrics endpoint; 0 takes any free port. */
+  readonly port: number
+  /** Most records per GetRecords call (1..10,000). */
+  readonly readLimit: number
+  /** Least time between two GetRecords calls on one shard; Kinesis allows 5 calls/s per shard, shared by all its readers. */
+  readonly pollInterval: Duration.Duration
+  /** Time between two shard listings (ListShards), to follow resharding. */
+  readonly discoveryInterval: Duration.Duration
+}
+
+const orConfig = <A>(value: A | undefined, config: Config.Config<A>): Config.Config<A> =>
+  value !== undefined ? Config.succeed(value) : config
+
+/** The settings from the environment, where `given` does not set them. */
+export const settingsConfig = (given: Partial<Settings> = {}): Config.Config<Settings> =>
+  Config.all({
+    streamName: orConfig(given.streamName, Config.nonEmptyString("EDDY_STREAM_NAME")),
+    workerId: orConfig(given.workerId, Config.nonEmptyString("EDDY_WORKER_ID").pipe(Config.withDefault(`${hostname()}-${process.pid}`))),
+    initialPosition: orConfig(
+      given.initialPosition,
+      Config.literal("TRIM_HORIZON", "LATEST")("EDDY_INITIAL_POSITION").pipe(Config.withDefault("TRIM_HORIZON" as const))
+    ),
+    gracePeriod: orConfig(given.gracePeriod, Config.duration("EDDY_GRACE_PERIOD").pipe(Config.withDefault(Duration.seconds(25)))),
+    port: orConfig(
+      given.port,
+      Config.integer("PORT").pipe(
+        Config.validate({ message: "must be a port number from 0 to 65535", validation: (n) => n >= 0 && n <= 65_535 }),
+        Config.withDefault(8080)
+      )
+    ),
+    readLimit: orConfig(
+      given.readLimit,
+      Config.integer("EDDY_READ_LIMIT").pipe(
+        Config.validate({ message: "must be an integer from 1 to 10000", validation: (n) => n >= 1 && n <= 10_000 }),
+        Config.withDefault(10_000)
+      )
+    ),
+    pollInterval: orConfig(given.pollInterval, Config.duration("EDDY_POLL_INTERVAL").pipe(Config.withDefault(Duration.millis(200)))),
+    discoveryInterval: orConfig(given.discoveryInterval, Config.duration("EDDY_DISCOVERY_INTERVAL").pipe(Config.withDefault(Duration.seconds(10))))
+  })
+
+/**
+ * The DynamoDB lease table from `EDDY_LEASE_TABLE`, created if it does not
+ * exist (as KCL does), with failover after `EDDY_FAILOVER_TIME` (default
+ * 10 seconds); the client from `AWS_REGION` and `AWS_ENDPOINT_URL_DYNAMODB`.
+ */
+export const layerLeasesConfig: Layer.Layer<Leases.Leases, ConfigError.ConfigError | DynamoLeases.LeaseTableError> = Layer.unwrapEffect(
+  Effect.gen(function*() {
+    const tableName = yield* Config.nonEmptyString("EDDY_LEASE_TABLE")
+    const failoverTime = yield* Config.duration("EDDY_FAILOVER_TIME").pipe(Config.withDefault(Duration.seconds(10)))
+    yield* DynamoLeases.createTable(tableName)
+    return DynamoLeases.layer({ tableName, failoverTime })
+  })
+).pipe(Layer.provide(DynamoClient.layerConfig))
+
+/**
+ * Waits before a shard is read again after a failed batch or read: from 1 s,
+ * jittered, each wait at most 30 s, 10 times (about three minutes); then the
+ * lease is given up so that any worker, this one included, can try afresh.
+ */
+export const defaultRereadBackoff: Schedule.Schedule<unknown, unknown> = Schedule.exponential("1 second").pipe(
+  Schedule.jittered,
+  Schedule.modifyDelay((_, delay) => Duration.min(delay, Duration.seconds(30))),
+  Schedule.intersect(Schedule.recurs(10))
+)
+
+/** GetRecords tuning beyond the settings; see `Consumer.ReadOptions`. */
+export type ReadOptions = Pick<Consumer.ReadOptions, "maxIdleInterval" | "retry" | "requestTimeout">
+
+export interface WorkerOptions extends Settings {
+  readonly rereadBackoff?: Schedule.Schedule<unknown, unknown>
+  readonly read?: ReadOptions
+}
+
+export interface Options<E = never> extends Partial<Settings> {
+  /** The pipelines to run: the same definition the Lambda handler runs. */
+  readonly pipelines: ReadonlyArray<Pipeline.Pipeline>
+  /** Store, deduper and dead-letter sink. */
+  readonly layer: Layer.Layer<Store.Store | Deduper.Deduper | DeadLetter.DeadLetter, E>
+  /** Default `Kinesis.layerConfig`. */
+  readonly kinesis?: Layer.Layer<Kinesis.Kinesis, E>
+  /** Default `layerLeasesConfig`: a DynamoDB lease table. */
+  readonly leases?: Layer.Layer<Leases.Leases, E>
+  /** Retries of store writes, dedup claims and dead-letter sends (see `Processor.defaultRetry`). */
+  readonly retry?: Schedule.Schedule<unknown, unknown>
+  /** Default `defaultRereadBackoff`. */
+  readonly rereadBackoff?: Schedule.Schedule<unknown, unknown>
+  readonly read?: ReadOptions
+}
+
+export type Phase = "starting" | "running" | "stopping"
+
+/** What `/readyz` reports. */
+export interface Status {
+  readonly workerId: string
+  readonly phase: Phase
+  /**
+   * Running, and either processing shards or idle by design: the last lease
+   * round and shard listing succeeded and there was nothing left to take
+   * (more workers than shards, say).
+   */
+  readonly ready: boolean
+  /** The shards being processed. */
+  readonly shards: ReadonlyArray<string>
+}
+
+export class Service extends Context.Tag("@eddy/runtime/Service")<Service, {
+  readonly workerId: string
+  /** Where the health and metrics endpoint listens. */
+  readonly address: HttpServer.Address
+  readonly status: Effect.Effect<Status>
+}>() {}
+
+interface Task {
+  readonly token: number
+  readonly stop: Deferred.Deferred<void>
+  fiber?: Fiber.RuntimeFiber<ShardWorker.Exit>
+}
+
+/**
+ * Starts the worker and its HTTP endpoint in the current scope; closing the
+ * scope is the graceful shutdown described above.
+ */
+export const make = (options: WorkerOptions): Effect.Effect<Service["Type"], ServeError, Scope.Scope | Kinesis.Kinesis | Leases.Leases | Processor.Processor> =>
+  Effect.gen(function*() {
+    const { initialPosition, streamName, workerId } = options
+    const leases = yield* Leases.Leases
+    const processor = yield* Processor.Processor
+    const kinesis = yield* Kinesis.Kinesis
+    const worker = yield* leases.worker(workerId)
+    const read: Consumer.ReadOptions = { ...options.read, limit: options.readLimit, pollInterval: options.pollInterval }
+    const rereadBackoff = options.rereadBackoff ?? defaultRereadBackoff
+
+    let phase: Phase = "starting"
+    let roundOk = false
+    let discoveryOk = false
+    const tasks = new Map<string, Task>()
+    const heartbeatWake = yield* Queue.sliding<void>(1)
+    const discoveryWake = yield* Queue.sliding<void>(1)
+    const loops: Array<Fiber.RuntimeFiber<unknown>> = []
+
+    const status = Effect.sync((): Status => ({
+      workerId,
+      phase,
+      ready: phase === "running" && (tasks.size > 0 || (roundOk && discoveryOk)),
+      shards: Array.from(tasks.keys()).sort()
+    }))
+    // Served first, so it is closed last and answers 503 while the worker drains.
+    const address = yield* Health.serve({ port: options.port, readiness: status })
+    const fibers = yield* Scope.make()
+
+    /** Creates leases for shards that have none. */
+    const discover = Effect.gen(function*() {
+      const shards = yield* Shards.list(streamName)
+      const existing = new Set((yield* leases.list).map((l) => l.leaseKey))
+      const fresh: Array<Leases.NewLease> = []
+      for (const shard of shards.values()) {
+        if (existing.has(shard.shardId)) continue
+        // A child of a leased shard continues its parents, so it starts at its beginning; otherwise the initial position
+        // applies, under which LATEST skips shards that are closed already.
+        const continues = shard.parents.some((p) => existing.has(p))
+        const checkpoint = continues || initialPosition === "TRIM_HORIZON" ? Leases.TRIM_HORIZON : shard.closed ? Leases.SHARD_END : Leases.LATEST
+        fresh.push({ leaseKey: shard.shardId, parentShardIds: shard.parents, checkpoint })
+      }
+      if (fresh.length === 0) return
+      yield* leases.createLeases(fresh)
+      yield* Effect.logInfo("leases created for new shards").pipe(Effect.annotateLogs({ shards: fresh.map((l) => l.leaseKey) }))
+      yield* heartbeatWake.offer(undefined)
+    }).pipe(
+      Effect.provideService(Kinesis.Kinesis, kinesis),
+      Effect.either,
+      Effect.flatMap((result) => {
+        discoveryOk = Either.isRight(result)
+        return Either.isLeft(result)
+          ? Effect.logWarning("shard discovery failed; retrying at the next interval").pipe(Effect.annotateLogs({ error: result.left.message }))
+          : Effect.void
+      })
+    )
+
+    const start = (lease: Leases.HeldLease) =>
+      Effect.gen(function*() {
+        const key = lease.leaseKey
+        const task: Task = { token: lease.concurrencyToken, stop: yield* Deferred.make<void>() }
+        tasks.set(key, task)
+        task.fiber = yield* ShardWorker.run({ streamName, lease, worker, processor, read, rereadBackoff, stop: task.stop }).pipe(
+          Effect.catchAllCause((cause) =>
+            Effect.logError("shard failed unexpectedly; releasing its lease", cause).pipe(
+              Effect.zipRight(Effect.ignoreLogged(worker.release(key))),
+              Effect.as("gaveUp" as const)
+            )
+          ),
+          // A finished parent lets its children start: look for them now rather than at the next interval.
+          Effect.tap((exit) => exit === "finished" || exit === "gaveUp" ? Effect.zipRight(discoveryWake.offer(undefined), heartbeatWake.offer(undefined)) : Effect.void),
+          Effect.ensuring(Effect.sync(() => tasks.get(key) === task && tasks.delete(key))),
+          Effect.annotateLogs({ shardId: key }),
+          Effect.provideService(Kinesis.Kinesis, kinesis),
+          Effect.forkIn(fibers)
+        )
+        yield* Effect.logInfo("shard started").pipe(Effect.annotateLogs({ shardId: key, checkpoint: lease.checkpoint.sequenceNumber }))
+      })
+
+    /** One lease round, then shards follow the leases: lost ones stop at once, new ones start. */
+    const heartbeat = Effect.gen(function*() {
+      // A round is not cut short: a lease it takes must also be recorded as held, to be released on shutdown.
+      const round = yield* Effect.either(Effect.uninterruptible(worker.round))
+      roundOk = Either.isRight(round)
+      if (Either.isLeft(round)) yield* Effect.logWarning("lease round failed").pipe(Effect.annotateLogs({ error: round.left.message }))
+      const held = new Map((yield* worker.held).map((l) => [l.leaseKey, l]))
+      for (const [key, task] of tasks) {
+        if (held.get(key)?.concurrencyToken === task.token) continue
+        tasks.delete(key)
+        if (task.fiber !== undefined) yield* Fiber.interruptFork(task.fiber)
+        yield* Metric.increment(ServiceMetrics.leasesLost)
+        yield* Effect.logWarning("lease lost: stopped the shard without checkpointing").pipe(Effect.annotateLogs({ shardId: key }))
+      }
+      if (phase === "stopping") return
+      for (const lease of held.values()) if (!tasks.has(lease.leaseKey)) yield* start(lease)
+      yield* Metric.set(ServiceMetrics.leasesHeld, tasks.size)
+      if (phase === "starting") {
+        phase = "running"
+        yield* Effect.logInfo("worker running").pipe(Effect.annotateLogs({ shards: Array.from(tasks.keys()) }))
+      }
+    })
+
+    const drain = Effect.gen(function*() {
+      const began = yield* Clock.currentTimeMillis
+      const graceMillis = Duration.toMillis(options.gracePeriod)
+      // Kept back for releasing the leases, so other workers need not wait a failover time.
+      const releaseMillis = Math.min(5_000, graceMillis / 4)
+      phase = "stopping"
+      for (const loop of loops) yield* Fiber.interruptFork(loop)
+      const running = Array.from(tasks.values())
+      yield* Effect.logInfo("stopping: finishing the batches in hand").pipe(Effect.annotateLogs({ shards: Array.from(tasks.keys()) }))
+      for (const task of running) yield* Deferred.succeed(task.stop, undefined)
+      const drained = yield* Effect.interruptible(Fiber.awaitAll(running.flatMap((t) => t.fiber ?? []))).pipe(
+        Effect.timeout(Math.max(0, graceMillis - releaseMillis)),
+        Effect.option
+      )
+      if (Option.isNone(drained)) yield* Effect.logWarning("grace period nearly over: abandoning unfinished batches without checkpointing them")
+      // Interrupting takes moments; bounded all the same, so that nothing stuck can hold the exit past the grace period.
+      yield* Effect.interruptible(Scope.close(fibers, Exit.void)).pipe(Effect.timeout(Math.min(1_000, releaseMillis)), Effect.ignore)
+      const left = graceMillis - ((yield* Clock.currentTimeMillis) - began)
+      yield* Effect.interruptible(worker.releaseAll).pipe(
+        Effect.timeoutFail({ duration: Math.max(0, left), onTimeout: () => new Leases.LeaseStoreError({ message: "releasing the leases took longer than the grace period" }) }),
+        Effect.catchAll((e) => Effect.logWarning("leases not released; other workers take them after the failover time").pipe(Effect.annotateLogs({ error: e.message })))
+      )
+      yield* Metric.set(ServiceMetrics.leasesHeld, 0)
+      yield* Effect.logInfo("stopped").pipe(Effect.annotateLogs({ millis: (yield* Clock.currentTimeMillis) - began }))
+    })
+    yield* Effect.addFinalizer(() => drain)
+
+    yield* discover
+    loops.push(
+      yield* heartbeat.pipe(
+        Effect.zipRight(Effect.race(Effect.sleep(leases.heartbeatInterval), heartbeatWake.take)),
+        Effect.forever,
+        Effect.forkIn(fibers)
+      ),
+      yield* Effect.race(Effect.sleep(options.discoveryInterval), discoveryWake.take).pipe(
+        Effect.zipRight(discover),
+        Effect.forever,
+        Effect.forkIn(fibers)
+      )
+    )
+    yield* Effect.logInfo("worker started").pipe(Effect.annotateLogs({ workerId, streamName, address }))
+    return Service.of({ workerId, address, status })
+  }).pipe(Effect.annotateLogs({ workerId: options.workerId }))
+
+/** The worker with its processor, Kinesis client and lease table, configured from `options` and the environment. */
+export const layer = <E = never>(
+  options: Options<E>
+): Layer.Layer<Service, E | ConfigError.ConfigError | ServeError | DynamoLeases.LeaseTableError> => {
+  // At start, so a bad definition fails the task before any lease is taken.
+  Pipeline.validate(options.pipelines)
+  const processor = Processor.layer({ pipelines: options.pipelines, ...(options.retry !== undefined ? { retry: options.retry } : {}) })
+  const worker = Layer.scoped(
+    Service,
+    Effect.flatMap(settingsConfig(options), (settings) =>
+      make({
+        ...settings,
+        ...(options.rereadBackoff !== undefined ? { rereadBackoff: options.rereadBackoff } : {}),
+        ...(options.read !== undefined ? { read: options.read } : {})
+      }))
+  )
+  return worker.pipe(
+    Layer.provide(Layer.mergeAll(Layer.provide(processor, options.layer), options.kinesis ?? Kinesis.layerConfig, options.leases ?? layerLeasesConfig))
+  )
+}
+
+/** The service as a program for `NodeRuntime.runMain`, logging JSON lines (level from `LOG_LEVEL`). */
+export const run = <E = never>(options: Options<E>): Effect.Effect<never, E | ConfigError.ConfigError | ServeError | DynamoLeases.LeaseTableError> =>
+  Layer.launch(layer(options)).pipe(Effect.provide(Log.layerConfig))
