@@ -18,5 +18,7 @@ NodeRuntime.runMain(
     pipelines,
     layer: Layer.merge(State.layerConfig, DeadLetterSinks.layerConfig),
     leases: State.leasesConfig
-  })
+  }),
+  // The service logs JSON itself; the default pretty logger would print every line twice.
+  { disablePrettyLogger: true }
 )

@@ -458,7 +458,7 @@ export const sampleOrders = (count: number, options: SampleOptions = {}): Array<
     events.push({
       schemaVersion: 1,
       type: "order.created",
-      eventId: `evt-${seed.toString(36)}-${n.toString(36)}`,
+      eventId: `evt-${seed.toString(36)}-o${n.toString(36)}`,
       occurredAt: at,
       order: pendingOrder({ id: `o-${n}`, customerId: `cu-${oneTo(customers)}`, currency: "EUR", lineItems, giftVouchers, createdAt: at })
     })
