@@ -1,4 +1,5 @@
 import { describe, expect, it } from "@effect/vitest"
+import * as Random from "../src/Random"
 import { FastCheck as fc } from "effect"
 import * as Monoid from "../src/Monoid"
 import { expectSame, leftFold } from "./monoidLaws"
@@ -11,13 +12,6 @@ const trueCounts = (stream: Stream): Map<string, number> => {
   return counts
 }
 
-/** A small deterministic generator, so a failing seed replays the same tree. */
-const random = (seed: number) => () => {
-  seed = (seed + 0x6d2b79f5) | 0
-  let t = Math.imul(seed ^ (seed >>> 15), 1 | seed)
-  t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t
-  return ((t ^ (t >>> 14)) >>> 0) / 2 ** 32
-}
 
 /**
  * Folds a stream the way a pipeline might: random chunks folded by
@@ -25,7 +19,7 @@ const random = (seed: number) => () => {
  * pair in a random order, with the odd `combineAll` over several states.
  */
 const mergeTree = (topK: Monoid.TopK, stream: Stream, seed: number): Monoid.TopKState => {
-  const next = random(seed)
+  const next = Random.seeded(seed)
   const pick = (n: number) => Math.floor(next() * n)
   const states: Array<Monoid.TopKState> = []
   for (let i = 0; i < stream.length;) {

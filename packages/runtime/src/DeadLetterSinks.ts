@@ -10,9 +10,12 @@
  * and `subSequenceNumber`.
  */
 import { SendMessageBatchCommand, type SendMessageBatchCommandOutput, SQSClient } from "@aws-sdk/client-sqs"
+import * as AwsClientOptions from "@eddy/core/AwsClientOptions"
+import * as AwsSdkError from "@eddy/core/AwsSdkError"
+import { NodeHttpHandler } from "@smithy/node-http-handler"
 import * as DeadLetter from "@eddy/core/DeadLetter"
 import * as Kinesis from "@eddy/kinesis/Kinesis"
-import { Config, ConfigError, Data, Duration, Effect, Either, Layer, Option, Schedule } from "effect"
+import { Config, ConfigError, Data, Duration, Effect, Either, Layer, Schedule } from "effect"
 import { createHash } from "node:crypto"
 
 // ---------------------------------------------------------------------------
@@ -113,20 +116,13 @@ export const isRetryable = (e: SinkError): boolean => {
 
 const sqsThrottling = new Set(["RequestThrottled", "KmsThrottled", "ThrottlingException", "OverLimit"])
 const sqsNotFound = new Set(["QueueDoesNotExist", "AWS.SimpleQueueService.NonExistentQueue", "ResourceNotFoundException", "QueueDeletedRecently"])
-const transientNetwork = new Set(["ECONNRESET", "ECONNREFUSED", "EPIPE", "ETIMEDOUT", "EAI_AGAIN", "TimeoutError", "AbortError"])
-
 /** Maps an SQS SDK exception to our error by its `name` (and HTTP status for unnamed faults). */
 export const fromSqsError = (cause: unknown): SqsError => {
-  const e = cause as { name?: string; code?: string; message?: string; $metadata?: { httpStatusCode?: number }; $fault?: string }
-  const name = e?.name ?? "Error"
-  const args = { message: `SendMessageBatch: ${name}: ${e?.message ?? String(cause)}`, cause }
-  if (sqsThrottling.has(name)) return new SqsThrottledError(args)
-  if (sqsNotFound.has(name)) return new SqsQueueNotFoundError(args)
-  const status = e?.$metadata?.httpStatusCode
-  if ((status !== undefined && status >= 500) || e?.$fault === "server" || transientNetwork.has(name) || transientNetwork.has(e?.code ?? "")) {
-    return new SqsUnavailableError(args)
-  }
-  return new SqsRequestError(args)
+  const sdk = AwsSdkError.fieldsOf("SendMessageBatch", cause)
+  const args = { message: sdk.message, cause }
+  if (sqsThrottling.has(sdk.name)) return new SqsThrottledError(args)
+  if (sqsNotFound.has(sdk.name)) return new SqsQueueNotFoundError(args)
+  return AwsSdkError.isTransientFault(sdk) ? new SqsUnavailableError(args) : new SqsRequestError(args)
 }
 
 // ---------------------------------------------------------------------------
@@ -268,23 +264,12 @@ export const makeSqs = (options: SqsOptions): DeadLetter.DeadLetter["Type"] => {
 const positionDigest = (e: DeadLetter.DeadLetterEntry): string =>
   createHash("sha256").update(`${e.source ?? ""}\u0000${e.shardId}\u0000${e.sequenceNumber}\u0000${e.subSequenceNumber}`).digest("hex")
 
-export interface SqsClientOptions {
-  readonly region?: string
-  /** E.g. a local stand-in; plain `http:` endpoints get static dummy credentials. */
-  readonly endpoint?: string
-}
+export type SqsClientOptions = AwsClientOptions.Options
 
 /** Builds an `SQSClient` (SDK retries off: the sink retries with its Schedule) and destroys it with the scope. */
 export const makeSqsClient = (options: SqsClientOptions = {}) =>
   Effect.acquireRelease(
-    Effect.sync(() =>
-      new SQSClient({
-        region: options.region ?? "us-east-1",
-        maxAttempts: 1,
-        ...(options.endpoint ? { endpoint: options.endpoint } : {}),
-        ...(options.endpoint?.startsWith("http:") ? { credentials: { accessKeyId: "local", secretAccessKey: "local" } } : {})
-      })
-    ),
+    Effect.sync(() => new SQSClient({ ...AwsClientOptions.clientConfig(options), requestHandler: new NodeHttpHandler(AwsClientOptions.httpHandlerOptions) })),
     (client) => Effect.sync(() => client.destroy())
   )
 
@@ -423,9 +408,8 @@ export const layerConfig: Layer.Layer<DeadLetter.DeadLetter, ConfigError.ConfigE
       case "Kinesis":
         return layerKinesis({ streamName: sink.streamName }).pipe(Layer.provide(Kinesis.layerConfig))
       case "Sqs": {
-        const region = yield* Config.string("AWS_REGION").pipe(Config.withDefault("us-east-1"))
-        const endpoint = yield* Config.option(Config.string("AWS_ENDPOINT_URL_SQS").pipe(Config.orElse(() => Config.string("AWS_ENDPOINT_URL"))))
-        return layerSqs({ queueUrl: sink.queueUrl, region, ...(Option.isSome(endpoint) ? { endpoint: endpoint.value } : {}) })
+        const client = yield* AwsClientOptions.config("SQS")
+        return layerSqs({ queueUrl: sink.queueUrl, ...client })
       }
     }
   })

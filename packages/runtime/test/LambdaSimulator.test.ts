@@ -1,4 +1,5 @@
 import { invalidCommerceRecords, sampleOrders, sampleProducts } from "@eddy/core/CommerceArbitrary"
+import * as Random from "@eddy/core/Random"
 import type { CommerceEvent } from "@eddy/core/CommerceEvent"
 import * as Faults from "@eddy/core/Faults"
 import * as Monoid from "@eddy/core/Monoid"
@@ -13,17 +14,6 @@ import * as EventSourceMapping from "../src/testing/EventSourceMapping"
 import { cancelled, encode, expectedItems, memoryServices, mismatches, pipelines, positionOf, statusChanged } from "./LambdaFixtures"
 
 const quietMetrics = Layer.succeed(Emf.Writer, { write: () => Effect.void })
-
-/** mulberry32: the test's faults and shuffles repeat run after run. */
-const random = (seed: number) => {
-  let a = seed >>> 0
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let t = Math.imul(a ^ (a >>> 15), a | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-}
 
 /** One Kinesis record to put; `poison` when it must end in the dead-letter sink. */
 interface Put {
@@ -61,7 +51,7 @@ describe("Lambda behind a simulated event-source mapping", () => {
         const { endpoint } = yield* Kinesalite.start()
         const kinesis = yield* Kinesis.make({ endpoint })
         yield* kinesis.createStream({ StreamName: "commerce", ShardCount: 4 })
-        const next = random(7)
+        const next = Random.seeded(7)
 
         // Valid events: orders over three days, status changes and cancellations, product updates.
         const created = sampleOrders(480, { products: 120, customers: 400, intervalMillis: 9 * 60_000 })
@@ -101,7 +91,7 @@ describe("Lambda behind a simulated event-source mapping", () => {
 
         // Store and dedup calls fail at random (retried once by the processor, then redelivered); some invocations throw.
         const services = memoryServices()
-        const faultAt = random(11)
+        const faultAt = Random.seeded(11)
         const storeFaults = Faults.store((call): Faults.Fault | undefined => {
           const x = faultAt()
           if (call > 400 || x > 0.3) return undefined
