@@ -93,7 +93,6 @@ interface Group {
   readonly shardId: string
   readonly expiresAt: number | undefined
   readonly contributions: Array<Store.Contribution>
-  readonly values: Array<unknown>
   readonly records: Array<number>
   ordered: boolean
 }
@@ -289,14 +288,13 @@ export const make = (options: Options) =>
           if (keys === undefined) shards.set(r.shardId, keys = new Map())
           let group = keys.get(key)
           if (group === undefined) {
-            group = { pipeline: p, key, bucket: bucket.id, shardId: scopeOf(r.shardId), expiresAt: bucket.expiresAt, contributions: [], values: [], records: [], ordered: true }
+            group = { pipeline: p, key, bucket: bucket.id, shardId: scopeOf(r.shardId), expiresAt: bucket.expiresAt, contributions: [], records: [], ordered: true }
             keys.set(key, group)
             groups.push(group)
           }
           const last = group.contributions[group.contributions.length - 1]
           if (last !== undefined && comparePosition(last.position, r) > 0) group.ordered = false
           group.contributions.push({ position: r, value: pairValue[e] })
-          group.values.push(pairValue[e])
           if (group.records[group.records.length - 1] !== i) group.records.push(i)
         }
 
@@ -311,7 +309,7 @@ export const make = (options: Options) =>
             bucket: g.bucket,
             monoid,
             shardId: g.shardId,
-            delta: monoid.combineAll(g.values),
+            delta: monoid.combineAll(g.contributions.map((c) => c.value)),
             contributions: g.contributions,
             expiresAt: g.expiresAt
           }
