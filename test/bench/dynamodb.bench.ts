@@ -16,8 +16,8 @@
  * started KB of the larger of the item before and after the write). Both paths
  * must end with the same stored revenue, which the run checks.
  */
-import { sampleOrders } from "@eddy/core/CommerceArbitrary"
-import { encodeCommerceEvent } from "@eddy/core/CommerceEvent"
+import { sampleOrders } from "@eddy/commerce/CommerceArbitrary"
+import { encodeCommerceEvent } from "@eddy/commerce/CommerceEvent"
 import * as DeadLetter from "@eddy/core/DeadLetter"
 import * as Monoid from "@eddy/core/Monoid"
 import * as Processor from "@eddy/core/Processor"

@@ -7,15 +7,15 @@
  */
 import { BatchProcessor, EventType, processPartialResponse } from "@aws-lambda-powertools/batch"
 import { pipelines, revenueByProductHourly } from "@eddy/commerce-analytics/pipelines"
-import { sampleOrders } from "@eddy/core/CommerceArbitrary"
-import { encodeCommerceEvent } from "@eddy/core/CommerceEvent"
+import { sampleOrders } from "@eddy/commerce/CommerceArbitrary"
+import { encodeCommerceEvent } from "@eddy/commerce/CommerceEvent"
 import * as DeadLetter from "@eddy/core/DeadLetter"
 import * as Deduper from "@eddy/core/Deduper"
 import type { Pipeline } from "@eddy/core/Pipeline"
 import * as Store from "@eddy/core/Store"
 import * as Emf from "@eddy/runtime/Emf"
 import * as Lambda from "@eddy/runtime/Lambda"
-import * as EventSourceMapping from "@eddy/runtime/testing/EventSourceMapping"
+import * as EventSourceMapping from "@eddy/testing/EventSourceMapping"
 import { Effect, Layer } from "effect"
 import { medianMillis, table } from "./measure"
 

@@ -1,5 +1,5 @@
 import { type DynamoDBClient, PutItemCommand, UpdateItemCommand } from "@aws-sdk/client-dynamodb"
-import type { OrderCreated } from "@eddy/core/CommerceEvent"
+import type { OrderCreated } from "@eddy/commerce/CommerceEvent"
 import { Effect } from "effect"
 import { createHash } from "node:crypto"
 

@@ -9,8 +9,8 @@
  */
 import * as DeadLetter from "@eddy/core/DeadLetter"
 import * as Deduper from "@eddy/core/Deduper"
-import { sampleOrders } from "@eddy/core/CommerceArbitrary"
-import { CommerceEvent, decodeCommerceEvent, encodeCommerceEvent, timestampMillis } from "@eddy/core/CommerceEvent"
+import { sampleOrders } from "@eddy/commerce/CommerceArbitrary"
+import { CommerceEvent, decodeCommerceEvent, encodeCommerceEvent, timestampMillis } from "@eddy/commerce/CommerceEvent"
 import * as Processor from "@eddy/core/Processor"
 import type { SourceRecord } from "@eddy/core/SourceRecord"
 import * as Store from "@eddy/core/Store"

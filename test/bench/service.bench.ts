@@ -18,8 +18,8 @@
  * are, and the heap after a full collection (what the worker really holds).
  * `EDDY_BENCH_SERVICE_RECORDS` sets how many records (default 1,000,000).
  */
-import { sampleOrders } from "@eddy/core/CommerceArbitrary"
-import { encodeCommerceEvent } from "@eddy/core/CommerceEvent"
+import { sampleOrders } from "@eddy/commerce/CommerceArbitrary"
+import { encodeCommerceEvent } from "@eddy/commerce/CommerceEvent"
 import * as DeadLetter from "@eddy/core/DeadLetter"
 import * as Leases from "@eddy/core/Leases"
 import * as Metrics from "@eddy/core/Metrics"

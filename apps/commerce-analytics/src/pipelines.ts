@@ -1,4 +1,4 @@
-import { commerceDecoder, type CommerceEvent, timestampMillis } from "@eddy/core/CommerceEvent"
+import { commerceDecoder, type CommerceEvent, timestampMillis } from "@eddy/commerce/CommerceEvent"
 import * as Monoid from "@eddy/core/Monoid"
 import * as Pipeline from "@eddy/core/Pipeline"
 import * as Window from "@eddy/core/Window"

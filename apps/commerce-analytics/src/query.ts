@@ -5,7 +5,7 @@
  * per hour, unique customers, order status transitions, product updates.
  * Everything returns data; `render.ts` turns it into tables.
  */
-import { orderStatuses } from "@eddy/core/CommerceEvent"
+import { orderStatuses } from "@eddy/commerce/CommerceEvent"
 import * as Monoid from "@eddy/core/Monoid"
 import type * as Pipeline from "@eddy/core/Pipeline"
 import * as Store from "@eddy/core/Store"

@@ -3,7 +3,7 @@
  * processor with the commerce pipelines into an in-memory store.
  */
 import * as Generate from "@eddy/commerce-sync/Generate"
-import { encodeCommerceEvent } from "@eddy/core/CommerceEvent"
+import { encodeCommerceEvent } from "@eddy/commerce/CommerceEvent"
 import * as DeadLetter from "@eddy/core/DeadLetter"
 import * as Deduper from "@eddy/core/Deduper"
 import * as Processor from "@eddy/core/Processor"

@@ -15,7 +15,7 @@ import type {
   ProductCreated,
   ProductUpdated,
   Variant
-} from "@eddy/core/CommerceEvent"
+} from "@eddy/commerce/CommerceEvent"
 import { Clock, Effect } from "effect"
 import { randomUUID } from "node:crypto"
 

@@ -10,7 +10,7 @@
  * consumer's results can be checked against them. `generate` sends a plan
  * through `CommerceSync`, paced, optionally with invalid records mixed in.
  */
-import { invalidCommerceRecords, type InvalidRecord } from "@eddy/core/CommerceArbitrary"
+import { invalidCommerceRecords, type InvalidRecord } from "@eddy/commerce/CommerceArbitrary"
 import {
   type CommerceEvent,
   type GiftVoucher,
@@ -20,7 +20,7 @@ import {
   pendingOrder,
   type Product,
   type ProductStatus
-} from "@eddy/core/CommerceEvent"
+} from "@eddy/commerce/CommerceEvent"
 import type { InvalidEventError } from "@eddy/core/Decoder"
 import { between, pick, seeded } from "@eddy/core/Random"
 import { Clock, Data, Duration, Effect, Either } from "effect"

@@ -41,7 +41,7 @@
  */
 import { HttpRouter, HttpServer, type HttpServerError, HttpServerRequest, HttpServerResponse } from "@effect/platform"
 import { NodeHttpServer } from "@effect/platform-node"
-import { Order, type OrderEvent, OrderStatus, Product } from "@eddy/core/CommerceEvent"
+import { Order, type OrderEvent, OrderStatus, Product } from "@eddy/commerce/CommerceEvent"
 import { type InvalidEventError, type NotJsonError, type NotUtf8Error, parseObject, validator } from "@eddy/core/Decoder"
 import { Config, type ConfigError, Context, Data, Effect, Either, Layer, Schema, type Scope, Stream } from "effect"
 import { createServer } from "node:http"

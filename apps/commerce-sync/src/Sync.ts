@@ -20,7 +20,7 @@ import {
   decodeCommerceEvent,
   encodeCommerceEvent,
   timestampMillis
-} from "@eddy/core/CommerceEvent"
+} from "@eddy/commerce/CommerceEvent"
 import { type DecodeError, InvalidEventError } from "@eddy/core/Decoder"
 import type { Kinesis, KinesisError } from "@eddy/kinesis/Kinesis"
 import { MAX_RECORD_BYTES } from "@eddy/kinesis/Kpl"

@@ -13,7 +13,7 @@ import {
   type Order,
   type OrderStatus,
   type Product
-} from "@eddy/core/CommerceEvent"
+} from "@eddy/commerce/CommerceEvent"
 import { Clock, Effect, Either, FastCheck as fc, Fiber, Layer, TestClock } from "effect"
 import * as Generate from "../src/Generate"
 import * as Sync from "../src/Sync"

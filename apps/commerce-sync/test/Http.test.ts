@@ -7,8 +7,8 @@
  * rate limit's 429s are in `HttpRateLimit.test.ts`, on the TestClock.
  */
 import { expect, layer } from "@effect/vitest"
-import { sampleOrders, sampleProducts } from "@eddy/core/CommerceArbitrary"
-import { type CommerceEvent, decodeCommerceEvent, type Order, type Product } from "@eddy/core/CommerceEvent"
+import { sampleOrders, sampleProducts } from "@eddy/commerce/CommerceArbitrary"
+import { type CommerceEvent, decodeCommerceEvent, type Order, type Product } from "@eddy/commerce/CommerceEvent"
 import { Kinesis } from "@eddy/kinesis/Kinesis"
 import { Effect, Either } from "effect"
 import * as Http from "../src/Http"

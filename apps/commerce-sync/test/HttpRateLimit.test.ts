@@ -5,7 +5,7 @@
  * once the clock moves on requests are accepted again.
  */
 import { describe, expect, it } from "@effect/vitest"
-import { sampleOrders } from "@eddy/core/CommerceArbitrary"
+import { sampleOrders } from "@eddy/commerce/CommerceArbitrary"
 import * as RateLimit from "@eddy/kinesis/RateLimit"
 import { Effect, Either, TestClock, TestServices } from "effect"
 import * as Http from "../src/Http"

@@ -5,8 +5,8 @@
  * close, configuration and metrics. The rate limit is in `SyncRateLimit.test.ts`.
  */
 import { describe, expect, it, layer } from "@effect/vitest"
-import { sampleOrders, sampleProducts } from "@eddy/core/CommerceArbitrary"
-import { type CommerceEvent, decodeCommerceEvent } from "@eddy/core/CommerceEvent"
+import { sampleOrders, sampleProducts } from "@eddy/commerce/CommerceArbitrary"
+import { type CommerceEvent, decodeCommerceEvent } from "@eddy/commerce/CommerceEvent"
 import { ConfigProvider, Effect, Either, Exit, Fiber, Layer, Metric, Option, Scope, TestServices } from "effect"
 import * as Changes from "../src/Changes"
 import * as Sync from "../src/Sync"

@@ -4,7 +4,7 @@
  * says when to retry. Kept apart from the live-clock tests of `Sync.test.ts`.
  */
 import { describe, expect, it } from "@effect/vitest"
-import { sampleOrders } from "@eddy/core/CommerceArbitrary"
+import { sampleOrders } from "@eddy/commerce/CommerceArbitrary"
 import * as RateLimit from "@eddy/kinesis/RateLimit"
 import { Effect, Either, Fiber, Option, TestClock, TestServices } from "effect"
 import * as Sync from "../src/Sync"

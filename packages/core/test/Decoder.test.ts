@@ -1,7 +1,7 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Either, FastCheck as fc, Schema } from "effect"
-import { arbitraryCommerceEvent } from "../src/CommerceArbitrary"
-import { OrderCancelled, OrderCreated, OrderStatusChanged, ProductCreated, ProductUpdated } from "../src/CommerceEvent"
+import { arbitraryCommerceEvent } from "@eddy/commerce/CommerceArbitrary"
+import { OrderCancelled, OrderCreated, OrderStatusChanged, ProductCreated, ProductUpdated } from "@eddy/commerce/CommerceEvent"
 import * as Decoder from "../src/Decoder"
 import { compile, invalid, parseOptions } from "../src/internal/compile"
 

@@ -1,7 +1,7 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Duration, Effect, TestClock } from "effect"
 import * as Leases from "../src/Leases"
-import { leasesSuite, shards } from "./LeasesSuite"
+import { leasesSuite, shards } from "@eddy/testing/LeasesSuite"
 
 leasesSuite({
   name: "memory",

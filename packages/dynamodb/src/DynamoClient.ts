@@ -1,5 +1,5 @@
 import { DynamoDBClient } from "@aws-sdk/client-dynamodb"
-import * as AwsClientOptions from "@eddy/core/AwsClientOptions"
+import * as AwsClientOptions from "@eddy/aws/AwsClientOptions"
 import { NodeHttpHandler } from "@smithy/node-http-handler"
 import { type ConfigError, Context, Effect, Layer } from "effect"
 

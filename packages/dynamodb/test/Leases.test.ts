@@ -3,7 +3,7 @@ import { LeaseStoreError } from "@eddy/core/Leases"
 import { describe, expect, it } from "@effect/vitest"
 import { Dynalite } from "@eddy/local"
 import { Effect } from "effect"
-import { leasesSuite } from "../../core/test/LeasesSuite"
+import { leasesSuite } from "@eddy/testing/LeasesSuite"
 import * as DynamoClient from "../src/DynamoClient"
 import * as DynamoLeases from "../src/DynamoLeases"
 

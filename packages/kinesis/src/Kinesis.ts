@@ -25,8 +25,8 @@ import {
   SplitShardCommand,
   type SplitShardInput
 } from "@aws-sdk/client-kinesis"
-import * as AwsClientOptions from "@eddy/core/AwsClientOptions"
-import * as AwsSdkError from "@eddy/core/AwsSdkError"
+import * as AwsClientOptions from "@eddy/aws/AwsClientOptions"
+import * as AwsSdkError from "@eddy/aws/AwsSdkError"
 import { NodeHttpHandler } from "@smithy/node-http-handler"
 import { type ConfigError, Context, Data, Effect, Layer } from "effect"
 

@@ -1,7 +1,6 @@
 /** eddy's Kinesis driver: the client, producing, consuming, and the KPL format. */
 export * as Consumer from "./Consumer"
 export * as Kinesis from "./Kinesis"
-export * as KinesisFaults from "./KinesisFaults"
 export * as Kpl from "./Kpl"
 export * as Producer from "./Producer"
 export * as RateLimit from "./RateLimit"

@@ -12,7 +12,7 @@ import { Chunk, Deferred, Effect, Fiber, Layer, Schedule, Stream } from "effect"
 import { createHash } from "node:crypto"
 import * as Consumer from "../src/Consumer"
 import { Kinesis, layer as kinesisLayer } from "../src/Kinesis"
-import * as KinesisFaults from "../src/KinesisFaults"
+import * as KinesisFaults from "@eddy/testing/KinesisFaults"
 import * as Kpl from "../src/Kpl"
 import * as Shards from "../src/Shards"
 

@@ -25,7 +25,7 @@ import {
   TestClock
 } from "effect"
 import { Kinesis, type KinesisApi, KinesisRequestError, KinesisThrottledError, layer as kinesisLayer } from "../src/Kinesis"
-import * as KinesisFaults from "../src/KinesisFaults"
+import * as KinesisFaults from "@eddy/testing/KinesisFaults"
 import * as Kpl from "../src/Kpl"
 import * as Producer from "../src/Producer"
 import * as RateLimit from "../src/RateLimit"

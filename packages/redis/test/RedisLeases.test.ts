@@ -1,6 +1,6 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Effect } from "effect"
-import { leasesSuite } from "../../core/test/LeasesSuite"
+import { leasesSuite } from "@eddy/testing/LeasesSuite"
 import * as RedisClient from "../src/RedisClient"
 import * as RedisLeases from "../src/RedisLeases"
 import * as Shared from "./support/Shared"

@@ -10,8 +10,8 @@
  * and `subSequenceNumber`.
  */
 import { SendMessageBatchCommand, type SendMessageBatchCommandOutput, SQSClient } from "@aws-sdk/client-sqs"
-import * as AwsClientOptions from "@eddy/core/AwsClientOptions"
-import * as AwsSdkError from "@eddy/core/AwsSdkError"
+import * as AwsClientOptions from "@eddy/aws/AwsClientOptions"
+import * as AwsSdkError from "@eddy/aws/AwsSdkError"
 import { NodeHttpHandler } from "@smithy/node-http-handler"
 import * as DeadLetter from "@eddy/core/DeadLetter"
 import * as Kinesis from "@eddy/kinesis/Kinesis"

@@ -1,12 +1,12 @@
-import { sampleOrders } from "@eddy/core/CommerceArbitrary"
-import * as Faults from "@eddy/core/Faults"
+import { sampleOrders } from "@eddy/commerce/CommerceArbitrary"
+import * as Faults from "@eddy/testing/Faults"
 import * as Store from "@eddy/core/Store"
 import * as Kpl from "@eddy/kinesis/Kpl"
 import { describe, expect, it, vi } from "@effect/vitest"
 import { ConfigProvider, Effect, Layer, Schedule } from "effect"
 import * as Emf from "../src/Emf"
 import * as Lambda from "../src/Lambda"
-import * as EventSourceMapping from "../src/testing/EventSourceMapping"
+import * as EventSourceMapping from "@eddy/testing/EventSourceMapping"
 import { encode, eventOf, expectedItems, memoryServices, mismatches, pipelines, positionOf, sequenceNumber, shardRecords, streamArn } from "./LambdaFixtures"
 
 const utf8 = new TextEncoder()

@@ -3,14 +3,14 @@
  * built by hand, and the commerce aggregates folded independently of the
  * pipelines, the processor and the store.
  */
-import type { CommerceEvent, OrderCreated, OrderEvent } from "@eddy/core/CommerceEvent"
-import { encodeCommerceEvent } from "@eddy/core/CommerceEvent"
+import type { CommerceEvent, OrderCreated, OrderEvent } from "@eddy/commerce/CommerceEvent"
+import { encodeCommerceEvent } from "@eddy/commerce/CommerceEvent"
 import * as DeadLetter from "@eddy/core/DeadLetter"
 import * as Deduper from "@eddy/core/Deduper"
 import type { Monoid, TopKState } from "@eddy/core/Monoid"
 import * as Store from "@eddy/core/Store"
 import { Effect, Layer, Option } from "effect"
-import * as EventSourceMapping from "../src/testing/EventSourceMapping"
+import * as EventSourceMapping from "@eddy/testing/EventSourceMapping"
 // The one definition of the commerce pipelines, as the Lambda entry and the service run it.
 import {
   ALL,

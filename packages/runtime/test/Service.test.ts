@@ -7,9 +7,9 @@
  * in `ServiceProcess.test.ts`.
  */
 import { describe, expect, it } from "@effect/vitest"
-import { sampleOrders } from "@eddy/core/CommerceArbitrary"
+import { sampleOrders } from "@eddy/commerce/CommerceArbitrary"
 import * as DeadLetter from "@eddy/core/DeadLetter"
-import * as Faults from "@eddy/core/Faults"
+import * as Faults from "@eddy/testing/Faults"
 import * as Leases from "@eddy/core/Leases"
 import * as Processor from "@eddy/core/Processor"
 import { comparePosition, type Position, positionId } from "@eddy/core/SourceRecord"

@@ -3,8 +3,8 @@
  * and those must be what the load generator recorded it sent, from its own
  * model of the traffic rather than from the events the pipelines read.
  */
-import type { CommerceEvent } from "@eddy/core/CommerceEvent"
-import { timestampMillis } from "@eddy/core/CommerceEvent"
+import type { CommerceEvent } from "@eddy/commerce/CommerceEvent"
+import { timestampMillis } from "@eddy/commerce/CommerceEvent"
 import * as Monoid from "@eddy/core/Monoid"
 import type * as Pipeline from "@eddy/core/Pipeline"
 import * as Store from "@eddy/core/Store"

@@ -1,4 +1,4 @@
-import * as AwsSdkError from "@eddy/core/AwsSdkError"
+import * as AwsSdkError from "@eddy/aws/AwsSdkError"
 import { Data, Effect } from "effect"
 
 /**

@@ -1,6 +1,6 @@
 import { describe, expect, type Vitest } from "@effect/vitest"
 import { type Context, Duration, Effect, type Scope } from "effect"
-import * as Leases from "../src/Leases"
+import * as Leases from "@eddy/core/Leases"
 
 /** A lease backend under test: every backend must pass the same behavioural suite. */
 export interface LeasesBackend {

@@ -13,7 +13,7 @@ import {
   parseObject,
   UnknownEventError,
   validator
-} from "./Decoder"
+} from "@eddy/core/Decoder"
 
 // Each leaf reports one rule whatever is wrong with it (`override`), so a
 // string where a number belongs reads "must be an integer >= 1" rather than

@@ -18,7 +18,7 @@ import {
   eventTimeMillis,
   timestampMillis
 } from "../src/CommerceEvent"
-import type { DecodeError } from "../src/Decoder"
+import type { DecodeError } from "@eddy/core/Decoder"
 
 const utf8 = new TextEncoder()
 const bytes = (text: string) => utf8.encode(text)

@@ -27,8 +27,8 @@ import type {
   Variant
 } from "./CommerceEvent"
 import { orderStatuses, pendingOrder } from "./CommerceEvent"
-import type { DecodeError } from "./Decoder"
-import { between, pick, seeded } from "./Random"
+import type { DecodeError } from "@eddy/core/Decoder"
+import { between, pick, seeded } from "@eddy/core/Random"
 
 // ----------------------------------------------------------------------------
 // Arbitraries of valid events

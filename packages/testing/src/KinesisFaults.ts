@@ -16,7 +16,7 @@ import {
   KinesisThrottledError,
   KinesisUnavailableError,
   type Operation
-} from "./Kinesis"
+} from "@eddy/kinesis/Kinesis"
 
 /**
  * Which calls of an operation a fault hits, numbered from 1 per operation. A
@@ -86,7 +86,7 @@ export interface FaultsApi {
   readonly unblock: (operation: Operation) => Effect.Effect<void>
 }
 
-export class KinesisFaults extends Context.Tag("@eddy/kinesis/KinesisFaults")<KinesisFaults, FaultsApi>() {}
+export class KinesisFaults extends Context.Tag("@eddy/testing/KinesisFaults")<KinesisFaults, FaultsApi>() {}
 
 /** Wraps `real`: the returned `kinesis` injects the plan's faults, `faults` counts them. */
 export const make = (

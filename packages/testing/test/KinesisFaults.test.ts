@@ -8,7 +8,7 @@ import { describe, expect, it } from "@effect/vitest"
 import type { PutRecordsRequestEntry } from "@aws-sdk/client-kinesis"
 import { Kinesalite } from "@eddy/local"
 import { Effect, Fiber, Layer, Option, Schedule } from "effect"
-import { Kinesis, KinesisNotFoundError, layer as kinesisLayer } from "../src/Kinesis"
+import { Kinesis, KinesisNotFoundError, layer as kinesisLayer } from "@eddy/kinesis/Kinesis"
 import * as KinesisFaults from "../src/KinesisFaults"
 
 const KinesisLocal = Layer.unwrapScoped(Effect.map(Kinesalite.start(), ({ endpoint }) => kinesisLayer({ endpoint })))

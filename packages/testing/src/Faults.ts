@@ -1,6 +1,6 @@
 import { Effect, Layer } from "effect"
-import * as Deduper from "./Deduper"
-import * as Store from "./Store"
+import * as Deduper from "@eddy/core/Deduper"
+import * as Store from "@eddy/core/Store"
 
 /**
  * A fault injected into one call of a wrapped Store or Deduper, for tests that

@@ -1,6 +1,6 @@
 import { Data, Effect, Exit, Fiber } from "effect"
-import { Processor } from "../Processor"
-import type { SourceRecord } from "../SourceRecord"
+import { Processor } from "@eddy/core/Processor"
+import type { SourceRecord } from "@eddy/core/SourceRecord"
 
 export class NoProgressError extends Data.TaggedError("NoProgressError")<{ readonly message: string }> {}
 
