@@ -1,9 +1,10 @@
-import { Context, Data, Duration, Effect, Either, Layer, Metric, Schedule } from "effect"
+import { Context, Data, Effect, Either, Layer, Metric, Schedule } from "effect"
+import * as Backoff from "./Backoff"
 import * as DeadLetter from "./DeadLetter"
 import * as Deduper from "./Deduper"
 import * as Metrics from "./Metrics"
 import * as Pipeline from "./Pipeline"
-import { comparePosition, positionId, type SourceRecord } from "./SourceRecord"
+import { comparePosition, positionId, type SourceRecord, streamNameOf } from "./SourceRecord"
 import * as Store from "./Store"
 import * as Window from "./Window"
 
@@ -60,21 +61,12 @@ export interface ProcessContext {
   readonly source?: string
 }
 
-/** `orders` for `arn:aws:kinesis:eu-west-1:123456789012:stream/orders` or `orders`. */
-export const streamNameOf = (source: string): string => {
-  const at = source.lastIndexOf(":stream/")
-  return at < 0 ? source : source.slice(at + ":stream/".length)
-}
 
 /**
  * Retry default: exponential from 100 ms with jitter, each delay capped at 5 s,
  * at most 6 retries (about 6 s in the worst case before a record is reported failed).
  */
-export const defaultRetry: Schedule.Schedule<unknown, unknown> = Schedule.exponential("100 millis").pipe(
-  Schedule.jittered,
-  Schedule.modifyDelay((_, delay) => Duration.min(delay, Duration.seconds(5))),
-  Schedule.intersect(Schedule.recurs(6))
-)
+export const defaultRetry: Schedule.Schedule<unknown, unknown> = Backoff.exponential({ base: "100 millis", cap: "5 seconds", times: 6 })
 
 export class Processor extends Context.Tag("@eddy/core/Processor")<Processor, {
   readonly pipelines: ReadonlyArray<Pipeline.Pipeline>

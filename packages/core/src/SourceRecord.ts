@@ -41,3 +41,9 @@ export const comparePosition = (a: Position, b: Position): -1 | 0 | 1 => {
 /** Compact, comparable-by-`comparePosition` text form used as a dedup owner id. */
 export const positionId = (shardId: string, p: Position): string =>
   `${shardId}/${p.sequenceNumber}/${p.subSequenceNumber}`
+
+/** `orders` for `arn:aws:kinesis:eu-west-1:123456789012:stream/orders` or `orders`. */
+export const streamNameOf = (source: string): string => {
+  const at = source.lastIndexOf(":stream/")
+  return at < 0 ? source : source.slice(at + ":stream/".length)
+}

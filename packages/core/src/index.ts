@@ -2,10 +2,11 @@
  * eddy core: decoders, monoids, windows, pipelines and
  * the batch processor, with in-memory backends. No AWS imports.
  */
+export * as Acknowledgement from "./Acknowledgement"
+export * as Backoff from "./Backoff"
 export * as DeadLetter from "./DeadLetter"
 export * as Decoder from "./Decoder"
 export * as Deduper from "./Deduper"
-export type { Json } from "./Json"
 export * as Leases from "./Leases"
 export * as Metrics from "./Metrics"
 export * as Monoid from "./Monoid"
@@ -15,3 +16,4 @@ export * as Random from "./Random"
 export * as SourceRecord from "./SourceRecord"
 export * as Store from "./Store"
 export * as Window from "./Window"
+export type { Json } from "./Json"

@@ -5,6 +5,7 @@ import {
   UpdateItemCommand,
   type UpdateItemCommandInput
 } from "@aws-sdk/client-dynamodb"
+import * as Backoff from "@eddy/core/Backoff"
 import type { Json } from "@eddy/core/Json"
 import type { Monoid } from "@eddy/core/Monoid"
 import type { Position } from "@eddy/core/SourceRecord"
@@ -19,7 +20,7 @@ import {
   StoreUnavailableError,
   type WriteResult
 } from "@eddy/core/Store"
-import { Config, type ConfigError, Duration, Effect, Layer, Option, Schedule } from "effect"
+import { Config, type ConfigError, Effect, Layer, Option, Schedule } from "effect"
 import * as DynamoClient from "./DynamoClient"
 import { itemBytes, maxItemBytes } from "./internal/itemSize"
 import { call, type SdkFailure } from "./internal/sdk"
@@ -42,18 +43,10 @@ export interface Options {
 }
 
 /** Conflicts: from 10 ms, jittered, each delay at most 500 ms, at most 8 retries. */
-export const defaultConflictRetry: Schedule.Schedule<unknown, unknown> = Schedule.exponential("10 millis").pipe(
-  Schedule.jittered,
-  Schedule.modifyDelay((_, d) => Duration.min(d, Duration.millis(500))),
-  Schedule.intersect(Schedule.recurs(8))
-)
+export const defaultConflictRetry: Schedule.Schedule<unknown, unknown> = Backoff.exponential({ base: "10 millis", cap: "500 millis", times: 8 })
 
 /** Unprocessed keys: from 50 ms, jittered, each delay at most 2 s, at most 8 retries. */
-export const defaultReadRetry: Schedule.Schedule<unknown, unknown> = Schedule.exponential("50 millis").pipe(
-  Schedule.jittered,
-  Schedule.modifyDelay((_, d) => Duration.min(d, Duration.seconds(2))),
-  Schedule.intersect(Schedule.recurs(8))
-)
+export const defaultReadRetry: Schedule.Schedule<unknown, unknown> = Backoff.exponential({ base: "50 millis", cap: "2 seconds", times: 8 })
 
 /** How a write reaches DynamoDB, chosen by the monoid's kind (see README, "Writes"). */
 type Strategy = "add" | "extremum" | "cas"

@@ -4,7 +4,7 @@
  * under the per-shard read limit, and resilient to throttling and expired
  * iterators without skipping or repeating a record.
  */
-import type { _Record, GetShardIteratorInput } from "@aws-sdk/client-kinesis"
+import type { GetShardIteratorInput } from "@aws-sdk/client-kinesis"
 import type { Position, SourceRecord } from "@eddy/core/SourceRecord"
 import {
   Chunk,
@@ -12,7 +12,6 @@ import {
   Data,
   Duration,
   Effect,
-  Either,
   Mailbox,
   Metric,
   Option,
@@ -22,8 +21,8 @@ import {
 } from "effect"
 import { readCall } from "./internal/readCall"
 import { Kinesis, type KinesisError } from "./Kinesis"
-import * as Kpl from "./Kpl"
 import * as Shards from "./Shards"
+import * as UserRecords from "./UserRecords"
 
 /** Where a shard reader starts. */
 export type StartPosition = Data.TaggedEnum<{
@@ -160,7 +159,7 @@ export const readShard = (
         }
         const { MillisBehindLatest: behind = 0, NextShardIterator: next, Records: raw = [] } = result.value
         yield* Metric.set(lag, behind)
-        const records = toSourceRecords(raw, shardId, skip)
+        const records = Chunk.unsafeFromArray(UserRecords.fromGetRecords(raw, shardId, skip))
         if (raw.length > 0) {
           resume = StartPosition.AfterSequenceNumber({ sequenceNumber: raw[raw.length - 1]!.SequenceNumber! })
           skip = undefined
@@ -202,39 +201,6 @@ const iteratorInput = (StreamName: string, ShardId: string, from: StartPosition)
     case "AtTimestamp":
       return { StreamName, ShardId, ShardIteratorType: "AT_TIMESTAMP", Timestamp: new Date(from.timestamp) }
   }
-}
-
-/**
- * Kinesis records to user records, synchronously: aggregates unpacked with
- * sub-sequence numbers 0..n-1, a corrupt one kept whole as `unreadable` so it
- * is dead-lettered rather than lost, and user records up to `skip` dropped.
- */
-const toSourceRecords = (raw: ReadonlyArray<_Record>, shardId: string, skip: Position | undefined): Chunk.Chunk<SourceRecord> => {
-  const out: Array<SourceRecord> = []
-  for (const r of raw) {
-    const data = r.Data!
-    const partitionKey = r.PartitionKey!
-    const sequenceNumber = r.SequenceNumber!
-    const arrivalTime = r.ApproximateArrivalTimestamp?.getTime() ?? 0
-    const firstSub = skip !== undefined && skip.sequenceNumber === sequenceNumber ? skip.subSequenceNumber + 1 : 0
-    if (!Kpl.isAggregated(data)) {
-      if (firstSub === 0) out.push({ data, partitionKey, shardId, sequenceNumber, subSequenceNumber: 0, arrivalTime })
-      continue
-    }
-    const users = Kpl.deaggregate(data, partitionKey)
-    if (Either.isLeft(users)) {
-      if (firstSub === 0) {
-        const unreadable = { error: users.left._tag, reason: users.left.message }
-        out.push({ data, partitionKey, shardId, sequenceNumber, subSequenceNumber: 0, arrivalTime, unreadable })
-      }
-      continue
-    }
-    for (let i = firstSub; i < users.right.length; i++) {
-      const user = users.right[i]!
-      out.push({ data: user.data, partitionKey: user.partitionKey, shardId, sequenceNumber, subSequenceNumber: i, arrivalTime })
-    }
-  }
-  return Chunk.unsafeFromArray(out)
 }
 
 /** The user records of one shard, one chunk per GetRecords call; completes at a closed shard's end. */

@@ -29,6 +29,7 @@
  * timeout, say) is retried and writes its records again, so consumers
  * deduplicate by event id.
  */
+import * as Backoff from "@eddy/core/Backoff"
 import type { PutRecordsOutput, PutRecordsRequestEntry } from "@aws-sdk/client-kinesis"
 import {
   Clock,
@@ -187,11 +188,7 @@ export interface FailedRecord extends UserRecord {
 export const retrySchedule = (
   options: { readonly base?: Duration.DurationInput; readonly cap?: Duration.DurationInput; readonly retries?: number } = {}
 ): Schedule.Schedule<unknown, RetryCause> =>
-  Schedule.exponential(options.base ?? "100 millis").pipe(
-    Schedule.union(Schedule.spaced(options.cap ?? "5 seconds")),
-    Schedule.jitteredWith({ min: 0, max: 1 }),
-    Schedule.intersect(Schedule.recurs(options.retries ?? 10))
-  )
+  Backoff.exponential({ base: options.base ?? "100 millis", cap: options.cap ?? "5 seconds", times: options.retries ?? 10, jitter: "full" })
 
 export interface Options {
   readonly streamName: string

@@ -13,9 +13,10 @@ import { SendMessageBatchCommand, type SendMessageBatchCommandOutput, SQSClient 
 import * as AwsClientOptions from "@eddy/aws/AwsClientOptions"
 import * as AwsSdkError from "@eddy/aws/AwsSdkError"
 import { NodeHttpHandler } from "@smithy/node-http-handler"
+import * as Backoff from "@eddy/core/Backoff"
 import * as DeadLetter from "@eddy/core/DeadLetter"
 import * as Kinesis from "@eddy/kinesis/Kinesis"
-import { Config, ConfigError, Data, Duration, Effect, Either, Layer, Schedule } from "effect"
+import { Config, ConfigError, Data, Effect, Either, Layer, Schedule } from "effect"
 import { createHash } from "node:crypto"
 
 // ---------------------------------------------------------------------------
@@ -133,11 +134,7 @@ export const fromSqsError = (cause: unknown): SqsError => {
  * Retry default for a sink: exponential from 50 ms with jitter, capped at 2 s,
  * at most 5 retries. The processor retries a failed `send` again on top.
  */
-export const defaultRetry: Schedule.Schedule<unknown, unknown> = Schedule.exponential("50 millis").pipe(
-  Schedule.jittered,
-  Schedule.modifyDelay((_, delay) => Duration.min(delay, Duration.seconds(2))),
-  Schedule.intersect(Schedule.recurs(5))
-)
+export const defaultRetry: Schedule.Schedule<unknown, unknown> = Backoff.exponential({ base: "50 millis", cap: "2 seconds", times: 5 })
 
 /**
  * A `DeadLetter` service over `sendBatch`, which delivers what it can of one

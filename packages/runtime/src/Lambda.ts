@@ -18,15 +18,15 @@ import type * as Deduper from "@eddy/core/Deduper"
 import * as Metrics from "@eddy/core/Metrics"
 import * as Pipeline from "@eddy/core/Pipeline"
 import * as Processor from "@eddy/core/Processor"
-import type { SourceRecord } from "@eddy/core/SourceRecord"
+import * as UserRecords from "@eddy/kinesis/UserRecords"
+import { type SourceRecord, streamNameOf } from "@eddy/core/SourceRecord"
 import type * as Store from "@eddy/core/Store"
 import type { Context as LambdaContext, KinesisStreamBatchResponse, KinesisStreamEvent } from "aws-lambda"
 import { Config, type ConfigError, Context, Effect, Either, Layer, ManagedRuntime, Metric, Option, type Schedule } from "effect"
 import * as Emf from "./Emf"
-import { fromEvent, streamName } from "./internal/kinesisEvent"
 import * as Log from "./Log"
 
-export { MalformedEventError } from "./internal/kinesisEvent"
+export { MalformedEventError } from "@eddy/kinesis/UserRecords"
 
 export interface Settings {
   /**
@@ -136,7 +136,7 @@ const processEvent = (event: KinesisStreamEvent, context: LambdaContext, writeCo
     const started = Date.now()
     const processor = yield* Processor.Processor
     const settings = yield* CurrentSettings
-    const batch = fromEvent(event)
+    const batch = UserRecords.fromLambdaEvent(event)
     const { records, sources } = batch
     const n = records.length
     if (n === 0) return { batchItemFailures: [] }
@@ -209,7 +209,7 @@ const processEvent = (event: KinesisStreamEvent, context: LambdaContext, writeCo
     }
 
     const now = Date.now()
-    const stream = streamName(sources[0])
+    const stream = sources[0] === undefined ? "unknown" : streamNameOf(sources[0])
     const retries = (yield* Metric.value(Metrics.retries)).count - retriesBefore
     const writes = yield* Effect.forEach(writeCounters, (c, p) => Effect.map(Metric.value(c), (s) => s.count - writesBefore[p]!))
     const properties = { awsRequestId: context.awsRequestId, shardId: records[0]!.shardId, finished }

@@ -44,6 +44,7 @@
  * checkpointing it), releases its leases so other workers take them at once,
  * and exits 0 within the grace period.
  */
+import * as Backoff from "@eddy/core/Backoff"
 import type * as DeadLetter from "@eddy/core/DeadLetter"
 import type * as Deduper from "@eddy/core/Deduper"
 import * as Leases from "@eddy/core/Leases"
@@ -154,11 +155,7 @@ export const layerLeasesConfig: Layer.Layer<Leases.Leases, ConfigError.ConfigErr
  * jittered, each wait at most 30 s, 10 times (about three minutes); then the
  * lease is given up so that any worker, this one included, can try afresh.
  */
-export const defaultRereadBackoff: Schedule.Schedule<unknown, unknown> = Schedule.exponential("1 second").pipe(
-  Schedule.jittered,
-  Schedule.modifyDelay((_, delay) => Duration.min(delay, Duration.seconds(30))),
-  Schedule.intersect(Schedule.recurs(10))
-)
+export const defaultRereadBackoff: Schedule.Schedule<unknown, unknown> = Backoff.exponential({ base: "1 second", cap: "30 seconds", times: 10 })
 
 /** GetRecords tuning beyond the settings; see `Consumer.ReadOptions`. */
 export type ReadOptions = Pick<Consumer.ReadOptions, "maxIdleInterval" | "retry" | "requestTimeout">

@@ -1,3 +1,4 @@
+import * as Backoff from "@eddy/core/Backoff"
 import { Duration, Effect, Schedule } from "effect"
 import { isRetryable, type KinesisError, KinesisUnavailableError } from "../Kinesis"
 
@@ -6,11 +7,7 @@ import { isRetryable, type KinesisError, KinesisUnavailableError } from "../Kine
  * GetRecords): exponential from 100 ms, capped at 5 s, jittered, at most 10
  * retries (about half a minute).
  */
-export const readRetry: Schedule.Schedule<unknown, KinesisError> = Schedule.exponential("100 millis").pipe(
-  Schedule.union(Schedule.spaced("5 seconds")),
-  Schedule.jittered,
-  Schedule.intersect(Schedule.recurs(10))
-)
+export const readRetry: Schedule.Schedule<unknown, KinesisError> = Backoff.exponential({ base: "100 millis", cap: "5 seconds", times: 10 })
 
 /**
  * One read-side call with a deadline per attempt and a retry schedule. The

@@ -1,0 +1,124 @@
+/**
+ * Kinesis records to the user records the Processor takes, for both drivers:
+ * the records of a Lambda Kinesis event and those of a GetRecords call go
+ * through the same unpacking. Synchronous, one pass, no Effect per record.
+ *
+ * A KPL aggregate is unpacked into its user records, each keeping the
+ * aggregate's sequence number with its index as sub-sequence number. An
+ * aggregate that cannot be unpacked is kept whole, marked `unreadable`, so the
+ * processor dead-letters it rather than losing it.
+ */
+import type { Position, SourceRecord } from "@eddy/core/SourceRecord"
+import { Data, Either } from "effect"
+import * as Kpl from "./Kpl"
+
+/** One Kinesis record, as either driver receives it. */
+export interface KinesisRecord {
+  readonly data: Uint8Array
+  readonly partitionKey: string
+  readonly sequenceNumber: string
+  /** Approximate arrival time, epoch milliseconds. */
+  readonly arrivalTime: number
+}
+
+/**
+ * Appends the user records of `record` in `shardId` to `out`, skipping those
+ * at or before `skip` (a checkpoint inside an aggregate that is read again).
+ * Returns how many were appended.
+ */
+export const append = (out: Array<SourceRecord>, shardId: string, record: KinesisRecord, skip?: Position): number => {
+  const { arrivalTime, data, partitionKey, sequenceNumber } = record
+  const first = skip !== undefined && skip.sequenceNumber === sequenceNumber ? skip.subSequenceNumber + 1 : 0
+  // Object literals, not spreads: this runs for every record and a spread costs several times more.
+  if (!Kpl.isAggregated(data)) {
+    if (first > 0) return 0
+    out.push({ data, partitionKey, shardId, sequenceNumber, subSequenceNumber: 0, arrivalTime })
+    return 1
+  }
+  const users = Kpl.deaggregate(data, partitionKey)
+  if (Either.isLeft(users)) {
+    if (first > 0) return 0
+    const unreadable = { error: users.left._tag, reason: users.left.message }
+    out.push({ data, partitionKey, shardId, sequenceNumber, subSequenceNumber: 0, arrivalTime, unreadable })
+    return 1
+  }
+  for (let i = first; i < users.right.length; i++) {
+    const user = users.right[i]!
+    out.push({ data: user.data, partitionKey: user.partitionKey, shardId, sequenceNumber, subSequenceNumber: i, arrivalTime })
+  }
+  return Math.max(0, users.right.length - first)
+}
+
+/** The fields of a GetRecords record that eddy reads (the SDK's `_Record`). */
+export interface GetRecordsRecord {
+  readonly Data?: Uint8Array | undefined
+  readonly PartitionKey?: string | undefined
+  readonly SequenceNumber?: string | undefined
+  readonly ApproximateArrivalTimestamp?: Date | undefined
+}
+
+/** The user records of one GetRecords page of `shardId`, less those at or before `skip`. */
+export const fromGetRecords = (page: ReadonlyArray<GetRecordsRecord>, shardId: string, skip?: Position): Array<SourceRecord> => {
+  const out: Array<SourceRecord> = []
+  for (const r of page) {
+    append(out, shardId, {
+      data: r.Data!,
+      partitionKey: r.PartitionKey!,
+      sequenceNumber: r.SequenceNumber!,
+      arrivalTime: r.ApproximateArrivalTimestamp?.getTime() ?? 0
+    }, skip)
+  }
+  return out
+}
+
+/** The event is not what a Kinesis event-source mapping sends: a record lacks its position. */
+export class MalformedEventError extends Data.TaggedError("MalformedEventError")<{ readonly message: string }> {}
+
+/** The fields of a Lambda Kinesis event that eddy reads (`KinesisStreamEvent` of `@types/aws-lambda`). */
+export interface LambdaEvent {
+  readonly Records: ReadonlyArray<{
+    readonly eventID: string
+    readonly eventSourceARN?: string
+    readonly kinesis: {
+      readonly data: string
+      readonly partitionKey: string
+      readonly sequenceNumber: string
+      readonly approximateArrivalTimestamp: number
+    }
+  }>
+}
+
+/** The user records of one Lambda Kinesis event, in event order. */
+export interface LambdaBatch {
+  readonly records: ReadonlyArray<SourceRecord>
+  /** The event source ARN of each user record. */
+  readonly sources: ReadonlyArray<string | undefined>
+  /** Newest approximate arrival time in the event, epoch milliseconds. */
+  readonly newestArrival: number
+}
+
+/**
+ * The user records of a Lambda event, base64 decoded and unpacked. Throws
+ * `MalformedEventError` for a record without sequence number or shard (in
+ * `eventID`, `shardId:sequenceNumber`): it cannot be placed in its shard.
+ */
+export const fromLambdaEvent = (event: LambdaEvent): LambdaBatch => {
+  const records: Array<SourceRecord> = []
+  const sources: Array<string | undefined> = []
+  let newestArrival = 0
+  for (const r of event.Records) {
+    const { partitionKey, sequenceNumber } = r.kinesis
+    const colon = r.eventID?.indexOf(":") ?? -1
+    if (!sequenceNumber || colon <= 0) {
+      throw new MalformedEventError({
+        message: `a Kinesis record needs a sequence number and an eventID of the form shardId:sequenceNumber, got eventID ${JSON.stringify(r.eventID)}`
+      })
+    }
+    const arrivalTime = Math.round(r.kinesis.approximateArrivalTimestamp * 1000)
+    if (arrivalTime > newestArrival) newestArrival = arrivalTime
+    const data = Buffer.from(r.kinesis.data, "base64")
+    const added = append(records, r.eventID.slice(0, colon), { data, partitionKey, sequenceNumber, arrivalTime })
+    for (let i = 0; i < added; i++) sources.push(r.eventSourceARN)
+  }
+  return { records, sources, newestArrival }
+}
