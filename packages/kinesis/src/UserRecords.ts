@@ -71,7 +71,11 @@ export const fromGetRecords = (page: ReadonlyArray<GetRecordsRecord>, shardId: s
   return out
 }
 
-/** The event is not what a Kinesis event-source mapping sends: a record lacks its position. */
+/**
+ * The event is not what a Kinesis event-source mapping sends: it has no
+ * `Records` list, or a record lacks its position, so nothing can be placed in
+ * its shard. Lambda retries the whole batch; the message says what is wrong.
+ */
 export class MalformedEventError extends Data.TaggedError("MalformedEventError")<{ readonly message: string }> {}
 
 /** The fields of a Lambda Kinesis event that eddy reads (`KinesisStreamEvent` of `@types/aws-lambda`). */
@@ -93,32 +97,65 @@ export interface LambdaBatch {
   readonly records: ReadonlyArray<SourceRecord>
   /** The event source ARN of each user record. */
   readonly sources: ReadonlyArray<string | undefined>
-  /** Newest approximate arrival time in the event, epoch milliseconds. */
-  readonly newestArrival: number
+  /** Newest approximate arrival time in the event, epoch milliseconds; undefined when no record carries one. */
+  readonly newestArrival: number | undefined
 }
+
+type LambdaRecord = LambdaEvent["Records"][number]
+
+/** Where a record stands in its shard, or why it cannot be placed. */
+const placeOf = (r: LambdaRecord, index: number): { readonly shardId: string; readonly sequenceNumber: string } => {
+  const sequenceNumber = r?.kinesis?.sequenceNumber
+  const colon = typeof r?.eventID === "string" ? r.eventID.indexOf(":") : -1
+  if (typeof sequenceNumber !== "string" || sequenceNumber === "" || colon <= 0) {
+    throw new MalformedEventError({
+      message: `record ${index} cannot be placed in its shard: a Kinesis record needs kinesis.sequenceNumber and an eventID of the form ` +
+        `shardId:sequenceNumber, got eventID ${JSON.stringify(r?.eventID)} and sequenceNumber ${JSON.stringify(sequenceNumber)}; ` +
+        `is the function invoked by something other than a Kinesis event-source mapping?`
+    })
+  }
+  return { shardId: r.eventID.slice(0, colon), sequenceNumber }
+}
+
+/** Why a placed record cannot be read, if it cannot: it is dead-lettered with this reason, its neighbours go on. */
+const unreadableOf = (r: LambdaRecord): { readonly error: string; readonly reason: string } | undefined =>
+  typeof r.kinesis.data !== "string"
+    ? { error: "MalformedRecord", reason: "the record has no kinesis.data (base64 text)" }
+    : typeof r.kinesis.partitionKey !== "string" || r.kinesis.partitionKey === ""
+    ? { error: "MalformedRecord", reason: "the record has no kinesis.partitionKey" }
+    : undefined
 
 /**
  * The user records of a Lambda event, base64 decoded and unpacked. Throws
- * `MalformedEventError` for a record without sequence number or shard (in
- * `eventID`, `shardId:sequenceNumber`): it cannot be placed in its shard.
+ * `MalformedEventError`, before anything is processed, for an event without
+ * `Records` or a record without its position; a record that is placed but
+ * lacks its data or partition key becomes an `unreadable` record.
  */
 export const fromLambdaEvent = (event: LambdaEvent): LambdaBatch => {
+  if (!Array.isArray(event?.Records)) {
+    throw new MalformedEventError({ message: "the event has no Records list: the handler takes Kinesis events from an event-source mapping" })
+  }
+  const places = event.Records.map(placeOf)
   const records: Array<SourceRecord> = []
   const sources: Array<string | undefined> = []
-  let newestArrival = 0
-  for (const r of event.Records) {
-    const { partitionKey, sequenceNumber } = r.kinesis
-    const colon = r.eventID?.indexOf(":") ?? -1
-    if (!sequenceNumber || colon <= 0) {
-      throw new MalformedEventError({
-        message: `a Kinesis record needs a sequence number and an eventID of the form shardId:sequenceNumber, got eventID ${JSON.stringify(r.eventID)}`
-      })
+  let newestArrival: number | undefined
+  for (let i = 0; i < event.Records.length; i++) {
+    const r = event.Records[i]!
+    const { sequenceNumber, shardId } = places[i]!
+    const seconds = r.kinesis.approximateArrivalTimestamp
+    const arrivalTime = typeof seconds === "number" && Number.isFinite(seconds) ? Math.round(seconds * 1000) : undefined
+    if (arrivalTime !== undefined && (newestArrival === undefined || arrivalTime > newestArrival)) newestArrival = arrivalTime
+    const unreadable = unreadableOf(r)
+    if (unreadable !== undefined) {
+      const data = typeof r.kinesis.data === "string" ? Buffer.from(r.kinesis.data, "base64") : new Uint8Array(0)
+      const partitionKey = typeof r.kinesis.partitionKey === "string" ? r.kinesis.partitionKey : ""
+      records.push({ data, partitionKey, shardId, sequenceNumber, subSequenceNumber: 0, arrivalTime: arrivalTime ?? 0, unreadable })
+      sources.push(r.eventSourceARN)
+      continue
     }
-    const arrivalTime = Math.round(r.kinesis.approximateArrivalTimestamp * 1000)
-    if (arrivalTime > newestArrival) newestArrival = arrivalTime
     const data = Buffer.from(r.kinesis.data, "base64")
-    const added = append(records, r.eventID.slice(0, colon), { data, partitionKey, sequenceNumber, arrivalTime })
-    for (let i = 0; i < added; i++) sources.push(r.eventSourceARN)
+    const added = append(records, shardId, { data, partitionKey: r.kinesis.partitionKey, sequenceNumber, arrivalTime: arrivalTime ?? 0 })
+    for (let k = 0; k < added; k++) sources.push(r.eventSourceARN)
   }
   return { records, sources, newestArrival }
 }

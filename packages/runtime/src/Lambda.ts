@@ -227,8 +227,8 @@ const processEvent = (event: KinesisStreamEvent, context: LambdaContext, writeCo
           { name: "Failed", unit: "Count", value: counts.Failed },
           { name: "Unfinished", unit: "Count", value: counts.Unfinished },
           { name: "Retries", unit: "Count", value: retries },
-          // As Lambda defines it: the age of the batch's newest record when processed.
-          { name: "IteratorAge", unit: "Milliseconds", value: Math.max(0, started - batch.newestArrival) },
+          // As Lambda defines it: the age of the batch's newest record when processed; unknown without arrival times.
+          ...(batch.newestArrival === undefined ? [] : [{ name: "IteratorAge", unit: "Milliseconds" as const, value: Math.max(0, started - batch.newestArrival) }]),
           { name: "BatchDuration", unit: "Milliseconds", value: now - started }
         ]
       },
