@@ -22,7 +22,7 @@ const run = (options: Processor.Options, faults: { store?: Faults.FaultPlan } = 
     )
   )
 
-const tags = (outcomes: ReadonlyArray<Processor.Outcome>) => outcomes.map((o) => o._tag)
+const tags = (result: Processor.Result) => result.outcomes.map((o) => o._tag)
 const hour = "2026-11-21T09Z"
 
 describe("Processor", () => {
@@ -76,11 +76,11 @@ describe("Processor", () => {
       const processor = yield* Processor.Processor
       const fiber = yield* Effect.fork(processor.process(recordsOf([sale("e1", "a", 5), "{bad", sale("e2", "b", 1)])))
       yield* TestClock.adjust(Duration.seconds(10))
-      const outcomes = yield* Fiber.join(fiber)
-      expect(tags(outcomes)).toEqual(["Failed", "Failed", "Failed"])
+      const result = yield* Fiber.join(fiber)
+      expect(tags(result)).toEqual(["Failed", "Failed", "Failed"])
       // The poison record after the failure waits for the redelivery instead of reaching the sink twice.
       expect(yield* Effect.flatMap(DeadLetter.MemoryDeadLetters, (m) => m.entries)).toEqual([])
-      const failed = outcomes[0] as Processor.Failed
+      const failed = result.outcomes[0] as Processor.Failed
       expect(failed.error._tag).toBe("StoreUnavailableError")
     }).pipe(run({ pipelines: [revenue], retry: Schedule.exponential("100 millis").pipe(Schedule.intersect(Schedule.recurs(3))) }, { store: () => ({ _tag: "Fail" }) })))
 
@@ -91,7 +91,7 @@ describe("Processor", () => {
         getMany: () => Effect.succeed([]),
         apply: (writes) => Effect.sync(() => { calls++; return writes.map(() => new Store.StoreRejectedError({ message: "item too large" })) })
       })
-      const [outcomes, entries] = yield* Effect.flatMap(Processor.Processor, (p) => p.process(recordsOf([sale("e1", "a", 5)]))).pipe(
+      const [{ outcomes }, entries] = yield* Effect.flatMap(Processor.Processor, (p) => p.process(recordsOf([sale("e1", "a", 5)]))).pipe(
         Effect.zip(Effect.flatMap(DeadLetter.MemoryDeadLetters, (m) => m.entries)),
         Effect.provide(Processor.layer({ pipelines: [revenue] }).pipe(Layer.provideMerge(Layer.mergeAll(rejecting, Deduper.layerMemory(), DeadLetter.layerMemory))))
       )
@@ -114,7 +114,7 @@ describe("Processor", () => {
         value: () => 1,
         aggregate: Monoid.count
       })
-      const outcomes = yield* Effect.flatMap(Processor.Processor, (p) => p.process(recordsOf([sale("e1", "boom", 3)]))).pipe(
+      const { outcomes } = yield* Effect.flatMap(Processor.Processor, (p) => p.process(recordsOf([sale("e1", "boom", 3)]))).pipe(
         Effect.provide(Processor.layer({ pipelines: [revenue, fragile] }).pipe(Layer.provideMerge(backends)))
       )
       expect(outcomes[0]).toMatchObject({ _tag: "DeadLettered", error: "PipelineFailure", reason: "pipeline fragile failed on this event: cannot key boom" })
@@ -133,7 +133,7 @@ describe("Processor", () => {
     Effect.gen(function*() {
       const processor = yield* Processor.Processor
       const [record] = recordsOf([sale("e1", "a", 1)])
-      const outcomes = yield* processor.process([{ ...record!, unreadable: { error: "KplError", reason: "aggregated record checksum mismatch" } }])
+      const { outcomes } = yield* processor.process([{ ...record!, unreadable: { error: "KplError", reason: "aggregated record checksum mismatch" } }])
       expect(outcomes[0]).toEqual({ _tag: "DeadLettered", error: "KplError", reason: "aggregated record checksum mismatch" })
     }).pipe(run({ pipelines: [revenue] })))
 
@@ -157,7 +157,7 @@ describe("Processor across streams", () => {
       // Same shard id and sequence numbers on two streams, both feeding one aggregate.
       const fromOrders = yield* processor.process(recordsOf([sale("o1", "a", 5)]), { source: "arn:aws:kinesis:eu-west-1:1:stream/orders" })
       const fromReturns = yield* processor.process(recordsOf([sale("r1", "a", 7)]), { source: "returns" })
-      expect(tags([...fromOrders, ...fromReturns])).toEqual(["Applied", "Applied"])
+      expect([...tags(fromOrders), ...tags(fromReturns)]).toEqual(["Applied", "Applied"])
       expect(Option.getOrThrow(yield* Store.get(Monoid.sum, { pipeline: revenue.name, key: "a", bucket: hour }))).toBe(12)
       // Lambda names the stream by ARN, the service by name: one scope.
       expect(tags(yield* processor.process(recordsOf([sale("o1", "a", 5)]), { source: "orders" }))).toEqual(["Applied"])
