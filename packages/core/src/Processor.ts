@@ -12,7 +12,7 @@ import { type Counts, countOf, type Outcome } from "./internal/outcome"
 export type { Applied, Blocked, Counts, DeadLettered, Duplicate, Failed, Outcome, ProcessError } from "./internal/outcome"
 export type { PoisonPolicy } from "./internal/chunk"
 
-/** A pipeline's own code threw on an event: a bug or an event it cannot handle. */
+/** A pipeline's own code threw on an event (a bug, or an event it cannot handle); its tag is the poison outcome's `error`. */
 export class PipelineFailure extends Data.TaggedError("PipelineFailure")<{ readonly pipeline: string; readonly message: string }> {}
 
 export interface Options {
