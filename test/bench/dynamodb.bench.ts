@@ -84,7 +84,7 @@ const eddy = (batchSize: number) => (client: DynamoClient.DynamoClient["Type"], 
       )
     )
     for (let i = 0; i < records.length; i += batchSize) {
-      const outcomes = yield* processor.process(records.slice(i, i + batchSize))
+      const { outcomes } = yield* processor.process(records.slice(i, i + batchSize))
       const failed = outcomes.find((o) => o._tag !== "Applied")
       if (failed !== undefined) return yield* Effect.dieMessage(`eddy did not apply a record: ${JSON.stringify(failed)}`)
     }

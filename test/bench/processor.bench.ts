@@ -100,7 +100,7 @@ export async function run(): Promise<void> {
   type Runtime = Awaited<ReturnType<typeof processorRuntime>>
   // Check the processor computes what the loops compute, so the comparison is fair.
   const check = await processorRuntime()
-  const outcomes = await check.runPromise(Effect.flatMap(Processor.Processor, (p) => p.process(toRecords(batch))))
+  const { outcomes } = await check.runPromise(Effect.flatMap(Processor.Processor, (p) => p.process(toRecords(batch))))
   if (outcomes.some((o) => o._tag !== "Applied")) throw new Error("benchmark batch did not apply cleanly")
   await check.dispose()
 

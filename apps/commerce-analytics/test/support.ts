@@ -36,7 +36,7 @@ export const storeOf = (plan: Generate.Plan) =>
     const processor = yield* Processor.make({ pipelines }).pipe(
       Effect.provide(Layer.mergeAll(Layer.succeed(Store.Store, store), Deduper.layerMemory(), DeadLetter.layerMemory))
     )
-    const outcomes = yield* processor.process(recordsOf(plan))
+    const { outcomes } = yield* processor.process(recordsOf(plan))
     const notApplied = outcomes.filter((o) => o._tag !== "Applied")
     if (notApplied.length > 0) return yield* Effect.dieMessage(`${notApplied.length} records were not applied: ${JSON.stringify(notApplied[0])}`)
     return store

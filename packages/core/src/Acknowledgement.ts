@@ -7,8 +7,9 @@
 import type { Outcome } from "./Processor"
 import type { SourceRecord } from "./SourceRecord"
 
-/** A record is done unless it failed or was never processed (`undefined`, a chunk cut short by a deadline). */
-export const isDone = (outcome: Outcome | undefined): boolean => outcome !== undefined && outcome._tag !== "Failed"
+/** A record is done unless it failed, is blocked, or was never processed (`undefined`, a chunk cut short by a deadline). */
+export const isDone = (outcome: Outcome | undefined): boolean =>
+  outcome !== undefined && outcome._tag !== "Failed" && outcome._tag !== "Blocked"
 
 /** One shard of a chunk, acknowledged. */
 export interface ShardAcknowledgement {
@@ -39,4 +40,14 @@ export const byShard = (
     else shard.resumeAt = record
   }
   return Array.from(shards.values())
+}
+
+/**
+ * For the records of one shard, in shard order: how many are done before the
+ * first that is not (all of them when every one is), the count to move past.
+ */
+export const doneCount = (outcomes: ReadonlyArray<Outcome | undefined>, done: (outcome: Outcome | undefined) => boolean = isDone): number => {
+  let i = 0
+  while (i < outcomes.length && done(outcomes[i])) i++
+  return i
 }

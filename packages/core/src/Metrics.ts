@@ -1,10 +1,15 @@
 import { Metric, MetricBoundaries } from "effect"
 
-/** Processor metrics; drivers export them (CloudWatch EMF for Lambda, Prometheus for the service). */
+/**
+ * Processor metrics, recorded in the Effect metric registry of the process.
+ * The service exports them for Prometheus; the Lambda driver does not: it
+ * writes its own CloudWatch EMF set per invocation from each chunk's `Processor.Result`.
+ */
 export const recordsIn = Metric.counter("eddy_records_in", { description: "source records handed to the processor", incremental: true })
 export const recordsApplied = Metric.counter("eddy_records_applied", { description: "records whose aggregates are durably written", incremental: true })
 export const recordsDuplicate = Metric.counter("eddy_records_duplicate", { description: "records skipped as producer duplicates", incremental: true })
 export const recordsDeadLettered = Metric.counter("eddy_records_dead_lettered", { description: "records sent to the dead-letter sink", incremental: true })
+export const recordsBlocked = Metric.counter("eddy_records_blocked", { description: "records held back by a poison record under the block policy", incremental: true })
 export const recordsFailed = Metric.counter("eddy_records_failed", { description: "records left for redelivery", incremental: true })
 export const retries = Metric.counter("eddy_retries", { description: "retried store, dedup and dead-letter calls", incremental: true })
 /** Tagged with `pipeline`. */

@@ -88,7 +88,7 @@ export const sum: Monoid<number> = {
   equals: (x, y) => x === y
 }
 
-/** Count of events; a pipeline with this aggregate contributes 1 per emitted key unless it says otherwise. */
+/** Count of events: a sum under its own name. The pipeline says what each event adds (`value: () => 1` to count them). */
 export const count: Monoid<number> = { ...sum, kind: "count", name: "count", decode: number("count") }
 
 const extremum = (kind: "min" | "max", combine: (x: number, y: number) => number, empty: number): Monoid<number> => {

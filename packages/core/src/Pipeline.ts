@@ -25,7 +25,11 @@ export interface Pipeline<E extends { readonly type: string } = any, A = any> {
   readonly events: ReadonlySet<E["type"]>
   readonly aggregate: Monoid<A>
   readonly window: Window.Window
-  /** Calls `emit` for every pair the event yields. Synchronous; may throw on a bug in user code. */
+  /**
+   * Calls `emit` for every pair the event yields. Synchronous; may throw on a
+   * bug in user code, and the Processor then treats the event as poison
+   * (dead-lettered or blocking its shard, as its `poison` option says).
+   */
   readonly run: (event: E, emit: Emit<A>) => void
 }
 

@@ -22,8 +22,21 @@ const run = (options: Processor.Options, faults: { store?: Faults.FaultPlan } = 
     )
   )
 
-const tags = (outcomes: ReadonlyArray<Processor.Outcome>) => outcomes.map((o) => o._tag)
+const tags = (result: Processor.Result) => result.outcomes.map((o) => o._tag)
 const hour = "2026-11-21T09Z"
+
+/** Throws on the item "boom". */
+const fragile = Pipeline.make({
+  name: "fragile",
+  source: Sales,
+  events: ["sale"],
+  key: (e) => {
+    if (e.item === "boom") throw new Error("cannot key boom")
+    return e.item
+  },
+  value: () => 1,
+  aggregate: Monoid.count
+})
 
 describe("Processor", () => {
   it.effect("applies valid records, dead-letters poison with its reason and keeps neighbours", () =>
@@ -62,7 +75,10 @@ describe("Processor", () => {
       yield* TestClock.adjust("1 second")
       expect(Option.isNone(yield* Fiber.poll(fiber))).toBe(true)
       yield* TestClock.adjust("1 second")
-      expect(tags(yield* Fiber.join(fiber))).toEqual(["Applied", "Applied"])
+      const result = yield* Fiber.join(fiber)
+      expect(tags(result)).toEqual(["Applied", "Applied"])
+      // Two store calls rejected the first write: two retries.
+      expect(result.retries).toBe(2)
       expect(Option.getOrThrow(yield* Store.get(Monoid.sum, { pipeline: revenue.name, key: "b", bucket: hour }))).toBe(1)
     }).pipe(
       run(
@@ -76,11 +92,11 @@ describe("Processor", () => {
       const processor = yield* Processor.Processor
       const fiber = yield* Effect.fork(processor.process(recordsOf([sale("e1", "a", 5), "{bad", sale("e2", "b", 1)])))
       yield* TestClock.adjust(Duration.seconds(10))
-      const outcomes = yield* Fiber.join(fiber)
-      expect(tags(outcomes)).toEqual(["Failed", "Failed", "Failed"])
+      const result = yield* Fiber.join(fiber)
+      expect(tags(result)).toEqual(["Failed", "Failed", "Failed"])
       // The poison record after the failure waits for the redelivery instead of reaching the sink twice.
       expect(yield* Effect.flatMap(DeadLetter.MemoryDeadLetters, (m) => m.entries)).toEqual([])
-      const failed = outcomes[0] as Processor.Failed
+      const failed = result.outcomes[0] as Processor.Failed
       expect(failed.error._tag).toBe("StoreUnavailableError")
     }).pipe(run({ pipelines: [revenue], retry: Schedule.exponential("100 millis").pipe(Schedule.intersect(Schedule.recurs(3))) }, { store: () => ({ _tag: "Fail" }) })))
 
@@ -91,7 +107,7 @@ describe("Processor", () => {
         getMany: () => Effect.succeed([]),
         apply: (writes) => Effect.sync(() => { calls++; return writes.map(() => new Store.StoreRejectedError({ message: "item too large" })) })
       })
-      const [outcomes, entries] = yield* Effect.flatMap(Processor.Processor, (p) => p.process(recordsOf([sale("e1", "a", 5)]))).pipe(
+      const [{ outcomes }, entries] = yield* Effect.flatMap(Processor.Processor, (p) => p.process(recordsOf([sale("e1", "a", 5)]))).pipe(
         Effect.zip(Effect.flatMap(DeadLetter.MemoryDeadLetters, (m) => m.entries)),
         Effect.provide(Processor.layer({ pipelines: [revenue] }).pipe(Layer.provideMerge(Layer.mergeAll(rejecting, Deduper.layerMemory(), DeadLetter.layerMemory))))
       )
@@ -103,18 +119,7 @@ describe("Processor", () => {
 
   it.effect("dead-letters an event a pipeline throws on, naming the pipeline, while other pipelines apply it", () =>
     Effect.gen(function*() {
-      const fragile = Pipeline.make({
-        name: "fragile",
-        source: Sales,
-        events: ["sale"],
-        key: (e) => {
-          if (e.item === "boom") throw new Error("cannot key boom")
-          return e.item
-        },
-        value: () => 1,
-        aggregate: Monoid.count
-      })
-      const outcomes = yield* Effect.flatMap(Processor.Processor, (p) => p.process(recordsOf([sale("e1", "boom", 3)]))).pipe(
+      const { outcomes } = yield* Effect.flatMap(Processor.Processor, (p) => p.process(recordsOf([sale("e1", "boom", 3)]))).pipe(
         Effect.provide(Processor.layer({ pipelines: [revenue, fragile] }).pipe(Layer.provideMerge(backends)))
       )
       expect(outcomes[0]).toMatchObject({ _tag: "DeadLettered", error: "PipelineFailure", reason: "pipeline fragile failed on this event: cannot key boom" })
@@ -133,7 +138,7 @@ describe("Processor", () => {
     Effect.gen(function*() {
       const processor = yield* Processor.Processor
       const [record] = recordsOf([sale("e1", "a", 1)])
-      const outcomes = yield* processor.process([{ ...record!, unreadable: { error: "KplError", reason: "aggregated record checksum mismatch" } }])
+      const { outcomes } = yield* processor.process([{ ...record!, unreadable: { error: "KplError", reason: "aggregated record checksum mismatch" } }])
       expect(outcomes[0]).toEqual({ _tag: "DeadLettered", error: "KplError", reason: "aggregated record checksum mismatch" })
     }).pipe(run({ pipelines: [revenue] })))
 
@@ -143,7 +148,10 @@ describe("Processor", () => {
       const before = (yield* Metric.value(Metrics.recordsIn)).count
       const writesBefore = (yield* Metric.value(Metrics.storeWrites.pipe(Metric.tagged("pipeline", revenue.name)))).count
       const events = Array.from({ length: 100 }, (_, i) => sale(`e${i}`, i % 2 ? "a" : "b", 1, T0 + (i % 3) * 3_600_000))
-      yield* processor.process(recordsOf(events))
+      const result = yield* processor.process(recordsOf(events))
+      expect(result.counts).toEqual({ applied: 100, duplicate: 0, deadLettered: 0, blocked: 0, failed: 0 })
+      expect(result.writes).toEqual([6])
+      expect(result.retries).toBe(0)
       expect((yield* Metric.value(Metrics.recordsIn)).count - before).toBe(100)
       // 2 items x 3 hours.
       expect((yield* Metric.value(Metrics.storeWrites.pipe(Metric.tagged("pipeline", revenue.name)))).count - writesBefore).toBe(6)
@@ -157,10 +165,71 @@ describe("Processor across streams", () => {
       // Same shard id and sequence numbers on two streams, both feeding one aggregate.
       const fromOrders = yield* processor.process(recordsOf([sale("o1", "a", 5)]), { source: "arn:aws:kinesis:eu-west-1:1:stream/orders" })
       const fromReturns = yield* processor.process(recordsOf([sale("r1", "a", 7)]), { source: "returns" })
-      expect(tags([...fromOrders, ...fromReturns])).toEqual(["Applied", "Applied"])
+      expect([...tags(fromOrders), ...tags(fromReturns)]).toEqual(["Applied", "Applied"])
       expect(Option.getOrThrow(yield* Store.get(Monoid.sum, { pipeline: revenue.name, key: "a", bucket: hour }))).toBe(12)
       // Lambda names the stream by ARN, the service by name: one scope.
       expect(tags(yield* processor.process(recordsOf([sale("o1", "a", 5)]), { source: "orders" }))).toEqual(["Applied"])
       expect(Option.getOrThrow(yield* Store.get(Monoid.sum, { pipeline: revenue.name, key: "a", bucket: hour }))).toBe(12)
     }).pipe(run({ pipelines: [revenue] })))
+})
+
+describe("Processor with the block poison policy", () => {
+  const block = { pipelines: [revenue], poison: "block" as const }
+  const revenueOf = (key: string) => Effect.map(Store.get(Monoid.sum, { pipeline: revenue.name, key, bucket: hour }), Option.getOrUndefined)
+  const deadLetters = Effect.flatMap(DeadLetter.MemoryDeadLetters, (m) => m.entries)
+
+  it.effect("holds a shard at its poison record: nothing after it in that shard is written, other shards proceed", () =>
+    Effect.gen(function*() {
+      const processor = yield* Processor.Processor
+      const a = recordsOf([sale("e1", "a", 5), "{bad", sale("e2", "a", 7), sale("e3", "b", 1)], "shard-a")
+      const b = recordsOf([sale("e4", "a", 10), sale("e5", "b", 2)], "shard-b")
+      const result = yield* processor.process([a[0]!, b[0]!, a[1]!, b[1]!, a[2]!, a[3]!])
+      expect(tags(result)).toEqual(["Applied", "Applied", "Blocked", "Applied", "Blocked", "Blocked"])
+      expect(result.outcomes[4]).toEqual({ _tag: "Blocked", error: "NotJsonError", reason: expect.stringContaining("JSON") })
+      expect(result.counts).toEqual({ applied: 3, duplicate: 0, deadLettered: 0, blocked: 3, failed: 0 })
+      expect(yield* revenueOf("a")).toBe(15)
+      expect(yield* revenueOf("b")).toBe(2)
+      expect(yield* deadLetters).toEqual([])
+      // Fixed and redelivered from the poison: no watermark moved past it, so all of it is applied.
+      const fixed = recordsOf([sale("e6", "a", 3), sale("e2", "a", 7), sale("e3", "b", 1)], "shard-a", 1001)
+      expect(tags(yield* processor.process(fixed))).toEqual(["Applied", "Applied", "Applied"])
+      expect(yield* revenueOf("a")).toBe(25)
+      expect(yield* revenueOf("b")).toBe(3)
+    }).pipe(run(block)))
+
+  it.effect("blocks at an event a pipeline throws on, writing none of its pairs nor anything after it", () =>
+    Effect.gen(function*() {
+      const result = yield* Effect.flatMap(Processor.Processor, (p) => p.process(recordsOf([sale("e1", "a", 1), sale("e2", "boom", 3), sale("e3", "a", 2)])))
+      expect(tags(result)).toEqual(["Applied", "Blocked", "Blocked"])
+      expect(result.outcomes[1]).toEqual({ _tag: "Blocked", error: "PipelineFailure", reason: "pipeline fragile failed on this event: cannot key boom" })
+      expect(yield* revenueOf("a")).toBe(1)
+      expect(yield* revenueOf("boom")).toBeUndefined()
+      expect(yield* deadLetters).toEqual([])
+    }).pipe(run({ pipelines: [revenue, fragile], poison: "block" })))
+
+  it.effect("blocks at a rejected write instead of dead-lettering it, and its redelivery is still exact", () =>
+    Effect.gen(function*() {
+      const memory = yield* Store.makeMemory
+      const rejectBig = Layer.succeed(Store.Store, {
+        getMany: memory.getMany,
+        apply: (writes) =>
+          Effect.map(memory.apply(writes.filter((w) => w.key !== "big")), (results) => {
+            let k = 0
+            return writes.map((w) => (w.key === "big" ? new Store.StoreRejectedError({ message: "item too large" }) : results[k++]))
+          })
+      })
+      const layer = Processor.layer(block).pipe(Layer.provideMerge(Layer.mergeAll(rejectBig, Deduper.layerMemory(), DeadLetter.layerMemory)))
+      yield* Effect.gen(function*() {
+        const processor = yield* Processor.Processor
+        const records = recordsOf([sale("e1", "a", 1), sale("e2", "big", 2), sale("e3", "a", 3)])
+        const first = yield* processor.process(records)
+        expect(tags(first)).toEqual(["Applied", "Blocked", "Applied"])
+        expect(first.outcomes[1]).toMatchObject({ _tag: "Blocked", error: "StoreRejectedError" })
+        // Redelivered from it: still rejected, and the watermark keeps the record after it from counting twice.
+        expect(tags(yield* processor.process(records.slice(1)))).toEqual(["Blocked", "Applied"])
+        expect(yield* deadLetters).toEqual([])
+      }).pipe(Effect.provide(layer))
+      const [a] = yield* memory.getMany(Monoid.sum, [{ pipeline: revenue.name, key: "a", bucket: hour }])
+      expect(Option.getOrThrow(a!)).toBe(4)
+    }))
 })

@@ -6,6 +6,7 @@ import {
   UpdateItemCommand
 } from "@aws-sdk/client-dynamodb"
 import { expect, layer } from "@effect/vitest"
+import * as Acknowledgement from "@eddy/core/Acknowledgement"
 import * as DeadLetter from "@eddy/core/DeadLetter"
 import * as Monoid from "@eddy/core/Monoid"
 import * as Pipeline from "@eddy/core/Pipeline"
@@ -170,8 +171,7 @@ const deliverAll = (processor: Processor.Processor["Type"], injector: Injector, 
           continue
         }
         if (delivery.lostAcks.has(deliveries)) continue
-        const failed = outcomes.value.findIndex((o) => o._tag === "Failed")
-        cursors[s]! += failed < 0 ? batch.length : failed
+        cursors[s]! += Acknowledgement.doneCount(outcomes.value.outcomes)
       }
     }
     return { deliveries, crashes }

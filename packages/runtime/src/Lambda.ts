@@ -1,11 +1,19 @@
 /**
  * The Lambda driver: runs pipelines behind a Kinesis event-source mapping.
+ * An event becomes user records (`UserRecords.fromLambdaEvent`), the
+ * Processor takes them chunk by chunk, and `Acknowledgement.byShard` turns
+ * the outcomes into `batchItemFailures`.
  *
  * ```ts
+ * import * as DeadLetterSinks from "@eddy/runtime/DeadLetterSinks"
+ * import * as Lambda from "@eddy/runtime/Lambda"
+ * import { Layer } from "effect"
  * import { pipelines } from "./pipelines"
- * export const handler = Lambda.handler({
+ * import * as State from "./state"
+ *
+ * export const handler: Lambda.Handler = Lambda.handler({
  *   pipelines,
- *   layer: Layer.mergeAll(DynamoStore.layerConfig, DynamoDeduper.layerConfig, DeadLetterSinks.layerConfig)
+ *   layer: Layer.merge(State.layerConfig, DeadLetterSinks.layerConfig)
  * })
  * ```
  *
@@ -13,16 +21,16 @@
  * ["ReportBatchItemFailures"]`: the handler answers which records to
  * redeliver rather than failing whole batches.
  */
-import * as DeadLetter from "@eddy/core/DeadLetter"
+import * as Acknowledgement from "@eddy/core/Acknowledgement"
+import type * as DeadLetter from "@eddy/core/DeadLetter"
 import type * as Deduper from "@eddy/core/Deduper"
-import * as Metrics from "@eddy/core/Metrics"
 import * as Pipeline from "@eddy/core/Pipeline"
 import * as Processor from "@eddy/core/Processor"
-import * as UserRecords from "@eddy/kinesis/UserRecords"
 import { type SourceRecord, streamNameOf } from "@eddy/core/SourceRecord"
 import type * as Store from "@eddy/core/Store"
+import * as UserRecords from "@eddy/kinesis/UserRecords"
 import type { Context as LambdaContext, KinesisStreamBatchResponse, KinesisStreamEvent } from "aws-lambda"
-import { Config, type ConfigError, Context, Effect, Either, Layer, ManagedRuntime, Metric, Option, type Schedule } from "effect"
+import { Config, type ConfigError, Context, Effect, Layer, ManagedRuntime, Option, type Schedule } from "effect"
 import * as Emf from "./Emf"
 import * as Log from "./Log"
 
@@ -30,12 +38,11 @@ export { MalformedEventError } from "@eddy/kinesis/UserRecords"
 
 export interface Settings {
   /**
-   * Fail the batch at the first poison record of a shard instead of
-   * dead-lettering it: the shard waits until the record is fixed or Lambda's
-   * `MaximumRetryAttempts` run out. For consumers that must never skip.
-   * Records are decoded once more up front to find undecodable ones before
-   * anything after them is written; an event that a pipeline throws on is
-   * only found as its chunk is processed, so the rest of that chunk is written.
+   * Hold a shard at its first poison record instead of dead-lettering it (the
+   * Processor's "block" policy): the record is reported for redelivery,
+   * nothing after it in its shard is written, and the shard waits until the
+   * record is fixed or Lambda's `MaximumRetryAttempts` run out. For consumers
+   * that must never skip.
    */
   readonly strictOrder: boolean
   /**
@@ -89,12 +96,6 @@ export type Handler = ((event: KinesisStreamEvent, context: LambdaContext) => Pr
 class CurrentSettings extends Context.Tag("@eddy/runtime/Lambda/Settings")<CurrentSettings, Settings>() {}
 
 /**
- * In strict-order mode a poison record fails its batch, so nothing is sent anywhere. (Undecodable
- * records never reach the processor then; this holds the events a pipeline throws on.)
- */
-const keepPoison = Layer.succeed(DeadLetter.DeadLetter, { send: () => Effect.void })
-
-/**
  * The handler. Its Effect runtime (layers, clients, connections) is built on
  * the first invocation and reused by every warm one; options given here win
  * over the environment.
@@ -110,17 +111,18 @@ export const handler = <E>(options: Options<E>): Handler => {
     metricsNamespace: options.metricsNamespace ?? env.metricsNamespace
   }))
   const layer = Layer.unwrapEffect(
-    Effect.map(configured, (settings) => {
-      const processor: Layer.Layer<Processor.Processor, never, Store.Store | Deduper.Deduper | DeadLetter.DeadLetter> = Processor.layer({
-        pipelines,
-        ...(options.retry !== undefined ? { retry: options.retry } : {})
-      })
-      return Layer.merge(settings.strictOrder ? Layer.provide(processor, keepPoison) : processor, Layer.succeed(CurrentSettings, settings))
-    })
+    Effect.map(configured, (settings) =>
+      Layer.merge(
+        Processor.layer({
+          pipelines,
+          poison: settings.strictOrder ? "block" : "deadLetter",
+          ...(options.retry !== undefined ? { retry: options.retry } : {})
+        }),
+        Layer.succeed(CurrentSettings, settings)
+      ))
   ).pipe(Layer.provideMerge(options.layer), Layer.merge(Log.layerConfig))
   const runtime: ManagedRuntime.ManagedRuntime<Processor.Processor | CurrentSettings, E | ConfigError.ConfigError> = ManagedRuntime.make(layer)
-  const writeCounters = pipelines.map((p) => Metrics.storeWrites.pipe(Metric.tagged("pipeline", p.name)))
-  const invoke = (event: KinesisStreamEvent, context: LambdaContext) => runtime.runPromise(processEvent(event, context, writeCounters))
+  const invoke = (event: KinesisStreamEvent, context: LambdaContext) => runtime.runPromise(processEvent(event, context))
   return Object.assign(invoke, { dispose: () => runtime.dispose() })
 }
 
@@ -131,7 +133,84 @@ const deadline = (context: LambdaContext, margin: number): Effect.Effect<void> =
     return left <= 0 ? Effect.void : Effect.zipRight(Effect.sleep(Math.min(left, 1_000)), deadline(context, margin))
   })
 
-const processEvent = (event: KinesisStreamEvent, context: LambdaContext, writeCounters: ReadonlyArray<Metric.Metric.Counter<number>>) =>
+/** What the chunks of one invocation came to so far; `outcomes` is undefined for records not processed. */
+interface Progress {
+  readonly outcomes: Array<Processor.Outcome | undefined>
+  readonly writes: Array<number>
+  retries: number
+}
+
+/**
+ * Processes the batch in chunks of up to `chunkSize` consecutive records of
+ * one event source, leaving out the records of shards already not done: they
+ * are redelivered from their first record not done anyway (and must not be
+ * dead-lettered twice).
+ */
+const processChunks = (processor: Processor.Processor["Type"], batch: UserRecords.LambdaBatch, chunkSize: number, progress: Progress) =>
+  Effect.gen(function*() {
+    const { records, sources } = batch
+    const n = records.length
+    const stopped = new Set<string>()
+    let i = 0
+    while (i < n) {
+      const source = sources[i]
+      const indices: Array<number> = []
+      for (; i < n && indices.length < chunkSize && sources[i] === source; i++) {
+        if (!stopped.has(records[i]!.shardId)) indices.push(i)
+      }
+      if (indices.length === 0) continue
+      const result = yield* processor.process(indices.map((j) => records[j]!), source !== undefined ? { source } : {})
+      indices.forEach((j, k) => {
+        const outcome = result.outcomes[k]!
+        progress.outcomes[j] = outcome
+        if (!Acknowledgement.isDone(outcome)) stopped.add(records[j]!.shardId)
+      })
+      result.writes.forEach((w, p) => progress.writes[p]! += w)
+      progress.retries += result.retries
+    }
+  })
+
+/** The invocation's counts; `failed` takes the blocked records too, `unfinished` those never processed. */
+const countsOf = (outcomes: ReadonlyArray<Processor.Outcome | undefined>) => {
+  const counts = { applied: 0, duplicates: 0, deadLettered: 0, failed: 0, unfinished: 0 }
+  const reasons = new Set<string>()
+  for (const outcome of outcomes) {
+    if (outcome === undefined) {
+      counts.unfinished++
+      continue
+    }
+    switch (outcome._tag) {
+      case "Applied":
+        counts.applied++
+        break
+      case "Duplicate":
+        counts.duplicates++
+        break
+      case "DeadLettered":
+        counts.deadLettered++
+        reasons.add(`${outcome.error}: ${outcome.reason}`)
+        break
+      case "Blocked":
+        counts.failed++
+        reasons.add(`${outcome.error}: ${outcome.reason}`)
+        break
+      case "Failed":
+        counts.failed++
+        reasons.add(outcome.error.message)
+    }
+  }
+  return { counts, reasons }
+}
+
+/**
+ * Lambda checkpoints at the lowest reported sequence number and redelivers
+ * everything after it, so report exactly the first record of each shard that
+ * is not done (the aggregate's, for a KPL user record).
+ */
+const batchItemFailuresOf = (records: ReadonlyArray<SourceRecord>, outcomes: ReadonlyArray<Processor.Outcome | undefined>) =>
+  Acknowledgement.byShard(records, outcomes).flatMap((shard) => (shard.resumeAt === undefined ? [] : [{ itemIdentifier: shard.resumeAt.sequenceNumber }]))
+
+const processEvent = (event: KinesisStreamEvent, context: LambdaContext) =>
   Effect.gen(function*() {
     const started = Date.now()
     const processor = yield* Processor.Processor
@@ -140,78 +219,18 @@ const processEvent = (event: KinesisStreamEvent, context: LambdaContext, writeCo
     const { records, sources } = batch
     const n = records.length
     if (n === 0) return { batchItemFailures: [] }
-    const retriesBefore = (yield* Metric.value(Metrics.retries)).count
-    const writesBefore = yield* Effect.forEach(writeCounters, (c) => Effect.map(Metric.value(c), (s) => s.count))
 
-    // In strict mode nothing after a poison record may be applied: once the record is fixed and redelivered,
-    // the store's per-shard watermark would skip it behind its successors. So find the undecodable ones first.
-    const decoder = processor.pipelines[0]!.source.decoder
-    const poisonOf = (record: SourceRecord): Processor.DeadLettered | undefined => {
-      if (record.unreadable !== undefined) return { _tag: "DeadLettered", ...record.unreadable }
-      const decoded = decoder.decode(record.data)
-      return Either.isLeft(decoded) ? { _tag: "DeadLettered", error: decoded.left._tag, reason: decoded.left.message } : undefined
-    }
-    // A poison record blocks its shard: a dead-letter failure, a failed write, or any poison in strict mode.
-    const blocks = (o: Processor.Outcome) => o._tag === "Failed" || (settings.strictOrder && o._tag === "DeadLettered")
-    const outcomes: Array<Processor.Outcome | undefined> = new Array(n)
-    const blocked = new Set<string>()
-    const work = Effect.gen(function*() {
-      let i = 0
-      while (i < n) {
-        // A chunk: up to `chunkSize` consecutive records of one event source, less those of blocked shards,
-        // which are redelivered from their first failure anyway (and must not be dead-lettered twice).
-        const source = sources[i]
-        const indices: Array<number> = []
-        for (; i < n && indices.length < settings.chunkSize && sources[i] === source; i++) {
-          const record = records[i]!
-          if (blocked.has(record.shardId)) continue
-          const poison = settings.strictOrder ? poisonOf(record) : undefined
-          if (poison === undefined) indices.push(i)
-          else {
-            outcomes[i] = poison
-            blocked.add(record.shardId)
-          }
-        }
-        if (indices.length === 0) continue
-        const results = yield* processor.process(indices.map((j) => records[j]!), source !== undefined ? { source } : {})
-        indices.forEach((j, k) => {
-          const outcome = results[k]!
-          outcomes[j] = outcome
-          if (blocks(outcome)) blocked.add(records[j]!.shardId)
-        })
-      }
-    })
+    const progress: Progress = { outcomes: new Array(n).fill(undefined), writes: processor.pipelines.map(() => 0), retries: 0 }
     const margin = Math.min(settings.timeoutMarginMillis, Math.floor(context.getRemainingTimeInMillis() / 4))
-    const finished = yield* Effect.raceFirst(Effect.as(work, true), Effect.as(deadline(context, margin), false))
-
-    // Lambda checkpoints at the lowest reported sequence number and redelivers everything after it,
-    // so report exactly the first record of each shard that is not done (the aggregate's, for a KPL user record).
-    const counts = { Applied: 0, Duplicate: 0, DeadLettered: 0, Failed: 0, Unfinished: 0 }
-    const reported = new Set<string>()
-    const batchItemFailures: Array<{ itemIdentifier: string }> = []
-    const reasons = new Set<string>()
-    for (let i = 0; i < n; i++) {
-      const outcome = outcomes[i]
-      const record = records[i]!
-      if (outcome === undefined) counts.Unfinished++
-      else {
-        counts[outcome._tag]++
-        if (outcome._tag === "Failed") reasons.add(outcome.error.message)
-        else if (outcome._tag === "DeadLettered") reasons.add(`${outcome.error}: ${outcome.reason}`)
-      }
-      if (reported.has(record.shardId) || (outcome !== undefined && !blocks(outcome))) continue
-      reported.add(record.shardId)
-      batchItemFailures.push({ itemIdentifier: record.sequenceNumber })
-    }
-    if (settings.strictOrder) {
-      counts.Failed += counts.DeadLettered
-      counts.DeadLettered = 0
-    }
+    const finished = yield* Effect.raceFirst(
+      Effect.as(processChunks(processor, batch, settings.chunkSize, progress), true),
+      Effect.as(deadline(context, margin), false)
+    )
+    const batchItemFailures = batchItemFailuresOf(records, progress.outcomes)
+    const { counts, reasons } = countsOf(progress.outcomes)
 
     const now = Date.now()
     const stream = sources[0] === undefined ? "unknown" : streamNameOf(sources[0])
-    const retries = (yield* Metric.value(Metrics.retries)).count - retriesBefore
-    const writes = yield* Effect.forEach(writeCounters, (c, p) => Effect.map(Metric.value(c), (s) => s.count - writesBefore[p]!))
     const properties = { awsRequestId: context.awsRequestId, shardId: records[0]!.shardId, finished }
     const documents: Array<Emf.Document> = [
       {
@@ -221,23 +240,23 @@ const processEvent = (event: KinesisStreamEvent, context: LambdaContext, writeCo
         properties,
         metrics: [
           { name: "Records", unit: "Count", value: n },
-          { name: "Applied", unit: "Count", value: counts.Applied },
-          { name: "Duplicates", unit: "Count", value: counts.Duplicate },
-          { name: "DeadLettered", unit: "Count", value: counts.DeadLettered },
-          { name: "Failed", unit: "Count", value: counts.Failed },
-          { name: "Unfinished", unit: "Count", value: counts.Unfinished },
-          { name: "Retries", unit: "Count", value: retries },
+          { name: "Applied", unit: "Count", value: counts.applied },
+          { name: "Duplicates", unit: "Count", value: counts.duplicates },
+          { name: "DeadLettered", unit: "Count", value: counts.deadLettered },
+          { name: "Failed", unit: "Count", value: counts.failed },
+          { name: "Unfinished", unit: "Count", value: counts.unfinished },
+          { name: "Retries", unit: "Count", value: progress.retries },
           // As Lambda defines it: the age of the batch's newest record when processed; unknown without arrival times.
           ...(batch.newestArrival === undefined ? [] : [{ name: "IteratorAge", unit: "Milliseconds" as const, value: Math.max(0, started - batch.newestArrival) }]),
           { name: "BatchDuration", unit: "Milliseconds", value: now - started }
         ]
       },
-      ...writeCounters.map((_, p): Emf.Document => ({
+      ...processor.pipelines.map((pipeline, p): Emf.Document => ({
         namespace: settings.metricsNamespace,
-        dimensions: { stream, pipeline: processor.pipelines[p]!.name },
+        dimensions: { stream, pipeline: pipeline.name },
         timestamp: now,
         properties,
-        metrics: [{ name: "StoreWrites", unit: "Count", value: writes[p]! }]
+        metrics: [{ name: "StoreWrites", unit: "Count", value: progress.writes[p]! }]
       }))
     ]
     const writer = Option.getOrElse(yield* Effect.serviceOption(Emf.Writer), () => Emf.stdout)
@@ -245,19 +264,15 @@ const processEvent = (event: KinesisStreamEvent, context: LambdaContext, writeCo
 
     const summary = {
       records: n,
-      applied: counts.Applied,
-      duplicates: counts.Duplicate,
-      deadLettered: counts.DeadLettered,
-      failed: counts.Failed,
-      unfinished: counts.Unfinished,
+      ...counts,
       reported: batchItemFailures.map((f) => f.itemIdentifier),
       reasons: Array.from(reasons).slice(0, 5)
     }
     const log = !finished
-      ? Effect.logWarning(`stopped ${margin} ms before the function timeout; ${counts.Unfinished} records left for redelivery`)
+      ? Effect.logWarning(`stopped ${margin} ms before the function timeout; ${counts.unfinished} records left for redelivery`)
       : batchItemFailures.length > 0
       ? Effect.logWarning("records left for redelivery")
-      : counts.DeadLettered > 0
+      : counts.deadLettered > 0
       ? Effect.logWarning("records dead-lettered")
       : Effect.logDebug("batch processed")
     yield* Effect.annotateLogs(log, summary)

@@ -81,6 +81,24 @@ describe("Lambda.handler", () => {
     await handler.dispose()
   })
 
+  it("in strict-order mode writes nothing after the poison in its shard, so the fixed record is applied on redelivery", async () => {
+    const services = memoryServices()
+    const handler = Lambda.handler({ pipelines, layer: Layer.merge(services.layer, quietMetrics()), retry, strictOrder: true, chunkSize: 20 })
+    const events = orders(12)
+    const datas = events.map(encode)
+    datas.splice(6, 0, wrongSums)
+    const records = shardRecords(datas)
+    // The poison and the records after it share a chunk.
+    expect(await handler(eventOf(records), EventSourceMapping.context())).toEqual({ batchItemFailures: [{ itemIdentifier: records[6]!.sequenceNumber }] })
+    // Fixed at its position: every event after it shares a daily status count with it, and no watermark moved past it.
+    const fixed = orders(1, 500)[0]!
+    const redelivered = records.slice(6).map((r, i) => (i === 0 ? { ...r, data: encode(fixed) } : r))
+    expect(await handler(eventOf(redelivered), EventSourceMapping.context())).toEqual({ batchItemFailures: [] })
+    expect(await Effect.runPromise(mismatches(services.store, expectedItems([...events, fixed])))).toEqual([])
+    expect(services.deadLetters).toEqual([])
+    await handler.dispose()
+  })
+
   it("stops before the timeout, reports only the first record it did not finish, and a redelivery completes exactly", async () => {
     const services = memoryServices()
     // The third store call never returns, and from then on Lambda says time is up.

@@ -423,7 +423,8 @@ describe("shard worker re-reads (on the TestClock)", () => {
         process: (records) =>
           Effect.sync(() => {
             calls++
-            return records.map((): Processor.Outcome => ({ _tag: "Failed", error: new Store.StoreUnavailableError({ message: "down" }) }))
+            const outcomes = records.map((): Processor.Outcome => ({ _tag: "Failed", error: new Store.StoreUnavailableError({ message: "down" }) }))
+            return { outcomes, counts: { applied: 0, duplicate: 0, deadLettered: 0, blocked: 0, failed: outcomes.length }, writes: [], retries: 0 }
           })
       })
       const leases = yield* Leases.make(yield* Leases.makeMemoryTable, { failoverTime: "10 seconds" })

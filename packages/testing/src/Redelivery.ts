@@ -1,4 +1,5 @@
 import { Data, Effect, Exit, Fiber } from "effect"
+import * as Acknowledgement from "@eddy/core/Acknowledgement"
 import { Processor } from "@eddy/core/Processor"
 import type { SourceRecord } from "@eddy/core/SourceRecord"
 
@@ -48,9 +49,9 @@ export const deliverAll = (records: ReadonlyArray<SourceRecord>, options: Option
           redelivered += batch.length
           continue
         }
-        const failed = exit.value.findIndex((o) => o._tag === "Failed")
-        if (failed >= 0) redelivered += batch.length - failed
-        cursor += failed < 0 ? batch.length : failed
+        const done = Acknowledgement.doneCount(exit.value.outcomes)
+        redelivered += batch.length - done
+        cursor += done
       }
     }
     return { deliveries, crashes, redelivered } satisfies Summary

@@ -79,7 +79,7 @@ export const run = (options: Options): Effect.Effect<Exit, never, Kinesis> =>
     const handle = (batch: Consumer.ShardBatch): Effect.Effect<End | undefined> =>
       Effect.gen(function*() {
         const records = Chunk.toReadonlyArray(batch.records)
-        const outcomes = records.length === 0 ? [] : yield* processor.process(records, { source: streamName })
+        const outcomes = records.length === 0 ? [] : (yield* processor.process(records, { source: streamName })).outcomes
         const failed = outcomes.findIndex((o) => o._tag === "Failed")
         if (failed >= 0) {
           const outcome = outcomes[failed] as Processor.Failed

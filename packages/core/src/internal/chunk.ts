@@ -1,0 +1,343 @@
+/**
+ * The synchronous steps of processing one chunk: a single decode-and-emit
+ * pass, then claim results, poison, grouping and folded writes over the
+ * chunk's columns. The Processor runs them around its three service calls.
+ */
+import { Either } from "effect"
+import type * as DeadLetter from "../DeadLetter"
+import type * as Deduper from "../Deduper"
+import type * as Pipeline from "../Pipeline"
+import { comparePosition, positionId, type SourceRecord } from "../SourceRecord"
+import * as Store from "../Store"
+import * as Window from "../Window"
+import { applied, type Blocked, duplicate, type Outcome } from "./outcome"
+
+/** What becomes of a poison record: dead-lettered and acknowledged, or blocking its shard. */
+export type PoisonPolicy = "deadLetter" | "block"
+
+/** The pipelines of one processor, with what the pass needs of them computed once. */
+export interface Plan {
+  readonly pipelines: ReadonlyArray<Pipeline.Pipeline>
+  readonly source: Pipeline.EventSource<any>
+  readonly bucketers: ReadonlyArray<(eventMillis: number) => Window.Bucket>
+  readonly eventTypes: ReadonlySet<string>
+  readonly policy: PoisonPolicy
+}
+
+export const plan = (pipelines: ReadonlyArray<Pipeline.Pipeline>, policy: PoisonPolicy): Plan => ({
+  pipelines,
+  source: pipelines[0]!.source,
+  bucketers: pipelines.map((p) => Window.bucketer(p.window)),
+  eventTypes: new Set(pipelines.flatMap((p) => [...p.events])),
+  policy
+})
+
+/** A record that can never be applied as it is. */
+export interface Poison {
+  readonly record: number
+  readonly error: string
+  readonly reason: string
+  readonly pipeline?: string
+}
+
+/** One chunk in flight: its records, their outcomes so far, and the columns the steps pass on. */
+export interface Chunk {
+  readonly records: ReadonlyArray<SourceRecord>
+  /** The shard id as watermarks and dedup owners see it: scoped by stream. */
+  readonly scopeOf: (shardId: string) => string
+  readonly outcomes: Array<Outcome>
+  /** 1 for a record whose pairs are written: it holds its claim and is not blocked. */
+  readonly owned: Uint8Array
+  readonly claims: Array<Deduper.Claim>
+  readonly claimed: Array<number>
+  // The emitted pairs, column-wise.
+  readonly pairRecord: Array<number>
+  readonly pairPipeline: Array<number>
+  readonly pairKey: Array<string>
+  readonly pairValue: Array<unknown>
+  readonly pairBucket: Array<Window.Bucket>
+  readonly pipelineFailures: Array<{ readonly record: number; readonly pipeline: number; readonly message: string }>
+  readonly poison: Array<Poison>
+  /** Under "block": the first poison record of each shard that has one. */
+  readonly blockedAt: Map<string, number>
+}
+
+/**
+ * Decodes, drops in-chunk duplicates and emits pairs in one pass. Only the
+ * small pairs outlive the pass, not the decoded events, so the events die
+ * young and garbage collection stays cheap. Under "block", the records after
+ * an unreadable or undecodable one in its shard are not even decoded.
+ */
+export const decode = (plan: Plan, records: ReadonlyArray<SourceRecord>, scopeOf: (shardId: string) => string): Chunk => {
+  const { bucketers, eventTypes, pipelines, source } = plan
+  const n = records.length
+  const chunk: Chunk = {
+    records,
+    scopeOf,
+    outcomes: new Array(n).fill(applied),
+    owned: new Uint8Array(n),
+    claims: [],
+    claimed: [],
+    pairRecord: [],
+    pairPipeline: [],
+    pairKey: [],
+    pairValue: [],
+    pairBucket: [],
+    pipelineFailures: [],
+    poison: [],
+    blockedAt: new Map()
+  }
+  const { blockedAt, claimed, claims, pairBucket, pairKey, pairPipeline, pairRecord, pairValue, poison } = chunk
+  const blocking = plan.policy === "block"
+  const firstByEventId = new Map<string, number>()
+  const scratchKeys: Array<string> = []
+  const scratchValues: Array<unknown> = []
+  const collect = (key: string, value: unknown) => {
+    scratchKeys.push(key)
+    scratchValues.push(value)
+  }
+  for (let i = 0; i < n; i++) {
+    const r = records[i]!
+    if (blockedAt.size > 0 && blockedAt.has(r.shardId)) continue
+    if (r.unreadable !== undefined) {
+      poison.push({ record: i, error: r.unreadable.error, reason: r.unreadable.reason })
+      if (blocking) blockedAt.set(r.shardId, i)
+      continue
+    }
+    const decoded = source.decoder.decode(r.data)
+    if (Either.isLeft(decoded)) {
+      poison.push({ record: i, error: decoded.left._tag, reason: decoded.left.message })
+      if (blocking) blockedAt.set(r.shardId, i)
+      continue
+    }
+    const event = decoded.right
+    if (!eventTypes.has(event.type)) continue
+    const eventId = source.eventId(event)
+    if (firstByEventId.has(eventId)) {
+      chunk.outcomes[i] = duplicate
+      continue
+    }
+    firstByEventId.set(eventId, i)
+    claims.push({ eventId, owner: positionId(scopeOf(r.shardId), r) })
+    claimed.push(i)
+    let time: number | undefined
+    for (let p = 0; p < pipelines.length; p++) {
+      const pipeline = pipelines[p]!
+      if (!pipeline.events.has(event.type)) continue
+      scratchKeys.length = 0
+      scratchValues.length = 0
+      try {
+        pipeline.run(event, collect)
+      } catch (cause) {
+        chunk.pipelineFailures.push({ record: i, pipeline: p, message: cause instanceof Error ? cause.message : String(cause) })
+        continue
+      }
+      if (scratchKeys.length === 0) continue
+      time ??= source.eventTime(event)
+      const bucket = bucketers[p]!(time)
+      for (let k = 0; k < scratchKeys.length; k++) {
+        pairRecord.push(i)
+        pairPipeline.push(p)
+        pairKey.push(scratchKeys[k]!)
+        pairValue.push(scratchValues[k])
+        pairBucket.push(bucket)
+      }
+    }
+  }
+  return chunk
+}
+
+/** Marks who holds its claim; a failed claim call fails every claimed record. */
+export const settleClaims = (chunk: Chunk, result: Either.Either<ReadonlyArray<boolean>, Deduper.DeduperError>): void => {
+  const { claimed, outcomes, owned } = chunk
+  for (let c = 0; c < claimed.length; c++) {
+    const i = claimed[c]!
+    if (Either.isLeft(result)) outcomes[i] = { _tag: "Failed", error: result.left }
+    else if (result.right[c]) owned[i] = 1
+    else outcomes[i] = duplicate
+  }
+}
+
+/** The events a pipeline threw on become poison, once the record holds its claim (a duplicate's failure does not matter). */
+export const poisonPipelineFailures = (plan: Plan, chunk: Chunk): void => {
+  for (const f of chunk.pipelineFailures) {
+    if (chunk.owned[f.record] !== 1) continue
+    const name = plan.pipelines[f.pipeline]!.name
+    chunk.poison.push({ record: f.record, error: "PipelineFailure", reason: `pipeline ${name} failed on this event: ${f.message}`, pipeline: name })
+    if (plan.policy === "block") {
+      const shardId = chunk.records[f.record]!.shardId
+      const at = chunk.blockedAt.get(shardId)
+      if (at === undefined || f.record < at) chunk.blockedAt.set(shardId, f.record)
+    }
+  }
+}
+
+/**
+ * Under "deadLetter", marks the poison found so far dead-lettered (the send
+ * comes last). Under "block", holds back each blocked shard from its first
+ * poison record on: nothing of those records is written, so no watermark
+ * moves past the poison and its redelivery, once fixed, is applied.
+ */
+export const settlePoison = (plan: Plan, chunk: Chunk): void => {
+  const { blockedAt, outcomes, owned, poison, records } = chunk
+  if (plan.policy === "deadLetter") {
+    for (const p of poison) outcomes[p.record] = { _tag: "DeadLettered", error: p.error, reason: p.reason }
+    return
+  }
+  if (blockedAt.size === 0) return
+  const blocks = new Map<string, Blocked>()
+  for (const p of poison) {
+    const shardId = records[p.record]!.shardId
+    if (blockedAt.get(shardId) === p.record && !blocks.has(shardId)) blocks.set(shardId, { _tag: "Blocked", error: p.error, reason: p.reason })
+  }
+  for (let i = 0; i < records.length; i++) {
+    const shardId = records[i]!.shardId
+    const at = blockedAt.get(shardId)
+    if (at === undefined || i < at) continue
+    owned[i] = 0
+    // A claim that failed or lost stays as it is: it is not written either way.
+    if (i === at || outcomes[i]!._tag === "Applied") outcomes[i] = blocks.get(shardId)!
+  }
+}
+
+/** Everything one chunk writes for one `(pipeline, key, bucket, shard)`. */
+export interface Group {
+  readonly pipeline: number
+  readonly key: string
+  readonly bucket: string
+  readonly shardId: string
+  readonly expiresAt: number | undefined
+  readonly contributions: Array<Store.Contribution>
+  /** Its records, in chunk order. */
+  readonly records: Array<number>
+  ordered: boolean
+}
+
+/**
+ * Groups the owned pairs per (pipeline, bucket, shard, key). Buckets are
+ * cached objects, so the lookups hash identities and short keys, not joined strings.
+ */
+export const group = (plan: Plan, chunk: Chunk): Array<Group> => {
+  const { owned, pairBucket, pairKey, pairPipeline, pairRecord, pairValue, records, scopeOf } = chunk
+  const groups: Array<Group> = []
+  const scopes = plan.pipelines.map(() => new Map<Window.Bucket, Map<string, Map<string, Group>>>())
+  for (let e = 0; e < pairRecord.length; e++) {
+    const i = pairRecord[e]!
+    if (owned[i] !== 1) continue
+    const r = records[i]!
+    const p = pairPipeline[e]!
+    const key = pairKey[e]!
+    const bucket = pairBucket[e]!
+    let shards = scopes[p]!.get(bucket)
+    if (shards === undefined) scopes[p]!.set(bucket, shards = new Map())
+    let keys = shards.get(r.shardId)
+    if (keys === undefined) shards.set(r.shardId, keys = new Map())
+    let g = keys.get(key)
+    if (g === undefined) {
+      g = { pipeline: p, key, bucket: bucket.id, shardId: scopeOf(r.shardId), expiresAt: bucket.expiresAt, contributions: [], records: [], ordered: true }
+      keys.set(key, g)
+      groups.push(g)
+    }
+    const last = g.contributions[g.contributions.length - 1]
+    if (last !== undefined && comparePosition(last.position, r) > 0) g.ordered = false
+    g.contributions.push({ position: r, value: pairValue[e] })
+    if (g.records[g.records.length - 1] !== i) g.records.push(i)
+  }
+  return groups
+}
+
+/** One folded write per group, its contributions in shard order. */
+export const foldedWrites = (plan: Plan, groups: ReadonlyArray<Group>): Array<Store.DeltaWrite> =>
+  groups.map((g): Store.DeltaWrite => {
+    const pipeline = plan.pipelines[g.pipeline]!
+    const monoid = pipeline.aggregate
+    if (!g.ordered) g.contributions.sort((a, b) => comparePosition(a.position, b.position))
+    return {
+      pipeline: pipeline.name,
+      key: g.key,
+      bucket: g.bucket,
+      monoid,
+      shardId: g.shardId,
+      delta: monoid.combineAll(g.contributions.map((c) => c.value)),
+      contributions: g.contributions,
+      expiresAt: g.expiresAt
+    }
+  })
+
+/** Folded writes issued, per pipeline. */
+export const writesPerPipeline = (plan: Plan, groups: ReadonlyArray<Group>): Array<number> => {
+  const writes: Array<number> = plan.pipelines.map(() => 0)
+  for (const g of groups) writes[g.pipeline]!++
+  return writes
+}
+
+/**
+ * A retryable failure leaves the record for redelivery. A rejected write can
+ * never succeed: its records become poison, unless another of their writes
+ * needs the redelivery anyway. Blocking one needs no hold-back of the records
+ * after it: a group is exactly a watermark's scope, and none of it was written.
+ */
+export const settleWrites = (plan: Plan, chunk: Chunk, groups: ReadonlyArray<Group>, errors: ReadonlyArray<Store.StoreError | undefined>): void => {
+  const { outcomes } = chunk
+  const rejected: Array<number> = []
+  for (let w = 0; w < groups.length; w++) {
+    const error = errors[w]
+    if (error === undefined) continue
+    if (Store.isRetryable(error)) for (const i of groups[w]!.records) outcomes[i] = { _tag: "Failed", error }
+    else rejected.push(w)
+  }
+  for (const w of rejected) {
+    const g = groups[w]!
+    const error = errors[w]!
+    const name = plan.pipelines[g.pipeline]!.name
+    const reason = `pipeline ${name} cannot store key ${JSON.stringify(g.key)} in bucket ${g.bucket}: ${error.message}`
+    for (const i of g.records) {
+      if (outcomes[i]!._tag !== "Applied") continue
+      if (plan.policy === "block") outcomes[i] = { _tag: "Blocked", error: error._tag, reason }
+      else {
+        chunk.poison.push({ record: i, error: error._tag, reason, pipeline: name })
+        outcomes[i] = { _tag: "DeadLettered", error: error._tag, reason }
+      }
+    }
+  }
+}
+
+/**
+ * The dead letters to send now. A shard is redelivered from its first failed
+ * record, so a poison record after that one waits for the redelivery (taking
+ * that failure as its outcome): sending it now would put it in the sink twice.
+ */
+export const deadLettersToSend = (chunk: Chunk, source: string | undefined): { readonly entries: Array<DeadLetter.DeadLetterEntry>; readonly records: Array<number> } => {
+  const { outcomes, records } = chunk
+  const entries: Array<DeadLetter.DeadLetterEntry> = []
+  const sent: Array<number> = []
+  if (chunk.poison.length === 0) return { entries, records: sent }
+  const firstFailure = new Map<string, number>()
+  for (let i = 0; i < records.length; i++) {
+    if (outcomes[i]!._tag === "Failed" && !firstFailure.has(records[i]!.shardId)) firstFailure.set(records[i]!.shardId, i)
+  }
+  for (const p of chunk.poison) {
+    const i = p.record
+    if (outcomes[i]!._tag !== "DeadLettered") continue
+    const r = records[i]!
+    const blockedBy = firstFailure.get(r.shardId)
+    if (blockedBy !== undefined && blockedBy < i) {
+      outcomes[i] = outcomes[blockedBy]!
+      continue
+    }
+    entries.push({
+      error: p.error,
+      reason: p.reason,
+      payload: r.data,
+      partitionKey: r.partitionKey,
+      shardId: r.shardId,
+      sequenceNumber: r.sequenceNumber,
+      subSequenceNumber: r.subSequenceNumber,
+      arrivalTime: r.arrivalTime,
+      ...(p.pipeline !== undefined ? { pipeline: p.pipeline } : {}),
+      ...(source !== undefined ? { source } : {})
+    })
+    sent.push(i)
+  }
+  return { entries, records: sent }
+}
