@@ -1,12 +1,13 @@
 /**
  * An `Idempotency-Key` is bound to the request it was first used for: that
- * request again resends the very event it made (a product create stays a
- * create, a status change is not refused as "no change"), and a different
- * request with the key gets 422 and writes nothing. Checked by reading the
+ * request again resends the very event it made, even after its write failed
+ * (a product create stays a create, a status change is not refused as "no
+ * change"), and a different request with the key gets 422 and writes nothing. Checked by reading the
  * streams of a local Kinesis back.
  */
 import { expect, layer } from "@effect/vitest"
 import { decodeCommerceEvent } from "@eddy/commerce/CommerceEvent"
+import { Kinesis, KinesisRequestError } from "@eddy/kinesis/Kinesis"
 import { Effect, Either } from "effect"
 import { expectProblem, orderBody, productBody, serve, written } from "./support/api"
 import { post } from "./support/http"
@@ -43,6 +44,17 @@ layer(KinesisLocal, { excludeTestServices: true })("Idempotency-Key", (it) => {
       expect(yield* readBack(streams.product, 0)).toEqual([])
     }))
 
+  it.scoped("two different orders sent at once with one key: one is accepted, the other gets 422", () =>
+    Effect.gen(function*() {
+      const { streams, url } = yield* serve()
+      const orders = [orderBody(205), orderBody(206)]
+      const answers = yield* Effect.forEach(orders, (order) => post(url, "/orders", order, keyed("k-205")), { concurrency: "unbounded" })
+      expect(answers.map((a) => a.status).sort()).toEqual([202, 422])
+      const winner = orders[answers.findIndex((a) => a.status === 202)]!
+      const records = yield* readBack(streams.orders, 1)
+      expect(records.map((r) => r.partitionKey)).toEqual([winner.id])
+    }))
+
   it.scoped("a retried POST /products resends the product.created it made, never a product.updated", () =>
     Effect.gen(function*() {
       const { streams, url } = yield* serve()
@@ -59,6 +71,29 @@ layer(KinesisLocal, { excludeTestServices: true })("Idempotency-Key", (it) => {
       expect((yield* written(yield* post(url, "/products", renamed, keyed("update-p-203")))).event.type).toBe("product.updated")
       const types = (yield* readBack(streams.product, 3)).map((r) => Either.getOrThrow(decodeCommerceEvent(r.data)).type)
       expect(types.sort()).toEqual(["product.created", "product.created", "product.updated"])
+    }))
+
+  it.scoped("after a failed write, the retry sends the very record the failed attempt tried", () =>
+    Effect.gen(function*() {
+      const kinesis = yield* Kinesis
+      const refused: Array<Uint8Array> = []
+      const failing: typeof kinesis = {
+        ...kinesis,
+        putRecords: (input) =>
+          refused.length > 0
+            ? kinesis.putRecords(input)
+            : Effect.suspend(() => {
+              for (const record of input.Records ?? []) refused.push(record.Data!)
+              return Effect.fail(new KinesisRequestError({ operation: "PutRecords", message: "injected: access denied" }))
+            })
+      }
+      const { url } = yield* serve().pipe(Effect.provideService(Kinesis, failing))
+      const product = productBody(207)
+      expectProblem(yield* post(url, "/products", product, keyed("create-p-207")), 503)
+      expect(refused.length).toBe(1)
+      const retry = yield* written(yield* post(url, "/products", product, keyed("create-p-207")))
+      expect(retry.event).toMatchObject({ type: "product.created", eventId: "create-p-207" })
+      expect(Buffer.from(retry.data).equals(Buffer.from(refused[0]!))).toBe(true)
     }))
 
   it.scoped("a retried status change or cancellation resends its event instead of a 409", () =>
