@@ -2,5 +2,6 @@
 export * as Changes from "./Changes"
 export * as Generate from "./Generate"
 export * as Http from "./Http"
+export * as HttpConfig from "./HttpConfig"
 export * as Progress from "./Progress"
 export * as Sync from "./Sync"

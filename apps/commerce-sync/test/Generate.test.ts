@@ -14,6 +14,7 @@ import {
   type OrderStatus,
   type Product
 } from "@eddy/commerce/CommerceEvent"
+import * as OrderLifecycle from "@eddy/commerce/OrderLifecycle"
 import { Clock, Effect, Either, FastCheck as fc, Fiber, Layer, TestClock } from "effect"
 import * as Generate from "../src/Generate"
 import * as Sync from "../src/Sync"
@@ -54,7 +55,7 @@ const start = Date.UTC(2026, 10, 20)
 const planOf = (seed: number, orders: number, products: number) =>
   Generate.plan({ seed, orders, products, start, spanMillis: 2 * 86_400_000 })
 
-/** What each entity's events must respect: creation first, changes continue from the state before. */
+/** What each entity's events must respect: creation first, changes continue from the state before along the lifecycle. */
 const checkCausality = (events: ReadonlyArray<CommerceEvent>) => {
   const products = new Map<string, Product>()
   const orders = new Map<string, Order>()
@@ -89,6 +90,8 @@ const checkCausality = (events: ReadonlyArray<CommerceEvent>) => {
       default: {
         const before = orders.get(e.order.id)!
         expect(e.previousStatus).toBe(before.status)
+        // Every change is one the order lifecycle allows, so the HTTP API would accept it too.
+        expect(OrderLifecycle.allowedFrom(before.status)).toContain(e.order.status)
         expect({ ...e.order, status: before.status }).toEqual(before)
         orders.set(e.order.id, e.order)
       }
