@@ -148,7 +148,7 @@ export const layerLeasesConfig: Layer.Layer<Leases.Leases, ConfigError.ConfigErr
     yield* DynamoLeases.createTable(tableName)
     return DynamoLeases.layer({ tableName, failoverTime })
   })
-).pipe(Layer.provide(DynamoClient.layerConfig))
+).pipe(Layer.provide(DynamoClient.layerConfig()))
 
 /**
  * Waits before a shard is read again after a failed batch or read: from 1 s,
@@ -376,7 +376,7 @@ export const layer = <E = never>(
       }))
   )
   return worker.pipe(
-    Layer.provide(Layer.mergeAll(Layer.provide(processor, options.layer), options.kinesis ?? Kinesis.layerConfig, options.leases ?? layerLeasesConfig))
+    Layer.provide(Layer.mergeAll(Layer.provide(processor, options.layer), options.kinesis ?? Kinesis.layerConfig(), options.leases ?? layerLeasesConfig))
   )
 }
 
