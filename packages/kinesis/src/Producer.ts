@@ -28,9 +28,28 @@
  * Delivery is at least once: a call that failed after Kinesis wrote it (a
  * timeout, say) is retried and writes its records again, so consumers
  * deduplicate by event id.
+ *
+ * The errors are in `ProducerError`; the steps in `internal/`: `validation`
+ * (what `put` refuses), `dispatcher` (the send loop and closing),
+ * `settlement` (acknowledging and requeueing a sent batch) and `batcher`
+ * (keys, shard lanes and pacing).
  */
 import * as Backoff from "@eddy/core/Backoff"
-import { Clock, Config, type ConfigError, Context, Deferred, Duration, Effect, Either, FiberSet, Layer, Metric, type Schedule, type Scope } from "effect"
+import {
+  Clock,
+  Config,
+  type ConfigError,
+  Context,
+  Deferred,
+  Duration,
+  Effect,
+  Either,
+  FiberSet,
+  Layer,
+  Metric,
+  type Schedule,
+  type Scope
+} from "effect"
 import { Kinesis, type KinesisError } from "./Kinesis"
 import { PUT_RECORDS_MAX_BYTES, RECORD_MAX_BYTES, SHARD_WRITE_BYTES_PER_SECOND, SHARD_WRITE_RECORDS_PER_SECOND } from "./Limits"
 import {
@@ -159,7 +178,7 @@ export const metrics = {
 }
 
 // ---------------------------------------------------------------------------
-// Implementation (the steps live in internal/: validation, dispatcher, settlement)
+// Implementation
 // ---------------------------------------------------------------------------
 
 const DEFAULT_BUFFER_BYTES = 32 * 1024 * 1024
