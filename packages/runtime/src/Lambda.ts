@@ -3,9 +3,10 @@
  *
  * ```ts
  * import { pipelines } from "./pipelines"
+ * import * as State from "./state" // store, deduper and dead-letter sink from the app's Config
  * export const handler = Lambda.handler({
  *   pipelines,
- *   layer: Layer.mergeAll(DynamoStore.layerConfig, DynamoDeduper.layerConfig, DeadLetterSinks.layerConfig)
+ *   layer: Layer.merge(State.layerConfig, State.deadLetterConfig)
  * })
  * ```
  *

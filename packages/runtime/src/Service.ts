@@ -5,10 +5,11 @@
  *
  * ```ts
  * import { pipelines } from "./pipelines"
+ * import * as State from "./state" // store, deduper and dead-letter sink from the app's Config
  * NodeRuntime.runMain(
  *   Service.run({
  *     pipelines,
- *     layer: Layer.mergeAll(DynamoStore.layerConfig, DynamoDeduper.layerConfig, DeadLetterSinks.layerConfig)
+ *     layer: Layer.merge(State.layerConfig, State.deadLetterConfig)
  *   }),
  *   // `run` logs JSON lines (see `Log`); runMain's pretty logger would print each one again.
  *   { disablePrettyLogger: true }
