@@ -20,7 +20,7 @@
  */
 import { sampleOrders } from "@eddy/commerce/CommerceArbitrary"
 import { encodeCommerceEvent } from "@eddy/commerce/CommerceEvent"
-import * as DeadLetter from "@eddy/core/DeadLetter"
+import * as DeadLetterSinks from "@eddy/runtime/DeadLetterSinks"
 import * as Leases from "@eddy/core/Leases"
 import * as Metrics from "@eddy/core/Metrics"
 import * as Store from "@eddy/core/Store"
@@ -124,7 +124,7 @@ const serviceRun = (endpoint: string, redis: Layer.Layer<RedisClient.RedisClient
     const scope = yield* Scope.make()
     const state = Layer.mergeAll(
       Store.layerMemory,
-      DeadLetter.layerStdout,
+      DeadLetterSinks.layerStdout,
       // A namespace per run: each run claims every event afresh. Claims expire soon after the bench.
       RedisDeduper.layer({ namespace: `eddy:bench:service:${Date.now()}:${run}`, retention: "15 minutes" }).pipe(Layer.provide(redis))
     )

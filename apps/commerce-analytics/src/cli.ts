@@ -5,9 +5,10 @@
  * Run it with `pnpm --filter @eddy/commerce-analytics eddy-analytics <command>`,
  * or bundled: `node dist/cli.mjs <command>`.
  */
+import * as DynamoClient from "@eddy/dynamodb/DynamoClient"
 import * as DynamoStore from "@eddy/dynamodb/DynamoStore"
 import * as Window from "@eddy/core/Window"
-import { Data, Effect, Either } from "effect"
+import { Config, Data, Effect, Either, Layer } from "effect"
 import { parseArgs } from "node:util"
 import { orderStatusTransitionsDaily, pipelines, revenueHourly, topProductsDaily, uniqueCustomersDaily } from "./pipelines"
 import * as Query from "./query"
@@ -138,12 +139,15 @@ export const execute = (command: Exclude<Command, { readonly _tag: "Pipelines" }
     }
   }).pipe(Effect.map(Render.render))
 
+/** The aggregate table from `EDDY_AGGREGATE_TABLE`, its client from `AWS_REGION` and `AWS_ENDPOINT_URL_DYNAMODB`. */
+const storeConfig = DynamoStore.layerConfig({ table: Config.string("EDDY_AGGREGATE_TABLE") }).pipe(Layer.provide(DynamoClient.layerConfig()))
+
 const isMain = process.argv[1] !== undefined && import.meta.filename === process.argv[1]
 
 if (isMain) {
   const program = Effect.suspend(() => parse(process.argv.slice(2))).pipe(
     Effect.flatMap((command) =>
-      command._tag === "Pipelines" ? Effect.succeed(Render.render(pipelinesTable)) : Effect.provide(execute(command), DynamoStore.layerConfig)
+      command._tag === "Pipelines" ? Effect.succeed(Render.render(pipelinesTable)) : Effect.provide(execute(command), storeConfig)
     ),
     Effect.match({
       onSuccess: (text) => process.stdout.write(text),

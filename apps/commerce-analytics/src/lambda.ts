@@ -5,7 +5,6 @@
  * (`sqs:<queue URL>` when deployed with template.yaml). Handler:
  * `lambda.handler` in the bundle `dist/lambda.mjs`.
  */
-import * as DeadLetterSinks from "@eddy/runtime/DeadLetterSinks"
 import * as Lambda from "@eddy/runtime/Lambda"
 import { Layer } from "effect"
 import { pipelines } from "./pipelines"
@@ -13,5 +12,5 @@ import * as State from "./state"
 
 export const handler: Lambda.Handler = Lambda.handler({
   pipelines,
-  layer: Layer.merge(State.layerConfig, DeadLetterSinks.layerConfig)
+  layer: Layer.merge(State.layerConfig, State.deadLetterConfig)
 })

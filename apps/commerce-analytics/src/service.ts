@@ -6,7 +6,6 @@
  * (`/healthz`, `/readyz`, `/metrics`). SIGTERM drains and exits 0 within
  * `EDDY_GRACE_PERIOD`. Bundled as `dist/service.mjs` for the container image.
  */
-import * as DeadLetterSinks from "@eddy/runtime/DeadLetterSinks"
 import * as Service from "@eddy/runtime/Service"
 import { NodeRuntime } from "@effect/platform-node"
 import { Layer } from "effect"
@@ -16,7 +15,7 @@ import * as State from "./state"
 NodeRuntime.runMain(
   Service.run({
     pipelines,
-    layer: Layer.merge(State.layerConfig, DeadLetterSinks.layerConfig),
+    layer: Layer.merge(State.layerConfig, State.deadLetterConfig),
     leases: State.leasesConfig
   }),
   // The service logs JSON itself; the default pretty logger would print every line twice.

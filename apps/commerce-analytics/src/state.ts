@@ -1,8 +1,9 @@
 /**
  * Where the commerce analytics keep their state: the DynamoDB aggregate and
  * dedup tables both entries write, and the lease table the service shares
- * among its workers. Each has a layer from explicit names (the demo, tests)
- * and one from the environment (the deployed entries).
+ * among its workers, and where dead letters go. Each has a layer from
+ * explicit names (the demo, tests) and one from the environment (the deployed
+ * entries): the environment's names live here, not in the libraries.
  */
 import type { Deduper } from "@eddy/core/Deduper"
 import type * as Leases from "@eddy/core/Leases"
@@ -11,6 +12,9 @@ import * as DynamoClient from "@eddy/dynamodb/DynamoClient"
 import * as DynamoDeduper from "@eddy/dynamodb/DynamoDeduper"
 import * as DynamoLeases from "@eddy/dynamodb/DynamoLeases"
 import * as DynamoStore from "@eddy/dynamodb/DynamoStore"
+import type { KinesisError } from "@eddy/kinesis/Kinesis"
+import type * as DeadLetter from "@eddy/core/DeadLetter"
+import * as DeadLetterSinks from "@eddy/runtime/DeadLetterSinks"
 import { Config, type ConfigError, Duration, Effect, Layer } from "effect"
 
 /** The dedup namespace: event ids are unique across all commerce events, so one namespace serves every stream. */
@@ -47,10 +51,21 @@ export const tablesConfig: Config.Config<Tables> = Config.all({
   dedupRetention: Config.duration("EDDY_DEDUP_RETENTION").pipe(Config.withDefault(Duration.days(1)))
 })
 
-/** The store and deduper from `tablesConfig`, with one DynamoDB client from `AWS_REGION` and `AWS_ENDPOINT_URL_DYNAMODB`. */
+/** One DynamoDB client from `AWS_REGION` and `AWS_ENDPOINT_URL_DYNAMODB` (or `AWS_ENDPOINT_URL`), as the AWS SDKs read them. */
+export const dynamoClientConfig: Layer.Layer<DynamoClient.DynamoClient, ConfigError.ConfigError> = DynamoClient.layerConfig()
+
+/** The store and deduper from `tablesConfig`, with one DynamoDB client (`dynamoClientConfig`). */
 export const layerConfig: Layer.Layer<Store | Deduper, ConfigError.ConfigError> = Layer.unwrapEffect(Effect.map(tablesConfig, layer)).pipe(
-  Layer.provide(DynamoClient.layerConfig)
+  Layer.provide(dynamoClientConfig)
 )
+
+/**
+ * Where dead letters go, from `EDDY_DEAD_LETTER`: `sqs:<queue URL>`,
+ * `kinesis:<stream name>` or `stdout` (the default).
+ */
+export const deadLetterConfig: Layer.Layer<DeadLetter.DeadLetter, ConfigError.ConfigError | KinesisError> = DeadLetterSinks.layerConfig({
+  target: DeadLetterSinks.targetConfig("EDDY_DEAD_LETTER").pipe(Config.withDefault<DeadLetterSinks.Target>({ _tag: "Stdout" }))
+})
 
 /**
  * The service's lease table from `EDDY_LEASE_TABLE` (failover after
@@ -64,4 +79,4 @@ export const leasesConfig: Layer.Layer<Leases.Leases, ConfigError.ConfigError> =
     tableName: Config.nonEmptyString("EDDY_LEASE_TABLE"),
     failoverTime: Config.duration("EDDY_FAILOVER_TIME").pipe(Config.withDefault(Duration.seconds(10)))
   })
-).pipe(Layer.provide(DynamoClient.layerConfig))
+).pipe(Layer.provide(dynamoClientConfig))

@@ -23,8 +23,9 @@ import {
 } from "@eddy/commerce/CommerceEvent"
 import { type DecodeError, InvalidEventError } from "@eddy/core/Decoder"
 import type { Kinesis, KinesisError } from "@eddy/kinesis/Kinesis"
-import { MAX_RECORD_BYTES } from "@eddy/kinesis/Kpl"
+import { PARTITION_KEY_MAX_LENGTH, RECORD_MAX_BYTES } from "@eddy/kinesis/Limits"
 import * as Producer from "@eddy/kinesis/Producer"
+import type * as ProducerError from "@eddy/kinesis/ProducerError"
 import * as RateLimit from "@eddy/kinesis/RateLimit"
 import { TokenBucket } from "@eddy/kinesis/TokenBucket"
 import {
@@ -106,7 +107,7 @@ export class EventTooLargeError extends Data.TaggedError("EventTooLargeError")<{
 export class WriteFailedError extends Data.TaggedError("WriteFailedError")<{
   readonly eventId: string
   readonly stream: string
-  readonly cause: Producer.PutFailure
+  readonly cause: ProducerError.PutFailure
 }> {
   override get message(): string {
     return `event ${this.eventId} was not written to Kinesis stream ${this.stream}: ${this.cause.message}`
@@ -188,7 +189,7 @@ export interface CommerceSyncApi {
   readonly putRaw: (
     stream: StreamRole,
     records: ReadonlyArray<{ readonly data: Uint8Array; readonly partitionKey: string }>
-  ) => Effect.Effect<ReadonlyArray<Either.Either<Producer.Acknowledged, Producer.PutFailure>>, Producer.InvalidRecordError>
+  ) => Effect.Effect<ReadonlyArray<Either.Either<Producer.Acknowledged, ProducerError.PutFailure>>, ProducerError.InvalidRecordError>
   readonly load: Effect.Effect<Load>
   /** Sends whatever the producers hold and waits until they hold nothing. */
   readonly flush: Effect.Effect<void>
@@ -283,17 +284,20 @@ export const make = (options: Options): Effect.Effect<CommerceSyncApi, KinesisEr
       if (Either.isLeft(decoded)) return Either.left(asInvalid(decoded.left))
       const { partitionKey, stream } = route(streams, event)
       // The Producer refuses such a key, which would be a defect after validation: name the field at fault instead.
-      if (Producer.partitionKeyProblem(partitionKey) !== undefined) {
+      const problem = Producer.partitionKeyProblem(partitionKey)
+      if (problem !== undefined) {
         return Either.left(
           new InvalidEventError({
             path: event.type.startsWith("product.") ? "product.id" : "order.id",
-            rule: `must be at most ${Producer.MAX_PARTITION_KEY_LENGTH} UTF-16 code units: it is the Kinesis partition key`
+            rule: problem === "LoneSurrogate"
+              ? "must be valid Unicode (no lone UTF-16 surrogate): it is the Kinesis partition key"
+              : `must be at most ${PARTITION_KEY_MAX_LENGTH} UTF-16 code units: it is the Kinesis partition key`
           })
         )
       }
       const size = data.byteLength + Buffer.byteLength(partitionKey, "utf8")
-      return size > MAX_RECORD_BYTES
-        ? Either.left(new EventTooLargeError({ eventId: event.eventId, size, limit: MAX_RECORD_BYTES }))
+      return size > RECORD_MAX_BYTES
+        ? Either.left(new EventTooLargeError({ eventId: event.eventId, size, limit: RECORD_MAX_BYTES }))
         : Either.right({ event, stream, partitionKey, data })
     }
 
@@ -360,7 +364,7 @@ export const make = (options: Options): Effect.Effect<CommerceSyncApi, KinesisEr
     const settle = (
       prepared: ReadonlyArray<Prepared>,
       indices: ReadonlyArray<number>,
-      outcomes: ReadonlyArray<Either.Either<Producer.Acknowledged, Producer.PutFailure>>,
+      outcomes: ReadonlyArray<Either.Either<Producer.Acknowledged, ProducerError.PutFailure>>,
       now: number,
       out: Array<Either.Either<Synced, WriteFailedError>>
     ) => {
@@ -432,7 +436,7 @@ export const make = (options: Options): Effect.Effect<CommerceSyncApi, KinesisEr
       trySync,
       putRaw: (role, records) => {
         const producer = producerOf(streams[role] ?? streams.product)
-        const out = new Array<Either.Either<Producer.Acknowledged, Producer.PutFailure>>(records.length)
+        const out = new Array<Either.Either<Producer.Acknowledged, ProducerError.PutFailure>>(records.length)
         return Effect.as(
           paced(records.length, (from, to) =>
             Effect.map(producer.putAll(records.slice(from, to)), (outcomes) => {
@@ -463,7 +467,7 @@ export const config: Config.Config<Pick<Options, "streams" | "rateLimit">> = Con
   orders: Config.nonEmptyString("KINESIS_ORDERS_STREAM"),
   separate: Config.boolean("SEPARATE_SKU_CREATE_UPDATE_STREAM").pipe(Config.withDefault(false)),
   productUpdate: Config.option(Config.nonEmptyString("KINESIS_PRODUCT_UPDATE_STREAM")),
-  rateLimit: Config.option(RateLimit.config())
+  rateLimit: Config.option(RateLimit.config("KINESIS_INSERT_RATE_LIMIT"))
 }).pipe(
   Config.mapOrFail(({ orders, product, productUpdate, rateLimit, separate }) => {
     if (separate && Option.isNone(productUpdate)) {

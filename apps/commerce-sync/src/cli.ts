@@ -15,7 +15,7 @@ const generate = (args: Command.GenerateArgs) =>
     yield* Console.log(Progress.summary(summary))
     if (summary.failed > 0) process.exitCode = 1
   }).pipe(
-    Effect.provide(Sync.layerConfig().pipe(Layer.provide(Kinesis.layerConfig))),
+    Effect.provide(Sync.layerConfig().pipe(Layer.provide(Kinesis.layerConfig()))),
     Effect.catchAll((error) =>
       Effect.zipRight(Console.error(`eddy-commerce: ${error.message}`), Effect.sync(() => (process.exitCode = 1)))
     )

@@ -12,7 +12,7 @@ import * as Sync from "./Sync"
 
 const Main = Http.layerConfig().pipe(
   HttpServer.withLogAddress,
-  Layer.provide(Sync.layerConfig().pipe(Layer.provide(Kinesis.layerConfig)))
+  Layer.provide(Sync.layerConfig().pipe(Layer.provide(Kinesis.layerConfig())))
 )
 
 NodeRuntime.runMain(Layer.launch(Main))

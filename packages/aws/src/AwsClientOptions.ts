@@ -1,9 +1,8 @@
 /**
  * How eddy sets up every AWS SDK client it builds (Kinesis, DynamoDB, SQS):
  * region, endpoint, credentials and SDK attempts, and where they come from in
- * the environment. Plain data, so core stays free of AWS imports: each client
- * package spreads `clientConfig(options)` into its SDK client's configuration
- * and adds its own HTTP/1.1 handler with `httpHandlerOptions`.
+ * the environment. `AwsClient.scoped` turns them into an SDK client's
+ * configuration, with the HTTP/1.1 handler `httpHandlerOptions` sets up.
  */
 import { Config, Option, Redacted } from "effect"
 

@@ -39,13 +39,3 @@ export const layerMemory: Layer.Layer<DeadLetter | MemoryDeadLetters> = Layer.ef
     )
   )
 )
-
-/** Writes one JSON line per dead letter to stdout, payload in base64. */
-export const layerStdout: Layer.Layer<DeadLetter> = Layer.succeed(DeadLetter, {
-  send: (entries) =>
-    Effect.sync(() => {
-      for (const e of entries) {
-        process.stdout.write(JSON.stringify({ level: "warn", msg: "dead letter", ...e, payload: Buffer.from(e.payload).toString("base64") }) + "\n")
-      }
-    })
-})

@@ -93,17 +93,10 @@ export const make = (options: Options) =>
 export const layer = (options: Options): Layer.Layer<Deduper, never, DynamoClient.DynamoClient> => Layer.effect(Deduper, make(options))
 
 /**
- * Reads `EDDY_DEDUP_TABLE`, `EDDY_DEDUP_NAMESPACE` and `EDDY_DEDUP_RETENTION`
- * (a duration such as `24 hours`, default one day), and the client's
- * `AWS_REGION` and `AWS_ENDPOINT_URL_DYNAMODB`.
+ * Like `layer`, with the options from `config`, e.g. `{ table:
+ * Config.string("DEDUP_TABLE"), namespace: Config.string("DEDUP_NAMESPACE") }`.
+ * Needs a `DynamoClient`.
  */
-export const layerConfig: Layer.Layer<Deduper, ConfigError.ConfigError> = Layer.unwrapEffect(
-  Effect.map(
-    Config.all({
-      table: Config.string("EDDY_DEDUP_TABLE"),
-      namespace: Config.string("EDDY_DEDUP_NAMESPACE"),
-      retention: Config.duration("EDDY_DEDUP_RETENTION").pipe(Config.withDefault(Duration.days(1)))
-    }),
-    (options) => layer(options)
-  )
-).pipe(Layer.provide(DynamoClient.layerConfig))
+export const layerConfig = (
+  config: Config.Config.Wrap<Options>
+): Layer.Layer<Deduper, ConfigError.ConfigError, DynamoClient.DynamoClient> => Layer.effect(Deduper, Effect.flatMap(Config.unwrap(config), make))

@@ -429,7 +429,7 @@ export const make = (options: Options) =>
 /** Needs a `DynamoClient`. */
 export const layer = (options: Options): Layer.Layer<Store, never, DynamoClient.DynamoClient> => Layer.effect(Store, make(options))
 
-/** Reads `EDDY_AGGREGATE_TABLE`, and the client's `AWS_REGION` and `AWS_ENDPOINT_URL_DYNAMODB`. */
-export const layerConfig: Layer.Layer<Store, ConfigError.ConfigError> = Layer.unwrapEffect(
-  Effect.map(Config.string("EDDY_AGGREGATE_TABLE"), (table) => layer({ table }))
-).pipe(Layer.provide(DynamoClient.layerConfig))
+/** Like `layer`, with the options from `config`, e.g. `{ table: Config.string("AGGREGATE_TABLE") }`. Needs a `DynamoClient`. */
+export const layerConfig = (
+  config: Config.Config.Wrap<Options>
+): Layer.Layer<Store, ConfigError.ConfigError, DynamoClient.DynamoClient> => Layer.effect(Store, Effect.flatMap(Config.unwrap(config), make))

@@ -4,7 +4,7 @@ import * as Deduper from "@eddy/core/Deduper"
 import * as Monoid from "@eddy/core/Monoid"
 import * as Store from "@eddy/core/Store"
 import { Dynalite } from "@eddy/local"
-import { Clock, ConfigProvider, Effect, Layer, Logger, LogLevel, Option, Schedule } from "effect"
+import { Clock, Config, ConfigProvider, Effect, Layer, Logger, LogLevel, Option, Schedule } from "effect"
 import * as DynamoClient from "../src/DynamoClient"
 import * as DynamoDeduper from "../src/DynamoDeduper"
 import * as DynamoStore from "../src/DynamoStore"
@@ -295,7 +295,7 @@ layer(Env)("DynamoStore", (it) => {
 })
 
 describe("layerConfig", () => {
-  it.scoped("builds the Store and the Deduper from the environment's table names and endpoint", () =>
+  it.scoped("builds the Store and the Deduper from the Config they are given, the client from the AWS SDK's names", () =>
     Effect.gen(function*() {
       const { endpoint } = yield* Dynalite.start()
       const env = ConfigProvider.fromMap(
@@ -308,7 +308,14 @@ describe("layerConfig", () => {
           ["AWS_ENDPOINT_URL_DYNAMODB", endpoint]
         ])
       )
-      const backends = Layer.mergeAll(DynamoStore.layerConfig, DynamoDeduper.layerConfig, DynamoClient.layerConfig)
+      const backends = Layer.mergeAll(
+        DynamoStore.layerConfig({ table: Config.string("EDDY_AGGREGATE_TABLE") }),
+        DynamoDeduper.layerConfig({
+          table: Config.string("EDDY_DEDUP_TABLE"),
+          namespace: Config.string("EDDY_DEDUP_NAMESPACE"),
+          retention: Config.duration("EDDY_DEDUP_RETENTION")
+        })
+      ).pipe(Layer.provideMerge(DynamoClient.layerConfig()))
       yield* Effect.gen(function*() {
         yield* Local.ensure({ aggregate: "env-aggregates", dedup: "env-dedup" })
         const store = yield* Store.Store

@@ -25,10 +25,10 @@ import {
   SplitShardCommand,
   type SplitShardInput
 } from "@aws-sdk/client-kinesis"
+import * as AwsClient from "@eddy/aws/AwsClient"
 import * as AwsClientOptions from "@eddy/aws/AwsClientOptions"
 import * as AwsSdkError from "@eddy/aws/AwsSdkError"
-import { NodeHttpHandler } from "@smithy/node-http-handler"
-import { type ConfigError, Context, Data, Effect, Layer } from "effect"
+import { Config, type ConfigError, Context, Data, Effect, Layer } from "effect"
 
 /** Kinesis or the network pushed back (throttling, limits, 5xx, timeouts): retry with backoff. */
 export class KinesisThrottledError extends Data.TaggedError("KinesisThrottledError")<{
@@ -137,23 +137,17 @@ export const fromClient = (client: KinesisClient): KinesisApi => {
 
 export type Options = AwsClientOptions.Options
 
-/** Builds the SDK client (HTTP/1.1 handler, which local emulators need) and destroys it with the scope. */
-export const makeClient = (options: Options = {}) =>
-  Effect.acquireRelease(
-    Effect.sync(() =>
-      new KinesisClient({
-        ...AwsClientOptions.clientConfig(options),
-        requestHandler: new NodeHttpHandler(AwsClientOptions.httpHandlerOptions)
-      })
-    ),
-    (client) => Effect.sync(() => client.destroy())
-  )
+/** Builds the SDK client (see `AwsClient`) and destroys it with the scope. */
+export const makeClient = (options: Options = {}) => AwsClient.scoped((config) => new KinesisClient(config), options)
 
 export const make = (options?: Options) => Effect.map(makeClient(options), fromClient)
 
 export const layer = (options?: Options): Layer.Layer<Kinesis> => Layer.scoped(Kinesis, make(options))
 
-/** Reads `AWS_REGION` and `AWS_ENDPOINT_URL_KINESIS` (falling back to `AWS_ENDPOINT_URL`), as the AWS SDKs do. */
-export const layerConfig: Layer.Layer<Kinesis, ConfigError.ConfigError> = Layer.unwrapEffect(
-  Effect.map(AwsClientOptions.config("KINESIS"), layer)
-)
+/**
+ * Like `layer`, with the options from `config`; by default `AWS_REGION` and
+ * `AWS_ENDPOINT_URL_KINESIS` (falling back to `AWS_ENDPOINT_URL`), as the AWS SDKs read them.
+ */
+export const layerConfig = (
+  config: Config.Config.Wrap<Options> = AwsClientOptions.config("KINESIS")
+): Layer.Layer<Kinesis, ConfigError.ConfigError> => Layer.unwrapEffect(Effect.map(Config.unwrap(config), layer))

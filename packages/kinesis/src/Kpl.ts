@@ -34,6 +34,7 @@ import {
   writeKey,
   writeVarint
 } from "./internal/protobuf"
+import { RECORD_MAX_BYTES } from "./Limits"
 
 /** The four bytes that start every aggregated record. */
 export const MAGIC: Uint8Array = Uint8Array.of(0xf3, 0x89, 0x9a, 0xc2)
@@ -41,9 +42,6 @@ export const MAGIC: Uint8Array = Uint8Array.of(0xf3, 0x89, 0x9a, 0xc2)
 const CHECKSUM_BYTES = 16
 /** Bytes an aggregate adds around its protobuf message. */
 const FRAMING_BYTES = MAGIC.length + CHECKSUM_BYTES
-
-/** Kinesis's default limit for one record: data plus partition key. */
-export const MAX_RECORD_BYTES = 1024 * 1024
 
 /** The largest hash key Kinesis accepts: 2^128 - 1. */
 const MAX_HASH_KEY = (1n << 128n) - 1n
@@ -298,7 +296,7 @@ export interface Aggregate<A extends UserRecord = UserRecord> {
 export interface AggregatorOptions {
   /**
    * Largest Kinesis record to produce, counting its data and the UTF-8 bytes
-   * of its partition key as Kinesis does. Defaults to `MAX_RECORD_BYTES` (1 MiB).
+   * of its partition key as Kinesis does. Defaults to `Limits.RECORD_MAX_BYTES` (1 MiB).
    */
   readonly maxBytes?: number
 }
@@ -329,7 +327,7 @@ export class Aggregator<A extends UserRecord = UserRecord> {
   private readonly builder = new Builder<A>()
 
   constructor(options: AggregatorOptions = {}) {
-    this.maxBytes = options.maxBytes ?? MAX_RECORD_BYTES
+    this.maxBytes = options.maxBytes ?? RECORD_MAX_BYTES
   }
 
   /** User records waiting in the current aggregate. */

@@ -1,6 +1,6 @@
 /**
- * Insert rate limits in the `KINESIS_INSERT_RATE_LIMIT` format: a number of
- * records per second, minute or hour, such as `1000/s` or `100/m`.
+ * Insert rate limits: a number of records per second, minute or hour, such
+ * as `1000/s` or `100/m`.
  */
 import { Config, ConfigError, Data, Either } from "effect"
 
@@ -40,10 +40,10 @@ export const parse = (input: string): Either.Either<RateLimit, InvalidRateLimitE
 export const format = (limit: RateLimit): string => `${limit.records}/${limit.per}`
 
 /**
- * Reads a rate limit from the environment variable `name`; a value that does
- * not parse is a `ConfigError` naming the variable and the format.
+ * Reads a rate limit from the configuration key `name`; a value that does
+ * not parse is a `ConfigError` naming the key and the format.
  */
-export const config = (name = "KINESIS_INSERT_RATE_LIMIT"): Config.Config<RateLimit> =>
+export const config = (name: string): Config.Config<RateLimit> =>
   Config.string(name).pipe(
     Config.mapOrFail((input) =>
       // The path is relative: Config prefixes the variable's name.

@@ -3,7 +3,7 @@
  * state, so pacing runs inside a batching loop and follows the Effect `Clock`
  * (`TestClock` in tests). It starts full and refills continuously at
  * `capacity` per `periodMillis`, never above `capacity`: a burst of
- * `capacity`, then the long-run rate (the `KINESIS_INSERT_RATE_LIMIT`
+ * `capacity`, then the long-run rate (the `RateLimit`
  * semantics, and Kinesis's per-shard write limits).
  *
  * Two ways to spend: `canTake` + `take` for a cost that must go whole (a

@@ -13,6 +13,7 @@ import agg from "aws-kinesis-agg"
 import { Effect, Either, FastCheck as fc, Option } from "effect"
 import { createHash } from "node:crypto"
 import * as Kpl from "../src/Kpl"
+import * as Limits from "../src/Limits"
 
 // ---------------------------------------------------------------------------
 // Generators and helpers
@@ -348,13 +349,13 @@ describe("Kpl", () => {
       { sizes: fc.array(fc.integer({ min: 0, max: 300_000 }), { minLength: 1, maxLength: 40 }) },
       ({ sizes }) => {
         const aggregator = new Kpl.Aggregator()
-        expect(aggregator.maxBytes).toBe(Kpl.MAX_RECORD_BYTES)
+        expect(aggregator.maxBytes).toBe(Limits.RECORD_MAX_BYTES)
         const out: Array<Kpl.Aggregate> = []
         sizes.forEach((n, i) => {
           const before = aggregator.size
           const finished = aggregator.add({ partitionKey: `key-${i % 7}`, data: new Uint8Array(n) })
           for (const a of finished) {
-            expect(kinesisSize(a)).toBeLessThanOrEqual(Kpl.MAX_RECORD_BYTES)
+            expect(kinesisSize(a)).toBeLessThanOrEqual(Limits.RECORD_MAX_BYTES)
             // a multi-record aggregate is exactly as big as the size reported before the record that closed it
             if (a.records.length > 1) expect(kinesisSize(a)).toBe(before)
           }

@@ -28,6 +28,7 @@ import { Kinesis, type KinesisApi, KinesisRequestError, KinesisThrottledError, l
 import * as KinesisFaults from "@eddy/testing/KinesisFaults"
 import * as Kpl from "../src/Kpl"
 import * as Producer from "../src/Producer"
+import type * as ProducerError from "../src/ProducerError"
 import * as RateLimit from "../src/RateLimit"
 
 const KinesisLocal = Layer.unwrapScoped(Effect.map(Kinesalite.start(), ({ endpoint }) => kinesisLayer({ endpoint })))
@@ -115,9 +116,9 @@ const expectExactlyOnceInOrder = (stored: ReadonlyArray<{ readonly data: Uint8Ar
 }
 
 /** A failure sink that keeps what it gets. */
-const collectingSink = Effect.map(Ref.make<ReadonlyArray<Producer.FailedRecord>>([]), (ref) => ({
+const collectingSink = Effect.map(Ref.make<ReadonlyArray<ProducerError.FailedRecord>>([]), (ref) => ({
   failures: Ref.get(ref),
-  sink: (failures: ReadonlyArray<Producer.FailedRecord>) => Ref.update(ref, (all) => [...all, ...failures])
+  sink: (failures: ReadonlyArray<ProducerError.FailedRecord>) => Ref.update(ref, (all) => [...all, ...failures])
 }))
 
 /** The real Kinesis of the context, wrapped with faults. */
@@ -209,7 +210,7 @@ describe("Producer against kinesalite", () => {
       expectExactlyOnceInOrder(yield* readAll("order"), 5, 200)
     }).pipe(Effect.provide(KinesisLocal)))
 
-  it.scopedLive("refuses oversized records and bad keys at put, and sends nothing of a refused putAll", () =>
+  it.scopedLive("refuses oversized records and bad keys (too long, empty, missing, lone surrogates) at put, and sends nothing of a refused putAll", () =>
     Effect.gen(function*() {
       yield* createStream("refuse", 1)
       const { faults, kinesis } = yield* withFaults({})
@@ -227,6 +228,12 @@ describe("Producer against kinesalite", () => {
       expect(missing).toMatchObject({ _tag: "InvalidPartitionKeyError", reason: "Missing" })
       const hashKey = yield* Effect.flip(producer.put({ partitionKey: "k", explicitHashKey: String(1n << 128n), data: bytes("a") }))
       expect(hashKey._tag).toBe("InvalidExplicitHashKeyError")
+      // Kinesis keys are UTF-8, which has no encoding for half a surrogate pair (Node would send U+FFFD instead).
+      for (const key of ["order-\uD83D", "\uDE00order", "o\uDE00\uD83Dk"]) {
+        const lone = yield* Effect.flip(producer.put({ partitionKey: key, data: bytes("a") }))
+        expect(lone).toMatchObject({ _tag: "InvalidPartitionKeyError", reason: "LoneSurrogate", partitionKey: key })
+        expect(lone.message).toContain("lone UTF-16 surrogate")
+      }
       const batch = yield* Effect.flip(producer.putAll([
         { partitionKey: "a", data: bytes("fine") },
         { partitionKey: "b", data: new Uint8Array(limit) }
@@ -646,11 +653,15 @@ describe("Producer timing on the TestClock", () => {
       expect(yield* Effect.flip(producer.offer({ partitionKey: "k", data: bytes("after") }))).toMatchObject({ _tag: "ProducerClosedError" })
     }))
 
-  it.effect("layerConfig reads KINESIS_INSERT_RATE_LIMIT and refuses a malformed one", () =>
+  it.effect("layerConfig reads the options it is given and refuses a malformed rate limit", () =>
     Effect.gen(function*() {
       const memory = memoryKinesis(1)
+      const config = {
+        streamName: Config.string("KINESIS_ORDERS_STREAM"),
+        rateLimit: Config.option(RateLimit.config("KINESIS_INSERT_RATE_LIMIT")).pipe(Config.map(Option.getOrUndefined))
+      }
       const build = (env: Record<string, string>) =>
-        Effect.scoped(Layer.build(Producer.layerConfig({ streamName: Config.string("KINESIS_ORDERS_STREAM") }))).pipe(
+        Effect.scoped(Layer.build(Producer.layerConfig(config))).pipe(
           Effect.provideService(Kinesis, memory.kinesis),
           Effect.withConfigProvider(ConfigProvider.fromMap(new Map(Object.entries(env))))
         )

@@ -40,7 +40,7 @@ describe("RateLimit.parse", () => {
 
 describe("RateLimit.config", () => {
   const read = (env: Record<string, string>) =>
-    RateLimit.config().pipe(Effect.withConfigProvider(ConfigProvider.fromMap(new Map(Object.entries(env)))))
+    RateLimit.config("KINESIS_INSERT_RATE_LIMIT").pipe(Effect.withConfigProvider(ConfigProvider.fromMap(new Map(Object.entries(env)))))
 
   it.effect("reads KINESIS_INSERT_RATE_LIMIT", () =>
     Effect.gen(function*() {

@@ -8,7 +8,7 @@ import { Config, type ConfigError, Context, Data, Effect, Layer, Redacted, Runti
  */
 export class RedisClient extends Context.Tag("@eddy/redis/RedisClient")<RedisClient, Redis>() {}
 
-/** The first connection failed: check `REDIS_URL` and that the server is reachable. */
+/** The first connection failed: check the URL and that the server is reachable. */
 export class RedisConnectionError extends Data.TaggedError("RedisConnectionError")<{
   readonly message: string
   readonly cause?: unknown
@@ -28,7 +28,7 @@ const host = (url: string): string => {
   try {
     return new URL(url).host
   } catch {
-    return "an unparsable REDIS_URL"
+    return "an unparsable URL"
   }
 }
 
@@ -58,7 +58,7 @@ export const make = (options: Options = {}) =>
         },
         catch: (cause) =>
           new RedisConnectionError({
-            message: `cannot connect to Redis at ${host(url)}: ${(cause as Error)?.message ?? String(cause)}; check REDIS_URL and that the server is reachable`,
+            message: `cannot connect to Redis at ${host(url)}: ${(cause as Error)?.message ?? String(cause)}; check the Redis URL and that the server is reachable`,
             cause
           })
       }),
@@ -68,7 +68,7 @@ export const make = (options: Options = {}) =>
 
 export const layer = (options?: Options): Layer.Layer<RedisClient, RedisConnectionError> => Layer.scoped(RedisClient, make(options))
 
-/** Reads `REDIS_URL` (default `redis://127.0.0.1:6379`). */
-export const layerConfig: Layer.Layer<RedisClient, RedisConnectionError | ConfigError.ConfigError> = Layer.unwrapEffect(
-  Effect.map(Config.redacted("REDIS_URL").pipe(Config.withDefault(Redacted.make(defaultUrl))), (url) => layer({ url }))
-)
+/** Like `layer`, with the options from `config`, e.g. `{ url: Config.redacted("REDIS_URL") }`. */
+export const layerConfig = (
+  config: Config.Config.Wrap<Options>
+): Layer.Layer<RedisClient, RedisConnectionError | ConfigError.ConfigError> => Layer.scoped(RedisClient, Effect.flatMap(Config.unwrap(config), make))

@@ -1,7 +1,8 @@
 /**
  * Dead-letter sinks: where records that can never be processed go, with
  * everything needed to inspect or replay them. Each is a layer of the core
- * `DeadLetter` service: an SQS queue, a Kinesis stream, or JSON lines on stdout.
+ * `DeadLetter` service: an SQS queue, a Kinesis stream, or JSON lines on stdout,
+ * all writing the one JSON form `encode` gives.
  *
  * A sink remembers which entries it delivered, so when the processor retries a
  * `send` that failed part-way, only the rest goes out again. Delivery is still
@@ -10,13 +11,16 @@
  * and `subSequenceNumber`.
  */
 import { SendMessageBatchCommand, type SendMessageBatchCommandOutput, SQSClient } from "@aws-sdk/client-sqs"
+import * as AwsClient from "@eddy/aws/AwsClient"
 import * as AwsClientOptions from "@eddy/aws/AwsClientOptions"
 import * as AwsSdkError from "@eddy/aws/AwsSdkError"
-import { NodeHttpHandler } from "@smithy/node-http-handler"
 import * as Backoff from "@eddy/core/Backoff"
 import * as DeadLetter from "@eddy/core/DeadLetter"
 import * as Kinesis from "@eddy/kinesis/Kinesis"
-import { Config, ConfigError, Data, Effect, Either, Layer, Schedule } from "effect"
+import { RECORD_MAX_BYTES } from "@eddy/kinesis/Limits"
+import * as Producer from "@eddy/kinesis/Producer"
+import type * as ProducerError from "@eddy/kinesis/ProducerError"
+import { Config, ConfigError, Data, Effect, Either, Layer, Schedule, type Scope } from "effect"
 import { createHash } from "node:crypto"
 
 // ---------------------------------------------------------------------------
@@ -68,7 +72,7 @@ export class SqsThrottledError extends Data.TaggedError("SqsThrottledError")<{ r
 /** SQS or the network failed (5xx, connection reset, timeout): retried with backoff. */
 export class SqsUnavailableError extends Data.TaggedError("SqsUnavailableError")<{ readonly message: string; readonly cause?: unknown }> {}
 
-/** The queue does not exist: check `EDDY_DEAD_LETTER` (the queue URL) and the region. */
+/** The queue does not exist: check the configured queue URL and the region. */
 export class SqsQueueNotFoundError extends Data.TaggedError("SqsQueueNotFoundError")<{ readonly message: string; readonly cause?: unknown }> {}
 
 /** SQS refused the request as it is (access denied, KMS key, invalid request): retrying cannot help. */
@@ -98,7 +102,8 @@ export class EntriesRejectedError extends Data.TaggedError("EntriesRejectedError
   }
 }
 
-export type SinkError = SqsError | Kinesis.KinesisError | EntriesNotAcceptedError | EntriesRejectedError
+/** Why a sink did not deliver: SQS's errors, or the Kinesis producer's (which has retried already). */
+export type SinkError = SqsError | EntriesNotAcceptedError | EntriesRejectedError | ProducerError.PutFailure
 
 export const isRetryable = (e: SinkError): boolean => {
   switch (e._tag) {
@@ -106,12 +111,8 @@ export const isRetryable = (e: SinkError): boolean => {
     case "SqsUnavailableError":
     case "EntriesNotAcceptedError":
       return true
-    case "SqsQueueNotFoundError":
-    case "SqsRequestError":
-    case "EntriesRejectedError":
-      return false
     default:
-      return Kinesis.isRetryable(e)
+      return false
   }
 }
 
@@ -127,7 +128,7 @@ export const fromSqsError = (cause: unknown): SqsError => {
 }
 
 // ---------------------------------------------------------------------------
-// Shared sending loop
+// SQS
 // ---------------------------------------------------------------------------
 
 /**
@@ -137,7 +138,7 @@ export const fromSqsError = (cause: unknown): SqsError => {
 export const defaultRetry: Schedule.Schedule<unknown, unknown> = Backoff.exponential({ base: "50 millis", cap: "2 seconds", times: 5 })
 
 /**
- * A `DeadLetter` service over `sendBatch`, which delivers what it can of one
+ * A sink over `sendBatch`, which delivers what it can of one
  * batch and marks it in `delivered`. Each attempt sends what is still
  * undelivered, so a retry never repeats an entry that went out.
  */
@@ -160,10 +161,6 @@ const makeSink = <B>(
     }
   }
 }
-
-// ---------------------------------------------------------------------------
-// SQS
-// ---------------------------------------------------------------------------
 
 /** What the SQS sink needs of a client: `SQSClient` satisfies it, and tests can inject a stand-in. */
 export interface SqsClient {
@@ -263,12 +260,8 @@ const positionDigest = (e: DeadLetter.DeadLetterEntry): string =>
 
 export type SqsClientOptions = AwsClientOptions.Options
 
-/** Builds an `SQSClient` (SDK retries off: the sink retries with its Schedule) and destroys it with the scope. */
-export const makeSqsClient = (options: SqsClientOptions = {}) =>
-  Effect.acquireRelease(
-    Effect.sync(() => new SQSClient({ ...AwsClientOptions.clientConfig(options), requestHandler: new NodeHttpHandler(AwsClientOptions.httpHandlerOptions) })),
-    (client) => Effect.sync(() => client.destroy())
-  )
+/** Builds an `SQSClient` (see `AwsClient`; SDK retries off: the sink retries with its Schedule) and destroys it with the scope. */
+export const makeSqsClient = (options: SqsClientOptions = {}) => AwsClient.scoped((config) => new SQSClient(config), options)
 
 /** The SQS sink with its own client. */
 export const layerSqs = (options: Omit<SqsOptions, "client"> & SqsClientOptions & { readonly client?: SqsClient }): Layer.Layer<DeadLetter.DeadLetter> =>
@@ -286,87 +279,99 @@ export const layerSqs = (options: Omit<SqsOptions, "client"> & SqsClientOptions 
 
 export interface KinesisOptions {
   readonly streamName: string
+  /** Retries of records Kinesis rejects and of failed calls, by the producer. Default `defaultRetry`. */
   readonly retry?: Schedule.Schedule<unknown, unknown>
 }
 
-/** PutRecords limits: 500 records and (by default) 5 MiB per call, 1 MiB per record including its partition key. */
-const PUT_RECORDS_ENTRIES = 500
-const PUT_RECORDS_BYTES = 5 * 1024 * 1024
-const KINESIS_RECORD_BYTES = 1024 * 1024
-
-interface KinesisItem {
-  readonly entry: DeadLetter.DeadLetterEntry
-  readonly data: Uint8Array
-}
+/** The original record's partition key (so replays keep per-key order), or its shard id when Kinesis would refuse that key. */
+const partitionKeyOf = (entry: DeadLetter.DeadLetterEntry): string =>
+  Producer.partitionKeyProblem(entry.partitionKey) === undefined ? entry.partitionKey : entry.shardId
 
 /**
- * Sends dead letters to a Kinesis stream with PutRecords, each under the
- * original record's partition key (so replays keep per-key order). Records
- * that PutRecords reports failed are retried with `retry`.
+ * Sends dead letters to a Kinesis stream through a `Producer`, which batches
+ * them into PutRecords calls and retries each rejected record with `retry`.
+ * Each record is `encode`'s JSON, cut to fit one Kinesis record.
  */
-export const makeKinesis = (options: KinesisOptions) =>
-  Effect.map(Kinesis.Kinesis, (kinesis): DeadLetter.DeadLetter["Type"] => {
+export const makeKinesis = (
+  options: KinesisOptions
+): Effect.Effect<DeadLetter.DeadLetter["Type"], Kinesis.KinesisError, Kinesis.Kinesis | Scope.Scope> =>
+  Effect.gen(function*() {
     const { streamName } = options
-    const sink = `Kinesis stream ${streamName}`
-    const items = new WeakMap<DeadLetter.DeadLetterEntry, KinesisItem>()
-    const itemOf = (entry: DeadLetter.DeadLetterEntry): KinesisItem => {
-      let item = items.get(entry)
-      if (item === undefined) {
-        item = { entry, data: Buffer.from(encode(entry, KINESIS_RECORD_BYTES - utf8Bytes(entry.partitionKey)), "utf8") }
-        items.set(entry, item)
+    const name = `dead-letter sink Kinesis stream ${streamName}`
+    const producer = yield* Producer.make({
+      streamName,
+      // Dead letters go out at once: `send` is already a batch.
+      linger: 0,
+      retry: options.retry ?? defaultRetry,
+      // `send` reports every failure to its caller.
+      failureSink: () => Effect.void
+    })
+    const records = new WeakMap<DeadLetter.DeadLetterEntry, Producer.ProducerRecord>()
+    const recordOf = (entry: DeadLetter.DeadLetterEntry): Producer.ProducerRecord => {
+      let record = records.get(entry)
+      if (record === undefined) {
+        const partitionKey = partitionKeyOf(entry)
+        record = { partitionKey, data: Buffer.from(encode(entry, RECORD_MAX_BYTES - utf8Bytes(partitionKey)), "utf8") }
+        records.set(entry, record)
       }
-      return item
+      return record
     }
-    const pack = (entries: ReadonlyArray<DeadLetter.DeadLetterEntry>): ReadonlyArray<ReadonlyArray<KinesisItem>> => {
-      const batches: Array<Array<KinesisItem>> = []
-      let batch: Array<KinesisItem> = []
-      let bytes = 0
-      for (const entry of entries) {
-        const item = itemOf(entry)
-        const size = item.data.length + utf8Bytes(entry.partitionKey)
-        if (batch.length === PUT_RECORDS_ENTRIES || (batch.length > 0 && bytes + size > PUT_RECORDS_BYTES)) {
-          batches.push(batch)
-          batch = []
-          bytes = 0
-        }
-        batch.push(item)
-        bytes += size
-      }
-      if (batch.length > 0) batches.push(batch)
-      return batches
-    }
-    const sendBatch = (batch: ReadonlyArray<KinesisItem>, delivered: WeakSet<DeadLetter.DeadLetterEntry>) =>
-      kinesis.putRecords({ StreamName: streamName, Records: batch.map((item) => ({ PartitionKey: item.entry.partitionKey, Data: item.data })) }).pipe(
-        Effect.flatMap((output): Effect.Effect<void, EntriesNotAcceptedError> => {
-          const results = output.Records ?? []
-          const codes = new Set<string>()
-          let failed = 0
-          batch.forEach((item, i) => {
-            const code = results[i]?.ErrorCode
-            if (code === undefined) delivered.add(item.entry)
-            else {
-              failed++
-              codes.add(code)
-            }
-          })
-          // Kinesis fails single records only for throttling or its own internal errors: always worth a retry.
-          return failed === 0 ? Effect.void : Effect.fail(new EntriesNotAcceptedError({ sink, count: failed, codes: Array.from(codes) }))
+    const delivered = new WeakSet<DeadLetter.DeadLetterEntry>()
+    const fail = (error: ProducerError.PutFailure | ProducerError.InvalidRecordError, count: number) =>
+      new DeadLetter.DeadLetterError({ message: `${name}: ${count} dead letter(s) not written: ${error.message}`, cause: error })
+    return {
+      // A retried `send` sends only what did not go out before.
+      send: (entries) =>
+        Effect.suspend(() => {
+          const pending = entries.filter((e) => !delivered.has(e))
+          if (pending.length === 0) return Effect.void
+          return producer.putAll(pending.map(recordOf)).pipe(
+            Effect.mapError((error) => fail(error, pending.length)),
+            Effect.flatMap((outcomes) => {
+              const failures: Array<ProducerError.PutFailure> = []
+              outcomes.forEach((outcome, i) => {
+                if (Either.isRight(outcome)) delivered.add(pending[i]!)
+                else failures.push(outcome.left)
+              })
+              return failures.length === 0 ? Effect.void : Effect.fail(fail(failures[0]!, failures.length))
+            })
+          )
         })
-      )
-    return makeSink(sink, pack, sendBatch, options.retry ?? defaultRetry)
+    }
   })
 
-export const layerKinesis = (options: KinesisOptions): Layer.Layer<DeadLetter.DeadLetter, never, Kinesis.Kinesis> =>
-  Layer.effect(DeadLetter.DeadLetter, makeKinesis(options))
+export const layerKinesis = (options: KinesisOptions): Layer.Layer<DeadLetter.DeadLetter, Kinesis.KinesisError, Kinesis.Kinesis> =>
+  Layer.scoped(DeadLetter.DeadLetter, makeKinesis(options))
 
 // ---------------------------------------------------------------------------
-// stdout and configuration
+// stdout
 // ---------------------------------------------------------------------------
 
-/** One JSON line per dead letter on stdout (CloudWatch Logs, in Lambda), payload in base64. */
-export const layerStdout: Layer.Layer<DeadLetter.DeadLetter> = DeadLetter.layerStdout
+/** One JSON log line per dead letter: `encode`'s fields after `level` and `msg`. */
+export const logLine = (entry: DeadLetter.DeadLetterEntry): string => `{"level":"warn","msg":"dead letter",${encode(entry).slice(1)}`
 
-/** A sink as `EDDY_DEAD_LETTER` names it. */
+/** Writes `logLine` of each dead letter with `write`. */
+export const makeStdout = (write: (lines: string) => void): DeadLetter.DeadLetter["Type"] => ({
+  send: (entries) =>
+    Effect.sync(() => {
+      if (entries.length > 0) write(entries.map(logLine).join("\n") + "\n")
+    })
+})
+
+/**
+ * One JSON line per dead letter on stdout (CloudWatch Logs, in Lambda).
+ * Straight to stdout, not `console.log`, which Lambda's text format prefixes.
+ */
+export const layerStdout: Layer.Layer<DeadLetter.DeadLetter> = Layer.sync(
+  DeadLetter.DeadLetter,
+  () => makeStdout((lines) => process.stdout.write(lines))
+)
+
+// ---------------------------------------------------------------------------
+// Configuration
+// ---------------------------------------------------------------------------
+
+/** A sink as a `sqs:<queue URL>`, `kinesis:<stream name>` or `stdout` text names it. */
 export type Target =
   | { readonly _tag: "Sqs"; readonly queueUrl: string }
   | { readonly _tag: "Kinesis"; readonly streamName: string }
@@ -385,29 +390,40 @@ export const parseTarget = (text: string): Either.Either<Target, string> => {
   )
 }
 
-/** `EDDY_DEAD_LETTER`, default `stdout`. */
-export const target: Config.Config<Target> = Config.string("EDDY_DEAD_LETTER").pipe(
-  Config.withDefault("stdout"),
-  Config.mapOrFail((text) => Either.mapLeft(parseTarget(text), (message) => ConfigError.InvalidData(["EDDY_DEAD_LETTER"], message)))
-)
+/** A target read from the configuration key `name` with `parseTarget`; a text that does not parse is a `ConfigError` naming the key. */
+export const targetConfig = (name: string): Config.Config<Target> =>
+  Config.string(name).pipe(
+    // The path is relative: Config prefixes the key's name.
+    Config.mapOrFail((text) => Either.mapLeft(parseTarget(text), (message) => ConfigError.InvalidData([], message)))
+  )
+
+export interface Settings {
+  readonly target: Target
+  /** The SQS or Kinesis client's options; default `AWS_REGION` and `AWS_ENDPOINT_URL_SQS` / `AWS_ENDPOINT_URL_KINESIS` (or `AWS_ENDPOINT_URL`), as the AWS SDKs read them. */
+  readonly client?: AwsClientOptions.Options
+  readonly retry?: Schedule.Schedule<unknown, unknown>
+}
 
 /**
- * The sink `EDDY_DEAD_LETTER` names (`sqs:<queue URL>`, `kinesis:<stream
- * name>` or `stdout`, the default), with its client from `AWS_REGION` and
- * `AWS_ENDPOINT_URL_SQS` / `AWS_ENDPOINT_URL_KINESIS` (or `AWS_ENDPOINT_URL`).
+ * The sink `config` names, e.g. `{ target: DeadLetterSinks.targetConfig("DEAD_LETTER") }`,
+ * with its client; a stdout sink builds no client.
  */
-export const layerConfig: Layer.Layer<DeadLetter.DeadLetter, ConfigError.ConfigError> = Layer.unwrapEffect(
-  Effect.gen(function*() {
-    const sink = yield* target
-    switch (sink._tag) {
-      case "Stdout":
-        return layerStdout
-      case "Kinesis":
-        return layerKinesis({ streamName: sink.streamName }).pipe(Layer.provide(Kinesis.layerConfig))
-      case "Sqs": {
-        const client = yield* AwsClientOptions.config("SQS")
-        return layerSqs({ queueUrl: sink.queueUrl, ...client })
+export const layerConfig = (
+  config: Config.Config.Wrap<Settings>
+): Layer.Layer<DeadLetter.DeadLetter, ConfigError.ConfigError | Kinesis.KinesisError> =>
+  Layer.unwrapEffect(
+    Effect.gen(function*() {
+      const { client, retry, target } = yield* Config.unwrap(config)
+      const retryOption = retry === undefined ? {} : { retry }
+      switch (target._tag) {
+        case "Stdout":
+          return layerStdout
+        case "Kinesis":
+          return layerKinesis({ streamName: target.streamName, ...retryOption }).pipe(
+            Layer.provide(client === undefined ? Kinesis.layerConfig() : Kinesis.layer(client))
+          )
+        case "Sqs":
+          return layerSqs({ queueUrl: target.queueUrl, ...retryOption, ...(client ?? (yield* AwsClientOptions.config("SQS"))) })
       }
-    }
-  })
-)
+    })
+  )

@@ -5,15 +5,14 @@
  * the outcomes into `batchItemFailures`.
  *
  * ```ts
- * import * as DeadLetterSinks from "@eddy/runtime/DeadLetterSinks"
  * import * as Lambda from "@eddy/runtime/Lambda"
  * import { Layer } from "effect"
  * import { pipelines } from "./pipelines"
- * import * as State from "./state"
+ * import * as State from "./state" // store, deduper and dead-letter sink from the app's Config
  *
  * export const handler: Lambda.Handler = Lambda.handler({
  *   pipelines,
- *   layer: Layer.merge(State.layerConfig, DeadLetterSinks.layerConfig)
+ *   layer: Layer.merge(State.layerConfig, State.deadLetterConfig)
  * })
  * ```
  *

@@ -5,10 +5,11 @@
  *
  * ```ts
  * import { pipelines } from "./pipelines"
+ * import * as State from "./state" // store, deduper and dead-letter sink from the app's Config
  * NodeRuntime.runMain(
  *   Service.run({
  *     pipelines,
- *     layer: Layer.mergeAll(DynamoStore.layerConfig, DynamoDeduper.layerConfig, DeadLetterSinks.layerConfig)
+ *     layer: Layer.merge(State.layerConfig, State.deadLetterConfig)
  *   }),
  *   // `run` logs JSON lines (see `Log`); runMain's pretty logger would print each one again.
  *   { disablePrettyLogger: true }
@@ -148,7 +149,7 @@ export const layerLeasesConfig: Layer.Layer<Leases.Leases, ConfigError.ConfigErr
     yield* DynamoLeases.createTable(tableName)
     return DynamoLeases.layer({ tableName, failoverTime })
   })
-).pipe(Layer.provide(DynamoClient.layerConfig))
+).pipe(Layer.provide(DynamoClient.layerConfig()))
 
 /**
  * Waits before a shard is read again after a failed batch or read: from 1 s,
@@ -376,7 +377,7 @@ export const layer = <E = never>(
       }))
   )
   return worker.pipe(
-    Layer.provide(Layer.mergeAll(Layer.provide(processor, options.layer), options.kinesis ?? Kinesis.layerConfig, options.leases ?? layerLeasesConfig))
+    Layer.provide(Layer.mergeAll(Layer.provide(processor, options.layer), options.kinesis ?? Kinesis.layerConfig(), options.leases ?? layerLeasesConfig))
   )
 }
 

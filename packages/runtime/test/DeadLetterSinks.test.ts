@@ -2,6 +2,7 @@ import type { SendMessageBatchCommand, SendMessageBatchCommandOutput, SendMessag
 import type { DeadLetterEntry } from "@eddy/core/DeadLetter"
 import * as Kinesis from "@eddy/kinesis/Kinesis"
 import { Kinesalite } from "@eddy/local"
+import * as KinesisFaults from "@eddy/testing/KinesisFaults"
 import { describe, expect, it } from "@effect/vitest"
 import { ConfigProvider, Context, Effect, Either, Fiber, Layer, Option, Schedule, TestClock } from "effect"
 import { createHash } from "node:crypto"
@@ -149,14 +150,78 @@ describe("DeadLetterSinks", () => {
       const { Shards } = yield* kinesis.listShards({ StreamName: "dead-letters" })
       const { ShardIterator } = yield* kinesis.getShardIterator({ StreamName: "dead-letters", ShardId: Shards![0]!.ShardId!, ShardIteratorType: "TRIM_HORIZON" })
       const { Records } = yield* kinesis.getRecords({ ShardIterator: ShardIterator! })
-      expect(Records!.map((r) => r.PartitionKey)).toEqual(["o-0", "o-1", "o-2"])
-      const read = Records!.map((r) => JSON.parse(Buffer.from(r.Data!).toString("utf8")))
-      expect(read[0].payload).toBe(Buffer.from(entries[0]!.payload).toString("base64"))
-      expect(read[1]).toMatchObject({ payloadTruncated: true, payloadBytes: 2_000_000 })
-      expect(Records![1]!.Data!.length).toBeLessThanOrEqual(1024 * 1024)
+      // Order holds per partition key only: the producer paces the 1 MiB record behind the shard's byte budget.
+      const byKey = new Map(Records!.map((r) => [r.PartitionKey!, r]))
+      expect([...byKey.keys()].sort()).toEqual(["o-0", "o-1", "o-2"])
+      const read = (key: string) => JSON.parse(Buffer.from(byKey.get(key)!.Data!).toString("utf8"))
+      expect(read("o-0").payload).toBe(Buffer.from(entries[0]!.payload).toString("base64"))
+      expect(read("o-1")).toMatchObject({ payloadTruncated: true, payloadBytes: 2_000_000 })
+      expect(byKey.get("o-1")!.Data!.length + "o-1".length).toBeLessThanOrEqual(1024 * 1024)
     }))
 
-  it("reads the sink from EDDY_DEAD_LETTER", () => {
+  it.scopedLive("Kinesis: the producer retries the records Kinesis rejected; a failed send repeats none of what went out", () =>
+    Effect.gen(function*() {
+      const { endpoint } = yield* Kinesalite.start()
+      const real = yield* Kinesis.make({ endpoint })
+      yield* real.createStream({ StreamName: "retried-letters", ShardCount: 1 })
+      // o-1 is rejected on the first PutRecords only; o-3 on every call, so its retries run out.
+      const { faults, kinesis } = yield* KinesisFaults.make(real, {
+        rejectRecords: {
+          select: (record, at) => record.PartitionKey === "o-3" || (record.PartitionKey === "o-1" && at.call === 1),
+          errorCodes: ["InternalFailure"]
+        }
+      })
+      const sink = yield* DeadLetterSinks.makeKinesis({ streamName: "retried-letters", retry: Schedule.recurs(2) }).pipe(
+        Effect.provideService(Kinesis.Kinesis, kinesis)
+      )
+      const entries = [entry(0), entry(1), entry(2), entry(3)]
+      const failure = yield* Effect.flip(sink.send(entries))
+      expect(failure).toBeInstanceOf(DeadLetter.DeadLetterError)
+      expect(failure.message).toContain("1 dead letter(s) not written")
+      expect(failure.cause).toMatchObject({ _tag: "RecordRejectedError", errorCode: "InternalFailure", attempts: 3 })
+      // The processor sends the same entries again: only o-3 goes out, and this time Kinesis takes it.
+      const before = (yield* faults.counts).calls.putRecords
+      const healed = yield* DeadLetterSinks.makeKinesis({ streamName: "retried-letters" }).pipe(Effect.provideService(Kinesis.Kinesis, real))
+      yield* sink.send(entries).pipe(Effect.either)
+      yield* healed.send([entries[3]!])
+      expect((yield* faults.counts).calls.putRecords).toBe(before + 3)
+      const { Shards } = yield* real.listShards({ StreamName: "retried-letters" })
+      const { ShardIterator } = yield* real.getShardIterator({ StreamName: "retried-letters", ShardId: Shards![0]!.ShardId!, ShardIteratorType: "TRIM_HORIZON" })
+      const { Records } = yield* real.getRecords({ ShardIterator: ShardIterator! })
+      expect(Records!.map((r) => r.PartitionKey)).toEqual(["o-0", "o-2", "o-1", "o-3"])
+    }))
+
+  it.scopedLive("Kinesis: an entry whose partition key Kinesis would refuse goes under its shard id", () =>
+    Effect.gen(function*() {
+      const { endpoint } = yield* Kinesalite.start()
+      const kinesis = yield* Kinesis.make({ endpoint })
+      yield* kinesis.createStream({ StreamName: "keyless-letters", ShardCount: 1 })
+      const sink = yield* DeadLetterSinks.makeKinesis({ streamName: "keyless-letters" }).pipe(Effect.provideService(Kinesis.Kinesis, kinesis))
+      yield* sink.send([{ ...entry(0), partitionKey: "" }, { ...entry(1), partitionKey: "o-\uD800" }])
+      const { Shards } = yield* kinesis.listShards({ StreamName: "keyless-letters" })
+      const { ShardIterator } = yield* kinesis.getShardIterator({ StreamName: "keyless-letters", ShardId: Shards![0]!.ShardId!, ShardIteratorType: "TRIM_HORIZON" })
+      const { Records } = yield* kinesis.getRecords({ ShardIterator: ShardIterator! })
+      expect(Records!.map((r) => r.PartitionKey)).toEqual(["shardId-000000000003", "shardId-000000000003"])
+      expect(Records!.map((r) => JSON.parse(Buffer.from(r.Data!).toString("utf8")).partitionKey)).toEqual(["", "o-\uD800"])
+    }))
+
+  it.effect("stdout: one JSON line per entry, the same fields and payload as every other sink", () =>
+    Effect.gen(function*() {
+      const written: Array<string> = []
+      const sink = DeadLetterSinks.makeStdout((lines) => written.push(lines))
+      const entries = [entry(0), { ...entry(1), pipeline: "revenue" }]
+      yield* sink.send(entries)
+      yield* sink.send([])
+      expect(written).toHaveLength(1)
+      const lines = written[0]!.split("\n")
+      expect(lines.at(-1)).toBe("")
+      expect(lines.slice(0, -1).map((line) => JSON.parse(line))).toEqual(
+        entries.map((e) => ({ level: "warn", msg: "dead letter", ...JSON.parse(DeadLetterSinks.encode(e)) }))
+      )
+      expect(JSON.parse(lines[1]!)).toMatchObject({ pipeline: "revenue", payload: Buffer.from(entries[1]!.payload).toString("base64") })
+    }))
+
+  it("parses a sink's name and reads it from the configuration key it is given", () => {
     const parse = (text: string) => DeadLetterSinks.parseTarget(text)
     expect(parse("stdout")).toEqual(Either.right({ _tag: "Stdout" }))
     expect(parse(`sqs:${queueUrl}`)).toEqual(Either.right({ _tag: "Sqs", queueUrl }))
@@ -164,15 +229,18 @@ describe("DeadLetterSinks", () => {
     expect(Either.isLeft(parse("sqs:orders-dlq"))).toBe(true)
     expect(Either.isLeft(parse("s3://bucket"))).toBe(true)
     const read = (value: string) =>
-      Effect.runSync(Effect.either(Effect.withConfigProvider(DeadLetterSinks.target, ConfigProvider.fromMap(new Map([["EDDY_DEAD_LETTER", value]])))))
+      Effect.runSync(
+        Effect.either(Effect.withConfigProvider(DeadLetterSinks.targetConfig("ORDERS_DEAD_LETTER"), ConfigProvider.fromMap(new Map([["ORDERS_DEAD_LETTER", value]]))))
+      )
     expect(read("kinesis:dlq")).toEqual(Either.right({ _tag: "Kinesis", streamName: "dlq" }))
     const wrong = read("queue")
     expect(Either.isLeft(wrong) && String(wrong.left)).toContain("expected sqs:<queue URL>")
+    expect(Either.isLeft(wrong) && String(wrong.left)).toContain("ORDERS_DEAD_LETTER")
   })
 
   it.effect("the configured stdout sink builds without any AWS client", () =>
     Effect.gen(function*() {
-      const context = yield* Layer.build(DeadLetterSinks.layerConfig).pipe(
+      const context = yield* Layer.build(DeadLetterSinks.layerConfig({ target: DeadLetterSinks.targetConfig("EDDY_DEAD_LETTER") })).pipe(
         Effect.withConfigProvider(ConfigProvider.fromMap(new Map([["EDDY_DEAD_LETTER", "stdout"]]))),
         Effect.scoped
       )

@@ -10,14 +10,12 @@
  * concurrent ones. With aggregation, consecutive records of a key travel in
  * one aggregated record, which Kinesis accepts or rejects as a whole.
  */
-import { type Aggregate, Aggregator, hashKeyOf, MAX_RECORD_BYTES } from "../Kpl"
+import { type Aggregate, Aggregator, hashKeyOf } from "../Kpl"
+import { PUT_RECORDS_MAX_RECORDS, RECORD_MAX_BYTES } from "../Limits"
 import type { Shard, ShardMap } from "../Shards"
 import { TokenBucket } from "../TokenBucket"
 import { Fifo } from "./fifo"
 import type { Ticket } from "./ticket"
-
-/** Kinesis's limit on records per PutRecords call. */
-export const MAX_BATCH_RECORDS = 500
 
 /**
  * An upper bound on what a user record adds to an aggregate beyond its data
@@ -179,7 +177,7 @@ export class Batcher {
       if (result === FULL) return FULL
       if (result < wakeAt) wakeAt = result
     }
-    return this.records.length + this.openAggregates >= MAX_BATCH_RECORDS ? FULL : wakeAt
+    return this.records.length + this.openAggregates >= PUT_RECORDS_MAX_RECORDS ? FULL : wakeAt
   }
 
   /** Closes the open batch and hands it over for sending. */
@@ -259,7 +257,7 @@ export class Batcher {
         shard,
         old?.records ?? new TokenBucket(this.options.shardRecordsPerSecond, second, now),
         old?.bytes ?? new TokenBucket(this.options.shardBytesPerSecond, second, now),
-        this.options.aggregate ? new Aggregator<Entry>({ maxBytes: MAX_RECORD_BYTES }) : undefined
+        this.options.aggregate ? new Aggregator<Entry>({ maxBytes: RECORD_MAX_BYTES }) : undefined
       )
     })
     if (this.lanes.length === 0) throw new Error("a stream has at least one open shard")
@@ -295,7 +293,7 @@ export class Batcher {
   private fillPlain(lane: Lane, now: number): number {
     for (let queue = lane.peek(); queue !== undefined; queue = lane.peek()) {
       const e = queue.first()
-      if (this.records.length >= MAX_BATCH_RECORDS || this.bytes + e.size > this.options.maxRequestBytes) return FULL
+      if (this.records.length >= PUT_RECORDS_MAX_RECORDS || this.bytes + e.size > this.options.maxRequestBytes) return FULL
       const wait = this.blockedUntil(lane, 1, e.size, now)
       if (wait !== undefined) return wait
       lane.pop()
@@ -332,7 +330,7 @@ export class Batcher {
           if (taken > 0) break
           this.closeAggregate(lane, aggregator)
         }
-        if (aggregator.count === 0 && this.records.length + this.openAggregates >= MAX_BATCH_RECORDS) {
+        if (aggregator.count === 0 && this.records.length + this.openAggregates >= PUT_RECORDS_MAX_RECORDS) {
           stop = FULL
           break
         }

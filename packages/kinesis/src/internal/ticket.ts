@@ -1,5 +1,15 @@
 import { Deferred, type Either, Exit } from "effect"
-import type { Acknowledged, PutFailure } from "../Producer"
+import type { PutFailure } from "../ProducerError"
+
+/** Kinesis wrote the record. */
+export interface Acknowledged {
+  readonly shardId: string
+  readonly sequenceNumber: string
+  /** The record's position inside the KPL aggregate that carried it, if one did. */
+  readonly subSequenceNumber?: number
+  /** PutRecords calls it took. */
+  readonly attempts: number
+}
 
 export type Outcome = Either.Either<Acknowledged, PutFailure>
 
