@@ -5,10 +5,13 @@
  *
  * ```ts
  * import { pipelines } from "./pipelines"
+ * import * as State from "./state"
  * NodeRuntime.runMain(
  *   Service.run({
  *     pipelines,
- *     layer: Layer.mergeAll(DynamoStore.layerConfig, DynamoDeduper.layerConfig, DeadLetterSinks.layerConfig)
+ *     layer: Layer.merge(State.layerConfig, DeadLetterSinks.layerConfig),
+ *     // e.g. DynamoLeases.layerConfig(Config.all({ tableName: Config.string("EDDY_LEASE_TABLE") }))
+ *     leases: State.leasesConfig
  *   }),
  *   // `run` logs JSON lines (see `Log`); runMain's pretty logger would print each one again.
  *   { disablePrettyLogger: true }
@@ -18,10 +21,10 @@
  * Configuration (see `settingsConfig`): `EDDY_STREAM_NAME`, `EDDY_WORKER_ID`
  * (default hostname-pid), `EDDY_INITIAL_POSITION` (TRIM_HORIZON or LATEST),
  * `EDDY_GRACE_PERIOD` (25 seconds), `PORT` (8080), `EDDY_READ_LIMIT`,
- * `EDDY_POLL_INTERVAL`, `EDDY_DISCOVERY_INTERVAL`; the lease table from
- * `EDDY_LEASE_TABLE` and `EDDY_FAILOVER_TIME` (see `layerLeasesConfig`); the
- * clients from `AWS_REGION`, `AWS_ENDPOINT_URL_KINESIS` and
- * `AWS_ENDPOINT_URL_DYNAMODB`; the log level from `LOG_LEVEL`.
+ * `EDDY_POLL_INTERVAL`, `EDDY_DISCOVERY_INTERVAL`; the Kinesis client from
+ * `AWS_REGION` and `AWS_ENDPOINT_URL_KINESIS`; the log level from `LOG_LEVEL`.
+ * The lease table is the application's choice (`options.leases`: DynamoDB,
+ * Redis or memory), as are the store, deduper and dead-letter sink.
  *
  * Endpoints (see `Health`): `GET /healthz`, `GET /readyz` (503 while starting
  * or stopping), `GET /metrics` (Prometheus text: the processor's counters, the
@@ -51,8 +54,6 @@ import * as Leases from "@eddy/core/Leases"
 import * as Pipeline from "@eddy/core/Pipeline"
 import * as Processor from "@eddy/core/Processor"
 import type * as Store from "@eddy/core/Store"
-import * as DynamoClient from "@eddy/dynamodb/DynamoClient"
-import * as DynamoLeases from "@eddy/dynamodb/DynamoLeases"
 import type * as Consumer from "@eddy/kinesis/Consumer"
 import * as Kinesis from "@eddy/kinesis/Kinesis"
 import * as Shards from "@eddy/kinesis/Shards"
@@ -137,20 +138,6 @@ export const settingsConfig = (given: Partial<Settings> = {}): Config.Config<Set
   })
 
 /**
- * The DynamoDB lease table from `EDDY_LEASE_TABLE`, created if it does not
- * exist (as KCL does), with failover after `EDDY_FAILOVER_TIME` (default
- * 10 seconds); the client from `AWS_REGION` and `AWS_ENDPOINT_URL_DYNAMODB`.
- */
-export const layerLeasesConfig: Layer.Layer<Leases.Leases, ConfigError.ConfigError | DynamoLeases.LeaseTableError> = Layer.unwrapEffect(
-  Effect.gen(function*() {
-    const tableName = yield* Config.nonEmptyString("EDDY_LEASE_TABLE")
-    const failoverTime = yield* Config.duration("EDDY_FAILOVER_TIME").pipe(Config.withDefault(Duration.seconds(10)))
-    yield* DynamoLeases.createTable(tableName)
-    return DynamoLeases.layer({ tableName, failoverTime })
-  })
-).pipe(Layer.provide(DynamoClient.layerConfig))
-
-/**
  * Waits before a shard is read again after a failed batch or read: from 1 s,
  * jittered, each wait at most 30 s, 10 times (about three minutes); then the
  * lease is given up so that any worker, this one included, can try afresh.
@@ -172,8 +159,8 @@ export interface Options<E = never> extends Partial<Settings> {
   readonly layer: Layer.Layer<Store.Store | Deduper.Deduper | DeadLetter.DeadLetter, E>
   /** Default `Kinesis.layerConfig`. */
   readonly kinesis?: Layer.Layer<Kinesis.Kinesis, E>
-  /** Default `layerLeasesConfig`: a DynamoDB lease table. */
-  readonly leases?: Layer.Layer<Leases.Leases, E>
+  /** The lease table the workers share, e.g. `DynamoLeases.layerConfig(...)` or `RedisLeases.layer(...)`. */
+  readonly leases: Layer.Layer<Leases.Leases, E>
   /** Retries of store writes, dedup claims and dead-letter sends (see `Processor.defaultRetry`). */
   readonly retry?: Schedule.Schedule<unknown, unknown>
   /** Default `defaultRereadBackoff`. */
@@ -362,7 +349,7 @@ export const make = (options: WorkerOptions): Effect.Effect<Service["Type"], Ser
 /** The worker with its processor, Kinesis client and lease table, configured from `options` and the environment. */
 export const layer = <E = never>(
   options: Options<E>
-): Layer.Layer<Service, E | ConfigError.ConfigError | ServeError | DynamoLeases.LeaseTableError> => {
+): Layer.Layer<Service, E | ConfigError.ConfigError | ServeError> => {
   // At start, so a bad definition fails the task before any lease is taken.
   Pipeline.validate(options.pipelines)
   const processor = Processor.layer({ pipelines: options.pipelines, ...(options.retry !== undefined ? { retry: options.retry } : {}) })
@@ -376,10 +363,10 @@ export const layer = <E = never>(
       }))
   )
   return worker.pipe(
-    Layer.provide(Layer.mergeAll(Layer.provide(processor, options.layer), options.kinesis ?? Kinesis.layerConfig, options.leases ?? layerLeasesConfig))
+    Layer.provide(Layer.mergeAll(Layer.provide(processor, options.layer), options.kinesis ?? Kinesis.layerConfig, options.leases))
   )
 }
 
 /** The service as a program for `NodeRuntime.runMain`, logging JSON lines (level from `LOG_LEVEL`). */
-export const run = <E = never>(options: Options<E>): Effect.Effect<never, E | ConfigError.ConfigError | ServeError | DynamoLeases.LeaseTableError> =>
+export const run = <E = never>(options: Options<E>): Effect.Effect<never, E | ConfigError.ConfigError | ServeError> =>
   Layer.launch(layer(options)).pipe(Effect.provide(Log.layerConfig))

@@ -11,6 +11,7 @@ import { sampleOrders } from "@eddy/commerce/CommerceArbitrary"
 import * as DeadLetter from "@eddy/core/DeadLetter"
 import * as Faults from "@eddy/testing/Faults"
 import * as Leases from "@eddy/core/Leases"
+import * as LeaseTableMemory from "@eddy/core/LeaseTableMemory"
 import * as Processor from "@eddy/core/Processor"
 import { comparePosition, type Position, positionId } from "@eddy/core/SourceRecord"
 import * as Store from "@eddy/core/Store"
@@ -47,7 +48,7 @@ const localKinesis = Effect.map(Kinesalite.start(), ({ endpoint }) => Kinesis.la
 /** A fresh in-memory lease table, recorded by `journal` when given, and the lease service on it. */
 const memoryLeases = (options: { readonly failoverTime: Duration.DurationInput; readonly journal?: ReturnType<typeof F.journal> }) =>
   Effect.gen(function*() {
-    const raw = yield* Leases.makeMemoryTable
+    const raw = yield* LeaseTableMemory.make
     const table = options.journal?.table(raw) ?? raw
     const leases = yield* Leases.make(table, { failoverTime: options.failoverTime })
     return { table, leases, layer: Layer.succeed(Leases.Leases, leases) }
@@ -426,7 +427,7 @@ describe("shard worker re-reads (on the TestClock)", () => {
             return records.map((): Processor.Outcome => ({ _tag: "Failed", error: new Store.StoreUnavailableError({ message: "down" }) }))
           })
       })
-      const leases = yield* Leases.make(yield* Leases.makeMemoryTable, { failoverTime: "10 seconds" })
+      const leases = yield* Leases.make(yield* LeaseTableMemory.make, { failoverTime: "10 seconds" })
       yield* leases.createLeases([{ leaseKey: shard0 }])
       const worker = yield* leases.worker("w1")
       const [lease] = yield* worker.round
