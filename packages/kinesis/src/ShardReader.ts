@@ -9,6 +9,7 @@ import type { Position, SourceRecord } from "@eddy/core/SourceRecord"
 import { Chunk, Clock, Data, Duration, Effect, Metric, Option, type Schedule, Stream } from "effect"
 import { readCall } from "./internal/readCall"
 import { Kinesis, type KinesisError } from "./Kinesis"
+import { GET_RECORDS_MAX_RECORDS } from "./Limits"
 import * as UserRecords from "./UserRecords"
 
 /** Where a shard reader starts. */
@@ -73,8 +74,6 @@ export const millisBehindLatest = Metric.gauge("eddy_kinesis_millis_behind_lates
   description: "How far a shard reader is behind the tip of its shard, in milliseconds"
 })
 
-const MAX_LIMIT = 10_000
-
 /**
  * Reads one shard from `from`: one batch per GetRecords call that returned
  * records, and at a closed shard's end a final batch with `shardEnded` set,
@@ -92,9 +91,9 @@ export const readShard = (
   options: ReadOptions = {}
 ): Stream.Stream<ShardBatch, KinesisError, Kinesis> =>
   Stream.suspend(() => {
-    const limit = options.limit ?? MAX_LIMIT
-    if (!Number.isInteger(limit) || limit < 1 || limit > MAX_LIMIT) {
-      return Stream.dieMessage(`ReadOptions.limit must be an integer from 1 to ${MAX_LIMIT}, got ${limit}`)
+    const limit = options.limit ?? GET_RECORDS_MAX_RECORDS
+    if (!Number.isInteger(limit) || limit < 1 || limit > GET_RECORDS_MAX_RECORDS) {
+      return Stream.dieMessage(`ReadOptions.limit must be an integer from 1 to ${GET_RECORDS_MAX_RECORDS}, got ${limit}`)
     }
     const pollMillis = Duration.toMillis(options.pollInterval ?? "200 millis")
     const maxIdleMillis = Math.max(pollMillis, Duration.toMillis(options.maxIdleInterval ?? "1 second"))
