@@ -19,6 +19,7 @@ import * as DynamoClient from "@eddy/dynamodb/DynamoClient"
 import * as DynamoDeduper from "@eddy/dynamodb/DynamoDeduper"
 import * as DynamoLeases from "@eddy/dynamodb/DynamoLeases"
 import * as DynamoStore from "@eddy/dynamodb/DynamoStore"
+import * as Consumer from "@eddy/kinesis/Consumer"
 import * as Kinesis from "@eddy/kinesis/Kinesis"
 import * as Shards from "@eddy/kinesis/Shards"
 import { Kinesalite } from "@eddy/local"
@@ -431,15 +432,16 @@ describe("shard worker re-reads (on the TestClock)", () => {
       yield* leases.createLeases([{ leaseKey: shard0 }])
       const worker = yield* leases.worker("w1")
       const [lease] = yield* worker.round
+      const shard = yield* Consumer.leasedShard(F.streamName, worker, lease!, { pollInterval: Duration.millis(100) }).pipe(
+        Effect.provideService(Kinesis.Kinesis, kinesis)
+      )
       const fiber = yield* ShardWorker.run({
         streamName: F.streamName,
-        lease: lease!,
-        worker,
+        shard,
         processor: failing,
-        read: { pollInterval: Duration.millis(100) },
         rereadBackoff: Schedule.exponential("1 second").pipe(Schedule.intersect(Schedule.recurs(2))),
         stop: yield* Deferred.make<void>()
-      }).pipe(Effect.provideService(Kinesis.Kinesis, kinesis), Effect.fork)
+      }).pipe(Effect.fork)
 
       // Settles the fibers (the worker's and its prefetch) that the clock woke.
       const settle = Effect.repeatN(Effect.yieldNow(), 20)
