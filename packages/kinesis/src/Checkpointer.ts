@@ -21,7 +21,7 @@ export interface Checkpointer {
   readonly shardId: string
   /** The position the shard resumes after: the last checkpoint written, at first the lease's. */
   readonly position: Effect.Effect<Position>
-  /** Moves the checkpoint to `position` (a record's sequence and sub-sequence numbers). */
+  /** Moves the checkpoint to `position` (a record's sequence and sub-sequence numbers; a record itself will do). */
   readonly checkpoint: (position: Position) => Effect.Effect<void, Leases.LeaseLostError | Leases.LeaseStoreError>
   /** Checkpoints SHARD_END once a closed shard's last records are processed; this gives the lease up. */
   readonly checkpointShardEnd: Effect.Effect<void, Leases.LeaseLostError | Leases.LeaseStoreError>
@@ -42,11 +42,14 @@ export const make = (
     let position = lease.checkpoint
     let ended = false
     const end = (reason: End) => Effect.suspend(() => ended ? Effect.void : (ended = true, onEnd(reason)))
-    const write = (to: Position) =>
-      worker.checkpoint(lease, to).pipe(
+    const write = (at: Position) => {
+      // Only the position: a record passed as its own position is not stored whole.
+      const to: Position = { sequenceNumber: at.sequenceNumber, subSequenceNumber: at.subSequenceNumber }
+      return worker.checkpoint(lease, to).pipe(
         Effect.tap(() => Effect.sync(() => void (position = to))),
         Effect.tapError((e) => e._tag === "LeaseLostError" ? end("lost") : Effect.void)
       )
+    }
     return {
       shardId: lease.leaseKey,
       position: Effect.sync(() => position),

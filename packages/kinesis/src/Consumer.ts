@@ -141,7 +141,10 @@ export interface ShardStream {
   /** The user records of `batches`, without the batch details. */
   readonly records: Stream.Stream<Chunk.Chunk<SourceRecord>, KinesisError>
   readonly checkpointer: Checkpointer.Checkpointer
-  /** Completes when a heartbeat finds the lease taken by another worker: stop processing the shard at once. */
+  /**
+   * Completes when the lease is lost (a heartbeat found it taken by another
+   * worker, or a checkpoint was refused): stop processing the shard at once.
+   */
   readonly leaseLost: Effect.Effect<void>
 }
 
@@ -279,7 +282,7 @@ export const makeSharded = (
     const ended = (key: string, entry: Running) => (end: Checkpointer.End) =>
       Effect.suspend(() => {
         if (running.get(key) === entry) running.delete(key)
-        return end === "lost" ? Effect.void : Effect.zipRight(discoveryWake.offer(undefined), heartbeatWake.offer(undefined))
+        return end === "lost" ? Deferred.succeed(entry.lost, undefined) : Effect.zipRight(discoveryWake.offer(undefined), heartbeatWake.offer(undefined))
       })
 
     const start = (lease: Leases.HeldLease) =>

@@ -183,7 +183,9 @@ const runShard = (options: WorkerOptions, processor: Processor.Processor["Type"]
         Effect.as("gaveUp" as const)
       )
     ),
-    Effect.raceFirst(Effect.zipRight(shard.leaseLost, Effect.as(Metric.increment(ServiceMetrics.leasesLost), "lost" as const))),
+    Effect.raceFirst(Effect.as(shard.leaseLost, "lost" as const)),
+    // Counted here once, whichever noticed first: the heartbeat or a refused checkpoint.
+    Effect.tap((exit) => exit === "lost" ? Metric.increment(ServiceMetrics.leasesLost) : Effect.void),
     Effect.annotateLogs({ shardId: shard.shardId })
   )
 

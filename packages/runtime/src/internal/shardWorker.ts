@@ -109,7 +109,6 @@ export const run = (options: Options): Effect.Effect<Exit> =>
         case "Stopped":
           return "stopped"
         case "Lost":
-          yield* Metric.increment(ServiceMetrics.leasesLost)
           yield* Effect.logWarning("lease lost: another worker took the shard; stopped without checkpointing")
           return "lost"
         case "Reread": {
