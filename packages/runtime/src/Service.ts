@@ -30,16 +30,20 @@
  * or stopping), `GET /metrics` (Prometheus text: the processor's counters, the
  * per-shard `eddy_kinesis_millis_behind_latest` lag gauge, and `metrics`).
  *
- * A worker lists the stream's shards (again every discovery interval, so
- * resharding is followed) and creates a lease per shard; on each heartbeat it
- * renews its leases and takes free, expired or surplus ones (see
- * `@eddy/core/Leases`). Each held shard is read from just after its
- * checkpoint, batch by batch; a batch is checkpointed once the processor has
- * durably written it, and only up to the record before its first failure,
- * after which the shard is read again from there after a backoff. A child
- * shard is taken only once its parents are checkpointed at SHARD_END. A shard
- * whose lease is lost (a refused checkpoint, or a renewal that did not hold)
- * is stopped at once, without checkpointing.
+ * The shards come from `Consumer.makeSharded` (`@eddy/kinesis`): it lists
+ * the stream's shards (again every discovery interval, so resharding is
+ * followed) and creates a lease per shard; on each heartbeat it renews the
+ * worker's leases and takes free, expired or surplus ones (see
+ * `@eddy/core/Leases`). The service processes each shard handed out (see
+ * `internal/shardWorker`), acknowledging with `@eddy/core/Acknowledgement`
+ * and checkpointing through the shard's `Checkpointer`. Each held shard is
+ * read from just after its checkpoint, batch by batch; a batch is
+ * checkpointed once the processor has durably written it, and only up to the
+ * record before its first failure, after which the shard is read again from
+ * there after a backoff. A child shard is taken only once its parents are
+ * checkpointed at SHARD_END. A shard whose lease is lost (a refused
+ * checkpoint, or a renewal that did not hold) is stopped at once, without
+ * checkpointing.
  *
  * On SIGTERM (`NodeRuntime.runMain` interrupts the program) the worker stops
  * fetching, lets each shard finish the batch in hand and checkpoint it,
