@@ -1,10 +1,12 @@
 /** eddy's Kinesis driver: the client, producing, consuming, and the KPL format. */
+export * as Checkpointer from "./Checkpointer"
 export * as Consumer from "./Consumer"
 export * as Kinesis from "./Kinesis"
 export * as Kpl from "./Kpl"
 export * as Limits from "./Limits"
 export * as Producer from "./Producer"
 export * as RateLimit from "./RateLimit"
+export * as ShardReader from "./ShardReader"
 export * as Shards from "./Shards"
 export * as TokenBucket from "./TokenBucket"
 export * as UserRecords from "./UserRecords"
