@@ -1,4 +1,6 @@
 import { Chunk, Context, Data, Duration, Effect, Layer, Random, type Scope } from "effect"
+import { type Lease, type LeaseStoreError, type LeaseTable, type LeaseUpdate, taken, updated } from "./LeaseTable"
+import * as LeaseTableMemory from "./LeaseTableMemory"
 import type { Position } from "./SourceRecord"
 
 /**
@@ -15,7 +17,12 @@ import type { Position } from "./SourceRecord"
  * are compared across machines, which is why KCL does it this way too; the
  * price is that a worker must watch a lease for one failover time before it
  * can take it.
+ *
+ * The backend is a `LeaseTable` (see `@eddy/core/LeaseTable`): memory
+ * (`layerMemory`), DynamoDB or Redis.
  */
+
+export { type Lease, LeaseStoreError, type LeaseTable, type LeaseUpdate, taken, updated } from "./LeaseTable"
 
 /** Checkpoint sentinels, stored in `checkpoint` in place of a sequence number, as KCL does. */
 export const TRIM_HORIZON: Position = { sequenceNumber: "TRIM_HORIZON", subSequenceNumber: 0 }
@@ -24,20 +31,6 @@ export const LATEST: Position = { sequenceNumber: "LATEST", subSequenceNumber: 0
 export const SHARD_END: Position = { sequenceNumber: "SHARD_END", subSequenceNumber: 0 }
 
 export const isShardEnd = (p: Position): boolean => p.sequenceNumber === SHARD_END.sequenceNumber
-
-/** A lease as stored, with KCL's attribute names. */
-export interface Lease {
-  /** The shard id. */
-  readonly leaseKey: string
-  readonly leaseOwner: string | undefined
-  /** Incremented by every write; writes are conditional on it. */
-  readonly leaseCounter: number
-  /** Stored as `checkpoint` (sequence number or sentinel) and `checkpointSubSequenceNumber`. */
-  readonly checkpoint: Position
-  readonly ownerSwitchesSinceCheckpoint: number
-  /** Stored as the set `parentShardId`, as KCL does; empty for shards without parents. */
-  readonly parentShardIds: ReadonlyArray<string>
-}
 
 /** A lease this worker holds. `concurrencyToken` names the tenure: a checkpoint from an earlier tenure is refused. */
 export interface HeldLease extends Lease {
@@ -60,12 +53,6 @@ export class LeaseLostError extends Data.TaggedError("LeaseLostError")<{
   readonly leaseKey: string
   readonly workerId: string
   readonly message: string
-}> {}
-
-/** The lease store could not be read or written (network, throttling, missing table). Retryable. */
-export class LeaseStoreError extends Data.TaggedError("LeaseStoreError")<{
-  readonly message: string
-  readonly cause?: unknown
 }> {}
 
 /** One worker's view of the lease table. */
@@ -108,45 +95,6 @@ export class Leases extends Context.Tag("@eddy/core/Leases")<Leases, {
 export const worker = (workerId: string): Effect.Effect<LeaseWorker, never, Leases | Scope.Scope> =>
   Effect.flatMap(Leases, (leases) => Effect.acquireRelease(leases.worker(workerId), (w) => Effect.ignoreLogged(w.releaseAll)))
 
-/** A change to a held lease; every update also increments `leaseCounter`. */
-export interface LeaseUpdate {
-  /** Sets the checkpoint and resets `ownerSwitchesSinceCheckpoint`. */
-  readonly checkpoint?: Position
-  /** Clears `leaseOwner`. */
-  readonly release?: boolean
-}
-
-/**
- * The conditional primitives a lease backend provides; `make` builds the
- * coordination on top, so every backend behaves the same.
- */
-export interface LeaseTable {
-  readonly list: Effect.Effect<ReadonlyArray<Lease>, LeaseStoreError>
-  readonly get: (leaseKey: string) => Effect.Effect<Lease | undefined, LeaseStoreError>
-  /** Writes the lease unless one with its key exists; `true` when written. */
-  readonly create: (lease: Lease) => Effect.Effect<boolean, LeaseStoreError>
-  /** Applies `taken(observed, owner)` if the stored counter still equals `observed.leaseCounter`. */
-  readonly take: (observed: Lease, owner: string) => Effect.Effect<boolean, LeaseStoreError>
-  /** Applies `updated(stored, update)` if the stored owner and counter are `owner` and `leaseCounter`. */
-  readonly update: (leaseKey: string, owner: string, leaseCounter: number, update: LeaseUpdate) => Effect.Effect<boolean, LeaseStoreError>
-}
-
-/** The lease after `owner` takes it. */
-export const taken = (lease: Lease, owner: string): Lease => ({
-  ...lease,
-  leaseOwner: owner,
-  leaseCounter: lease.leaseCounter + 1,
-  ownerSwitchesSinceCheckpoint: lease.ownerSwitchesSinceCheckpoint + (lease.leaseOwner !== undefined && lease.leaseOwner !== owner ? 1 : 0)
-})
-
-/** The lease after an update by its owner. */
-export const updated = (lease: Lease, update: LeaseUpdate): Lease => ({
-  ...lease,
-  leaseCounter: lease.leaseCounter + 1,
-  ...(update.checkpoint !== undefined ? { checkpoint: update.checkpoint, ownerSwitchesSinceCheckpoint: 0 } : {}),
-  ...(update.release === true ? { leaseOwner: undefined } : {})
-})
-
 export const newLease = (lease: NewLease): Lease => ({
   leaseKey: lease.leaseKey,
   leaseOwner: undefined,
@@ -183,6 +131,17 @@ const byGeneration = (leases: ReadonlyArray<NewLease>): ReadonlyArray<ReadonlyAr
   return generations.filter((g) => g !== undefined)
 }
 
+const createLeases = (table: LeaseTable, leases: ReadonlyArray<NewLease>) =>
+  Effect.forEach(
+    byGeneration(leases),
+    (generation) => Effect.forEach(generation, (l) => table.create(newLease(l)), { concurrency: 16, discard: true }),
+    { discard: true }
+  )
+
+// ---------------------------------------------------------------------------
+// One worker: its private view of the table, and the steps of a round.
+// ---------------------------------------------------------------------------
+
 interface Held {
   /** The stored lease as of this worker's last write. */
   lease: Lease
@@ -192,223 +151,219 @@ interface Held {
   readonly lock: Effect.Semaphore
 }
 
+interface WorkerState {
+  readonly workerId: string
+  readonly table: LeaseTable
+  readonly failoverMs: number
+  readonly held: Map<string, Held>
+  /** When this worker last saw each lease's counter change. */
+  readonly seen: Map<string, { counter: number; since: number }>
+  /** One round (or `releaseAll`) at a time. */
+  readonly roundLock: Effect.Semaphore
+}
+
+const now = Effect.clockWith((clock) => clock.currentTimeMillis)
+
+const snapshot = (h: Held): HeldLease => ({ ...h.lease, concurrencyToken: h.token })
+
+const heldNow = (w: WorkerState) => Effect.sync(() => Array.from(w.held.values(), snapshot))
+
+const lostError = (w: WorkerState, leaseKey: string) =>
+  new LeaseLostError({
+    leaseKey,
+    workerId: w.workerId,
+    message:
+      `worker ${w.workerId} no longer holds lease ${leaseKey} (another worker took it, or it went unrenewed for the failover time): stop processing this shard`
+  })
+
+/**
+ * A conditional write to a held lease. When the condition fails, the stored
+ * lease tells whether an earlier write of ours landed although its response
+ * was lost (a retry after a timeout): while the owner is still this worker,
+ * only this worker's writes moved the counter, so adopt the stored lease and
+ * write once more.
+ */
+const write = (w: WorkerState, h: Held, update: LeaseUpdate): Effect.Effect<boolean, LeaseStoreError> => {
+  const attempt = (base: Lease, adopted: boolean): Effect.Effect<boolean, LeaseStoreError> =>
+    Effect.flatMap(w.table.update(base.leaseKey, w.workerId, base.leaseCounter, update), (ok) => {
+      if (ok) return Effect.sync(() => (h.lease = updated(base, update), true))
+      return Effect.flatMap(w.table.get(base.leaseKey), (stored) => {
+        if (stored === undefined) return Effect.succeed(false)
+        const expected = updated(base, update)
+        if (
+          stored.leaseCounter === expected.leaseCounter && stored.leaseOwner === expected.leaseOwner &&
+          samePosition(stored.checkpoint, expected.checkpoint)
+        ) return Effect.sync(() => (h.lease = stored, true))
+        return stored.leaseOwner === w.workerId && !adopted ? attempt(stored, true) : Effect.succeed(false)
+      })
+    })
+  return attempt(h.lease, false)
+}
+
+/** Runs `f` on the lease while it is still held in the same tenure, one write at a time. */
+const withHeld = <A, E>(w: WorkerState, h: Held, f: Effect.Effect<A, E>, otherwise: Effect.Effect<A, E>) =>
+  h.lock.withPermits(1)(Effect.suspend(() => w.held.get(h.lease.leaseKey) === h ? f : otherwise))
+
+const renew = (w: WorkerState, h: Held, errors: Array<LeaseStoreError>) =>
+  withHeld(
+    w,
+    h,
+    Effect.flatMap(Effect.either(write(w, h, {})), (result) =>
+      Effect.map(now, (t) => {
+        if (result._tag === "Right") {
+          if (result.right) h.renewedAt = t
+          else w.held.delete(h.lease.leaseKey)
+          return
+        }
+        errors.push(result.left)
+        // Others may consider it expired by now: stop claiming it.
+        if (t - h.renewedAt >= w.failoverMs) w.held.delete(h.lease.leaseKey)
+      })),
+    Effect.void
+  )
+
+/** Notes which leases' counters moved since the last listing (expiry is observed, not stamped). */
+const observe = (w: WorkerState, byKey: ReadonlyMap<string, Lease>, t: number) => {
+  for (const key of w.seen.keys()) if (!byKey.has(key)) w.seen.delete(key)
+  for (const l of byKey.values()) {
+    const before = w.seen.get(l.leaseKey)
+    if (before === undefined || before.counter !== l.leaseCounter) w.seen.set(l.leaseKey, { counter: l.leaseCounter, since: t })
+  }
+}
+
+/** Finished shards need no owner; children wait until every parent with a lease reached SHARD_END. */
+const eligibleLeases = (leases: ReadonlyArray<Lease>, byKey: ReadonlyMap<string, Lease>) =>
+  leases.filter((l) =>
+    !isShardEnd(l.checkpoint) &&
+    l.parentShardIds.every((p) => {
+      const parent = byKey.get(p)
+      return parent === undefined || isShardEnd(parent.checkpoint)
+    })
+  )
+
+/** The leases to try to take this round: free or expired ones up to the fair share, else one stolen from the most loaded. */
+const chooseLeases = (w: WorkerState, leases: ReadonlyArray<Lease>, t: number) =>
+  Effect.gen(function*() {
+    const byKey = new Map(leases.map((l) => [l.leaseKey, l]))
+    observe(w, byKey, t)
+    const eligible = eligibleLeases(leases, byKey)
+    if (eligible.length === 0) return []
+    const available = eligible.filter((l) =>
+      !w.held.has(l.leaseKey) && (l.leaseOwner === undefined || t - w.seen.get(l.leaseKey)!.since >= w.failoverMs)
+    )
+    const availableKeys = new Set(available.map((l) => l.leaseKey))
+    const counts = new Map<string, number>([[w.workerId, 0]])
+    for (const l of eligible) {
+      if (l.leaseOwner !== undefined && !availableKeys.has(l.leaseKey)) counts.set(l.leaseOwner, (counts.get(l.leaseOwner) ?? 0) + 1)
+    }
+    const target = counts.size >= eligible.length ? 1 : Math.ceil(eligible.length / counts.size)
+    const needed = target - counts.get(w.workerId)!
+    if (needed <= 0) return []
+    if (available.length > 0) return Chunk.toReadonlyArray(Chunk.take(yield* Random.shuffle(available), needed))
+    // Nothing free: steal one from the most loaded worker, as KCL does by default.
+    let [victim, most] = [w.workerId, 0]
+    for (const [owner, n] of counts) if (n > most) [victim, most] = [owner, n]
+    if (most < target || (most === target && needed < 2)) return []
+    const candidates = eligible.filter((l) => l.leaseOwner === victim)
+    return Chunk.toReadonlyArray(Chunk.take(yield* Random.shuffle(candidates), 1))
+  })
+
+const takeLeases = (w: WorkerState, errors: Array<LeaseStoreError>) =>
+  Effect.gen(function*() {
+    const listed = yield* Effect.either(w.table.list)
+    if (listed._tag === "Left") return errors.push(listed.left)
+    const t = yield* now
+    const chosen = yield* chooseLeases(w, listed.right, t)
+    yield* Effect.forEach(chosen, (observed) =>
+      Effect.match(w.table.take(observed, w.workerId), {
+        onFailure: (e) => void errors.push(e),
+        onSuccess: (ok) => {
+          if (!ok) return
+          const lease = taken(observed, w.workerId)
+          w.held.set(lease.leaseKey, { lease, token: lease.leaseCounter, renewedAt: t, lock: Effect.unsafeMakeSemaphore(1) })
+        }
+      }), { concurrency: 16, discard: true })
+  })
+
+const round = (w: WorkerState) =>
+  w.roundLock.withPermits(1)(
+    Effect.gen(function*() {
+      const errors: Array<LeaseStoreError> = []
+      const before = new Set(w.held.keys())
+      yield* Effect.forEach(Array.from(w.held.values()), (h) => renew(w, h, errors), { concurrency: 16, discard: true })
+      yield* takeLeases(w, errors)
+      const gained = Array.from(w.held.keys()).filter((k) => !before.has(k))
+      const dropped = Array.from(before).filter((k) => !w.held.has(k))
+      if (gained.length > 0 || dropped.length > 0) {
+        yield* Effect.logInfo("leases changed hands").pipe(
+          Effect.annotateLogs({ workerId: w.workerId, taken: gained, lost: dropped, held: w.held.size })
+        )
+      }
+      if (errors.length > 0) return yield* Effect.fail(errors[0]!)
+      return yield* heldNow(w)
+    })
+  )
+
+const checkpoint = (w: WorkerState, lease: LeaseTenure, position: Position) =>
+  Effect.suspend(() => {
+    const h = w.held.get(lease.leaseKey)
+    if (h === undefined || h.token !== lease.concurrencyToken) return Effect.fail(lostError(w, lease.leaseKey))
+    const finished = isShardEnd(position)
+    return withHeld(
+      w,
+      h,
+      Effect.flatMap(write(w, h, { checkpoint: position, release: finished }), (ok) => {
+        if (!ok || finished) w.held.delete(lease.leaseKey)
+        return ok ? Effect.void : Effect.fail(lostError(w, lease.leaseKey))
+      }),
+      Effect.fail(lostError(w, lease.leaseKey))
+    )
+  })
+
+const release = (w: WorkerState, leaseKey: string) =>
+  Effect.suspend(() => {
+    const h = w.held.get(leaseKey)
+    if (h === undefined) return Effect.void
+    // Released or lost, the lease is no longer ours either way.
+    return withHeld(w, h, Effect.map(write(w, h, { release: true }), () => void w.held.delete(leaseKey)), Effect.void)
+  })
+
+// After any round in flight, so that it cannot take leases behind the release.
+const releaseAll = (w: WorkerState) =>
+  w.roundLock.withPermits(1)(Effect.flatMap(
+    Effect.suspend(() => Effect.forEach(Array.from(w.held.keys()), (key) => Effect.either(release(w, key)), { concurrency: 16 })),
+    (results) => {
+      const failed = results.find((r) => r._tag === "Left")
+      return failed === undefined ? Effect.void : Effect.fail(failed.left)
+    }
+  ))
+
+const makeWorker = (table: LeaseTable, failoverMs: number, workerId: string): LeaseWorker => {
+  const w: WorkerState = { workerId, table, failoverMs, held: new Map(), seen: new Map(), roundLock: Effect.unsafeMakeSemaphore(1) }
+  return {
+    workerId,
+    round: round(w),
+    held: heldNow(w),
+    checkpoint: (lease, position) => checkpoint(w, lease, position),
+    release: (leaseKey) => release(w, leaseKey),
+    releaseAll: releaseAll(w)
+  }
+}
+
 /** Builds the lease coordination over a backend's conditional primitives. */
-export const make = (table: LeaseTable, options: Options = {}) =>
+export const make = (table: LeaseTable, options: Options = {}): Effect.Effect<Leases["Type"]> =>
   Effect.sync(() => {
     const failoverTime = Duration.decode(options.failoverTime ?? Duration.seconds(10))
     const failoverMs = Duration.toMillis(failoverTime)
-    const heartbeatInterval = Duration.millis(Math.floor(failoverMs / 3))
-
-    const createLeases = (leases: ReadonlyArray<NewLease>) =>
-      Effect.forEach(
-        byGeneration(leases),
-        (generation) => Effect.forEach(generation, (l) => table.create(newLease(l)), { concurrency: 16, discard: true }),
-        { discard: true }
-      )
-
-    const makeWorker = (workerId: string): LeaseWorker => {
-      const held = new Map<string, Held>()
-      /** When this worker last saw each lease's counter change. */
-      const seen = new Map<string, { counter: number; since: number }>()
-      const roundLock = Effect.unsafeMakeSemaphore(1)
-      const now = Effect.clockWith((clock) => clock.currentTimeMillis)
-      const snapshot = (h: Held): HeldLease => ({ ...h.lease, concurrencyToken: h.token })
-      const heldNow = Effect.sync(() => Array.from(held.values(), snapshot))
-      const lost = (leaseKey: string) =>
-        new LeaseLostError({
-          leaseKey,
-          workerId,
-          message: `worker ${workerId} no longer holds lease ${leaseKey} (another worker took it, or it went unrenewed for the failover time): stop processing this shard`
-        })
-
-      /**
-       * A conditional write to a held lease. When the condition fails, the
-       * stored lease tells whether an earlier write of ours landed although
-       * its response was lost (a retry after a timeout): while the owner is
-       * still this worker, only this worker's writes moved the counter, so
-       * adopt the stored lease and write once more.
-       */
-      const write = (h: Held, update: LeaseUpdate): Effect.Effect<boolean, LeaseStoreError> => {
-        const attempt = (base: Lease, adopted: boolean): Effect.Effect<boolean, LeaseStoreError> =>
-          Effect.flatMap(table.update(base.leaseKey, workerId, base.leaseCounter, update), (ok) => {
-            if (ok) return Effect.sync(() => (h.lease = updated(base, update), true))
-            return Effect.flatMap(table.get(base.leaseKey), (stored) => {
-              if (stored === undefined) return Effect.succeed(false)
-              const expected = updated(base, update)
-              if (
-                stored.leaseCounter === expected.leaseCounter && stored.leaseOwner === expected.leaseOwner &&
-                samePosition(stored.checkpoint, expected.checkpoint)
-              ) return Effect.sync(() => (h.lease = stored, true))
-              return stored.leaseOwner === workerId && !adopted ? attempt(stored, true) : Effect.succeed(false)
-            })
-          })
-        return attempt(h.lease, false)
-      }
-
-      /** Runs `f` on the lease while it is still held in the same tenure, one write at a time. */
-      const withHeld = <A, E>(h: Held, f: Effect.Effect<A, E>, otherwise: Effect.Effect<A, E>) =>
-        h.lock.withPermits(1)(Effect.suspend(() => held.get(h.lease.leaseKey) === h ? f : otherwise))
-
-      const renew = (h: Held, errors: Array<LeaseStoreError>) =>
-        withHeld(
-          h,
-          Effect.flatMap(Effect.either(write(h, {})), (result) =>
-            Effect.map(now, (t) => {
-              if (result._tag === "Right") {
-                if (result.right) h.renewedAt = t
-                else held.delete(h.lease.leaseKey)
-                return
-              }
-              errors.push(result.left)
-              // Others may consider it expired by now: stop claiming it.
-              if (t - h.renewedAt >= failoverMs) held.delete(h.lease.leaseKey)
-            })),
-          Effect.void
-        )
-
-      const chooseLeases = (leases: ReadonlyArray<Lease>, t: number) =>
-        Effect.gen(function*() {
-          const byKey = new Map(leases.map((l) => [l.leaseKey, l]))
-          for (const key of seen.keys()) if (!byKey.has(key)) seen.delete(key)
-          for (const l of leases) {
-            const before = seen.get(l.leaseKey)
-            if (before === undefined || before.counter !== l.leaseCounter) seen.set(l.leaseKey, { counter: l.leaseCounter, since: t })
-          }
-          // Finished shards need no owner; children wait until every parent with a lease reached SHARD_END.
-          const eligible = leases.filter((l) =>
-            !isShardEnd(l.checkpoint) &&
-            l.parentShardIds.every((p) => {
-              const parent = byKey.get(p)
-              return parent === undefined || isShardEnd(parent.checkpoint)
-            })
-          )
-          if (eligible.length === 0) return []
-          const available = eligible.filter((l) =>
-            !held.has(l.leaseKey) && (l.leaseOwner === undefined || t - seen.get(l.leaseKey)!.since >= failoverMs)
-          )
-          const availableKeys = new Set(available.map((l) => l.leaseKey))
-          const counts = new Map<string, number>([[workerId, 0]])
-          for (const l of eligible) {
-            if (l.leaseOwner !== undefined && !availableKeys.has(l.leaseKey)) counts.set(l.leaseOwner, (counts.get(l.leaseOwner) ?? 0) + 1)
-          }
-          const target = counts.size >= eligible.length ? 1 : Math.ceil(eligible.length / counts.size)
-          const needed = target - counts.get(workerId)!
-          if (needed <= 0) return []
-          if (available.length > 0) return Chunk.toReadonlyArray(Chunk.take(yield* Random.shuffle(available), needed))
-          // Nothing free: steal one from the most loaded worker, as KCL does by default.
-          let [victim, most] = [workerId, 0]
-          for (const [owner, n] of counts) if (n > most) [victim, most] = [owner, n]
-          if (most < target || (most === target && needed < 2)) return []
-          const candidates = eligible.filter((l) => l.leaseOwner === victim)
-          return Chunk.toReadonlyArray(Chunk.take(yield* Random.shuffle(candidates), 1))
-        })
-
-      const takeLeases = (errors: Array<LeaseStoreError>) =>
-        Effect.gen(function*() {
-          const listed = yield* Effect.either(table.list)
-          if (listed._tag === "Left") return errors.push(listed.left)
-          const t = yield* now
-          const chosen = yield* chooseLeases(listed.right, t)
-          yield* Effect.forEach(chosen, (observed) =>
-            Effect.match(table.take(observed, workerId), {
-              onFailure: (e) => void errors.push(e),
-              onSuccess: (ok) => {
-                if (!ok) return
-                const lease = taken(observed, workerId)
-                held.set(lease.leaseKey, { lease, token: lease.leaseCounter, renewedAt: t, lock: Effect.unsafeMakeSemaphore(1) })
-              }
-            }), { concurrency: 16, discard: true })
-        })
-
-      const round = roundLock.withPermits(1)(
-        Effect.gen(function*() {
-          const errors: Array<LeaseStoreError> = []
-          const before = new Set(held.keys())
-          yield* Effect.forEach(Array.from(held.values()), (h) => renew(h, errors), { concurrency: 16, discard: true })
-          yield* takeLeases(errors)
-          const gained = Array.from(held.keys()).filter((k) => !before.has(k))
-          const dropped = Array.from(before).filter((k) => !held.has(k))
-          if (gained.length > 0 || dropped.length > 0) {
-            yield* Effect.logInfo("leases changed hands").pipe(Effect.annotateLogs({ workerId, taken: gained, lost: dropped, held: held.size }))
-          }
-          if (errors.length > 0) return yield* Effect.fail(errors[0]!)
-          return yield* heldNow
-        })
-      )
-
-      const checkpoint = (lease: LeaseTenure, position: Position) =>
-        Effect.suspend(() => {
-          const h = held.get(lease.leaseKey)
-          if (h === undefined || h.token !== lease.concurrencyToken) return Effect.fail(lost(lease.leaseKey))
-          const finished = isShardEnd(position)
-          return withHeld(
-            h,
-            Effect.flatMap(write(h, { checkpoint: position, release: finished }), (ok) => {
-              if (!ok || finished) held.delete(lease.leaseKey)
-              return ok ? Effect.void : Effect.fail(lost(lease.leaseKey))
-            }),
-            Effect.fail(lost(lease.leaseKey))
-          )
-        })
-
-      const release = (leaseKey: string) =>
-        Effect.suspend(() => {
-          const h = held.get(leaseKey)
-          if (h === undefined) return Effect.void
-          // Released or lost, the lease is no longer ours either way.
-          return withHeld(h, Effect.map(write(h, { release: true }), () => void held.delete(leaseKey)), Effect.void)
-        })
-
-      // After any round in flight, so that it cannot take leases behind the release.
-      const releaseAll = roundLock.withPermits(1)(Effect.flatMap(
-        Effect.suspend(() => Effect.forEach(Array.from(held.keys()), (key) => Effect.either(release(key)), { concurrency: 16 })),
-        (results) => {
-          const failed = results.find((r) => r._tag === "Left")
-          return failed === undefined ? Effect.void : Effect.fail(failed.left)
-        }
-      ))
-
-      return { workerId, round, held: heldNow, checkpoint, release, releaseAll }
-    }
-
     return Leases.of({
       failoverTime,
-      heartbeatInterval,
-      createLeases,
+      heartbeatInterval: Duration.millis(Math.floor(failoverMs / 3)),
+      createLeases: (leases) => createLeases(table, leases),
       list: table.list,
-      worker: (workerId) => Effect.sync(() => makeWorker(workerId))
+      worker: (workerId) => Effect.sync(() => makeWorker(table, failoverMs, workerId))
     })
   })
 
-/** An in-memory lease table with the same conditional semantics as the durable ones. */
-export const makeMemoryTable = Effect.sync((): LeaseTable => {
-  const leases = new Map<string, Lease>()
-  return {
-    list: Effect.sync(() => Array.from(leases.values())),
-    get: (leaseKey) => Effect.sync(() => leases.get(leaseKey)),
-    create: (lease) =>
-      Effect.sync(() => {
-        if (leases.has(lease.leaseKey)) return false
-        leases.set(lease.leaseKey, lease)
-        return true
-      }),
-    take: (observed, owner) =>
-      Effect.sync(() => {
-        const stored = leases.get(observed.leaseKey)
-        if (stored === undefined || stored.leaseCounter !== observed.leaseCounter) return false
-        leases.set(stored.leaseKey, taken(stored, owner))
-        return true
-      }),
-    update: (leaseKey, owner, leaseCounter, update) =>
-      Effect.sync(() => {
-        const stored = leases.get(leaseKey)
-        if (stored === undefined || stored.leaseOwner !== owner || stored.leaseCounter !== leaseCounter) return false
-        leases.set(leaseKey, updated(stored, update))
-        return true
-      })
-  }
-})
-
-/** Leases in memory, timed on the Effect clock (so `TestClock` drives expiry). */
+/** Leases on a `LeaseTableMemory` table, timed on the Effect clock (so `TestClock` drives expiry). */
 export const layerMemory = (options?: Options): Layer.Layer<Leases> =>
-  Layer.effect(Leases, Effect.flatMap(makeMemoryTable, (table) => make(table, options)))
+  Layer.effect(Leases, Effect.flatMap(LeaseTableMemory.make, (table) => make(table, options)))

@@ -1,18 +1,19 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Duration, Effect, TestClock } from "effect"
+import * as LeaseTableMemory from "../src/LeaseTableMemory"
 import * as Leases from "../src/Leases"
 import { leasesSuite, shards } from "@eddy/testing/LeasesSuite"
 
 leasesSuite({
   name: "memory",
   it: it.scoped,
-  make: (options) => Effect.flatMap(Leases.makeMemoryTable, (table) => Leases.make(table, options)),
+  make: (options) => Effect.flatMap(LeaseTableMemory.make, (table) => Leases.make(table, options)),
   elapse: TestClock.adjust,
   failoverTime: Duration.seconds(10)
 })
 
 /** A memory table whose writes can be made to fail, after or before they apply. */
-const faultyTable = Effect.map(Leases.makeMemoryTable, (table) => {
+const faultyTable = Effect.map(LeaseTableMemory.make, (table) => {
   const faults = { down: false, loseNextUpdateResponse: false }
   const storeError = new Leases.LeaseStoreError({ message: "injected" })
   const guard = <A>(op: Effect.Effect<A, Leases.LeaseStoreError>) => Effect.suspend(() => faults.down ? Effect.fail(storeError) : op)
@@ -34,7 +35,7 @@ const faultyTable = Effect.map(Leases.makeMemoryTable, (table) => {
 describe("Leases (memory, timing and faults)", () => {
   it.effect("takes an unrenewed lease exactly when its counter stood still for the failover time", () =>
     Effect.gen(function*() {
-      const leases = yield* Effect.flatMap(Leases.makeMemoryTable, (t) => Leases.make(t, { failoverTime: "3 seconds" }))
+      const leases = yield* Effect.flatMap(LeaseTableMemory.make, (t) => Leases.make(t, { failoverTime: "3 seconds" }))
       yield* leases.createLeases([{ leaseKey: "s" }])
       const a = yield* leases.worker("a")
       const b = yield* leases.worker("b")
@@ -49,7 +50,7 @@ describe("Leases (memory, timing and faults)", () => {
 
   it.effect("a renewing worker keeps its lease however much time passes", () =>
     Effect.gen(function*() {
-      const leases = yield* Effect.flatMap(Leases.makeMemoryTable, (t) => Leases.make(t, { failoverTime: "3 seconds" }))
+      const leases = yield* Effect.flatMap(LeaseTableMemory.make, (t) => Leases.make(t, { failoverTime: "3 seconds" }))
       yield* leases.createLeases([{ leaseKey: "s" }])
       const a = yield* leases.worker("a")
       const b = yield* leases.worker("b")

@@ -7,6 +7,8 @@ import {
   UpdateItemCommand
 } from "@aws-sdk/client-dynamodb"
 import { type Config, type ConfigError, Data, Effect, Layer } from "effect"
+import type * as LeaseTable from "@eddy/core/LeaseTable"
+import { LeaseStoreError } from "@eddy/core/LeaseTable"
 import * as Leases from "@eddy/core/Leases"
 import { DynamoClient } from "./DynamoClient"
 import { call, type SdkFailure } from "./internal/sdk"
@@ -67,7 +69,7 @@ export const createTable = (tableName: string) =>
     Effect.mapError((e) => new LeaseTableError({ table: e.table, message: e.message, cause: e }))
   )
 
-const toItem = (l: Leases.Lease): Record<string, AttributeValue> => ({
+const toItem = (l: LeaseTable.Lease): Record<string, AttributeValue> => ({
   leaseKey: { S: l.leaseKey },
   leaseCounter: { N: String(l.leaseCounter) },
   checkpoint: { S: l.checkpoint.sequenceNumber },
@@ -78,7 +80,7 @@ const toItem = (l: Leases.Lease): Record<string, AttributeValue> => ({
   ...(l.parentShardIds.length === 0 ? {} : { parentShardId: { SS: [...l.parentShardIds] } })
 })
 
-const fromItem = (item: Record<string, AttributeValue>): Leases.Lease => ({
+const fromItem = (item: Record<string, AttributeValue>): LeaseTable.Lease => ({
   leaseKey: item.leaseKey?.S ?? "",
   leaseOwner: item.leaseOwner?.S,
   leaseCounter: Number(item.leaseCounter?.N ?? 0),
@@ -87,11 +89,11 @@ const fromItem = (item: Record<string, AttributeValue>): Leases.Lease => ({
   parentShardIds: item.parentShardId?.SS ?? []
 })
 
-/** The conditional lease primitives on one DynamoDB table. */
+/** The lease table (`@eddy/core/LeaseTable`) on one DynamoDB table. */
 export const makeTable = (tableName: string) =>
-  Effect.map(DynamoClient, (client): Leases.LeaseTable => {
+  Effect.map(DynamoClient, (client): LeaseTable.LeaseTable => {
     const storeError = (e: SdkFailure) =>
-      new Leases.LeaseStoreError({
+      new LeaseStoreError({
         message: e.name === "ResourceNotFoundException"
           ? `lease table ${tableName} does not exist: create it with DynamoLeases.createTable or CloudFormation (${e.message})`
           : `lease table ${tableName}: ${e.message}`,
@@ -105,7 +107,7 @@ export const makeTable = (tableName: string) =>
         Effect.mapError(storeError)
       )
 
-    const scanPage = (start: Record<string, AttributeValue> | undefined): Effect.Effect<ReadonlyArray<Leases.Lease>, Leases.LeaseStoreError> =>
+    const scanPage = (start: Record<string, AttributeValue> | undefined): Effect.Effect<ReadonlyArray<LeaseTable.Lease>, LeaseStoreError> =>
       call("Scan", (signal) =>
         client.send(
           new ScanCommand({ TableName: tableName, ConsistentRead: true, ...(start === undefined ? {} : { ExclusiveStartKey: start }) }),

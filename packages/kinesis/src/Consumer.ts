@@ -1,207 +1,24 @@
 /**
- * Reading Kinesis shards as Effect streams: one element per GetRecords call
- * that returned records, KPL aggregates unpacked into user records, paced
- * under the per-shard read limit, and resilient to throttling and expired
- * iterators without skipping or repeating a record.
+ * Reading Kinesis streams as Effect streams: every shard of a stream merged
+ * (`all`, for a single process), or a fleet's share of the shards over leases
+ * (`shardedStream`). One shard is read by `ShardReader`.
  */
-import type { GetShardIteratorInput } from "@aws-sdk/client-kinesis"
+import * as Leases from "@eddy/core/Leases"
 import type { Position, SourceRecord } from "@eddy/core/SourceRecord"
-import {
-  Chunk,
-  Clock,
-  Data,
-  Duration,
-  Effect,
-  Mailbox,
-  Metric,
-  Option,
-  Queue,
-  Schedule,
-  Stream
-} from "effect"
-import { readCall } from "./internal/readCall"
-import { Kinesis, type KinesisError } from "./Kinesis"
+import { Chunk, Clock, Deferred, type Duration, Effect, Either, Mailbox, Queue, Schedule, type Scope, Stream } from "effect"
+import * as Checkpointer from "./Checkpointer"
+import type { Kinesis, KinesisError } from "./Kinesis"
 import * as Shards from "./Shards"
-import * as UserRecords from "./UserRecords"
+import { after, readShard, type ReadOptions, type ShardBatch, StartPosition } from "./ShardReader"
 
-/** Where a shard reader starts. */
-export type StartPosition = Data.TaggedEnum<{
-  /** The oldest record still in the shard. */
-  TrimHorizon: {}
-  /** Only records written after the reader started. */
-  Latest: {}
-  AtSequenceNumber: { readonly sequenceNumber: string }
-  /**
-   * After a record, e.g. a checkpoint. With `subSequenceNumber` k, resumes
-   * inside a KPL aggregate: its user records 0..k are skipped, the rest
-   * delivered (a plain record counts as sub-sequence 0, so it is skipped).
-   */
-  AfterSequenceNumber: { readonly sequenceNumber: string; readonly subSequenceNumber?: number }
-  /** The first record that arrived at or after `timestamp` (epoch milliseconds). */
-  AtTimestamp: { readonly timestamp: number }
-}>
-
-export const StartPosition = Data.taggedEnum<StartPosition>()
-
-/** Resumes after a checkpointed position, inside an aggregate if need be. */
-export const after = (position: Position): StartPosition =>
-  StartPosition.AfterSequenceNumber({ sequenceNumber: position.sequenceNumber, subSequenceNumber: position.subSequenceNumber })
-
-/** What one GetRecords call returned for one shard. */
-export interface ShardBatch {
-  readonly shardId: string
-  /** User records in shard order: aggregates unpacked, a corrupt aggregate as one `unreadable` record. */
-  readonly records: Chunk.Chunk<SourceRecord>
-  /** How far this shard's reader is behind the tip of the stream. */
-  readonly millisBehindLatest: number
-  /**
-   * The shard is closed and these are its last records (possibly none): once
-   * they are processed the shard is done (checkpoint SHARD_END) and its
-   * children may start. Always the last batch of a closed shard's stream.
-   */
-  readonly shardEnded: boolean
-}
-
-export interface ReadOptions {
-  /** Most records per GetRecords call, 1..10,000 (default 10,000). */
-  readonly limit?: number
-  /**
-   * Least time between two GetRecords calls on one shard (default 200 ms):
-   * Kinesis allows 5 calls/s per shard, shared by all its readers.
-   */
-  readonly pollInterval?: Duration.DurationInput
-  /**
-   * Longest wait between calls once a shard is caught up: empty results
-   * double the wait from `pollInterval` up to this (default 1 s).
-   */
-  readonly maxIdleInterval?: Duration.DurationInput
-  /** Retries throttled or unavailable calls (default: exponential from 100 ms, capped at 5 s, jittered, 10 retries). */
-  readonly retry?: Schedule.Schedule<unknown, KinesisError>
-  /** Longest wait for one GetRecords or GetShardIterator answer before it is retried (default 30 s). */
-  readonly requestTimeout?: Duration.DurationInput
-}
-
-/** Reader lag per stream and shard, from each GetRecords' `MillisBehindLatest`. */
-export const millisBehindLatest = Metric.gauge("eddy_kinesis_millis_behind_latest", {
-  description: "How far a shard reader is behind the tip of its shard, in milliseconds"
-})
-
-const MAX_LIMIT = 10_000
-
-/**
- * Reads one shard from `from`: one batch per GetRecords call that returned
- * records, and at a closed shard's end a final batch with `shardEnded` set,
- * after which the stream completes. An open shard's stream never ends.
- *
- * An expired iterator is replaced by one after the last record consumed (or
- * at `from` if none was), so nothing is skipped or repeated. A `Latest` start
- * is pinned to the time the reader started, so records written while the
- * first iterator was outstanding are not lost on such a recovery.
- */
-export const readShard = (
-  streamName: string,
-  shardId: string,
-  from: StartPosition,
-  options: ReadOptions = {}
-): Stream.Stream<ShardBatch, KinesisError, Kinesis> =>
-  Stream.suspend(() => {
-    const limit = options.limit ?? MAX_LIMIT
-    if (!Number.isInteger(limit) || limit < 1 || limit > MAX_LIMIT) {
-      return Stream.dieMessage(`ReadOptions.limit must be an integer from 1 to ${MAX_LIMIT}, got ${limit}`)
-    }
-    const pollMillis = Duration.toMillis(options.pollInterval ?? "200 millis")
-    const maxIdleMillis = Math.max(pollMillis, Duration.toMillis(options.maxIdleInterval ?? "1 second"))
-    const lag = millisBehindLatest.pipe(Metric.tagged("stream", streamName), Metric.tagged("shard", shardId))
-
-    // Reader state, private to this run of the stream.
-    let resume = from
-    let iterator: string | undefined
-    /** After a resume inside an aggregate: its user records up to this position are already consumed. */
-    let skip: Position | undefined
-    let ended = false
-    let lastCall = Number.NEGATIVE_INFINITY
-    let wait = 0
-
-    const acquire = Effect.gen(function*() {
-      const kinesis = yield* Kinesis
-      const startedAt = yield* Clock.currentTimeMillis
-      const out = yield* readCall("getShardIterator", kinesis.getShardIterator(iteratorInput(streamName, shardId, resume)), options)
-      if (resume._tag === "Latest") resume = StartPosition.AtTimestamp({ timestamp: startedAt })
-      skip = resume._tag === "AfterSequenceNumber" && resume.subSequenceNumber !== undefined
-        ? { sequenceNumber: resume.sequenceNumber, subSequenceNumber: resume.subSequenceNumber }
-        : undefined
-      // No iterator: the shard is closed and nothing is left after the position.
-      if (out.ShardIterator) iterator = out.ShardIterator
-      else ended = true
-    })
-
-    const pull: Effect.Effect<ShardBatch, KinesisError, Kinesis> = Effect.gen(function*() {
-      const kinesis = yield* Kinesis
-      while (true) {
-        if (iterator === undefined) {
-          yield* acquire
-          if (ended) return endOfShard(shardId, Chunk.empty(), 0)
-        }
-        const now = yield* Clock.currentTimeMillis
-        if (lastCall + wait > now) yield* Effect.sleep(lastCall + wait - now)
-        lastCall = yield* Clock.currentTimeMillis
-        const result = yield* readCall(
-          "getRecords",
-          kinesis.getRecords({ ShardIterator: iterator!, Limit: limit }).pipe(
-            Effect.map(Option.some),
-            Effect.catchTag("KinesisExpiredIteratorError", () => Effect.succeedNone)
-          ),
-          options
-        )
-        if (Option.isNone(result)) {
-          iterator = undefined
-          continue
-        }
-        const { MillisBehindLatest: behind = 0, NextShardIterator: next, Records: raw = [] } = result.value
-        yield* Metric.set(lag, behind)
-        const records = Chunk.unsafeFromArray(UserRecords.fromGetRecords(raw, shardId, skip))
-        if (raw.length > 0) {
-          resume = StartPosition.AfterSequenceNumber({ sequenceNumber: raw[raw.length - 1]!.SequenceNumber! })
-          skip = undefined
-        }
-        // Back off only when caught up: an empty result while behind means a gap in the shard, not idleness.
-        wait = raw.length === 0 && behind === 0 ? Math.min(maxIdleMillis, 2 * Math.max(wait, pollMillis)) : pollMillis
-        if (!next) {
-          ended = true
-          return endOfShard(shardId, records, behind)
-        }
-        iterator = next
-        if (Chunk.isNonEmpty(records)) return { shardId, records, millisBehindLatest: behind, shardEnded: false }
-      }
-    })
-
-    return Stream.repeatEffectOption(Effect.suspend(() => ended ? Effect.fail(Option.none()) : Effect.mapError(pull, Option.some)))
-  })
-
-const endOfShard = (shardId: string, records: Chunk.Chunk<SourceRecord>, behind: number): ShardBatch => ({
-  shardId,
-  records,
-  millisBehindLatest: behind,
-  shardEnded: true
-})
-
-const iteratorInput = (StreamName: string, ShardId: string, from: StartPosition): GetShardIteratorInput => {
-  switch (from._tag) {
-    case "TrimHorizon":
-      return { StreamName, ShardId, ShardIteratorType: "TRIM_HORIZON" }
-    case "Latest":
-      return { StreamName, ShardId, ShardIteratorType: "LATEST" }
-    case "AtSequenceNumber":
-      return { StreamName, ShardId, ShardIteratorType: "AT_SEQUENCE_NUMBER", StartingSequenceNumber: from.sequenceNumber }
-    case "AfterSequenceNumber":
-      // Inside an aggregate the record itself is read again and its consumed user records skipped.
-      return from.subSequenceNumber === undefined
-        ? { StreamName, ShardId, ShardIteratorType: "AFTER_SEQUENCE_NUMBER", StartingSequenceNumber: from.sequenceNumber }
-        : { StreamName, ShardId, ShardIteratorType: "AT_SEQUENCE_NUMBER", StartingSequenceNumber: from.sequenceNumber }
-    case "AtTimestamp":
-      return { StreamName, ShardId, ShardIteratorType: "AT_TIMESTAMP", Timestamp: new Date(from.timestamp) }
-  }
-}
+export {
+  after,
+  millisBehindLatest,
+  readShard,
+  type ReadOptions,
+  type ShardBatch,
+  StartPosition
+} from "./ShardReader"
 
 /** The user records of one shard, one chunk per GetRecords call; completes at a closed shard's end. */
 export const records = (
@@ -295,4 +112,253 @@ export const all = (
       Effect.forkScoped
     )
     return Mailbox.toStream(out)
+  }))
+
+/** Where shards start that have no checkpoint yet. Shards created by resharding always start at their beginning. */
+export type InitialCheckpoint = "TRIM_HORIZON" | "LATEST"
+
+export interface ShardedOptions extends ReadOptions {
+  /** Unique among the live workers of the stream. */
+  readonly workerId: string
+  /** Default `TRIM_HORIZON`. */
+  readonly initialPosition?: InitialCheckpoint
+  /** Time between two shard listings (ListShards), to follow resharding (default 10 s). */
+  readonly discoveryInterval?: Duration.DurationInput
+}
+
+/** One shard this worker took the lease of. */
+export interface ShardStream {
+  readonly shardId: string
+  readonly lease: Leases.HeldLease
+  /**
+   * The shard's batches from just after its checkpoint, one batch fetched
+   * ahead. Each run starts at the checkpoint as of that run, so running it
+   * again after a failed batch re-reads from the last checkpoint; a `LATEST`
+   * start is pinned to when the lease was taken. Ends when the lease is lost
+   * or the consumer stops.
+   */
+  readonly batches: Stream.Stream<ShardBatch, KinesisError>
+  /** The user records of `batches`, without the batch details. */
+  readonly records: Stream.Stream<Chunk.Chunk<SourceRecord>, KinesisError>
+  readonly checkpointer: Checkpointer.Checkpointer
+  /**
+   * Completes when the lease is lost (a heartbeat found it taken by another
+   * worker, or a checkpoint was refused): stop processing the shard at once.
+   */
+  readonly leaseLost: Effect.Effect<void>
+}
+
+/** What a sharded consumer knows of its own progress, for readiness. */
+export interface ShardedStatus {
+  /** Heartbeats run so far; none until the first lease round has completed. */
+  readonly rounds: number
+  /** The last lease round succeeded. */
+  readonly roundOk: boolean
+  /** The last shard listing succeeded. */
+  readonly discoveryOk: boolean
+  /** The shards handed out and not ended. */
+  readonly shards: ReadonlyArray<string>
+}
+
+export interface ShardedConsumer {
+  /** A shard each time this worker takes a lease; ends after `stop`. */
+  readonly shards: Stream.Stream<ShardStream>
+  readonly status: Effect.Effect<ShardedStatus>
+  /** Stops the heartbeat and discovery and ends `shards` and every shard's `batches`; the leases are kept until released. */
+  readonly stop: Effect.Effect<void>
+}
+
+/** The checkpoint a new lease starts at: a child of a leased shard continues its parents; LATEST skips closed shards. */
+const initialCheckpoint = (shard: Shards.Shard, existing: ReadonlySet<string>, initial: InitialCheckpoint) =>
+  shard.parents.some((p) => existing.has(p)) || initial === "TRIM_HORIZON"
+    ? Leases.TRIM_HORIZON
+    : shard.closed
+    ? Leases.SHARD_END
+    : Leases.LATEST
+
+/** Where a shard's read starts from its checkpoint. */
+const startFrom = (checkpoint: Position, firstRead: boolean, takenAt: number): StartPosition => {
+  if (checkpoint.sequenceNumber === Leases.TRIM_HORIZON.sequenceNumber) return StartPosition.TrimHorizon()
+  if (checkpoint.sequenceNumber === Leases.LATEST.sequenceNumber) {
+    return firstRead ? StartPosition.Latest() : StartPosition.AtTimestamp({ timestamp: takenAt })
+  }
+  return after(checkpoint)
+}
+
+export interface LeasedShardOptions extends ReadOptions {
+  /** Completes when the lease is lost; default never. */
+  readonly leaseLost?: Effect.Effect<void>
+  /** Completes when the consumer stops: `batches` ends; default never. */
+  readonly stopped?: Effect.Effect<void>
+  /** Told once when this worker's run of the shard is over (see `Checkpointer.make`). */
+  readonly onEnd?: (end: Checkpointer.End) => Effect.Effect<void>
+}
+
+/** The stream and checkpointer of one shard whose lease `worker` holds: what `makeSharded` hands out per lease. */
+export const leasedShard = (
+  streamName: string,
+  worker: Leases.LeaseWorker,
+  lease: Leases.HeldLease,
+  options: LeasedShardOptions = {}
+): Effect.Effect<ShardStream, never, Kinesis> =>
+  Effect.gen(function*() {
+    const context = yield* Effect.context<Kinesis>()
+    const shardId = lease.leaseKey
+    const leaseLost = options.leaseLost ?? Effect.never
+    const checkpointer = yield* Checkpointer.make(worker, lease, options.onEnd)
+    const takenAt = yield* Clock.currentTimeMillis
+    let firstRead = true
+    const batches = Stream.unwrap(Effect.map(checkpointer.position, (position) => {
+      const from = startFrom(position, firstRead, takenAt)
+      firstRead = false
+      return readShard(streamName, shardId, from, options)
+    })).pipe(
+      Stream.buffer({ capacity: 1 }),
+      Stream.interruptWhen(Effect.raceFirst(leaseLost, options.stopped ?? Effect.never)),
+      Stream.provideContext(context)
+    )
+    const records = batches.pipe(Stream.filter((b) => Chunk.isNonEmpty(b.records)), Stream.map((b) => b.records))
+    return { shardId, lease, batches, records, checkpointer, leaseLost }
+  })
+
+interface Running {
+  readonly token: number
+  readonly lost: Deferred.Deferred<void>
+}
+
+/**
+ * A worker's share of the stream's shards over the lease table, with its
+ * lease worker given (the caller releases its leases). In the scope it runs
+ * the heartbeat (a lease round every `heartbeatInterval`) and shard
+ * discovery (creating a lease for each new shard); each lease taken is
+ * handed out on `shards`, a child shard only after its parents are
+ * checkpointed at SHARD_END.
+ */
+export const makeSharded = (
+  streamName: string,
+  worker: Leases.LeaseWorker,
+  options: ShardedOptions
+): Effect.Effect<ShardedConsumer, never, Kinesis | Leases.Leases | Scope.Scope> =>
+  Effect.gen(function*() {
+    const leases = yield* Leases.Leases
+    const context = yield* Effect.context<Kinesis>()
+    const initial = options.initialPosition ?? "TRIM_HORIZON"
+    const out = yield* Mailbox.make<ShardStream>()
+    const stopped = yield* Deferred.make<void>()
+    const heartbeatWake = yield* Queue.sliding<void>(1)
+    const discoveryWake = yield* Queue.sliding<void>(1)
+    const running = new Map<string, Running>()
+    let rounds = 0
+    let roundOk = false
+    let discoveryOk = false
+
+    const status = Effect.sync((): ShardedStatus => ({ rounds, roundOk, discoveryOk, shards: Array.from(running.keys()).sort() }))
+
+    /** Creates leases for shards that have none. */
+    const discover = Effect.gen(function*() {
+      const shards = yield* Shards.list(streamName, options)
+      const existing = new Set((yield* leases.list).map((l) => l.leaseKey))
+      const fresh: Array<Leases.NewLease> = []
+      for (const shard of shards.values()) {
+        if (!existing.has(shard.shardId)) {
+          fresh.push({ leaseKey: shard.shardId, parentShardIds: shard.parents, checkpoint: initialCheckpoint(shard, existing, initial) })
+        }
+      }
+      if (fresh.length === 0) return
+      yield* leases.createLeases(fresh)
+      yield* Effect.logInfo("leases created for new shards").pipe(Effect.annotateLogs({ shards: fresh.map((l) => l.leaseKey) }))
+      yield* heartbeatWake.offer(undefined)
+    }).pipe(
+      Effect.either,
+      Effect.flatMap((result) => {
+        discoveryOk = Either.isRight(result)
+        return Either.isLeft(result)
+          ? Effect.logWarning("shard discovery failed; retrying at the next interval").pipe(Effect.annotateLogs({ error: result.left.message }))
+          : Effect.void
+      })
+    )
+
+    /** A shard's run ended for this worker: forget it, and let a finished parent's children start now. */
+    const ended = (key: string, entry: Running) => (end: Checkpointer.End) =>
+      Effect.suspend(() => {
+        if (running.get(key) === entry) running.delete(key)
+        return end === "lost" ? Deferred.succeed(entry.lost, undefined) : Effect.zipRight(discoveryWake.offer(undefined), heartbeatWake.offer(undefined))
+      })
+
+    const start = (lease: Leases.HeldLease) =>
+      Effect.gen(function*() {
+        const key = lease.leaseKey
+        const entry: Running = { token: lease.concurrencyToken, lost: yield* Deferred.make<void>() }
+        running.set(key, entry)
+        const shard = yield* leasedShard(streamName, worker, lease, {
+          ...options,
+          leaseLost: Deferred.await(entry.lost),
+          stopped: Deferred.await(stopped),
+          onEnd: ended(key, entry)
+        }).pipe(Effect.provide(context))
+        yield* out.offer(shard)
+        yield* Effect.logInfo("shard started").pipe(Effect.annotateLogs({ shardId: key, checkpoint: lease.checkpoint.sequenceNumber }))
+      })
+
+    /** One lease round, then shards follow the leases: lost ones are told at once, new ones are handed out. */
+    const heartbeat = Effect.gen(function*() {
+      // A round is not cut short: a lease it takes must also be recorded as held, to be released on shutdown.
+      const round = yield* Effect.either(Effect.uninterruptible(worker.round))
+      roundOk = Either.isRight(round)
+      if (Either.isLeft(round)) yield* Effect.logWarning("lease round failed").pipe(Effect.annotateLogs({ error: round.left.message }))
+      const held = new Map((yield* worker.held).map((l) => [l.leaseKey, l]))
+      for (const [key, entry] of running) {
+        if (held.get(key)?.concurrencyToken === entry.token) continue
+        running.delete(key)
+        yield* Deferred.succeed(entry.lost, undefined)
+        yield* Effect.logWarning("lease lost: stopped the shard without checkpointing").pipe(Effect.annotateLogs({ shardId: key }))
+      }
+      if (yield* Deferred.isDone(stopped)) return
+      for (const lease of held.values()) if (!running.has(lease.leaseKey)) yield* start(lease)
+      if (rounds++ === 0) yield* Effect.logInfo("worker running").pipe(Effect.annotateLogs({ shards: Array.from(running.keys()) }))
+    })
+
+    yield* discover.pipe(Effect.provide(context))
+    const loops = Effect.all([
+      heartbeat.pipe(Effect.zipRight(Effect.race(Effect.sleep(leases.heartbeatInterval), heartbeatWake.take)), Effect.forever),
+      Effect.race(Effect.sleep(options.discoveryInterval ?? "10 seconds"), discoveryWake.take).pipe(
+        Effect.zipRight(discover),
+        Effect.forever,
+        Effect.provide(context)
+      )
+    ], { concurrency: "unbounded", discard: true })
+    yield* loops.pipe(Effect.interruptible, Effect.raceFirst(Deferred.await(stopped)), Effect.forkScoped)
+
+    return {
+      shards: Mailbox.toStream(out),
+      status,
+      stop: Effect.zipRight(Deferred.succeed(stopped, undefined), out.end)
+    }
+  }).pipe(Effect.annotateLogs({ workerId: worker.workerId }))
+
+/**
+ * This worker's share of the stream's shards, in the shape zio-kinesis made
+ * popular: one element per lease taken, each with its records and its
+ * checkpointer. Runs the heartbeat and shard discovery while it is consumed
+ * and releases the leases when it ends.
+ *
+ * ```ts
+ * Consumer.shardedStream("orders", { workerId }).pipe(
+ *   Stream.flatMap((shard) =>
+ *     shard.records.pipe(
+ *       Stream.mapEffect((chunk) => Effect.as(handle(chunk), Chunk.lastNonEmpty(chunk))),
+ *       Stream.mapEffect((last) => shard.checkpointer.checkpoint(last))
+ *     ), { concurrency: "unbounded" }),
+ *   Stream.runDrain
+ * )
+ * ```
+ */
+export const shardedStream = (
+  streamName: string,
+  options: ShardedOptions
+): Stream.Stream<ShardStream, never, Kinesis | Leases.Leases> =>
+  Stream.unwrapScoped(Effect.gen(function*() {
+    const worker = yield* Leases.worker(options.workerId)
+    const consumer = yield* makeSharded(streamName, worker, options)
+    return consumer.shards
   }))

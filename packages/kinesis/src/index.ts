@@ -1,4 +1,5 @@
 /** eddy's Kinesis driver: the client, producing, consuming, and the KPL format. */
+export * as Checkpointer from "./Checkpointer"
 export * as Consumer from "./Consumer"
 export * as Kinesis from "./Kinesis"
 export * as Kpl from "./Kpl"
@@ -6,6 +7,7 @@ export * as Limits from "./Limits"
 export * as Producer from "./Producer"
 export * as ProducerError from "./ProducerError"
 export * as RateLimit from "./RateLimit"
+export * as ShardReader from "./ShardReader"
 export * as Shards from "./Shards"
 export * as TokenBucket from "./TokenBucket"
 export * as UserRecords from "./UserRecords"

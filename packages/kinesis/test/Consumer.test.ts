@@ -5,6 +5,8 @@
  */
 import { expect, layer } from "@effect/vitest"
 import type { PutRecordsRequestEntry } from "@aws-sdk/client-kinesis"
+import * as Leases from "@eddy/core/Leases"
+import * as LeaseTableMemory from "@eddy/core/LeaseTableMemory"
 import type { SourceRecord } from "@eddy/core/SourceRecord"
 import { Kinesalite } from "@eddy/local"
 import agg from "aws-kinesis-agg"
@@ -383,6 +385,77 @@ layer(KinesisLocal, { excludeTestServices: true })("Consumer against a local Kin
       expect(all[6]!.arrivalTime).toBeGreaterThan(all[5]!.arrivalTime)
       expect(yield* read(AtTimestamp({ timestamp: all[6]!.arrivalTime }), 2)).toEqual(["t0", "t1"])
       expect(yield* read(AtTimestamp({ timestamp: all[0]!.arrivalTime }), 2)).toEqual(["r0", "a0"])
+    }))
+
+  it.scoped("shardedStream hands out each leased shard, resumes at its checkpoint, and starts children after their parent's SHARD_END", () =>
+    Effect.gen(function*() {
+      const kinesis = yield* Kinesis
+      const stream = "sharded"
+      yield* createStream(stream, 1)
+      const before = yield* put(stream, Array.from({ length: 10 }, (_, i) => ({ PartitionKey: `k${i}`, Data: encoder.encode(`p${i}`) })))
+      const parent = before[0]!.shardId
+      yield* kinesis.splitShard({ StreamName: stream, ShardToSplit: parent, NewStartingHashKey: (2n ** 127n).toString() })
+      yield* waitActive(stream)
+      yield* put(stream, Array.from({ length: 10 }, (_, i) => ({ PartitionKey: `k${i}`, Data: encoder.encode(`c${i}`) })))
+      const leases = yield* Leases.make(yield* LeaseTableMemory.make, { failoverTime: "600 millis" })
+      // The parent's first five records were processed by an earlier worker.
+      yield* leases.createLeases([{ leaseKey: parent, checkpoint: { sequenceNumber: before[4]!.sequenceNumber, subSequenceNumber: 0 } }])
+
+      const delivered: Array<string> = []
+      const handedOut: Array<string> = []
+      const consume = (shard: Consumer.ShardStream) =>
+        shard.batches.pipe(
+          Stream.mapEffect((batch) =>
+            Effect.gen(function*() {
+              delivered.push(...Chunk.toArray(batch.records).map(text))
+              const last = Chunk.last(batch.records)
+              if (last._tag === "Some") yield* shard.checkpointer.checkpoint(last.value)
+              if (batch.shardEnded) yield* shard.checkpointer.checkpointShardEnd
+            })
+          )
+        )
+      const fiber = yield* Consumer.shardedStream(stream, { ...fast, workerId: "w1" }).pipe(
+        Stream.tap((shard) => Effect.sync(() => handedOut.push(shard.shardId))),
+        Stream.flatMap(consume, { concurrency: "unbounded" }),
+        Stream.runDrain,
+        Effect.provideService(Leases.Leases, leases),
+        Effect.fork
+      )
+      yield* until(() => delivered.length >= 15, "the parent's rest and the children are read")
+      yield* Effect.sleep("200 millis")
+      yield* Fiber.interrupt(fiber)
+
+      expect(delivered.slice(0, 5)).toEqual(["p5", "p6", "p7", "p8", "p9"])
+      expect(delivered.slice(5).sort()).toEqual(Array.from({ length: 10 }, (_, i) => `c${i}`).sort())
+      expect(handedOut[0]).toBe(parent)
+      expect(handedOut.length).toBe(3)
+      const stored = yield* leases.list
+      expect(stored.find((l) => l.leaseKey === parent)!.checkpoint).toEqual(Leases.SHARD_END)
+      // Interrupting the stream released the children's leases.
+      expect(stored.map((l) => l.leaseOwner)).toEqual([undefined, undefined, undefined])
+    }))
+
+  it.scoped("shardedStream: once another worker takes the lease, checkpoints fail with LeaseLostError and the shard is told", () =>
+    Effect.gen(function*() {
+      const stream = "stolen"
+      yield* createStream(stream, 1)
+      const written = yield* put(stream, Array.from({ length: 5 }, (_, i) => ({ PartitionKey: `k${i}`, Data: encoder.encode(`r${i}`) })))
+      const table = yield* LeaseTableMemory.make
+      const leases = yield* Leases.make(table, { failoverTime: "600 millis" })
+      const shards = yield* Stream.toPull(Consumer.shardedStream(stream, { ...fast, workerId: "w1" }).pipe(Stream.provideService(Leases.Leases, leases)))
+      const [shard] = Chunk.toArray(yield* shards)
+      const first = Chunk.toArray(yield* Stream.runHead(shard!.records).pipe(Effect.map((o) => o._tag === "Some" ? o.value : Chunk.empty())))
+      expect(first.map(text)).toEqual(["r0", "r1", "r2", "r3", "r4"])
+      yield* shard!.checkpointer.checkpoint(first[1]!)
+
+      const observed = (yield* table.get(shard!.shardId))!
+      expect(yield* table.take(observed, "thief")).toBe(true)
+      const refused = yield* Effect.flip(shard!.checkpointer.checkpoint(first[4]!))
+      expect(refused).toBeInstanceOf(Leases.LeaseLostError)
+      expect((yield* table.get(shard!.shardId))!.checkpoint).toEqual({ sequenceNumber: written[1]!.sequenceNumber, subSequenceNumber: 0 })
+      yield* shard!.leaseLost.pipe(Effect.timeoutFail({ duration: "5 seconds", onTimeout: () => new Error("the lease loss was not told") }))
+      // The shard's stream ends rather than reading on for a lease this worker lost.
+      yield* Stream.runDrain(shard!.batches).pipe(Effect.timeoutFail({ duration: "5 seconds", onTimeout: () => new Error("the shard's stream read on") }))
     }))
 
   it.scoped("watches the shard map and reports a split", () =>

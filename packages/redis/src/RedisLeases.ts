@@ -1,4 +1,6 @@
 import { type Config, type ConfigError, Effect, Layer } from "effect"
+import type * as LeaseTable from "@eddy/core/LeaseTable"
+import { LeaseStoreError } from "@eddy/core/LeaseTable"
 import * as Leases from "@eddy/core/Leases"
 import { defineScript, replies } from "./internal/script"
 import { RedisClient } from "./RedisClient"
@@ -44,7 +46,7 @@ end
 if ARGV[6] == '1' then redis.call('HDEL', KEYS[1], 'leaseOwner') end
 return 1`
 
-const fromHash = (hash: Record<string, string>): Leases.Lease => ({
+const fromHash = (hash: Record<string, string>): LeaseTable.Lease => ({
   leaseKey: hash.leaseKey ?? "",
   leaseOwner: hash.leaseOwner,
   leaseCounter: Number(hash.leaseCounter ?? 0),
@@ -56,9 +58,9 @@ const fromHash = (hash: Record<string, string>): Leases.Lease => ({
 /** Key prefix for one application's leases, e.g. `eddy:leases:{orders-analytics}`. */
 export const keyPrefix = (namespace: string): string => `eddy:leases:{${namespace}}`
 
-/** The conditional lease primitives on one Redis namespace. */
+/** The lease table (`@eddy/core/LeaseTable`) on one Redis namespace. */
 export const makeTable = (namespace: string) =>
-  Effect.map(RedisClient, (redis): Leases.LeaseTable => {
+  Effect.map(RedisClient, (redis): LeaseTable.LeaseTable => {
     const prefix = keyPrefix(namespace)
     const index = `${prefix}:keys`
     const leaseKey = (key: string) => `${prefix}:lease:${key}`
@@ -69,7 +71,7 @@ export const makeTable = (namespace: string) =>
       Effect.tryPromise({
         try: f,
         catch: (cause) =>
-          new Leases.LeaseStoreError({ message: `Redis lease ${operation} in ${prefix} failed: ${(cause as Error)?.message ?? String(cause)}`, cause })
+          new LeaseStoreError({ message: `Redis lease ${operation} in ${prefix} failed: ${(cause as Error)?.message ?? String(cause)}`, cause })
       })
     const hashes = (keys: ReadonlyArray<string>) =>
       run("read", async () => {

@@ -5,11 +5,12 @@
  *
  * ```ts
  * import { pipelines } from "./pipelines"
- * import * as State from "./state" // store, deduper and dead-letter sink from the app's Config
+ * import * as State from "./state" // store, deduper, dead-letter sink and lease table from the app's Config
  * NodeRuntime.runMain(
  *   Service.run({
  *     pipelines,
- *     layer: Layer.merge(State.layerConfig, State.deadLetterConfig)
+ *     layer: Layer.merge(State.layerConfig, State.deadLetterConfig),
+ *     leases: State.leasesConfig
  *   }),
  *   // `run` logs JSON lines (see `Log`); runMain's pretty logger would print each one again.
  *   { disablePrettyLogger: true }
@@ -19,25 +20,29 @@
  * Configuration (see `settingsConfig`): `EDDY_STREAM_NAME`, `EDDY_WORKER_ID`
  * (default hostname-pid), `EDDY_INITIAL_POSITION` (TRIM_HORIZON or LATEST),
  * `EDDY_GRACE_PERIOD` (25 seconds), `PORT` (8080), `EDDY_READ_LIMIT`,
- * `EDDY_POLL_INTERVAL`, `EDDY_DISCOVERY_INTERVAL`; the lease table from
- * `EDDY_LEASE_TABLE` and `EDDY_FAILOVER_TIME` (see `layerLeasesConfig`); the
- * clients from `AWS_REGION`, `AWS_ENDPOINT_URL_KINESIS` and
- * `AWS_ENDPOINT_URL_DYNAMODB`; the log level from `LOG_LEVEL`.
+ * `EDDY_POLL_INTERVAL`, `EDDY_DISCOVERY_INTERVAL`; the Kinesis client from
+ * `AWS_REGION` and `AWS_ENDPOINT_URL_KINESIS`; the log level from `LOG_LEVEL`.
+ * The lease table is the application's choice (`options.leases`: DynamoDB,
+ * Redis or memory), as are the store, deduper and dead-letter sink.
  *
  * Endpoints (see `Health`): `GET /healthz`, `GET /readyz` (503 while starting
  * or stopping), `GET /metrics` (Prometheus text: the processor's counters, the
  * per-shard `eddy_kinesis_millis_behind_latest` lag gauge, and `metrics`).
  *
- * A worker lists the stream's shards (again every discovery interval, so
- * resharding is followed) and creates a lease per shard; on each heartbeat it
- * renews its leases and takes free, expired or surplus ones (see
- * `@eddy/core/Leases`). Each held shard is read from just after its
- * checkpoint, batch by batch; a batch is checkpointed once the processor has
- * durably written it, and only up to the record before its first failure,
- * after which the shard is read again from there after a backoff. A child
- * shard is taken only once its parents are checkpointed at SHARD_END. A shard
- * whose lease is lost (a refused checkpoint, or a renewal that did not hold)
- * is stopped at once, without checkpointing.
+ * The shards come from `Consumer.makeSharded` (`@eddy/kinesis`): it lists
+ * the stream's shards (again every discovery interval, so resharding is
+ * followed) and creates a lease per shard; on each heartbeat it renews the
+ * worker's leases and takes free, expired or surplus ones (see
+ * `@eddy/core/Leases`). The service processes each shard handed out (see
+ * `internal/shardWorker`), acknowledging with `@eddy/core/Acknowledgement`
+ * and checkpointing through the shard's `Checkpointer`. Each held shard is
+ * read from just after its checkpoint, batch by batch; a batch is
+ * checkpointed once the processor has durably written it, and only up to the
+ * record before its first failure, after which the shard is read again from
+ * there after a backoff. A child shard is taken only once its parents are
+ * checkpointed at SHARD_END. A shard whose lease is lost (a refused
+ * checkpoint, or a renewal that did not hold) is stopped at once, without
+ * checkpointing.
  *
  * On SIGTERM (`NodeRuntime.runMain` interrupts the program) the worker stops
  * fetching, lets each shard finish the batch in hand and checkpoint it,
@@ -52,31 +57,11 @@ import * as Leases from "@eddy/core/Leases"
 import * as Pipeline from "@eddy/core/Pipeline"
 import * as Processor from "@eddy/core/Processor"
 import type * as Store from "@eddy/core/Store"
-import * as DynamoClient from "@eddy/dynamodb/DynamoClient"
-import * as DynamoLeases from "@eddy/dynamodb/DynamoLeases"
-import type * as Consumer from "@eddy/kinesis/Consumer"
+import * as Consumer from "@eddy/kinesis/Consumer"
 import * as Kinesis from "@eddy/kinesis/Kinesis"
-import * as Shards from "@eddy/kinesis/Shards"
 import type { HttpServer } from "@effect/platform"
 import type { ServeError } from "@effect/platform/HttpServerError"
-import {
-  Clock,
-  Config,
-  type ConfigError,
-  Context,
-  Deferred,
-  Duration,
-  Effect,
-  Either,
-  Exit,
-  Fiber,
-  Layer,
-  Metric,
-  Option,
-  Queue,
-  Schedule,
-  Scope
-} from "effect"
+import { Clock, Config, type ConfigError, Context, Deferred, Duration, Effect, Fiber, Layer, Metric, Option, type Schedule, type Scope, Stream } from "effect"
 import { hostname } from "node:os"
 import * as Health from "./Health"
 import * as ShardWorker from "./internal/shardWorker"
@@ -138,20 +123,6 @@ export const settingsConfig = (given: Partial<Settings> = {}): Config.Config<Set
   })
 
 /**
- * The DynamoDB lease table from `EDDY_LEASE_TABLE`, created if it does not
- * exist (as KCL does), with failover after `EDDY_FAILOVER_TIME` (default
- * 10 seconds); the client from `AWS_REGION` and `AWS_ENDPOINT_URL_DYNAMODB`.
- */
-export const layerLeasesConfig: Layer.Layer<Leases.Leases, ConfigError.ConfigError | DynamoLeases.LeaseTableError> = Layer.unwrapEffect(
-  Effect.gen(function*() {
-    const tableName = yield* Config.nonEmptyString("EDDY_LEASE_TABLE")
-    const failoverTime = yield* Config.duration("EDDY_FAILOVER_TIME").pipe(Config.withDefault(Duration.seconds(10)))
-    yield* DynamoLeases.createTable(tableName)
-    return DynamoLeases.layer({ tableName, failoverTime })
-  })
-).pipe(Layer.provide(DynamoClient.layerConfig()))
-
-/**
  * Waits before a shard is read again after a failed batch or read: from 1 s,
  * jittered, each wait at most 30 s, 10 times (about three minutes); then the
  * lease is given up so that any worker, this one included, can try afresh.
@@ -173,8 +144,8 @@ export interface Options<E = never> extends Partial<Settings> {
   readonly layer: Layer.Layer<Store.Store | Deduper.Deduper | DeadLetter.DeadLetter, E>
   /** Default `Kinesis.layerConfig`. */
   readonly kinesis?: Layer.Layer<Kinesis.Kinesis, E>
-  /** Default `layerLeasesConfig`: a DynamoDB lease table. */
-  readonly leases?: Layer.Layer<Leases.Leases, E>
+  /** The lease table the workers share, e.g. `DynamoLeases.layerConfig(...)` or `RedisLeases.layer(...)`. */
+  readonly leases: Layer.Layer<Leases.Leases, E>
   /** Retries of store writes, dedup claims and dead-letter sends (see `Processor.defaultRetry`). */
   readonly retry?: Schedule.Schedule<unknown, unknown>
   /** Default `defaultRereadBackoff`. */
@@ -205,11 +176,21 @@ export class Service extends Context.Tag("@eddy/runtime/Service")<Service, {
   readonly status: Effect.Effect<Status>
 }>() {}
 
-interface Task {
-  readonly token: number
-  readonly stop: Deferred.Deferred<void>
-  fiber?: Fiber.RuntimeFiber<ShardWorker.Exit>
-}
+/** One shard handed out by the consumer, processed until it ends; a heartbeat that finds its lease taken interrupts it at once. */
+const runShard = (options: WorkerOptions, processor: Processor.Processor["Type"], stop: Deferred.Deferred<void>) =>
+(shard: Consumer.ShardStream): Effect.Effect<ShardWorker.Exit> =>
+  ShardWorker.run({ streamName: options.streamName, shard, processor, rereadBackoff: options.rereadBackoff ?? defaultRereadBackoff, stop }).pipe(
+    Effect.catchAllCause((cause) =>
+      Effect.logError("shard failed unexpectedly; releasing its lease", cause).pipe(
+        Effect.zipRight(Effect.ignoreLogged(shard.checkpointer.release)),
+        Effect.as("gaveUp" as const)
+      )
+    ),
+    Effect.raceFirst(Effect.as(shard.leaseLost, "lost" as const)),
+    // Counted here once, whichever noticed first: the heartbeat or a refused checkpoint.
+    Effect.tap((exit) => exit === "lost" ? Metric.increment(ServiceMetrics.leasesLost) : Effect.void),
+    Effect.annotateLogs({ shardId: shard.shardId })
+  )
 
 /**
  * Starts the worker and its HTTP endpoint in the current scope; closing the
@@ -218,121 +199,64 @@ interface Task {
 export const make = (options: WorkerOptions): Effect.Effect<Service["Type"], ServeError, Scope.Scope | Kinesis.Kinesis | Leases.Leases | Processor.Processor> =>
   Effect.gen(function*() {
     const { initialPosition, streamName, workerId } = options
-    const leases = yield* Leases.Leases
     const processor = yield* Processor.Processor
-    const kinesis = yield* Kinesis.Kinesis
-    const worker = yield* leases.worker(workerId)
-    const read: Consumer.ReadOptions = { ...options.read, limit: options.readLimit, pollInterval: options.pollInterval }
-    const rereadBackoff = options.rereadBackoff ?? defaultRereadBackoff
+    const worker = yield* Effect.flatMap(Leases.Leases, (leases) => leases.worker(workerId))
+    let consumer: Consumer.ShardedConsumer | undefined
+    let stopping = false
+    /** The shards being processed: a shard leaves once its processing ended, whatever the consumer knows. */
+    const processingShards = new Map<string, Consumer.ShardStream>()
 
-    let phase: Phase = "starting"
-    let roundOk = false
-    let discoveryOk = false
-    const tasks = new Map<string, Task>()
-    const heartbeatWake = yield* Queue.sliding<void>(1)
-    const discoveryWake = yield* Queue.sliding<void>(1)
-    const loops: Array<Fiber.RuntimeFiber<unknown>> = []
-
-    const status = Effect.sync((): Status => ({
-      workerId,
-      phase,
-      ready: phase === "running" && (tasks.size > 0 || (roundOk && discoveryOk)),
-      shards: Array.from(tasks.keys()).sort()
-    }))
-    // Served first, so it is closed last and answers 503 while the worker drains.
-    const address = yield* Health.serve({ port: options.port, readiness: status })
-    const fibers = yield* Scope.make()
-
-    /** Creates leases for shards that have none. */
-    const discover = Effect.gen(function*() {
-      const shards = yield* Shards.list(streamName)
-      const existing = new Set((yield* leases.list).map((l) => l.leaseKey))
-      const fresh: Array<Leases.NewLease> = []
-      for (const shard of shards.values()) {
-        if (existing.has(shard.shardId)) continue
-        // A child of a leased shard continues its parents, so it starts at its beginning; otherwise the initial position
-        // applies, under which LATEST skips shards that are closed already.
-        const continues = shard.parents.some((p) => existing.has(p))
-        const checkpoint = continues || initialPosition === "TRIM_HORIZON" ? Leases.TRIM_HORIZON : shard.closed ? Leases.SHARD_END : Leases.LATEST
-        fresh.push({ leaseKey: shard.shardId, parentShardIds: shard.parents, checkpoint })
-      }
-      if (fresh.length === 0) return
-      yield* leases.createLeases(fresh)
-      yield* Effect.logInfo("leases created for new shards").pipe(Effect.annotateLogs({ shards: fresh.map((l) => l.leaseKey) }))
-      yield* heartbeatWake.offer(undefined)
-    }).pipe(
-      Effect.provideService(Kinesis.Kinesis, kinesis),
-      Effect.either,
-      Effect.flatMap((result) => {
-        discoveryOk = Either.isRight(result)
-        return Either.isLeft(result)
-          ? Effect.logWarning("shard discovery failed; retrying at the next interval").pipe(Effect.annotateLogs({ error: result.left.message }))
-          : Effect.void
+    const progress: Effect.Effect<Consumer.ShardedStatus | undefined> = Effect.suspend(() => consumer === undefined ? Effect.succeed(undefined) : consumer.status)
+    const status = progress.pipe(
+      Effect.map((consumed): Status => {
+        const shards = Array.from(processingShards.keys()).sort()
+        const phase: Phase = stopping ? "stopping" : consumed !== undefined && consumed.rounds > 0 ? "running" : "starting"
+        // Idle by design: the last lease round and shard listing succeeded and left nothing to take.
+        const idle = consumed !== undefined && consumed.roundOk && consumed.discoveryOk
+        return { workerId, phase, ready: phase === "running" && (shards.length > 0 || idle), shards }
       })
     )
+    const leasesHeld = Effect.suspend(() => Metric.set(ServiceMetrics.leasesHeld, processingShards.size))
+    // Served first, so it is closed last and answers 503 while the worker drains.
+    const address = yield* Health.serve({ port: options.port, readiness: status })
 
-    const start = (lease: Leases.HeldLease) =>
-      Effect.gen(function*() {
-        const key = lease.leaseKey
-        const task: Task = { token: lease.concurrencyToken, stop: yield* Deferred.make<void>() }
-        tasks.set(key, task)
-        task.fiber = yield* ShardWorker.run({ streamName, lease, worker, processor, read, rereadBackoff, stop: task.stop }).pipe(
-          Effect.catchAllCause((cause) =>
-            Effect.logError("shard failed unexpectedly; releasing its lease", cause).pipe(
-              Effect.zipRight(Effect.ignoreLogged(worker.release(key))),
-              Effect.as("gaveUp" as const)
-            )
-          ),
-          // A finished parent lets its children start: look for them now rather than at the next interval.
-          Effect.tap((exit) => exit === "finished" || exit === "gaveUp" ? Effect.zipRight(discoveryWake.offer(undefined), heartbeatWake.offer(undefined)) : Effect.void),
-          Effect.ensuring(Effect.sync(() => tasks.get(key) === task && tasks.delete(key))),
-          Effect.annotateLogs({ shardId: key }),
-          Effect.provideService(Kinesis.Kinesis, kinesis),
-          Effect.forkIn(fibers)
-        )
-        yield* Effect.logInfo("shard started").pipe(Effect.annotateLogs({ shardId: key, checkpoint: lease.checkpoint.sequenceNumber }))
-      })
-
-    /** One lease round, then shards follow the leases: lost ones stop at once, new ones start. */
-    const heartbeat = Effect.gen(function*() {
-      // A round is not cut short: a lease it takes must also be recorded as held, to be released on shutdown.
-      const round = yield* Effect.either(Effect.uninterruptible(worker.round))
-      roundOk = Either.isRight(round)
-      if (Either.isLeft(round)) yield* Effect.logWarning("lease round failed").pipe(Effect.annotateLogs({ error: round.left.message }))
-      const held = new Map((yield* worker.held).map((l) => [l.leaseKey, l]))
-      for (const [key, task] of tasks) {
-        if (held.get(key)?.concurrencyToken === task.token) continue
-        tasks.delete(key)
-        if (task.fiber !== undefined) yield* Fiber.interruptFork(task.fiber)
-        yield* Metric.increment(ServiceMetrics.leasesLost)
-        yield* Effect.logWarning("lease lost: stopped the shard without checkpointing").pipe(Effect.annotateLogs({ shardId: key }))
-      }
-      if (phase === "stopping") return
-      for (const lease of held.values()) if (!tasks.has(lease.leaseKey)) yield* start(lease)
-      yield* Metric.set(ServiceMetrics.leasesHeld, tasks.size)
-      if (phase === "starting") {
-        phase = "running"
-        yield* Effect.logInfo("worker running").pipe(Effect.annotateLogs({ shards: Array.from(tasks.keys()) }))
-      }
+    const sharded = yield* Consumer.makeSharded(streamName, worker, {
+      ...options.read,
+      workerId,
+      initialPosition,
+      limit: options.readLimit,
+      pollInterval: options.pollInterval,
+      discoveryInterval: options.discoveryInterval
     })
+    consumer = sharded
+    const stop = yield* Deferred.make<void>()
+    const started = (shard: Consumer.ShardStream) => Effect.zipRight(Effect.sync(() => processingShards.set(shard.shardId, shard)), leasesHeld)
+    // A shard taken again may already be processing anew: only its own run removes it.
+    const ended = (shard: Consumer.ShardStream) =>
+      Effect.zipRight(Effect.sync(() => processingShards.get(shard.shardId) === shard && processingShards.delete(shard.shardId)), leasesHeld)
+    const processing = yield* sharded.shards.pipe(
+      Stream.tap(started),
+      Stream.flatMap((shard) => Stream.fromEffect(Effect.ensuring(runShard(options, processor, stop)(shard), ended(shard))), {
+        concurrency: "unbounded"
+      }),
+      Stream.runDrain,
+      Effect.forkScoped
+    )
 
     const drain = Effect.gen(function*() {
       const began = yield* Clock.currentTimeMillis
       const graceMillis = Duration.toMillis(options.gracePeriod)
       // Kept back for releasing the leases, so other workers need not wait a failover time.
       const releaseMillis = Math.min(5_000, graceMillis / 4)
-      phase = "stopping"
-      for (const loop of loops) yield* Fiber.interruptFork(loop)
-      const running = Array.from(tasks.values())
-      yield* Effect.logInfo("stopping: finishing the batches in hand").pipe(Effect.annotateLogs({ shards: Array.from(tasks.keys()) }))
-      for (const task of running) yield* Deferred.succeed(task.stop, undefined)
-      const drained = yield* Effect.interruptible(Fiber.awaitAll(running.flatMap((t) => t.fiber ?? []))).pipe(
-        Effect.timeout(Math.max(0, graceMillis - releaseMillis)),
-        Effect.option
-      )
+      stopping = true
+      yield* Effect.logInfo("stopping: finishing the batches in hand").pipe(Effect.annotateLogs({ shards: Array.from(processingShards.keys()) }))
+      // Each shard stops fetching and finishes the batch in hand; the consumer stops its heartbeat and hands out no more shards.
+      yield* Deferred.succeed(stop, undefined)
+      yield* sharded.stop
+      const drained = yield* Effect.interruptible(Fiber.await(processing)).pipe(Effect.timeout(Math.max(0, graceMillis - releaseMillis)), Effect.option)
       if (Option.isNone(drained)) yield* Effect.logWarning("grace period nearly over: abandoning unfinished batches without checkpointing them")
       // Interrupting takes moments; bounded all the same, so that nothing stuck can hold the exit past the grace period.
-      yield* Effect.interruptible(Scope.close(fibers, Exit.void)).pipe(Effect.timeout(Math.min(1_000, releaseMillis)), Effect.ignore)
+      yield* Effect.interruptible(Fiber.interrupt(processing)).pipe(Effect.timeout(Math.min(1_000, releaseMillis)), Effect.ignore)
       const left = graceMillis - ((yield* Clock.currentTimeMillis) - began)
       yield* Effect.interruptible(worker.releaseAll).pipe(
         Effect.timeoutFail({ duration: Math.max(0, left), onTimeout: () => new Leases.LeaseStoreError({ message: "releasing the leases took longer than the grace period" }) }),
@@ -343,19 +267,6 @@ export const make = (options: WorkerOptions): Effect.Effect<Service["Type"], Ser
     })
     yield* Effect.addFinalizer(() => drain)
 
-    yield* discover
-    loops.push(
-      yield* heartbeat.pipe(
-        Effect.zipRight(Effect.race(Effect.sleep(leases.heartbeatInterval), heartbeatWake.take)),
-        Effect.forever,
-        Effect.forkIn(fibers)
-      ),
-      yield* Effect.race(Effect.sleep(options.discoveryInterval), discoveryWake.take).pipe(
-        Effect.zipRight(discover),
-        Effect.forever,
-        Effect.forkIn(fibers)
-      )
-    )
     yield* Effect.logInfo("worker started").pipe(Effect.annotateLogs({ workerId, streamName, address }))
     return Service.of({ workerId, address, status })
   }).pipe(Effect.annotateLogs({ workerId: options.workerId }))
@@ -363,7 +274,7 @@ export const make = (options: WorkerOptions): Effect.Effect<Service["Type"], Ser
 /** The worker with its processor, Kinesis client and lease table, configured from `options` and the environment. */
 export const layer = <E = never>(
   options: Options<E>
-): Layer.Layer<Service, E | ConfigError.ConfigError | ServeError | DynamoLeases.LeaseTableError> => {
+): Layer.Layer<Service, E | ConfigError.ConfigError | ServeError> => {
   // At start, so a bad definition fails the task before any lease is taken.
   Pipeline.validate(options.pipelines)
   const processor = Processor.layer({ pipelines: options.pipelines, ...(options.retry !== undefined ? { retry: options.retry } : {}) })
@@ -377,10 +288,10 @@ export const layer = <E = never>(
       }))
   )
   return worker.pipe(
-    Layer.provide(Layer.mergeAll(Layer.provide(processor, options.layer), options.kinesis ?? Kinesis.layerConfig(), options.leases ?? layerLeasesConfig))
+    Layer.provide(Layer.mergeAll(Layer.provide(processor, options.layer), options.kinesis ?? Kinesis.layerConfig(), options.leases))
   )
 }
 
 /** The service as a program for `NodeRuntime.runMain`, logging JSON lines (level from `LOG_LEVEL`). */
-export const run = <E = never>(options: Options<E>): Effect.Effect<never, E | ConfigError.ConfigError | ServeError | DynamoLeases.LeaseTableError> =>
+export const run = <E = never>(options: Options<E>): Effect.Effect<never, E | ConfigError.ConfigError | ServeError> =>
   Layer.launch(layer(options)).pipe(Effect.provide(Log.layerConfig))

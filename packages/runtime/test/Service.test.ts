@@ -11,6 +11,7 @@ import { sampleOrders } from "@eddy/commerce/CommerceArbitrary"
 import * as DeadLetter from "@eddy/core/DeadLetter"
 import * as Faults from "@eddy/testing/Faults"
 import * as Leases from "@eddy/core/Leases"
+import * as LeaseTableMemory from "@eddy/core/LeaseTableMemory"
 import * as Processor from "@eddy/core/Processor"
 import { comparePosition, type Position, positionId } from "@eddy/core/SourceRecord"
 import * as Store from "@eddy/core/Store"
@@ -18,6 +19,7 @@ import * as DynamoClient from "@eddy/dynamodb/DynamoClient"
 import * as DynamoDeduper from "@eddy/dynamodb/DynamoDeduper"
 import * as DynamoLeases from "@eddy/dynamodb/DynamoLeases"
 import * as DynamoStore from "@eddy/dynamodb/DynamoStore"
+import * as Consumer from "@eddy/kinesis/Consumer"
 import * as Kinesis from "@eddy/kinesis/Kinesis"
 import * as Shards from "@eddy/kinesis/Shards"
 import { Kinesalite } from "@eddy/local"
@@ -47,7 +49,7 @@ const localKinesis = Effect.map(Kinesalite.start(), ({ endpoint }) => Kinesis.la
 /** A fresh in-memory lease table, recorded by `journal` when given, and the lease service on it. */
 const memoryLeases = (options: { readonly failoverTime: Duration.DurationInput; readonly journal?: ReturnType<typeof F.journal> }) =>
   Effect.gen(function*() {
-    const raw = yield* Leases.makeMemoryTable
+    const raw = yield* LeaseTableMemory.make
     const table = options.journal?.table(raw) ?? raw
     const leases = yield* Leases.make(table, { failoverTime: options.failoverTime })
     return { table, leases, layer: Layer.succeed(Leases.Leases, leases) }
@@ -427,19 +429,20 @@ describe("shard worker re-reads (on the TestClock)", () => {
             return { outcomes, counts: { applied: 0, duplicate: 0, deadLettered: 0, blocked: 0, failed: outcomes.length }, writes: [], retries: 0 }
           })
       })
-      const leases = yield* Leases.make(yield* Leases.makeMemoryTable, { failoverTime: "10 seconds" })
+      const leases = yield* Leases.make(yield* LeaseTableMemory.make, { failoverTime: "10 seconds" })
       yield* leases.createLeases([{ leaseKey: shard0 }])
       const worker = yield* leases.worker("w1")
       const [lease] = yield* worker.round
+      const shard = yield* Consumer.leasedShard(F.streamName, worker, lease!, { pollInterval: Duration.millis(100) }).pipe(
+        Effect.provideService(Kinesis.Kinesis, kinesis)
+      )
       const fiber = yield* ShardWorker.run({
         streamName: F.streamName,
-        lease: lease!,
-        worker,
+        shard,
         processor: failing,
-        read: { pollInterval: Duration.millis(100) },
         rereadBackoff: Schedule.exponential("1 second").pipe(Schedule.intersect(Schedule.recurs(2))),
         stop: yield* Deferred.make<void>()
-      }).pipe(Effect.provideService(Kinesis.Kinesis, kinesis), Effect.fork)
+      }).pipe(Effect.fork)
 
       // Settles the fibers (the worker's and its prefetch) that the clock woke.
       const settle = Effect.repeatN(Effect.yieldNow(), 20)

@@ -1,22 +1,20 @@
 /**
- * One leased shard: read it from its checkpoint, process each batch, and
- * checkpoint only what the processor finished. The coordinator in `Service`
- * starts one of these per held lease and interrupts it when the lease is lost.
+ * One leased shard from `Consumer.makeSharded`: read it from its checkpoint,
+ * process each batch, and checkpoint only what the processor finished (see
+ * `Acknowledgement`). `Service` runs one of these per shard handed out and
+ * interrupts it when the lease is lost.
  */
-import * as Leases from "@eddy/core/Leases"
+import * as Acknowledgement from "@eddy/core/Acknowledgement"
 import type * as Processor from "@eddy/core/Processor"
 import type { Position, SourceRecord } from "@eddy/core/SourceRecord"
-import * as Consumer from "@eddy/kinesis/Consumer"
-import type { Kinesis } from "@eddy/kinesis/Kinesis"
-import { Chunk, Clock, Deferred, Effect, Either, Metric, Option, Schedule, Stream } from "effect"
+import type * as Consumer from "@eddy/kinesis/Consumer"
+import { Chunk, Deferred, Effect, Either, Metric, Option, Schedule, Stream } from "effect"
 import * as ServiceMetrics from "./serviceMetrics"
 
 export interface Options {
   readonly streamName: string
-  readonly lease: Leases.HeldLease
-  readonly worker: Leases.LeaseWorker
+  readonly shard: Consumer.ShardStream
   readonly processor: Processor.Processor["Type"]
-  readonly read: Consumer.ReadOptions
   /** Waits before each re-read after a failure; when it is exhausted the lease is given up. */
   readonly rereadBackoff: Schedule.Schedule<unknown, unknown>
   /** Completed on shutdown: fetch nothing more, finish the batch in hand, then return. */
@@ -27,7 +25,7 @@ export interface Options {
 export type Exit =
   /** Read to its end and checkpointed at SHARD_END (which gives the lease up). */
   | "finished"
-  /** Shutdown: what completed is checkpointed; the lease is released by the coordinator. */
+  /** Shutdown: what completed is checkpointed; the lease is released by the service. */
   | "stopped"
   /** A checkpoint was refused: another worker holds the lease now. */
   | "lost"
@@ -46,27 +44,15 @@ const reread = (reason: string): End => ({ _tag: "Reread", reason })
 
 const positionOf = (r: SourceRecord): Position => ({ sequenceNumber: r.sequenceNumber, subSequenceNumber: r.subSequenceNumber })
 
-export const run = (options: Options): Effect.Effect<Exit, never, Kinesis> =>
+export const run = (options: Options): Effect.Effect<Exit> =>
   Effect.gen(function*() {
-    const { lease, processor, stop, streamName, worker } = options
-    const shardId = lease.leaseKey
-    let checkpoint = lease.checkpoint
-    // A LATEST start is pinned to when the shard was taken, so a re-read after a failure skips nothing.
-    const takenAt = yield* Clock.currentTimeMillis
-    let firstRead = true
-    const startFrom = (): Consumer.StartPosition => {
-      if (checkpoint.sequenceNumber === Leases.TRIM_HORIZON.sequenceNumber) return Consumer.StartPosition.TrimHorizon()
-      if (checkpoint.sequenceNumber === Leases.LATEST.sequenceNumber) {
-        return firstRead ? Consumer.StartPosition.Latest() : Consumer.StartPosition.AtTimestamp({ timestamp: takenAt })
-      }
-      return Consumer.after(checkpoint)
-    }
+    const { processor, shard, stop, streamName } = options
+    const { checkpointer } = shard
     const backoff = yield* Schedule.driver(options.rereadBackoff)
 
     /** Undefined when written; otherwise how the read ends. */
-    const write = (position: Position): Effect.Effect<End | undefined> =>
-      worker.checkpoint(lease, position).pipe(
-        Effect.zipRight(Effect.sync(() => void (checkpoint = position))),
+    const written = (checkpoint: typeof checkpointer.checkpointShardEnd): Effect.Effect<End | undefined> =>
+      checkpoint.pipe(
         Effect.zipRight(Metric.increment(ServiceMetrics.checkpoints)),
         Effect.as(undefined),
         Effect.catchTags({
@@ -80,26 +66,30 @@ export const run = (options: Options): Effect.Effect<Exit, never, Kinesis> =>
       Effect.gen(function*() {
         const records = Chunk.toReadonlyArray(batch.records)
         const outcomes = records.length === 0 ? [] : (yield* processor.process(records, { source: streamName })).outcomes
-        const failed = outcomes.findIndex((o) => o._tag === "Failed")
-        if (failed >= 0) {
-          const outcome = outcomes[failed] as Processor.Failed
-          const written = failed > 0 ? yield* write(positionOf(records[failed - 1]!)) : undefined
-          return written ?? reread(`record ${records[failed]!.sequenceNumber}/${records[failed]!.subSequenceNumber} failed: ${outcome.error.message}`)
+        // One shard per batch: at most one acknowledgement.
+        const [ack] = Acknowledgement.byShard(records, outcomes)
+        if (ack?.resumeAt !== undefined) {
+          const failed = ack.resumeAt
+          const outcome = outcomes[records.indexOf(failed)]!
+          const why = outcome._tag === "Failed" ? outcome.error.message : outcome._tag === "Blocked" ? `${outcome.error}: ${outcome.reason}` : outcome._tag
+          const end = ack.done !== undefined ? yield* written(checkpointer.checkpoint(positionOf(ack.done))) : undefined
+          return end ?? reread(`record ${failed.sequenceNumber}/${failed.subSequenceNumber} is not done: ${why}`)
         }
-        if (batch.shardEnded) return (yield* write(Leases.SHARD_END)) ?? finished
-        return records.length > 0 ? yield* write(positionOf(records[records.length - 1]!)) : undefined
+        if (batch.shardEnded) return (yield* written(checkpointer.checkpointShardEnd)) ?? finished
+        return ack?.done !== undefined ? yield* written(checkpointer.checkpoint(positionOf(ack.done))) : undefined
       })
 
     /** Reads from the checkpoint until the shard ends, a failure calls for a re-read, or shutdown. */
-    const read: Effect.Effect<End, never, Kinesis> = Effect.scoped(Effect.gen(function*() {
-      // One batch fetched ahead while the current one is processed.
-      const pull = yield* Stream.toPull(Consumer.readShard(streamName, shardId, startFrom(), options.read).pipe(Stream.buffer({ capacity: 1 })))
-      firstRead = false
+    const read: Effect.Effect<End> = Effect.scoped(Effect.gen(function*() {
+      // Each run starts at the last checkpoint, with one batch fetched ahead while the current one is processed.
+      const pull = yield* Stream.toPull(shard.batches)
       while (true) {
         if (yield* Deferred.isDone(stop)) return stopped
         const next = yield* Effect.raceFirst(Effect.either(pull), Effect.as(Deferred.await(stop), undefined))
         if (next === undefined) return stopped
         if (Either.isLeft(next)) {
+          // The consumer ends the shard's stream on shutdown too.
+          if (Option.isNone(next.left) && (yield* Deferred.isDone(stop))) return stopped
           return reread(Option.match(next.left, { onNone: () => "the shard's stream ended before the shard did", onSome: (e) => `reading failed: ${e.message}` }))
         }
         // Not raced with `stop`: a batch in hand is finished (or abandoned by interruption), never checkpointed half-way.
@@ -120,18 +110,18 @@ export const run = (options: Options): Effect.Effect<Exit, never, Kinesis> =>
         case "Stopped":
           return "stopped"
         case "Lost":
-          yield* Metric.increment(ServiceMetrics.leasesLost)
           yield* Effect.logWarning("lease lost: another worker took the shard; stopped without checkpointing")
           return "lost"
         case "Reread": {
           yield* Metric.increment(ServiceMetrics.rereads)
+          const checkpoint = yield* checkpointer.position
           const annotations = { reason: end.reason, checkpoint: checkpoint.sequenceNumber, subSequenceNumber: checkpoint.subSequenceNumber }
           yield* Effect.logWarning("re-reading the shard from its checkpoint after a backoff").pipe(Effect.annotateLogs(annotations))
           const waited = yield* Effect.raceFirst(Effect.either(backoff.next(undefined)), Effect.as(Deferred.await(stop), undefined))
           if (waited === undefined) return "stopped"
           if (Either.isLeft(waited)) {
             yield* Effect.logError("giving the shard's lease up: re-reads kept failing").pipe(Effect.annotateLogs(annotations))
-            yield* Effect.ignoreLogged(worker.release(shardId))
+            yield* Effect.ignoreLogged(checkpointer.release)
             return "gaveUp"
           }
         }
