@@ -153,7 +153,7 @@ describe("KinesisPipelineService", () => {
     const state = new PipelineState(s, "State")
     const [orders] = streamsIn(s)
     new KinesisPipelineService(s, "Svc", {
-      cluster: new ecs.Cluster(s, "Cluster", { vpc }) as ecs.ICluster,
+      cluster: new ecs.Cluster(s, "Cluster", { vpc: vpc as ec2.IVpc }) as ecs.ICluster,
       image: ecs.ContainerImage.fromRegistry("example/eddy:1"),
       stream: orders!,
       maxTasks: 2,
@@ -208,7 +208,7 @@ describe("KinesisProducerService", () => {
     const s = stack()
     const vpc = new ec2.Vpc(s, "Vpc", { maxAzs: 2, natGateways: 1 })
     new KinesisProducerService(s, "Sync", {
-      cluster: new ecs.Cluster(s, "Cluster", { vpc }) as ecs.ICluster,
+      cluster: new ecs.Cluster(s, "Cluster", { vpc: vpc as ec2.IVpc }) as ecs.ICluster,
       image: ecs.ContainerImage.fromRegistry("example/sync:1"),
       streams: streamsIn(s),
       environment: {}
