@@ -14,7 +14,7 @@
  * need no CDK bootstrap); with `"assets"` CDK builds and uploads them.
  */
 import { Actions, KinesisPipelineFunction, KinesisPipelineService, KinesisProducerService, PipelineAlarms, PipelineState } from "@eddy/cdk"
-import { CfnOutput, CfnParameter, Duration, Stack, type StackProps } from "aws-cdk-lib"
+import { Annotations, CfnOutput, CfnParameter, Duration, Stack, type StackProps } from "aws-cdk-lib"
 import * as ec2 from "aws-cdk-lib/aws-ec2"
 import * as ecr from "aws-cdk-lib/aws-ecr"
 import { Platform } from "aws-cdk-lib/aws-ecr-assets"
@@ -122,6 +122,7 @@ const networkParameters = (stack: Stack) => {
   })
   // The subnets are known only at deploy time; each service's network configuration is set from the parameter.
   const vpc = ec2.Vpc.fromVpcAttributes(stack, "Vpc", { vpcId: vpcId.valueAsString, availabilityZones: ["parameter"], privateSubnetIds: ["parameter"] })
+  Annotations.of(vpc).acknowledgeWarning("@aws-cdk/aws-ec2:noSubnetRouteTableId", "the placeholder subnet is replaced by the Subnets parameter; no route table is read")
   const place = (service: ecs.FargateService) => {
     const cfn = service.node.defaultChild as ecs.CfnService
     cfn.addPropertyOverride("NetworkConfiguration.AwsvpcConfiguration.Subnets", subnets.valueAsList)
@@ -132,7 +133,8 @@ const networkParameters = (stack: Stack) => {
 
 const imageOf = (stack: Stack, props: CommerceStackProps, dockerfile: string, defaultRepository: string): ecs.ContainerImage => {
   if (props.artifacts === "assets") {
-    return ecs.ContainerImage.fromAsset(repositoryRoot, { file: dockerfile, platform: Platform.LINUX_ARM64 })
+    // The context is the repository; what the Dockerfiles' .dockerignore leaves out, CDK must too.
+    return ecs.ContainerImage.fromAsset(repositoryRoot, { file: dockerfile, platform: Platform.LINUX_ARM64, exclude: ["**/node_modules", "**/dist", ".git", "cdk.out"] })
   }
   const repository = new CfnParameter(stack, "ImageRepository", { type: "String", default: defaultRepository, description: `ECR repository of the image built from ${dockerfile}` })
   const tag = new CfnParameter(stack, "ImageTag", { type: "String", description: "Tag of the image to run (a new tag rolls the service)" })
