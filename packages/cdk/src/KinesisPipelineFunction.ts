@@ -84,6 +84,8 @@ export class KinesisPipelineFunction extends Construct {
     if (!Number.isInteger(retryAttempts) || retryAttempts < 0 || retryAttempts > 10_000) {
       throw new Error(`retryAttempts must be 0..10000 (bounded), got ${retryAttempts}`)
     }
+    const maxRecordAge = (props.maxRecordAge ?? Duration.hours(6)).toSeconds()
+    if (maxRecordAge < 60 || maxRecordAge > 604_800) throw new Error(`maxRecordAge must be 60 seconds..7 days (bounded), got ${maxRecordAge} seconds`)
     this.state = props.state ?? new PipelineState(this, "State")
     this.onFailureQueue = new sqs.Queue(this, "OnFailureQueue", {
       retentionPeriod: Duration.days(14),
@@ -121,7 +123,7 @@ export class KinesisPipelineFunction extends Construct {
         functionResponseTypes: ["ReportBatchItemFailures"],
         bisectBatchOnFunctionError: true,
         maximumRetryAttempts: retryAttempts,
-        maximumRecordAgeInSeconds: (props.maxRecordAge ?? Duration.hours(6)).toSeconds(),
+        maximumRecordAgeInSeconds: maxRecordAge,
         destinationConfig: { onFailure: { destination: this.onFailureQueue.queueArn } },
         ...(filter === undefined ? {} : { filterCriteria: { filters: [{ pattern: JSON.stringify(filter) }] } })
       })

@@ -103,6 +103,7 @@ describe("KinesisPipelineFunction", () => {
       })
     }
     expect(() => synth({ retryAttempts: -1 })).toThrow(/bounded/)
+    expect(() => synth({ maxRecordAge: Duration.days(8) })).toThrow(/bounded/)
   })
 
   it("filters the records to the pipelines' event types, unless the producers aggregate", () => {
