@@ -10,9 +10,14 @@
 import * as DynamoLeases from "@eddy/dynamodb/DynamoLeases"
 import * as Tables from "@eddy/dynamodb/Tables"
 import { describe, expect, it } from "@effect/vitest"
+import { App } from "aws-cdk-lib"
 import { spawnSync } from "node:child_process"
-import { readFileSync } from "node:fs"
+import { mkdtempSync, readFileSync, rmSync } from "node:fs"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
 import { parse } from "yaml"
+import { bundle } from "../src/bundle"
+import { CommerceAnalyticsLambdaStack, CommerceAnalyticsServiceStack, CommerceSyncStack } from "../src/cdk/stacks"
 import { generate } from "../src/cdk/synth"
 import { pipelines } from "../src/pipelines"
 
@@ -112,6 +117,37 @@ describe("the shipped templates", () => {
     for (const path of shipped) {
       const text = read(path)
       expect(text, path).not.toMatch(/BootstrapVersion|AssetParameters|cdk-hnb659fds|CDKMetadata|aws:cdk:path|^Rules:/m)
+    }
+  })
+})
+
+describe("the CDK app (what pnpm deploy:* deploys)", () => {
+  it("synthesises offline with the Lambda bundle and the two images as assets, built for ARM64", { timeout: 120_000 }, async () => {
+    const dir = mkdtempSync(join(tmpdir(), "eddy-cdk-app-"))
+    try {
+      await bundle("lambda", { outdir: join(dir, "dist") })
+      const app = new App({ outdir: join(dir, "cdk.out"), analyticsReporting: false })
+      const stacks = [
+        new CommerceSyncStack(app, "CommerceSync", { artifacts: "assets" }),
+        new CommerceAnalyticsLambdaStack(app, "CommerceAnalyticsLambda", { artifacts: "assets", bundleDir: join(dir, "dist") }),
+        new CommerceAnalyticsServiceStack(app, "CommerceAnalyticsService", { artifacts: "assets" })
+      ]
+      const assembly = app.synth()
+      const assets = (id: string) => {
+        const manifest = JSON.parse(readFileSync(join(dir, "cdk.out", `${id}.assets.json`), "utf8"))
+        return {
+          files: Object.values(manifest.files ?? {}).map((f: any) => f.source.path).filter((p: string) => !p.endsWith(".json")),
+          images: Object.values(manifest.dockerImages ?? {}).map((i: any) => [i.source.dockerFile, i.source.platform])
+        }
+      }
+      expect(assets("CommerceSync").images).toEqual([["apps/commerce-sync/Dockerfile", "linux/arm64"]])
+      expect(assets("CommerceAnalyticsService").images).toEqual([["apps/commerce-analytics/Dockerfile", "linux/arm64"]])
+      expect(assets("CommerceAnalyticsLambda").files).toHaveLength(1)
+      // The same stacks as the checked-in templates, less the code and image parameters.
+      const lambda = assembly.getStackByName(stacks[1]!.stackName).template
+      expect(Object.keys(lambda.Parameters).filter((p) => !p.startsWith("BootstrapVersion")).sort()).toEqual(["Architecture", "OrdersStreamArn", "ProductStreamArn"])
+    } finally {
+      rmSync(dir, { recursive: true, force: true })
     }
   })
 })

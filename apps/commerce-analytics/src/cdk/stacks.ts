@@ -36,6 +36,8 @@ export type Artifacts = "parameters" | "assets"
 
 export interface CommerceStackProps extends StackProps {
   readonly artifacts: Artifacts
+  /** With assets: where the bundles are, default `distDir`. */
+  readonly bundleDir?: string
 }
 
 /** Every event type some commerce pipeline takes: the Lambda mappings' filter. */
@@ -81,7 +83,7 @@ export class CommerceAnalyticsLambdaStack extends Stack {
       description: "Processor of the function (the bundle runs on either)"
     })
     const code = props.artifacts === "assets"
-      ? lambda.Code.fromAsset(distDir, { exclude: ["*", "!lambda.mjs", "!lambda.mjs.map", "!lambda.mjs.LEGAL.txt"] })
+      ? lambda.Code.fromAsset(props.bundleDir ?? distDir, { exclude: ["*", "!lambda.mjs", "!lambda.mjs.map", "!lambda.mjs.LEGAL.txt"] })
       : lambda.Code.fromCfnParameters({
         bucketNameParam: new CfnParameter(this, "LambdaCodeBucket", { type: "String", minLength: 3, description: "S3 bucket of the zipped dist/lambda.mjs" }),
         objectKeyParam: new CfnParameter(this, "LambdaCodeKey", { type: "String", minLength: 1, description: "S3 key of the zipped dist/lambda.mjs" })
