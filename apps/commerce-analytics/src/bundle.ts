@@ -5,8 +5,12 @@
  * - `dist/lambda.mjs`: the Lambda handler (`lambda.handler`).
  * - `dist/service.mjs`: the ECS service, which the Dockerfile runs.
  * - `dist/cli.mjs`: the `eddy-analytics` query command.
+ * - `dist/sync.mjs`: the commerce-sync HTTP service, which its Dockerfile runs.
  *
- * The AWS SDK is bundled too, although the Node.js 20 Lambda runtime ships
+ * They target Node 22 and later: the Lambda runtime is `nodejs24.x`, the
+ * images run Node 24, and the AWS SDK needs Node 22 from 2027 on.
+ *
+ * The AWS SDK is bundled too, although the Lambda runtime ships
  * one: the bundle then runs the SDK version the tests ran, and esbuild keeps
  * only the clients and code paths used, which loads faster than the
  * runtime's complete SDK packages.
@@ -20,7 +24,8 @@ import { fileURLToPath } from "node:url"
 export const entries = {
   lambda: "src/lambda.ts",
   service: "src/service.ts",
-  cli: "src/cli.ts"
+  cli: "src/cli.ts",
+  sync: "../commerce-sync/src/main.ts"
 } as const
 
 export type Entry = keyof typeof entries
@@ -54,7 +59,7 @@ export const bundle = async (entry: Entry, options: Options = {}): Promise<Bundl
     outfile,
     bundle: true,
     platform: "node",
-    target: "node20",
+    target: "node22",
     format: "esm",
     // ES module builds first: they tree-shake, CommonJS builds do not.
     mainFields: ["module", "main"],

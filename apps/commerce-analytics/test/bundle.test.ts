@@ -30,6 +30,13 @@ describe("bundles", () => {
     expect(run.stdout + run.stderr).toMatch(/EDDY_(STREAM_NAME|AGGREGATE_TABLE|LEASE_TABLE)/)
   })
 
+  it("dist/sync.mjs: starts, and stops at once naming the stream it lacks", async () => {
+    const sync = await bundle("sync", { outdir })
+    const run = node(sync.outfile, [])
+    expect(run.status).not.toBe(0)
+    expect(run.stdout + run.stderr).toMatch(/KINESIS_(PRODUCT|ORDERS)_STREAM/)
+  })
+
   it("dist/cli.mjs: runs the query command", async () => {
     const cli = await bundle("cli", { outdir })
     const run = node(cli.outfile, ["pipelines"])

@@ -1,224 +1,303 @@
 /**
- * template.yaml, parsed (CloudFormation's short tags included) and held to
- * what the code needs: the tables the stores create, the event-source
- * mapping settings the Lambda handler is written for, and roles that grant
- * exactly the API calls the code makes, on exactly its own resources.
+ * The CloudFormation templates the project ships. They are synthesised from
+ * the CDK stacks (`pnpm synth`), so the checked-in files must be exactly a
+ * fresh synth; they must pass cfn-lint; and, read as plain CloudFormation,
+ * they must hold what the code needs: the tables the stores create, the
+ * mapping settings the Lambda handler is written for, containers that stop
+ * after their grace period, and roles that grant exactly the API calls the
+ * code makes (read from the source) on exactly its own resources.
  */
 import * as DynamoLeases from "@eddy/dynamodb/DynamoLeases"
 import * as Tables from "@eddy/dynamodb/Tables"
 import { describe, expect, it } from "@effect/vitest"
-import { readFileSync } from "node:fs"
-import { type CollectionTag, parse, type ScalarTag, type YAMLSeq } from "yaml"
+import { App } from "aws-cdk-lib"
+import { spawnSync } from "node:child_process"
+import { mkdtempSync, readFileSync, rmSync } from "node:fs"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
+import { parse } from "yaml"
+import { bundle } from "../src/bundle"
+import { CommerceAnalyticsLambdaStack, CommerceAnalyticsServiceStack, CommerceSyncStack } from "../src/cdk/stacks"
+import { generate } from "../src/cdk/synth"
+import { pipelines } from "../src/pipelines"
 
-const read = (path: string) => readFileSync(new URL(path, import.meta.url), "utf8")
+const repo = new URL("../../../", import.meta.url)
+const read = (path: string) => readFileSync(new URL(path, repo), "utf8")
 
-// The short forms of the intrinsic functions, as their long forms.
-const scalar = (tag: string, fn: string, map: (v: string) => unknown = (v) => v): ScalarTag => ({ tag, resolve: (v) => ({ [fn]: map(v) }) })
-const sequence = (tag: string, fn: string): CollectionTag => ({ tag, collection: "seq", resolve: (seq) => ({ [fn]: (seq as YAMLSeq).toJSON() }) })
-const customTags = [
-  scalar("!Ref", "Ref"),
-  scalar("!GetAtt", "Fn::GetAtt", (v) => v.split(".")),
-  scalar("!Sub", "Fn::Sub"),
-  sequence("!Sub", "Fn::Sub"),
-  sequence("!GetAtt", "Fn::GetAtt"),
-  sequence("!Equals", "Fn::Equals"),
-  sequence("!If", "Fn::If"),
-  sequence("!Join", "Fn::Join"),
-  sequence("!Select", "Fn::Select")
-]
+const shipped = ["apps/commerce-analytics/template.yaml", "apps/commerce-analytics/service.yaml", "apps/commerce-sync/template.yaml", "packages/dynamodb/cloudformation.yaml"]
+
+/**
+ * cfn-lint warnings accepted, each with why (rule id to reason). None today;
+ * a new warning fails the suite until it is fixed or justified here.
+ */
+const justifiedWarnings: Record<string, string> = {}
 
 interface Resource {
   readonly Type: string
-  readonly Condition?: string
   readonly Properties: Record<string, any>
+  readonly DependsOn?: ReadonlyArray<string>
 }
-
-const template = parse(read("../template.yaml"), { customTags }) as {
-  readonly Parameters: Record<string, unknown>
-  readonly Conditions: Record<string, unknown>
+interface CfnTemplate {
+  readonly Parameters: Record<string, Record<string, unknown>>
   readonly Resources: Record<string, Resource>
+  readonly Outputs: Record<string, { Value: unknown }>
 }
-const resources = template.Resources
-const ofType = (type: string) => Object.entries(resources).filter(([, r]) => r.Type === type)
+const load = (path: string) => parse(read(path)) as CfnTemplate
 
-/** The logical ids an expression refers to: `Ref`, `Fn::GetAtt`, and `${Name}` / `${Name.Attr}` inside `Fn::Sub`. */
-const referencesIn = (value: unknown): Array<string> => {
-  if (Array.isArray(value)) return value.flatMap(referencesIn)
-  if (typeof value !== "object" || value === null) return []
-  const v = value as Record<string, unknown>
-  if (typeof v.Ref === "string") return [v.Ref]
-  if (Array.isArray(v["Fn::GetAtt"])) return [String(v["Fn::GetAtt"][0])]
-  if (v["Fn::Sub"] !== undefined) {
-    const [text, vars] = Array.isArray(v["Fn::Sub"]) ? v["Fn::Sub"] : [v["Fn::Sub"], {}]
-    const named = Array.from(String(text).matchAll(/\$\{([^}!]+)\}/g), (m) => m[1]!.split(".")[0]!).filter((n) => !(n in (vars as object)))
-    return [...named, ...referencesIn(vars)]
-  }
-  return Object.values(v).flatMap(referencesIn)
+const unique = (xs: Iterable<string>) => Array.from(new Set(xs)).sort()
+const commandsOf = (service: string, path: string, except: ReadonlyArray<string> = []) =>
+  unique(Array.from(read(path).matchAll(/new (\w+)Command\(/g), (m) => m[1]!).filter((op) => !except.includes(op)).map((op) => `${service}:${op}`))
+const kinesisCallsOf = (...paths: ReadonlyArray<string>) =>
+  unique(paths.flatMap((p) => Array.from(read(p).matchAll(/kinesis\.(\w+)\(/g), (m) => `kinesis:${m[1]![0]!.toUpperCase()}${m[1]!.slice(1)}`)))
+
+const store = commandsOf("dynamodb", "packages/dynamodb/src/DynamoStore.ts")
+const deduper = commandsOf("dynamodb", "packages/dynamodb/src/DynamoDeduper.ts")
+const leases = commandsOf("dynamodb", "packages/dynamodb/src/DynamoLeases.ts", ["CreateTable", "DescribeTable"])
+const deadLetters = unique(commandsOf("sqs", "packages/runtime/src/DeadLetterSinks.ts").map((a) => a.replace(/Batch$/, "")))
+const mappingRead = ["kinesis:DescribeStream", "kinesis:DescribeStreamSummary", "kinesis:GetRecords", "kinesis:GetShardIterator", "kinesis:ListShards"]
+
+const ofType = (t: CfnTemplate, type: string) => Object.entries(t.Resources).filter(([, r]) => r.Type === type)
+const only = (t: CfnTemplate, type: string) => {
+  const found = ofType(t, type)
+  expect(found, type).toHaveLength(1)
+  return found[0]!
 }
+/** The logical id or parameter an ARN expression names, with CDK's hash suffix dropped. */
+const nameOf = (arn: any): string =>
+  arn === "*" ? "*" : String(arn?.["Fn::GetAtt"]?.[0] ?? arn?.Ref ?? JSON.stringify(arn)).replace(/[0-9A-F]{8}$/, "")
 
-const pseudo = new Set(["AWS::Region", "AWS::AccountId", "AWS::Partition", "AWS::URLSuffix", "AWS::StackName"])
-
-/** The resource an ARN expression names (`!GetAtt X.Arn`), or the expression itself. */
-const target = (arn: unknown): string => {
-  const v = arn as Record<string, unknown>
-  if (Array.isArray(v?.["Fn::GetAtt"]) && v["Fn::GetAtt"][1] === "Arn") return String(v["Fn::GetAtt"][0])
-  return JSON.stringify(arn)
-}
-
-interface Statement {
-  readonly Effect: string
-  readonly Action: string | ReadonlyArray<string>
-  readonly Resource: unknown
-}
-
-const list = <A>(x: A | ReadonlyArray<A>): ReadonlyArray<A> => (Array.isArray(x) ? x : [x as A])
-
-/** A role's grants: resource (logical id, or the expression) to the actions allowed on it. */
-const grants = (role: string): Map<string, Set<string>> => {
-  const out = new Map<string, Set<string>>()
-  for (const policy of resources[role]!.Properties.Policies as ReadonlyArray<{ PolicyDocument: { Statement: ReadonlyArray<Statement> } }>) {
-    for (const s of policy.PolicyDocument.Statement) {
+/** A role's grants from the inline policies attached to it: resource to actions; Allow only, no wildcard action. */
+const grants = (t: CfnTemplate, role: string): Record<string, Array<string>> => {
+  const out: Record<string, Set<string>> = {}
+  const policies = ofType(t, "AWS::IAM::Policy").filter(([, p]) => JSON.stringify(p.Properties.Roles) === JSON.stringify([{ Ref: role }]))
+  for (const [, p] of policies) {
+    for (const s of p.Properties.PolicyDocument.Statement) {
       expect(s.Effect).toBe("Allow")
-      for (const r of list(s.Resource)) {
-        const key = r === "*" ? "*" : target(r)
-        const actions = out.get(key) ?? new Set()
-        for (const a of list(s.Action)) actions.add(a)
-        out.set(key, actions)
+      for (const r of [s.Resource].flat()) {
+        for (const a of [s.Action].flat() as Array<string>) {
+          expect(a, `${role}: ${a}`).not.toContain("*")
+          ;(out[nameOf(r)] ??= new Set()).add(a)
+        }
       }
     }
   }
-  return out
+  return Object.fromEntries(Object.entries(out).map(([k, v]) => [k, unique(v)]))
+}
+/** The role logical id of `{ "Fn::GetAtt": [role, "Arn"] }`. */
+const roleOf = (arn: any): string => String(arn["Fn::GetAtt"][0])
+const env = (c: any): Record<string, any> => Object.fromEntries((c.Environment as ReadonlyArray<{ Name: string; Value: unknown }>).map((e) => [e.Name, e.Value]))
+const sameKeys = (t: CfnTemplate, id: string, definition: { KeySchema?: unknown; AttributeDefinitions?: unknown }) => {
+  expect(t.Resources[id]!.Properties.KeySchema, id).toEqual(definition.KeySchema)
+  expect(t.Resources[id]!.Properties.AttributeDefinitions, id).toEqual(definition.AttributeDefinitions)
+}
+const tableId = (t: CfnTemplate, prefix: string) => {
+  const ids = ofType(t, "AWS::DynamoDB::Table").map(([id]) => id).filter((id) => id.startsWith(prefix))
+  expect(ids, prefix).toHaveLength(1)
+  return ids[0]!
 }
 
-/** The DynamoDB operations a module sends (`new XCommand(`), as IAM actions. */
-const dynamoActionsOf = (file: string, except: ReadonlyArray<string> = []) =>
-  Array.from(new Set(Array.from(read(`../../../packages/dynamodb/src/${file}`).matchAll(/new (\w+)Command\(/g), (m) => m[1]!)))
-    .filter((op) => !except.includes(op))
-    .map((op) => `dynamodb:${op}`)
-    .sort()
+describe("the shipped templates", () => {
+  it("are exactly what `pnpm synth` makes of the CDK stacks", { timeout: 120_000 }, () => {
+    const generated = generate()
+    expect(generated.map((g) => g.path).sort()).toEqual([...shipped].sort())
+    for (const g of generated) expect(read(g.path), `${g.path} is stale: run pnpm synth`).toBe(g.text)
+  })
 
-const sorted = (s: Set<string> | undefined) => Array.from(s ?? []).sort()
+  it("pass cfn-lint with no error and no unjustified warning", { timeout: 120_000 }, () => {
+    const run = spawnSync("cfn-lint", ["--format", "json", ...shipped], { cwd: new URL(repo).pathname, encoding: "utf8" })
+    if (run.error !== undefined) throw new Error(`cfn-lint could not run (${run.error.message}): install it (pip install cfn-lint) to run this suite`)
+    const matches = JSON.parse(run.stdout || "[]") as ReadonlyArray<{ Level: string; Rule: { Id: string }; Message: string; Filename: string }>
+    const failing = matches.filter((m) => m.Level === "Error" || (m.Level === "Warning" && !(m.Rule.Id in justifiedWarnings)))
+    expect(failing.map((m) => `${m.Filename}: ${m.Rule.Id} ${m.Message}`)).toEqual([])
+    // cfn-lint exits 0 with nothing to report, 4 for warnings only, 8 for informational only.
+    expect([0, 4, 8, 12]).toContain(run.status)
+  })
 
-describe("template.yaml", () => {
-  it("refers only to what it declares, and conditional resources only to resources that exist under the same condition", () => {
-    for (const [id, r] of Object.entries(resources)) {
-      for (const name of referencesIn(r.Properties)) {
-        if (pseudo.has(name) || name in template.Parameters) continue
-        expect(resources[name], `${id} refers to ${name}`).toBeDefined()
-        const condition = resources[name]!.Condition
-        if (condition !== undefined) expect(r.Condition, `${id} refers to ${name}, which exists only under ${condition}`).toBe(condition)
+  it("need no CDK bootstrap: no asset or bootstrap parameters, rules or metadata", () => {
+    for (const path of shipped) {
+      const text = read(path)
+      expect(text, path).not.toMatch(/BootstrapVersion|AssetParameters|cdk-hnb659fds|CDKMetadata|aws:cdk:path|^Rules:/m)
+    }
+  })
+})
+
+describe("the CDK app (what pnpm deploy:* deploys)", () => {
+  it("synthesises offline with the Lambda bundle and the two images as assets, built for ARM64", { timeout: 120_000 }, async () => {
+    const dir = mkdtempSync(join(tmpdir(), "eddy-cdk-app-"))
+    try {
+      await bundle("lambda", { outdir: join(dir, "dist") })
+      const app = new App({ outdir: join(dir, "cdk.out"), analyticsReporting: false })
+      const stacks = [
+        new CommerceSyncStack(app, "CommerceSync", { artifacts: "assets" }),
+        new CommerceAnalyticsLambdaStack(app, "CommerceAnalyticsLambda", { artifacts: "assets", bundleDir: join(dir, "dist") }),
+        new CommerceAnalyticsServiceStack(app, "CommerceAnalyticsService", { artifacts: "assets" })
+      ]
+      const assembly = app.synth()
+      const assets = (id: string) => {
+        const manifest = JSON.parse(readFileSync(join(dir, "cdk.out", `${id}.assets.json`), "utf8"))
+        return {
+          files: Object.values(manifest.files ?? {}).map((f: any) => f.source.path).filter((p: string) => !p.endsWith(".json")),
+          images: Object.values(manifest.dockerImages ?? {}).map((i: any) => [i.source.dockerFile, i.source.platform])
+        }
       }
-      if (r.Condition !== undefined) expect(template.Conditions[r.Condition], `${id}'s condition`).toBeDefined()
+      expect(assets("CommerceSync").images).toEqual([["apps/commerce-sync/Dockerfile", "linux/arm64"]])
+      expect(assets("CommerceAnalyticsService").images).toEqual([["apps/commerce-analytics/Dockerfile", "linux/arm64"]])
+      expect(assets("CommerceAnalyticsLambda").files).toHaveLength(1)
+      // The same stacks as the checked-in templates, less the code and image parameters.
+      const lambda = assembly.getStackByName(stacks[1]!.stackName).template
+      expect(Object.keys(lambda.Parameters).filter((p) => !p.startsWith("BootstrapVersion")).sort()).toEqual(["Architecture", "OrdersStreamArn", "ProductStreamArn"])
+    } finally {
+      rmSync(dir, { recursive: true, force: true })
     }
   })
+})
 
-  it("has the two streams and the state tables as the stores create them, with TTL where items expire", () => {
-    expect(ofType("AWS::Kinesis::Stream").map(([id]) => id).sort()).toEqual(["OrdersStream", "ProductStream"])
-    const table = (id: string) => resources[id]!.Properties
-    const sameKeys = (id: string, definition: { KeySchema?: unknown; AttributeDefinitions?: unknown }) => {
-      expect(table(id).KeySchema, id).toEqual(definition.KeySchema)
-      expect(table(id).AttributeDefinitions, id).toEqual(definition.AttributeDefinitions)
-    }
-    sameKeys("AggregateTable", Tables.aggregateTable("x"))
-    sameKeys("DedupTable", Tables.dedupTable("x"))
-    sameKeys("OrdersLeaseTable", DynamoLeases.leaseTable("x"))
-    sameKeys("ProductLeaseTable", DynamoLeases.leaseTable("x"))
-    for (const id of ["AggregateTable", "DedupTable"]) {
-      expect(table(id).TimeToLiveSpecification, id).toEqual({ AttributeName: Tables.attributes.expiresAt, Enabled: true })
-    }
+describe("template.yaml (the Lambda driver)", () => {
+  const t = load("apps/commerce-analytics/template.yaml")
+  const [fnId, fn] = only(t, "AWS::Lambda::Function")
+
+  it("runs the bundle's handler on nodejs24.x, arm64 unless the Architecture parameter says x86_64, from the code parameters", () => {
+    expect(fn.Properties).toMatchObject({
+      Runtime: "nodejs24.x",
+      Handler: "lambda.handler",
+      Architectures: [{ Ref: "Architecture" }],
+      Code: { S3Bucket: { Ref: "LambdaCodeBucket" }, S3Key: { Ref: "LambdaCodeKey" } },
+      LoggingConfig: { LogFormat: "JSON" }
+    })
+    expect(t.Parameters.Architecture).toMatchObject({ Default: "arm64", AllowedValues: ["arm64", "x86_64"] })
+    const logGroup = t.Resources[fn.Properties.LoggingConfig.LogGroup.Ref]!
+    expect(logGroup.Properties.RetentionInDays).toBeGreaterThan(0)
   })
 
-  it("maps each stream to the function with partial batch responses, bisection, bounded retries and age, and an on-failure queue", () => {
-    const mappings = ofType("AWS::Lambda::EventSourceMapping").map(([, r]) => r.Properties)
-    expect(mappings.map((m) => target(m.EventSourceArn)).sort()).toEqual(["OrdersStream", "ProductStream"])
+  it("maps each stream parameter with partial batch responses, bisection, bounded retries and age, an on-failure queue, and the pipelines' event types", () => {
+    const mappings = ofType(t, "AWS::Lambda::EventSourceMapping").map(([, r]) => r.Properties)
+    expect(mappings.map((m) => m.EventSourceArn)).toEqual([{ Ref: "OrdersStreamArn" }, { Ref: "ProductStreamArn" }])
+    const eventTypes = unique(pipelines.flatMap((p) => [...p.events]))
     for (const m of mappings) {
-      expect(m.FunctionName).toEqual({ Ref: "AnalyticsFunction" })
+      expect(m.FunctionName).toEqual({ Ref: fnId })
       expect(m.FunctionResponseTypes).toEqual(["ReportBatchItemFailures"])
       expect(m.BisectBatchOnFunctionError).toBe(true)
-      // -1 (the default) would retry and keep records until they expire: bounded means a number in range.
       expect(Number.isInteger(m.MaximumRetryAttempts) && m.MaximumRetryAttempts >= 0 && m.MaximumRetryAttempts <= 10_000).toBe(true)
       expect(Number.isInteger(m.MaximumRecordAgeInSeconds) && m.MaximumRecordAgeInSeconds >= 60 && m.MaximumRecordAgeInSeconds <= 604_800).toBe(true)
       // The stores' per-shard watermarks need a shard's batches one at a time, in order.
-      expect(m.ParallelizationFactor ?? 1).toBe(1)
-      expect(resources[target(m.DestinationConfig.OnFailure.Destination)]!.Type).toBe("AWS::SQS::Queue")
+      expect(m.ParallelizationFactor).toBe(1)
+      expect(t.Resources[m.DestinationConfig.OnFailure.Destination["Fn::GetAtt"][0]]!.Type).toBe("AWS::SQS::Queue")
+      expect(m.FilterCriteria.Filters.map((f: { Pattern: string }) => JSON.parse(f.Pattern))).toEqual([{ data: { type: eventTypes } }])
     }
   })
 
-  it("configures the function as the bundle and state.ts expect, dead letters to the SQS queue", () => {
-    const fn = resources.AnalyticsFunction!.Properties
-    expect(fn.Handler).toBe("lambda.handler")
-    expect(fn.Runtime).toBe("nodejs20.x")
-    expect(fn.Role).toEqual({ "Fn::GetAtt": ["LambdaRole", "Arn"] })
-    expect(fn.Environment.Variables).toEqual({
-      EDDY_AGGREGATE_TABLE: { Ref: "AggregateTable" },
-      EDDY_DEDUP_TABLE: { Ref: "DedupTable" },
-      EDDY_DEDUP_NAMESPACE: "commerce",
-      EDDY_DEAD_LETTER: { "Fn::Sub": "sqs:${DeadLetterQueue}" }
+  it("keeps state in the tables the stores create, with TTL, and tells the handler where", () => {
+    const aggregate = tableId(t, "PipelinesStateAggregateTable")
+    const dedup = tableId(t, "PipelinesStateDedupTable")
+    sameKeys(t, aggregate, Tables.aggregateTable("x"))
+    sameKeys(t, dedup, Tables.dedupTable("x"))
+    for (const id of [aggregate, dedup]) expect(t.Resources[id]!.Properties.TimeToLiveSpecification).toEqual({ AttributeName: Tables.attributes.expiresAt, Enabled: true })
+    const variables = fn.Properties.Environment.Variables
+    expect(variables.EDDY_AGGREGATE_TABLE).toEqual({ Ref: aggregate })
+    expect(variables.EDDY_DEDUP_TABLE).toEqual({ Ref: dedup })
+    expect(variables.EDDY_DEDUP_NAMESPACE).toBe("commerce")
+    expect(JSON.stringify(variables.EDDY_DEAD_LETTER)).toMatch(/"sqs:".*PipelinesStateDeadLetterQueue/)
+  })
+
+  it("lets the function's role do exactly what the mapping, the store, the deduper and the dead-letter sink do", () => {
+    const role = roleOf(fn.Properties.Role)
+    expect(t.Resources[role]!.Properties.ManagedPolicyArns).toBeUndefined()
+    expect(grants(t, role)).toEqual({
+      PipelinesLogGroup: ["logs:CreateLogStream", "logs:PutLogEvents"],
+      OrdersStreamArn: mappingRead,
+      ProductStreamArn: mappingRead,
+      PipelinesStateAggregateTable: store,
+      PipelinesStateDedupTable: deduper,
+      PipelinesStateDeadLetterQueue: deadLetters,
+      PipelinesOnFailureQueue: ["sqs:SendMessage"]
     })
-    expect(resources.DeadLetterQueue!.Type).toBe("AWS::SQS::Queue")
   })
+})
 
-  it("runs the service on Fargate, a worker per stream with its lease table, port and health check", () => {
-    const task = resources.TaskDefinition!.Properties
-    expect(task.RequiresCompatibilities).toEqual(["FARGATE"])
-    expect(task.NetworkMode).toBe("awsvpc")
-    expect(task.TaskRoleArn).toEqual({ "Fn::GetAtt": ["TaskRole", "Arn"] })
-    const env = (c: any) => Object.fromEntries((c.Environment as ReadonlyArray<{ Name: string; Value: unknown }>).map((e) => [e.Name, e.Value]))
-    const workers = (task.ContainerDefinitions as ReadonlyArray<any>).map((c) => [env(c).EDDY_STREAM_NAME, env(c).EDDY_LEASE_TABLE])
-    expect(workers).toEqual([[{ Ref: "OrdersStream" }, { Ref: "OrdersLeaseTable" }], [{ Ref: "ProductStream" }, { Ref: "ProductLeaseTable" }]])
-    for (const c of task.ContainerDefinitions as ReadonlyArray<any>) {
+describe("service.yaml (the ECS driver)", () => {
+  const t = load("apps/commerce-analytics/service.yaml")
+  const tasks = ofType(t, "AWS::ECS::TaskDefinition")
+
+  it("runs a Fargate worker service per stream, each with its lease table, health check and a stop timeout above its grace period", () => {
+    const workers = tasks.map(([, task]) => {
+      expect(task.Properties.RequiresCompatibilities).toEqual(["FARGATE"])
+      const [c] = task.Properties.ContainerDefinitions
       const e = env(c)
-      expect(e.EDDY_AGGREGATE_TABLE).toEqual({ Ref: "AggregateTable" })
-      expect(e.EDDY_DEDUP_TABLE).toEqual({ Ref: "DedupTable" })
-      expect(e.EDDY_DEAD_LETTER).toEqual({ "Fn::Sub": "sqs:${DeadLetterQueue}" })
-      expect(c.PortMappings).toEqual([{ ContainerPort: Number(e.PORT), Protocol: "tcp" }])
       expect(c.HealthCheck.Command.join(" ")).toContain(`127.0.0.1:${e.PORT}/healthz`)
-      // The service's grace period fits in the stop timeout.
       expect(Number.parseInt(String(e.EDDY_GRACE_PERIOD))).toBeLessThan(c.StopTimeout)
-    }
-    const service = resources.Service!.Properties
-    expect(service.LaunchType).toBe("FARGATE")
-    expect(service.TaskDefinition).toEqual({ Ref: "TaskDefinition" })
-  })
-
-  it("grants no wildcard action and no wildcard resource except where AWS requires one, and no managed policies", () => {
-    for (const [id] of ofType("AWS::IAM::Role")) {
-      expect(resources[id]!.Properties.ManagedPolicyArns, id).toBeUndefined()
-      for (const [resource, actions] of grants(id)) {
-        for (const action of actions) expect(action, `${id}: ${action}`).not.toContain("*")
-        if (resource === "*") expect(sorted(actions), `${id}: actions on *`).toEqual(["ecr:GetAuthorizationToken"])
-      }
+      expect(c.Image["Fn::Join"][1]).toContainEqual({ Ref: "ImageTag" })
+      sameKeys(t, e.EDDY_LEASE_TABLE.Ref, DynamoLeases.leaseTable("x"))
+      expect(e.EDDY_DEDUP_NAMESPACE).toBe("commerce")
+      return [JSON.stringify(e.EDDY_STREAM_NAME).match(/OrdersStreamArn|ProductStreamArn/)![0], e.EDDY_LEASE_TABLE.Ref.replace(/[0-9A-F]{8}$/, "")]
+    })
+    expect(workers).toEqual([["OrdersStreamArn", "OrdersWorkersLeaseTable"], ["ProductStreamArn", "ProductWorkersLeaseTable"]])
+    for (const [, s] of ofType(t, "AWS::ECS::Service")) {
+      expect(s.Properties.NetworkConfiguration.AwsvpcConfiguration.Subnets).toEqual({ Ref: "Subnets" })
+      expect(s.Properties.DeploymentConfiguration.DeploymentCircuitBreaker).toEqual({ Enable: true, Rollback: true })
     }
   })
 
-  it("lets the Lambda role do what the mapping, the store, the deduper and the dead-letter sink do, on their resources only", () => {
-    const lambda = grants("LambdaRole")
-    expect(sorted(lambda.get("AggregateTable"))).toEqual(dynamoActionsOf("DynamoStore.ts"))
-    expect(sorted(lambda.get("DedupTable"))).toEqual(dynamoActionsOf("DynamoDeduper.ts"))
-    const streamRead = ["kinesis:DescribeStream", "kinesis:DescribeStreamSummary", "kinesis:GetRecords", "kinesis:GetShardIterator", "kinesis:ListShards"]
-    expect(sorted(lambda.get("OrdersStream"))).toEqual(streamRead)
-    expect(sorted(lambda.get("ProductStream"))).toEqual(streamRead)
-    expect(sorted(lambda.get("DeadLetterQueue"))).toEqual(["sqs:SendMessage"])
-    expect(sorted(lambda.get("OnFailureQueue"))).toEqual(["sqs:SendMessage"])
-    expect(sorted(lambda.get("LambdaLogGroup"))).toEqual(["logs:CreateLogStream", "logs:PutLogEvents"])
-    expect(Array.from(lambda.keys()).sort()).toEqual(["AggregateTable", "DeadLetterQueue", "DedupTable", "LambdaLogGroup", "OnFailureQueue", "OrdersStream", "ProductStream"])
+  it("scales each service up to its stream's shard count", () => {
+    expect(ofType(t, "AWS::ApplicationAutoScaling::ScalableTarget").map(([, s]) => s.Properties.MaxCapacity)).toEqual([{ Ref: "OrdersShards" }, { Ref: "ProductShards" }])
   })
 
-  it("lets the task role read the streams and use its tables and queue, and the execution role only pull the image and log", () => {
-    const task = grants("TaskRole")
-    // The service lists shards and reads them (packages/kinesis Shards and Consumer); the stack creates the lease tables.
-    const streamRead = ["kinesis:GetRecords", "kinesis:GetShardIterator", "kinesis:ListShards"]
-    expect(sorted(task.get("OrdersStream"))).toEqual(streamRead)
-    expect(sorted(task.get("ProductStream"))).toEqual(streamRead)
-    expect(sorted(task.get("AggregateTable"))).toEqual(dynamoActionsOf("DynamoStore.ts"))
-    expect(sorted(task.get("DedupTable"))).toEqual(dynamoActionsOf("DynamoDeduper.ts"))
-    const leases = dynamoActionsOf("DynamoLeases.ts", ["CreateTable", "DescribeTable"])
-    expect(sorted(task.get("OrdersLeaseTable"))).toEqual(leases)
-    expect(sorted(task.get("ProductLeaseTable"))).toEqual(leases)
-    expect(sorted(task.get("DeadLetterQueue"))).toEqual(["sqs:SendMessage"])
-    expect(task.size).toBe(7)
-    const execution = grants("TaskExecutionRole")
-    expect(sorted(execution.get("ServiceLogGroup"))).toEqual(["logs:CreateLogStream", "logs:PutLogEvents"])
-    expect(execution.size).toBe(3)
+  it("lets each task role do exactly what the consumer, shard listing, store, deduper, leases and dead letters do", () => {
+    const read = kinesisCallsOf("packages/kinesis/src/Consumer.ts", "packages/kinesis/src/Shards.ts")
+    const byWorker = tasks.map(([, task]) => grants(t, roleOf(task.Properties.TaskRoleArn)))
+    expect(byWorker).toEqual(["Orders", "Product"].map((w) => ({
+      [`${w}StreamArn`]: read,
+      StateAggregateTable: store,
+      StateDedupTable: deduper,
+      [`${w}WorkersLeaseTable`]: leases,
+      StateDeadLetterQueue: deadLetters
+    })))
+  })
+
+  it("lets the execution roles pull the image from its repository and write the logs, nothing else", () => {
+    for (const [, task] of tasks) {
+      const g = grants(t, roleOf(task.Properties.ExecutionRoleArn))
+      expect(g["*"]).toEqual(["ecr:GetAuthorizationToken"])
+      const logs = Object.keys(g).filter((k) => k.includes("LogGroup"))
+      expect(logs.map((k) => g[k])).toEqual([["logs:CreateLogStream", "logs:PutLogEvents"]])
+      const pull = Object.entries(g).filter(([k]) => k !== "*" && !k.includes("LogGroup"))
+      expect(pull).toHaveLength(1)
+      expect(pull[0]![0]).toContain("ImageRepository")
+      expect(pull[0]![1]).toEqual(["ecr:BatchCheckLayerAvailability", "ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer"])
+    }
+  })
+})
+
+describe("apps/commerce-sync/template.yaml (the streams and the producer)", () => {
+  const t = load("apps/commerce-sync/template.yaml")
+
+  it("creates the two streams and runs commerce-sync writing to them, allowed only to put records and list shards", () => {
+    expect(ofType(t, "AWS::Kinesis::Stream").map(([id]) => id.replace(/[0-9A-F]{8}$/, ""))).toEqual(["OrdersStream", "ProductStream"])
+    const [, task] = only(t, "AWS::ECS::TaskDefinition")
+    const e = env(task.Properties.ContainerDefinitions[0])
+    expect(nameOf(e.KINESIS_ORDERS_STREAM)).toBe("OrdersStream")
+    expect(nameOf(e.KINESIS_PRODUCT_STREAM)).toBe("ProductStream")
+    const produce = kinesisCallsOf("packages/kinesis/src/Producer.ts", "packages/kinesis/src/Shards.ts")
+    expect(grants(t, roleOf(task.Properties.TaskRoleArn))).toEqual({ OrdersStream: produce, ProductStream: produce })
+    expect(Object.keys(t.Outputs)).toEqual(expect.arrayContaining(["OrdersStreamArn", "ProductStreamArn"]))
+  })
+})
+
+describe("packages/dynamodb/cloudformation.yaml (the tables alone)", () => {
+  const t = load("packages/dynamodb/cloudformation.yaml")
+
+  it("has the tables as Tables creates them and a policy for what the store, deduper, ensure and dead letters call", () => {
+    const aggregate = tableId(t, "StateAggregateTable")
+    const dedup = tableId(t, "StateDedupTable")
+    sameKeys(t, aggregate, Tables.aggregateTable("x"))
+    sameKeys(t, dedup, Tables.dedupTable("x"))
+    const [, policy] = only(t, "AWS::IAM::ManagedPolicy")
+    const allowed: Record<string, Array<string>> = {}
+    for (const s of policy.Properties.PolicyDocument.Statement) for (const r of [s.Resource].flat()) allowed[nameOf(r)] = unique([s.Action].flat())
+    const ensure = commandsOf("dynamodb", "packages/dynamodb/src/Tables.ts").filter((a) => a.includes(":Describe"))
+    expect(allowed).toEqual({
+      StateAggregateTable: unique([...store, ...ensure]),
+      StateDedupTable: unique([...deduper, ...ensure]),
+      StateDeadLetterQueue: deadLetters
+    })
   })
 })

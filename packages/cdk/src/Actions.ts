@@ -1,0 +1,39 @@
+/**
+ * The IAM actions of the API calls eddy's code makes, one list per component,
+ * so that every role grants exactly these on exactly its resources. Each list
+ * names the module whose calls it covers; the tests read those modules'
+ * `new XCommand(` calls and compare.
+ */
+
+/** What a Kinesis event-source mapping does on the function's behalf (polling, no enhanced fan-out). */
+export const eventSourceMappingRead = [
+  "kinesis:DescribeStream",
+  "kinesis:DescribeStreamSummary",
+  "kinesis:GetRecords",
+  "kinesis:GetShardIterator",
+  "kinesis:ListShards"
+] as const
+
+/** The service's reads: `Shards.list` (ListShards), `Consumer` (GetShardIterator, GetRecords). */
+export const serviceRead = ["kinesis:GetRecords", "kinesis:GetShardIterator", "kinesis:ListShards"] as const
+
+/** A producer's writes: `Producer` sends PutRecords and lists shards to pace them per shard. */
+export const produce = ["kinesis:ListShards", "kinesis:PutRecords"] as const
+
+/** `DynamoStore`: BatchGetItem to prefetch and read, GetItem to catch up a watermark, UpdateItem to write. */
+export const store = ["dynamodb:BatchGetItem", "dynamodb:GetItem", "dynamodb:UpdateItem"] as const
+
+/** `DynamoDeduper`: one conditional PutItem per claim. */
+export const deduper = ["dynamodb:PutItem"] as const
+
+/** `DynamoLeases` on a table the stack creates: a Scan per lease round, conditional puts and updates, a read of one lease. */
+export const leases = ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:Scan", "dynamodb:UpdateItem"] as const
+
+/** The SQS dead-letter sink (SendMessageBatch is authorised as SendMessage), and a mapping's on-failure records. */
+export const sendMessage = ["sqs:SendMessage"] as const
+
+/** Writing to a log group that exists (so no CreateLogGroup). */
+export const writeLogs = ["logs:CreateLogStream", "logs:PutLogEvents"] as const
+
+/** `Tables.ensure` describes a table and its TTL before it would create or change anything. */
+export const ensureDescribe = ["dynamodb:DescribeTable", "dynamodb:DescribeTimeToLive"] as const

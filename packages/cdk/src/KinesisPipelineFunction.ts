@@ -1,0 +1,146 @@
+/**
+ * eddy's Lambda driver: the bundled handler as a function behind one
+ * Kinesis event-source mapping per stream. The mapping settings are the ones
+ * `@eddy/runtime/Lambda` is written for: partial batch responses, bisection
+ * on error, bounded retries and record age, an on-failure queue, and one
+ * batch per shard at a time (the store's per-shard watermarks need order).
+ * Lambda is invoked only for the event types some pipeline takes.
+ */
+import { Duration, Stack } from "aws-cdk-lib"
+import * as iam from "aws-cdk-lib/aws-iam"
+import type * as kinesis from "aws-cdk-lib/aws-kinesis"
+import * as lambda from "aws-cdk-lib/aws-lambda"
+import * as logs from "aws-cdk-lib/aws-logs"
+import * as sqs from "aws-cdk-lib/aws-sqs"
+import { Construct } from "constructs"
+import * as Actions from "./Actions"
+import { allow } from "./internal/grant"
+import { PipelineState } from "./PipelineState"
+
+export interface KinesisPipelineFunctionProps {
+  /** The bundle with the handler, e.g. `Code.fromAsset("dist")` or `Code.fromCfnParameters()`. */
+  readonly code: lambda.Code
+  /** Default `lambda.handler` (the bundle `lambda.mjs`, export `handler`). */
+  readonly handler?: string
+  /** The streams the pipelines read, one mapping each. */
+  readonly streams: ReadonlyArray<kinesis.IStream>
+  /**
+   * The event types the pipelines take (`pipelines.flatMap((p) => [...p.events])`):
+   * the mappings' filter, so Lambda is not invoked for events no pipeline takes.
+   * Empty means no filter.
+   */
+  readonly eventTypes: ReadonlyArray<string>
+  /**
+   * Set when producers write KPL aggregates: Lambda cannot look inside an
+   * aggregate, so a filter would drop them all. Default false (eddy's
+   * producer does not aggregate unless told to).
+   */
+  readonly aggregatedRecords?: boolean
+  /** Tables and dead-letter queue; made here when absent. */
+  readonly state?: PipelineState
+  /** `EDDY_DEDUP_NAMESPACE`, default `default`. */
+  readonly dedupNamespace?: string
+  /** Default arm64. */
+  readonly architecture?: lambda.Architecture
+  readonly functionName?: string
+  /** Default 1024 MB. */
+  readonly memorySize?: number
+  /** Default 60 seconds. */
+  readonly timeout?: Duration
+  /** Records per invocation, default 1000. */
+  readonly batchSize?: number
+  /** Default 1 second. */
+  readonly maxBatchingWindow?: Duration
+  /** Retries of a failing batch before it goes to the on-failure queue, default 10 (bounded, never -1). */
+  readonly retryAttempts?: number
+  /** Older records go to the on-failure queue, default 6 hours. */
+  readonly maxRecordAge?: Duration
+  /** Default TRIM_HORIZON. */
+  readonly startingPosition?: lambda.StartingPosition
+  /** Default one month. */
+  readonly logRetention?: logs.RetentionDays
+  /** More environment variables (e.g. `EDDY_METRICS_NAMESPACE`). */
+  readonly environment?: Record<string, string>
+}
+
+/** The FilterCriteria pattern that passes the records whose JSON `type` is one of `eventTypes`. */
+export const eventTypeFilter = (eventTypes: ReadonlyArray<string>): Record<string, unknown> => ({
+  data: { type: Array.from(new Set(eventTypes)).sort() }
+})
+
+export class KinesisPipelineFunction extends Construct {
+  readonly function: lambda.Function
+  readonly role: iam.Role
+  readonly logGroup: logs.LogGroup
+  readonly state: PipelineState
+  /** Batches Lambda gave up on after its retries: their shard and sequence range, to replay from the stream. */
+  readonly onFailureQueue: sqs.Queue
+  readonly mappings: ReadonlyArray<lambda.CfnEventSourceMapping>
+
+  constructor(scope: Construct, id: string, props: KinesisPipelineFunctionProps) {
+    super(scope, id)
+    if (props.streams.length === 0) throw new Error("KinesisPipelineFunction needs at least one stream")
+    const retryAttempts = props.retryAttempts ?? 10
+    if (!Number.isInteger(retryAttempts) || retryAttempts < 0 || retryAttempts > 10_000) {
+      throw new Error(`retryAttempts must be 0..10000 (bounded), got ${retryAttempts}`)
+    }
+    const maxRecordAge = (props.maxRecordAge ?? Duration.hours(6)).toSeconds()
+    if (maxRecordAge < 60 || maxRecordAge > 604_800) throw new Error(`maxRecordAge must be 60 seconds..7 days (bounded), got ${maxRecordAge} seconds`)
+    this.state = props.state ?? new PipelineState(this, "State")
+    this.onFailureQueue = new sqs.Queue(this, "OnFailureQueue", {
+      retentionPeriod: Duration.days(14),
+      encryption: sqs.QueueEncryption.SQS_MANAGED,
+      enforceSSL: true
+    })
+    this.logGroup = new logs.LogGroup(this, "LogGroup", { retention: props.logRetention ?? logs.RetentionDays.ONE_MONTH })
+    // A role of its own with no managed policy: the basic execution policy would allow every log group.
+    this.role = new iam.Role(this, "Role", { assumedBy: new iam.ServicePrincipal("lambda.amazonaws.com") })
+    this.function = new lambda.Function(this, "Function", {
+      ...(props.functionName === undefined ? {} : { functionName: props.functionName }),
+      description: "eddy pipelines (Kinesis event-source mappings)",
+      runtime: lambda.Runtime.NODEJS_24_X,
+      architecture: props.architecture ?? lambda.Architecture.ARM_64,
+      handler: props.handler ?? "lambda.handler",
+      code: props.code,
+      role: this.role,
+      memorySize: props.memorySize ?? 1024,
+      timeout: props.timeout ?? Duration.seconds(60),
+      logGroup: this.logGroup,
+      loggingFormat: lambda.LoggingFormat.JSON,
+      environment: { ...this.state.environment(props.dedupNamespace ?? "default"), ...props.environment }
+    })
+
+    const filter = props.aggregatedRecords === true || props.eventTypes.length === 0 ? undefined : eventTypeFilter(props.eventTypes)
+    this.mappings = props.streams.map((stream, i) =>
+      new lambda.CfnEventSourceMapping(this, `Mapping${i}`, {
+        eventSourceArn: stream.streamArn,
+        functionName: this.function.functionName,
+        startingPosition: props.startingPosition ?? lambda.StartingPosition.TRIM_HORIZON,
+        batchSize: props.batchSize ?? 1000,
+        maximumBatchingWindowInSeconds: (props.maxBatchingWindow ?? Duration.seconds(1)).toSeconds(),
+        // One batch per shard at a time: the store's per-shard watermarks need a shard's records in order.
+        parallelizationFactor: 1,
+        functionResponseTypes: ["ReportBatchItemFailures"],
+        bisectBatchOnFunctionError: true,
+        maximumRetryAttempts: retryAttempts,
+        maximumRecordAgeInSeconds: maxRecordAge,
+        destinationConfig: { onFailure: { destination: this.onFailureQueue.queueArn } },
+        ...(filter === undefined ? {} : { filterCriteria: { filters: [{ pattern: JSON.stringify(filter) }] } })
+      })
+    )
+    // The role must exist with its grants before the mappings are created.
+    for (const m of this.mappings) m.node.addDependency(this.role)
+
+    const streamArns = props.streams.map((s) => s.streamArn)
+    allow(this.role, Actions.writeLogs, [this.logGroup.logGroupArn])
+    allow(this.role, Actions.eventSourceMappingRead, streamArns)
+    allow(this.role, Actions.store, [this.state.aggregateTable.tableArn])
+    allow(this.role, Actions.deduper, [this.state.dedupTable.tableArn])
+    allow(this.role, Actions.sendMessage, [this.state.deadLetterQueue.queueArn, this.onFailureQueue.queueArn])
+
+    // CDK makes the function depend on the role and its policy; the role's GetAtt already orders the first
+    // (cfn-lint W3005), so keep only the policy.
+    const policy = this.role.node.findChild("DefaultPolicy").node.defaultChild as iam.CfnPolicy
+    ;(this.function.node.defaultChild as lambda.CfnFunction).addOverride("DependsOn", [Stack.of(this).getLogicalId(policy)])
+  }
+}

@@ -1,0 +1,90 @@
+/**
+ * A producer on ECS Fargate, such as commerce-sync: an HTTP service that
+ * writes events to Kinesis streams through `@eddy/kinesis/Producer`. Its task
+ * role may put records to and list the shards of exactly those streams.
+ * SIGTERM stops accepting requests and flushes the producers, so the stop
+ * timeout leaves them time.
+ */
+import { Duration, Stack } from "aws-cdk-lib"
+import * as ec2 from "aws-cdk-lib/aws-ec2"
+import * as ecs from "aws-cdk-lib/aws-ecs"
+import type * as kinesis from "aws-cdk-lib/aws-kinesis"
+import * as logs from "aws-cdk-lib/aws-logs"
+import { Construct } from "constructs"
+import * as Actions from "./Actions"
+import { allow } from "./internal/grant"
+
+export interface KinesisProducerServiceProps {
+  readonly cluster: ecs.ICluster
+  readonly image: ecs.ContainerImage
+  /** The streams it writes; their names reach the container through `environment`. */
+  readonly streams: ReadonlyArray<kinesis.IStream>
+  readonly environment: Record<string, string>
+  /** Default 1. */
+  readonly desiredCount?: number
+  /** Default 256 CPU units, 512 MiB. */
+  readonly cpu?: number
+  readonly memoryLimitMiB?: number
+  /** Default ARM64. */
+  readonly cpuArchitecture?: ecs.CpuArchitecture
+  /** `PORT`, default 8080: the API, `/healthz`. */
+  readonly port?: number
+  /** Where requests may come from; default nowhere (put a load balancer in front and allow it). */
+  readonly allowFrom?: ec2.IPeer
+  readonly vpcSubnets?: ec2.SubnetSelection
+  readonly assignPublicIp?: boolean
+  readonly logRetention?: logs.RetentionDays
+}
+
+export class KinesisProducerService extends Construct {
+  readonly service: ecs.FargateService
+  readonly taskDefinition: ecs.FargateTaskDefinition
+  readonly securityGroup: ec2.SecurityGroup
+  readonly logGroup: logs.LogGroup
+
+  constructor(scope: Construct, id: string, props: KinesisProducerServiceProps) {
+    super(scope, id)
+    const port = props.port ?? 8080
+    this.logGroup = new logs.LogGroup(this, "LogGroup", { retention: props.logRetention ?? logs.RetentionDays.ONE_MONTH })
+    this.taskDefinition = new ecs.FargateTaskDefinition(this, "Task", {
+      cpu: props.cpu ?? 256,
+      memoryLimitMiB: props.memoryLimitMiB ?? 512,
+      runtimePlatform: { operatingSystemFamily: ecs.OperatingSystemFamily.LINUX, cpuArchitecture: props.cpuArchitecture ?? ecs.CpuArchitecture.ARM64 }
+    })
+    this.taskDefinition.addContainer("Api", {
+      image: props.image,
+      essential: true,
+      readonlyRootFilesystem: true,
+      portMappings: [{ containerPort: port, protocol: ecs.Protocol.TCP }],
+      stopTimeout: Duration.seconds(30),
+      environment: { AWS_REGION: Stack.of(this).region, PORT: String(port), ...props.environment },
+      healthCheck: {
+        command: ["CMD", "node", "-e", `fetch('http://127.0.0.1:${port}/healthz').then((r) => process.exit(r.ok ? 0 : 1), () => process.exit(1))`],
+        interval: Duration.seconds(15),
+        timeout: Duration.seconds(5),
+        retries: 3,
+        startPeriod: Duration.seconds(20)
+      },
+      logging: ecs.LogDrivers.awsLogs({ logGroup: this.logGroup, streamPrefix: "api" })
+    })
+    this.securityGroup = new ec2.SecurityGroup(this, "SecurityGroup", {
+      vpc: props.cluster.vpc,
+      description: "eddy producer tasks: the API port in, HTTPS out",
+      allowAllOutbound: false
+    })
+    this.securityGroup.addEgressRule(ec2.Peer.anyIpv4(), ec2.Port.tcp(443), "AWS APIs")
+    if (props.allowFrom !== undefined) this.securityGroup.addIngressRule(props.allowFrom, ec2.Port.tcp(port), "API")
+    this.service = new ecs.FargateService(this, "Service", {
+      cluster: props.cluster,
+      taskDefinition: this.taskDefinition,
+      desiredCount: props.desiredCount ?? 1,
+      minHealthyPercent: 100,
+      maxHealthyPercent: 200,
+      circuitBreaker: { enable: true, rollback: true },
+      securityGroups: [this.securityGroup],
+      assignPublicIp: props.assignPublicIp ?? false,
+      ...(props.vpcSubnets === undefined ? {} : { vpcSubnets: props.vpcSubnets })
+    })
+    allow(this.taskDefinition.taskRole, Actions.produce, props.streams.map((s) => s.streamArn))
+  }
+}

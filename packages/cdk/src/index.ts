@@ -1,0 +1,6 @@
+export * as Actions from "./Actions"
+export * from "./KinesisPipelineFunction"
+export * from "./KinesisPipelineService"
+export * from "./KinesisProducerService"
+export * from "./PipelineAlarms"
+export * from "./PipelineState"
