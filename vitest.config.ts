@@ -6,6 +6,7 @@ export default defineConfig({
     exclude: ["test/bench/**", "**/node_modules/**"],
     // Logs of a passing test are noise; a failing test shows everything it printed.
     silent: "passed-only",
+    setupFiles: ["test/quietStdout.ts"],
     env: {
       // Development runs on Node 20; the deployables run on Node 24, where the SDK has nothing to say.
       AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: "true"

@@ -242,7 +242,7 @@ describe("service.yaml (the ECS driver)", () => {
   })
 
   it("lets each task role do exactly what the consumer, shard listing, store, deduper, leases and dead letters do", () => {
-    const read = kinesisCallsOf("packages/kinesis/src/Consumer.ts", "packages/kinesis/src/Shards.ts")
+    const read = kinesisCallsOf("packages/kinesis/src/Consumer.ts", "packages/kinesis/src/ShardReader.ts", "packages/kinesis/src/Shards.ts")
     const byWorker = tasks.map(([, task]) => grants(t, roleOf(task.Properties.TaskRoleArn)))
     expect(byWorker).toEqual(["Orders", "Product"].map((w) => ({
       [`${w}StreamArn`]: read,
@@ -276,7 +276,7 @@ describe("apps/commerce-sync/template.yaml (the streams and the producer)", () =
     const e = env(task.Properties.ContainerDefinitions[0])
     expect(nameOf(e.KINESIS_ORDERS_STREAM)).toBe("OrdersStream")
     expect(nameOf(e.KINESIS_PRODUCT_STREAM)).toBe("ProductStream")
-    const produce = kinesisCallsOf("packages/kinesis/src/Producer.ts", "packages/kinesis/src/Shards.ts")
+    const produce = kinesisCallsOf("packages/kinesis/src/Producer.ts", "packages/kinesis/src/internal/dispatcher.ts", "packages/kinesis/src/Shards.ts")
     expect(grants(t, roleOf(task.Properties.TaskRoleArn))).toEqual({ OrdersStream: produce, ProductStream: produce })
     expect(Object.keys(t.Outputs)).toEqual(expect.arrayContaining(["OrdersStreamArn", "ProductStreamArn"]))
   })

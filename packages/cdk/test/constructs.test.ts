@@ -195,7 +195,7 @@ describe("KinesisPipelineService", () => {
 
   it("lets the task role do exactly what the consumer, shard listing, store, deduper, leases and dead letters do", () => {
     expect(grants(synth(), "SvcTaskTaskRole")).toEqual({
-      Orders: kinesisCallsOf("kinesis/src/Consumer.ts", "kinesis/src/Shards.ts"),
+      Orders: kinesisCallsOf("kinesis/src/Consumer.ts", "kinesis/src/ShardReader.ts", "kinesis/src/Shards.ts"),
       StateAggregateTable: store,
       StateDedupTable: deduper,
       SvcLeaseTable: leases,
@@ -214,7 +214,7 @@ describe("KinesisProducerService", () => {
       streams: streamsIn(s),
       environment: {}
     })
-    const produce = kinesisCallsOf("kinesis/src/Producer.ts", "kinesis/src/Shards.ts")
+    const produce = kinesisCallsOf("kinesis/src/Producer.ts", "kinesis/src/internal/dispatcher.ts", "kinesis/src/Shards.ts")
     expect(produce).toEqual(["kinesis:ListShards", "kinesis:PutRecords"])
     expect(grants(Template.fromStack(s), "SyncTaskTaskRole")).toEqual({ Orders: produce, Products: produce })
   })

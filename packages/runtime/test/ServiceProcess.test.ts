@@ -84,7 +84,7 @@ describe("Service worker processes", () => {
         yield* finish(producer.tips, [last])
         expect((yield* owners).every((o) => o === undefined)).toBe(true)
         yield* expectExact(producer.events, `(kills: ${kills.join(", ")})`)
-      })))
+      })), { timeout: 300_000 }) // ten worker processes start one after another: slow on a loaded machine
 
   it.scopedLive("three workers share four shards; when one is killed the others take its shards and the aggregates stay exact", () =>
     setup(4, (endpoints) =>
