@@ -1,4 +1,5 @@
 import { describe, expect, it } from "@effect/vitest"
+import * as Deduper from "@eddy/core/Deduper"
 import { type Duration, Effect } from "effect"
 import * as RedisClient from "../src/RedisClient"
 import * as RedisDeduper from "../src/RedisDeduper"
@@ -26,6 +27,22 @@ describe("RedisDeduper", () => {
       expect(yield* dedup.claim([{ eventId: "order-1", owner: winners[0]! }])).toEqual([true])
       const loser = owners.find((o) => o !== winners[0])!
       expect(yield* dedup.claim([{ eventId: "order-1", owner: loser }])).toEqual([false])
+    }))
+
+  it.scopedLive("a reused id with another payload is a conflict naming the holder's hash; a released claim is free again", () =>
+    Effect.gen(function*() {
+      const { dedup } = yield* deduper()
+      expect(yield* dedup.claim([{ eventId: "e", owner: "s/1/0", payloadHash: "aa" }])).toEqual([true])
+      expect(yield* dedup.claim([
+        { eventId: "e", owner: "s/2/0", payloadHash: "aa" },
+        { eventId: "e", owner: "s/3/0", payloadHash: "bb" },
+        { eventId: "e", owner: "s/1/0", payloadHash: "aa" }
+      ])).toEqual([false, Deduper.conflict("aa"), true])
+      // Only the holder's release frees it.
+      yield* dedup.release([{ eventId: "e", owner: "s/2/0" }])
+      expect(yield* dedup.claim([{ eventId: "e", owner: "s/2/0", payloadHash: "aa" }])).toEqual([false])
+      yield* dedup.release([{ eventId: "e", owner: "s/1/0" }])
+      expect(yield* dedup.claim([{ eventId: "e", owner: "s/2/0", payloadHash: "aa" }])).toEqual([true])
     }))
 
   it.scopedLive("answers a batch in order; within a batch the first claim of an id wins", () =>
