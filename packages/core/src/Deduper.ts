@@ -1,5 +1,5 @@
 import { Context, Data, Duration, Effect, Layer } from "effect"
-import { createHash } from "node:crypto"
+import * as Crypto from "node:crypto"
 
 /**
  * A claim on an event id by the source record that carries it. Claims are
@@ -36,8 +36,10 @@ export type ClaimResult = boolean | Conflict
 
 export const conflict = (payloadHash: string): Conflict => ({ _tag: "Conflict", payloadHash })
 
-/** The sha-256 of a record's data in hex: the payload hash of its claim. */
-export const payloadHashOf = (data: Uint8Array): string => createHash("sha256").update(data).digest("hex")
+/** The sha-256 of a record's data in hex: the payload hash of its claim. One-shot `crypto.hash` where Node has it (several times faster). */
+export const payloadHashOf: (data: Uint8Array) => string = typeof Crypto.hash === "function"
+  ? (data) => Crypto.hash("sha256", data, "hex")
+  : (data) => Crypto.createHash("sha256").update(data).digest("hex")
 
 /** The answer to `claim` when `held` already holds its event id (and has not expired): the rule every backend follows. */
 export const decide = (held: { readonly owner: string; readonly payloadHash?: string | undefined }, claim: Claim): ClaimResult => {
