@@ -1,4 +1,4 @@
-import { GetItemCommand } from "@aws-sdk/client-dynamodb"
+import { GetItemCommand, PutItemCommand } from "@aws-sdk/client-dynamodb"
 import { expect, layer } from "@effect/vitest"
 import * as Deduper from "@eddy/core/Deduper"
 import { Clock, Effect, Layer, TestClock } from "effect"
@@ -33,6 +33,28 @@ layer(Env)("DynamoDeduper", (it) => {
         true,
         Deduper.conflict("cc")
       ])
+    }))
+
+  it.effect("takes the holder from the failed condition when DynamoDB returns it (ALL_OLD), without a read", () =>
+    Effect.gen(function*() {
+      const real = yield* DynamoClient.DynamoClient
+      const now = Math.floor((yield* Clock.currentTimeMillis) / 1000)
+      let reads = 0
+      const client = Local.intercept(real, (command, options, next) => {
+        if (command instanceof GetItemCommand) reads++
+        if (!(command instanceof PutItemCommand)) return next(command, options)
+        return Promise.reject(Object.assign(new Error("The conditional request failed"), {
+          name: "ConditionalCheckFailedException",
+          $metadata: { httpStatusCode: 400 },
+          Item: { id: { S: "old#e" }, owner: { S: "s/1/0" }, payloadHash: { S: "aa" }, expiresAt: { N: String(now + 3600) } }
+        }))
+      })
+      const dedup = yield* DynamoDeduper.make({ table, namespace: "old" }).pipe(Effect.provideService(DynamoClient.DynamoClient, client))
+      expect(yield* dedup.claim([{ eventId: "e", owner: "s/2/0", payloadHash: "bb" }, { eventId: "f", owner: "s/3/0", payloadHash: "aa" }])).toEqual([
+        Deduper.conflict("aa"),
+        false
+      ])
+      expect(reads).toBe(0)
     }))
 
   it.effect("a released claim is free for another record; a release by a record that does not hold it changes nothing", () =>
