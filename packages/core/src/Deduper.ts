@@ -1,5 +1,5 @@
 import { Context, Data, Duration, Effect, Layer } from "effect"
-import * as Crypto from "node:crypto"
+import { sha256Hex } from "./internal/sha256"
 
 /**
  * A claim on an event id by the source record that carries it. Claims are
@@ -13,7 +13,7 @@ export interface Claim {
   /** The claiming record, as `positionId(shardId, position)`. */
   readonly owner: string
   /**
-   * `payloadHashOf` the record's data, kept with the claim: a later record
+   * The sha-256 of the record's data (`payloadHashOf`), kept with the claim: a later record
    * with the same event id and another payload is a `Conflict`, not a
    * duplicate. Absent: not compared.
    */
@@ -36,10 +36,12 @@ export type ClaimResult = boolean | Conflict
 
 export const conflict = (payloadHash: string): Conflict => ({ _tag: "Conflict", payloadHash })
 
-/** The sha-256 of a record's data in hex: the payload hash of its claim. One-shot `crypto.hash` where Node has it (several times faster). */
-export const payloadHashOf: (data: Uint8Array) => string = typeof Crypto.hash === "function"
-  ? (data) => Crypto.hash("sha256", data, "hex")
-  : (data) => Crypto.createHash("sha256").update(data).digest("hex")
+/**
+ * The sha-256 of a record's data in hex: the payload hash of its claim. Plain
+ * TypeScript, so core runs anywhere; on Node, `crypto.hash("sha256", data,
+ * "hex")` gives the same digest several times faster (see `Processor.Options.payloadHash`).
+ */
+export const payloadHashOf = (data: Uint8Array): string => sha256Hex(data)
 
 /** The answer to `claim` when `held` already holds its event id (and has not expired): the rule every backend follows. */
 export const decide = (held: { readonly owner: string; readonly payloadHash?: string | undefined }, claim: Claim): ClaimResult => {

@@ -34,6 +34,12 @@ export interface Options {
    * watermark moves past it), and the shard resumes there until it is fixed.
    */
   readonly poison?: Chunk.PoisonPolicy
+  /**
+   * The sha-256 of a record's data, in hex, kept with its dedup claim
+   * (default `Deduper.payloadHashOf`, plain TypeScript). Drivers on Node pass
+   * `(data) => crypto.hash("sha256", data, "hex")`: the same digest, faster.
+   */
+  readonly payloadHash?: (data: Uint8Array) => string
 }
 
 export interface ProcessContext {
@@ -209,7 +215,7 @@ export const make = (options: Options) =>
     const deduper = yield* Deduper.Deduper
     const deadLetter = yield* DeadLetter.DeadLetter
     const retry = options.retry ?? defaultRetry
-    const plan = Chunk.plan(pipelines, options.poison ?? "deadLetter")
+    const plan = Chunk.plan(pipelines, options.poison ?? "deadLetter", options.payloadHash ?? Deduper.payloadHashOf)
     const writeCounters = pipelines.map((p) => Metrics.storeWrites.pipe(Metric.tagged("pipeline", p.name)))
 
     const process = (records: ReadonlyArray<SourceRecord>, context: ProcessContext = {}) =>

@@ -31,6 +31,7 @@ import type * as Store from "@eddy/core/Store"
 import * as UserRecords from "@eddy/kinesis/UserRecords"
 import type { Context as LambdaContext, KinesisStreamBatchResponse, KinesisStreamEvent } from "aws-lambda"
 import { Config, type ConfigError, Context, Effect, Layer, ManagedRuntime, Option, type Schedule } from "effect"
+import * as Crypto from "node:crypto"
 import * as Emf from "./Emf"
 import * as Log from "./Log"
 
@@ -93,6 +94,9 @@ export type Handler = ((event: KinesisStreamEvent, context: LambdaContext) => Pr
   readonly dispose: () => Promise<void>
 }
 
+/** The claims' payload hash with Node's one-shot `crypto.hash` (Node 20.12+): the digest of `Deduper.payloadHashOf`, several times faster. */
+const payloadHash = (data: Uint8Array): string => Crypto.hash("sha256", data, "hex")
+
 class CurrentSettings extends Context.Tag("@eddy/runtime/Lambda/Settings")<CurrentSettings, Settings>() {}
 
 /**
@@ -116,6 +120,7 @@ export const handler = <E>(options: Options<E>): Handler => {
         Processor.layer({
           pipelines,
           poison: settings.strictOrder ? "block" : "deadLetter",
+          payloadHash,
           ...(options.retry !== undefined ? { retry: options.retry } : {})
         }),
         Layer.succeed(CurrentSettings, settings)

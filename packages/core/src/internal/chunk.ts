@@ -5,7 +5,7 @@
  */
 import { Either } from "effect"
 import type * as DeadLetter from "../DeadLetter"
-import * as Deduper from "../Deduper"
+import type * as Deduper from "../Deduper"
 import type * as Pipeline from "../Pipeline"
 import { comparePosition, positionId, type SourceRecord } from "../SourceRecord"
 import * as Store from "../Store"
@@ -22,14 +22,16 @@ export interface Plan {
   readonly bucketers: ReadonlyArray<(eventMillis: number) => Window.Bucket>
   readonly eventTypes: ReadonlySet<string>
   readonly policy: PoisonPolicy
+  readonly payloadHash: (data: Uint8Array) => string
 }
 
-export const plan = (pipelines: ReadonlyArray<Pipeline.Pipeline>, policy: PoisonPolicy): Plan => ({
+export const plan = (pipelines: ReadonlyArray<Pipeline.Pipeline>, policy: PoisonPolicy, payloadHash: (data: Uint8Array) => string): Plan => ({
   pipelines,
   source: pipelines[0]!.source,
   bucketers: pipelines.map((p) => Window.bucketer(p.window)),
   eventTypes: new Set(pipelines.flatMap((p) => [...p.events])),
-  policy
+  policy,
+  payloadHash
 })
 
 /** A record that can never be applied as it is. */
@@ -124,7 +126,7 @@ export const decode = (plan: Plan, records: ReadonlyArray<SourceRecord>, scopeOf
     const event = decoded.right
     if (!eventTypes.has(event.type)) continue
     const eventId = source.eventId(event)
-    const payloadHash = Deduper.payloadHashOf(r.data)
+    const payloadHash = plan.payloadHash(r.data)
     const first = firstByEventId.get(eventId)
     if (first !== undefined) {
       const held = claims[first]!.payloadHash!
