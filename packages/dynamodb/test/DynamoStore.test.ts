@@ -1,4 +1,4 @@
-import { BatchGetItemCommand, GetItemCommand, UpdateItemCommand } from "@aws-sdk/client-dynamodb"
+import { BatchGetItemCommand, GetItemCommand, PutItemCommand, UpdateItemCommand } from "@aws-sdk/client-dynamodb"
 import { describe, expect, it, layer } from "@effect/vitest"
 import * as Deduper from "@eddy/core/Deduper"
 import * as Monoid from "@eddy/core/Monoid"
@@ -153,6 +153,23 @@ layer(Env)("DynamoStore", (it) => {
       // A smaller state in the same chunk still fits.
       const [ok] = yield* store.apply([write(set, r, "shard-0", 1, Array.from({ length: 30 }, (_, i) => set.of(long(i))))])
       expect(ok).toBeUndefined()
+    }))
+
+  it.effect("an item too large because of the shards' watermarks, not of its state, is the deployment's fault", () =>
+    Effect.gen(function*() {
+      const store = yield* DynamoStore.make({ table })
+      const set = Monoid.set(1000)
+      const r = ref("crowded")
+      // 4,700 shards have written this item before: their watermarks alone take about 385 KB.
+      const watermarks = Object.fromEntries(Array.from({ length: 4_700 }, (_, i) => [`wm:shard-${String(i).padStart(4, "0")}`, { S: "9".repeat(69) }]))
+      const client = yield* DynamoClient.DynamoClient
+      yield* Effect.promise(() =>
+        client.send(new PutItemCommand({ TableName: table, Item: { pk: { S: `${r.pipeline}#${r.key}` }, sk: { S: r.bucket }, v: { S: JSON.stringify(set.encode(set.of("a"))) }, ver: { N: "1" }, ...watermarks } }))
+      )
+      const long = (i: number) => `${i}`.padStart(10_000, "x")
+      const [result] = yield* store.apply([write(set, r, "shard-new", 1, [0, 1, 2].map((i) => set.of(long(i))))])
+      expect(result).toMatchObject({ _tag: "StoreMisconfiguredError", code: "ItemTooLarge" })
+      expect(result?.message).toMatch(/watermarks of the shards/)
     }))
 
   it.effect("two writers on different shards merging into one hot key lose no update", () =>
