@@ -40,7 +40,7 @@ const eddy = (selected: ReadonlyArray<Pipeline>, chunkSize: number) => {
   let applied = 0
   const layer = Layer.mergeAll(
     Layer.succeed(Store.Store, { apply: (writes) => Effect.suspend(() => store.apply(writes)), getMany: (monoid, refs) => Effect.suspend(() => store.getMany(monoid, refs)) }),
-    Layer.succeed(Deduper.Deduper, { claim: (claims) => Effect.suspend(() => deduper.claim(claims)) }),
+    Layer.succeed(Deduper.Deduper, { claim: (claims) => Effect.suspend(() => deduper.claim(claims)), release: (claims) => Effect.suspend(() => deduper.release(claims)) }),
     Layer.succeed(DeadLetter.DeadLetter, { send: () => Effect.void }),
     // Metrics are computed as in production, then dropped instead of printed.
     Layer.succeed(Emf.Writer, { write: (docs) => Effect.sync(() => void (applied = Number(JSON.parse(Emf.render(docs[0]!)).Applied))) })

@@ -23,8 +23,8 @@ export const produce = ["kinesis:ListShards", "kinesis:PutRecords"] as const
 /** `DynamoStore`: BatchGetItem to prefetch and read, GetItem to catch up a watermark, UpdateItem to write. */
 export const store = ["dynamodb:BatchGetItem", "dynamodb:GetItem", "dynamodb:UpdateItem"] as const
 
-/** `DynamoDeduper`: one conditional PutItem per claim. */
-export const deduper = ["dynamodb:PutItem"] as const
+/** `DynamoDeduper`: a conditional PutItem per claim, GetItem to read a conflicting holder, a conditional DeleteItem to release. */
+export const deduper = ["dynamodb:DeleteItem", "dynamodb:GetItem", "dynamodb:PutItem"] as const
 
 /** `DynamoLeases` on a table the stack creates: a Scan per lease round, conditional puts and updates, a read of one lease. */
 export const leases = ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:Scan", "dynamodb:UpdateItem"] as const

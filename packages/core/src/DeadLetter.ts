@@ -18,13 +18,28 @@ export interface DeadLetterEntry {
   readonly source?: string
 }
 
+/** The sink could not take the entries for now. Retryable. */
 export class DeadLetterError extends Data.TaggedError("DeadLetterError")<{
   readonly message: string
   readonly cause?: unknown
 }> {}
 
+/**
+ * The deployment's fault (a missing queue or stream, access denied, a KMS
+ * key): not retried; the records stay unacknowledged and the deployment-fault
+ * alarm is raised. `message` says what to fix.
+ */
+export class DeadLetterMisconfiguredError extends Data.TaggedError("DeadLetterMisconfiguredError")<{
+  readonly message: string
+  /** The sink's name for it, e.g. `QueueDoesNotExist`. */
+  readonly code: string
+  readonly cause?: unknown
+}> {}
+
+export type SendError = DeadLetterError | DeadLetterMisconfiguredError
+
 export class DeadLetter extends Context.Tag("@eddy/core/DeadLetter")<DeadLetter, {
-  readonly send: (entries: ReadonlyArray<DeadLetterEntry>) => Effect.Effect<void, DeadLetterError>
+  readonly send: (entries: ReadonlyArray<DeadLetterEntry>) => Effect.Effect<void, SendError>
 }>() {}
 
 /** Keeps dead letters in memory; `entries` reads what was sent. */

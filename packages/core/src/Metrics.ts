@@ -12,6 +12,16 @@ export const recordsDeadLettered = Metric.counter("eddy_records_dead_lettered", 
 export const recordsBlocked = Metric.counter("eddy_records_blocked", { description: "records held back by a poison record under the block policy", incremental: true })
 export const recordsFailed = Metric.counter("eddy_records_failed", { description: "records left for redelivery", incremental: true })
 export const retries = Metric.counter("eddy_retries", { description: "retried store, dedup and dead-letter calls", incremental: true })
+/**
+ * The alarm: calls refused because of the deployment (a missing table, access
+ * denied, bad credentials), tagged with `service` (store, dedup, deadLetter),
+ * `pipeline` (`*` for dedup and dead-letter calls, shared by the pipelines)
+ * and `error` (the backend's name for it). Its records are not acknowledged:
+ * their shards wait until the deployment is fixed.
+ */
+export const deploymentFaults = Metric.counter("eddy_deployment_faults_total", { description: "calls refused because of the deployment; the shard waits until it is fixed", incremental: true })
+/** Records dead-lettered because their event id was already held by a record with another payload. */
+export const eventIdConflicts = Metric.counter("eddy_event_id_conflicts_total", { description: "event ids reused for a different payload", incremental: true })
 /** Tagged with `pipeline`. */
 export const storeWrites = Metric.counter("eddy_store_writes", { description: "folded item writes issued to the store", incremental: true })
 export const batchDuration = Metric.histogram(

@@ -7,9 +7,10 @@ import * as Pipeline from "./Pipeline"
 import { type SourceRecord, streamNameOf } from "./SourceRecord"
 import * as Store from "./Store"
 import * as Chunk from "./internal/chunk"
-import { type Counts, countOf, type Outcome } from "./internal/outcome"
+import { type Counts, countOf, type DeploymentFault, isDeploymentFault, type Outcome, type ProcessError } from "./internal/outcome"
 
-export type { Applied, Blocked, Counts, DeadLettered, Duplicate, Failed, Outcome, ProcessError } from "./internal/outcome"
+export type { Applied, Blocked, Counts, DeadLettered, DeploymentFault, Duplicate, Failed, Outcome, ProcessError } from "./internal/outcome"
+export { isDeploymentFault } from "./internal/outcome"
 export type { PoisonPolicy } from "./internal/chunk"
 
 /** A pipeline's own code threw on an event (a bug, or an event it cannot handle); its tag is the poison outcome's `error`. */
@@ -20,7 +21,9 @@ export interface Options {
   /**
    * Retries of dedup claims, store writes and dead-letter sends. A failed
    * claim or send call is retried whole; of the store writes, only those that
-   * failed with a retryable error are sent again (a rejected write never is).
+   * failed with a retryable error are sent again. Neither a rejected write
+   * (the record's fault) nor a deployment fault (a missing table, access
+   * denied: the records wait unacknowledged) is retried in the chunk.
    */
   readonly retry?: Schedule.Schedule<unknown, unknown>
   /**
@@ -31,6 +34,12 @@ export interface Options {
    * watermark moves past it), and the shard resumes there until it is fixed.
    */
   readonly poison?: Chunk.PoisonPolicy
+  /**
+   * The sha-256 of a record's data, in hex, kept with its dedup claim
+   * (default `Deduper.payloadHashOf`, plain TypeScript). Drivers on Node pass
+   * `(data) => crypto.hash("sha256", data, "hex")`: the same digest, faster.
+   */
+  readonly payloadHash?: (data: Uint8Array) => string
 }
 
 export interface ProcessContext {
@@ -52,6 +61,10 @@ export interface Result {
   readonly writes: ReadonlyArray<number>
   /** Dedup, store and dead-letter calls retried. */
   readonly retries: number
+  /** Calls the deployment refused (a missing table, access denied): the alarm. Their records are `Failed`. */
+  readonly deploymentFaults: ReadonlyArray<DeploymentFaultReport>
+  /** Records whose event id was held with another payload (dead-lettered or blocked as `EventIdConflict`). */
+  readonly conflicts: number
 }
 
 /**
@@ -71,9 +84,30 @@ export class Processor extends Context.Tag("@eddy/core/Processor")<Processor, {
 
 class RetryableFailure {}
 
-/** Retries counted for one chunk. */
+/** A call the deployment refused in one chunk, as the driver reports it (once per service, pipeline and error). */
+export interface DeploymentFaultReport {
+  readonly service: "store" | "dedup" | "deadLetter"
+  /** `*` for dedup and dead-letter calls, which all pipelines share. */
+  readonly pipeline: string
+  /** The backend's name for it, e.g. `AccessDeniedException`. */
+  readonly error: string
+  /** What to fix. */
+  readonly message: string
+  /** Calls (item writes, for the store) refused. */
+  readonly count: number
+}
+
+/** Retries and deployment faults counted for one chunk. */
 interface Tally {
   retries: number
+  readonly faults: Map<string, { -readonly [K in keyof DeploymentFaultReport]: DeploymentFaultReport[K] }>
+}
+
+const noteFault = (tally: Tally, service: DeploymentFaultReport["service"], pipeline: string, error: DeploymentFault): void => {
+  const id = `${service}\u0000${pipeline}\u0000${error.code}`
+  const known = tally.faults.get(id)
+  if (known === undefined) tally.faults.set(id, { service, pipeline, error: error.code, message: error.message, count: 1 })
+  else known.count++
 }
 
 /** Runs `attempt` until it reports nothing retryable left, within the schedule. */
@@ -86,17 +120,26 @@ const withRetries = (retry: Schedule.Schedule<unknown, unknown>, tally: Tally, a
   }).pipe(Effect.retry(retry), Effect.ignore)
 }
 
-/** Claims the event ids in one call, retried whole. */
-const claimAll = (deduper: Deduper.Deduper["Type"], retry: Schedule.Schedule<unknown, unknown>, tally: Tally, claims: ReadonlyArray<Deduper.Claim>) => {
-  let result: Either.Either<ReadonlyArray<boolean>, Deduper.DeduperError> = Either.right([])
+/** One call, retried whole while it fails with a retryable error; a deployment fault is noted and not retried. */
+const callWithRetries = <A, E extends ProcessError>(
+  retry: Schedule.Schedule<unknown, unknown>,
+  tally: Tally,
+  service: DeploymentFaultReport["service"],
+  call: Effect.Effect<A, E>,
+  empty: A
+) => {
+  let result: Either.Either<A, E> = Either.right(empty)
   return withRetries(
     retry,
     tally,
-    Effect.map(Effect.either(deduper.claim(claims)), (r) => {
+    Effect.map(Effect.either(call), (r) => {
       result = r
-      return Either.isLeft(r)
+      return Either.isLeft(r) && !isDeploymentFault(r.left)
     })
-  ).pipe(Effect.map(() => result))
+  ).pipe(Effect.map(() => {
+    if (Either.isLeft(result) && isDeploymentFault(result.left)) noteFault(tally, service, "*", result.left)
+    return result
+  }))
 }
 
 /** Applies the writes; each retry sends only those still failing with a retryable error. */
@@ -117,25 +160,47 @@ const writeAll = (store: Store.Store["Type"], retry: Schedule.Schedule<unknown, 
       return next.length > 0
     })
   })
-  return Effect.as(withRetries(retry, tally, attempt), errors)
+  return Effect.as(withRetries(retry, tally, attempt), errors).pipe(Effect.tap((errors) =>
+    Effect.sync(() => {
+      errors.forEach((error, i) => {
+        if (error !== undefined && isDeploymentFault(error)) noteFault(tally, "store", writes[i]!.pipeline, error)
+      })
+    })
+  ))
 }
 
-/** Sends the dead letters in one call, retried whole; a send that still fails leaves its records failed. */
-const sendDeadLetters = (deadLetter: DeadLetter.DeadLetter["Type"], retry: Schedule.Schedule<unknown, unknown>, tally: Tally, chunk: Chunk.Chunk, source: string | undefined) => {
-  const { entries, records } = Chunk.deadLettersToSend(chunk, source)
-  if (entries.length === 0) return Effect.void
-  let error: DeadLetter.DeadLetterError | undefined
-  return withRetries(
-    retry,
-    tally,
-    Effect.map(Effect.either(deadLetter.send(entries)), (r) => {
-      error = Either.isLeft(r) ? r.left : undefined
-      return error !== undefined
-    })
-  ).pipe(Effect.map(() => {
-    if (error !== undefined) for (const i of records) chunk.outcomes[i] = { _tag: "Failed", error }
-  }))
-}
+/**
+ * Gives up the claims of the records that wrote nothing, then sends the dead
+ * letters. A record whose claim could not be given up is not sent: it stays
+ * failed and is redone on redelivery, where it finds its own claim.
+ */
+const releaseAndSend = (
+  deduper: Deduper.Deduper["Type"],
+  deadLetter: DeadLetter.DeadLetter["Type"],
+  retry: Schedule.Schedule<unknown, unknown>,
+  tally: Tally,
+  chunk: Chunk.Chunk,
+  source: string | undefined
+) =>
+  Effect.gen(function*() {
+    const sending = Chunk.deadLettersToSend(chunk, source)
+    const release = Chunk.claimsToRelease(chunk, sending.records)
+    const unreleased = new Set<number>()
+    if (release.claims.length > 0) {
+      const released = yield* callWithRetries(retry, tally, "dedup", deduper.release(release.claims), undefined)
+      if (Either.isLeft(released)) {
+        for (const i of release.records) {
+          if (chunk.outcomes[i]!._tag === "DeadLettered") chunk.outcomes[i] = { _tag: "Failed", error: released.left }
+          unreleased.add(i)
+        }
+      }
+    }
+    const entries = sending.entries.filter((_, k) => !unreleased.has(sending.records[k]!))
+    const records = sending.records.filter((i) => !unreleased.has(i))
+    if (entries.length === 0) return
+    const sent = yield* callWithRetries(retry, tally, "deadLetter", deadLetter.send(entries), undefined)
+    if (Either.isLeft(sent)) for (const i of records) chunk.outcomes[i] = { _tag: "Failed", error: sent.left }
+  })
 
 const scoper = (source: string | undefined): (shardId: string) => string => {
   const stream = source === undefined ? undefined : streamNameOf(source)
@@ -150,33 +215,46 @@ export const make = (options: Options) =>
     const deduper = yield* Deduper.Deduper
     const deadLetter = yield* DeadLetter.DeadLetter
     const retry = options.retry ?? defaultRetry
-    const plan = Chunk.plan(pipelines, options.poison ?? "deadLetter")
+    const plan = Chunk.plan(pipelines, options.poison ?? "deadLetter", options.payloadHash ?? Deduper.payloadHashOf)
     const writeCounters = pipelines.map((p) => Metrics.storeWrites.pipe(Metric.tagged("pipeline", p.name)))
 
     const process = (records: ReadonlyArray<SourceRecord>, context: ProcessContext = {}) =>
       Effect.gen(function*() {
         const started = Date.now()
-        const tally: Tally = { retries: 0 }
+        const tally: Tally = { retries: 0, faults: new Map() }
         const chunk = Chunk.decode(plan, records, scoper(context.source))
-        if (chunk.claims.length > 0) Chunk.settleClaims(chunk, yield* claimAll(deduper, retry, tally, chunk.claims))
+        if (chunk.claims.length > 0) Chunk.settleClaims(plan, chunk, yield* callWithRetries(retry, tally, "dedup", deduper.claim(chunk.claims), []))
         Chunk.poisonPipelineFailures(plan, chunk)
         Chunk.settlePoison(plan, chunk)
         const groups = Chunk.group(plan, chunk)
         const errors = yield* writeAll(store, retry, tally, Chunk.foldedWrites(plan, groups))
         Chunk.settleWrites(plan, chunk, groups, errors)
-        if (plan.policy === "deadLetter") yield* sendDeadLetters(deadLetter, retry, tally, chunk, context.source)
+        yield* releaseAndSend(deduper, plan.policy === "deadLetter" ? deadLetter : noSink, retry, tally, chunk, context.source)
         const result: Result = {
           outcomes: chunk.outcomes,
           counts: countOf(chunk.outcomes),
           writes: Chunk.writesPerPipeline(plan, groups),
-          retries: tally.retries
+          retries: tally.retries,
+          deploymentFaults: Array.from(tally.faults.values()),
+          conflicts: chunk.conflicts
         }
         yield* recordMetrics(result, writeCounters, records.length, Date.now() - started)
+        yield* logDeploymentFaults(result.deploymentFaults)
         return result
       })
 
     return Processor.of({ pipelines, process })
   })
+
+/** Under "block" nothing is dead-lettered: `deadLettersToSend` finds no entry, so this is never called. */
+const noSink: DeadLetter.DeadLetter["Type"] = { send: () => Effect.void }
+
+/** One error line per fault and chunk, saying what to fix; the records wait unacknowledged. */
+const logDeploymentFaults = (faults: ReadonlyArray<DeploymentFaultReport>) =>
+  faults.length === 0 ? Effect.void : Effect.forEach(faults, (f) =>
+    Effect.logError(`the deployment refused ${f.count} ${f.service} call(s): ${f.message}; the records are not acknowledged and their shards wait here until this is fixed`).pipe(
+      Effect.annotateLogs({ service: f.service, pipeline: f.pipeline, error: f.error })
+    ), { discard: true })
 
 const recordMetrics = (result: Result, writeCounters: ReadonlyArray<Metric.Metric.Counter<number>>, n: number, millis: number) =>
   Effect.all([
@@ -186,7 +264,14 @@ const recordMetrics = (result: Result, writeCounters: ReadonlyArray<Metric.Metri
     Metric.incrementBy(Metrics.recordsDeadLettered, result.counts.deadLettered),
     Metric.incrementBy(Metrics.recordsBlocked, result.counts.blocked),
     Metric.incrementBy(Metrics.recordsFailed, result.counts.failed),
+    Metric.incrementBy(Metrics.eventIdConflicts, result.conflicts),
     ...writeCounters.map((counter, p) => Metric.incrementBy(counter, result.writes[p]!)),
+    ...result.deploymentFaults.map((f) =>
+      Metric.incrementBy(
+        Metrics.deploymentFaults.pipe(Metric.tagged("service", f.service), Metric.tagged("pipeline", f.pipeline), Metric.tagged("error", f.error)),
+        f.count
+      )
+    ),
     Metric.update(Metrics.batchDuration, millis)
   ], { discard: true })
 

@@ -44,13 +44,32 @@ export class StoreUnavailableError extends Data.TaggedError("StoreUnavailableErr
   readonly cause?: unknown
 }> {}
 
-/** Not retryable: the write can never succeed as it is (item over the size limit, bad state). */
+/**
+ * The record's fault: this write can never succeed because of what the
+ * records carry (a key too long, a value the monoid cannot take, a state
+ * grown over the item limit). Its records are poison.
+ */
 export class StoreRejectedError extends Data.TaggedError("StoreRejectedError")<{
   readonly message: string
   readonly cause?: unknown
 }> {}
 
-export type StoreError = StoreUnavailableError | StoreRejectedError
+/**
+ * The deployment's fault, not the record's: a missing table, access denied,
+ * missing or expired credentials, a request the backend refuses as we build
+ * it. Retrying soon cannot help and dead-lettering would lose valid events:
+ * the processor leaves the records failed (unacknowledged), so the shard
+ * waits where it is, and raises the deployment-fault alarm. `message` says
+ * what to fix.
+ */
+export class StoreMisconfiguredError extends Data.TaggedError("StoreMisconfiguredError")<{
+  readonly message: string
+  /** The backend's name for it, e.g. `AccessDeniedException`: the alarm's `error` tag. */
+  readonly code: string
+  readonly cause?: unknown
+}> {}
+
+export type StoreError = StoreUnavailableError | StoreRejectedError | StoreMisconfiguredError
 
 export const isRetryable = (e: StoreError): boolean => e._tag === "StoreUnavailableError"
 

@@ -34,7 +34,9 @@ const arbitraryFault: fc.Arbitrary<Faults.Fault> = fc.oneof(
   fc.constant({ _tag: "Fail" as const }),
   fc.nat({ max: 8 }).map((done) => ({ _tag: "FailAfter" as const, done })),
   fc.nat({ max: 8 }).map((done) => ({ _tag: "Crash" as const, done })),
-  fc.uniqueArray(fc.nat({ max: 8 }), { minLength: 1, maxLength: 3 }).map((rejected) => ({ _tag: "Reject" as const, rejected }))
+  fc.uniqueArray(fc.nat({ max: 8 }), { minLength: 1, maxLength: 3 }).map((rejected) => ({ _tag: "Reject" as const, rejected })),
+  // The deployment refuses the call (access denied) until it is fixed: valid records wait, none is dead-lettered.
+  fc.constant({ _tag: "Misconfigured" as const })
 )
 
 /** Faults on some of the first calls; later calls succeed so delivery can finish. */

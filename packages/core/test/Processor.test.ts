@@ -117,13 +117,54 @@ describe("Processor", () => {
       expect(entries.map((e) => e.pipeline)).toEqual([revenue.name])
     }))
 
-  it.effect("dead-letters an event a pipeline throws on, naming the pipeline, while other pipelines apply it", () =>
+  it.effect("dead-letters an event a pipeline throws on, naming the pipeline, and writes none of it; its re-drive after the fix is applied whole", () =>
     Effect.gen(function*() {
-      const { outcomes } = yield* Effect.flatMap(Processor.Processor, (p) => p.process(recordsOf([sale("e1", "boom", 3)]))).pipe(
-        Effect.provide(Processor.layer({ pipelines: [revenue, fragile] }).pipe(Layer.provideMerge(backends)))
-      )
+      const deduper = yield* Deduper.makeMemory()
+      const shared = Layer.mergeAll(Store.layerMemory, Layer.succeed(Deduper.Deduper, deduper), DeadLetter.layerMemory)
+      const once = (pipelines: ReadonlyArray<Pipeline.Pipeline>, records: ReturnType<typeof recordsOf>) =>
+        Effect.flatMap(Processor.Processor, (p) => p.process(records)).pipe(Effect.provide(Processor.layer({ pipelines }).pipe(Layer.provideMerge(shared))))
+      const { outcomes } = yield* once([revenue, fragile], recordsOf([sale("e1", "boom", 3)]))
       expect(outcomes[0]).toMatchObject({ _tag: "DeadLettered", error: "PipelineFailure", reason: "pipeline fragile failed on this event: cannot key boom" })
+      // Its claim was given up: the re-driven payload, at a new position, is not a duplicate.
+      const fixed = Pipeline.make({ name: "fragile", source: Sales, events: ["sale"], key: (e) => e.item, value: () => 1, aggregate: Monoid.count })
+      const redriven = yield* once([revenue, fixed], recordsOf([sale("e1", "boom", 3)], "shardId-000", 5000))
+      expect(tags(redriven)).toEqual(["Applied"])
     }))
+
+  it.effect("a deployment fault is neither retried nor dead-lettered: the records fail, the alarm counts it, and they apply once it is fixed", () =>
+    Effect.gen(function*() {
+      const processor = yield* Processor.Processor
+      const alarm = Metrics.deploymentFaults.pipe(Metric.tagged("service", "store"), Metric.tagged("pipeline", revenue.name), Metric.tagged("error", "AccessDeniedException"))
+      const before = (yield* Metric.value(alarm)).count
+      const records = recordsOf([sale("e1", "a", 5), sale("e2", "a", 2)])
+      const denied = yield* processor.process(records)
+      expect(tags(denied)).toEqual(["Failed", "Failed"])
+      expect(denied.retries).toBe(0)
+      expect(denied.deploymentFaults).toEqual([{ service: "store", pipeline: revenue.name, error: "AccessDeniedException", message: expect.stringMatching(/access denied/), count: 1 }])
+      expect((yield* Metric.value(alarm)).count - before).toBe(1)
+      expect(yield* Effect.flatMap(DeadLetter.MemoryDeadLetters, (m) => m.entries)).toEqual([])
+      // Fixed: the redelivery finds its own claims and applies.
+      expect(tags(yield* processor.process(records))).toEqual(["Applied", "Applied"])
+      expect(Option.getOrThrow(yield* Store.get(Monoid.sum, { pipeline: revenue.name, key: "a", bucket: hour }))).toBe(7)
+    }).pipe(run({ pipelines: [revenue], retry: Schedule.recurs(3) }, { store: (call) => (call === 0 ? { _tag: "Misconfigured" } : undefined) })))
+
+  it.effect("a reused event id with another payload is dead-lettered as a conflict with both hashes, within a chunk and across; the same payload is a duplicate", () =>
+    Effect.gen(function*() {
+      const processor = yield* Processor.Processor
+      const [original, other] = recordsOf([sale("e1", "a", 5), sale("e1", "b", 9)])
+      const first = yield* processor.process([original!, other!])
+      expect(tags(first)).toEqual(["Applied", "DeadLettered"])
+      expect(first.conflicts).toBe(1)
+      const later = recordsOf([sale("e1", "a", 5), sale("e1", "c", 1)], "shardId-001")
+      const second = yield* processor.process(later)
+      expect(tags(second)).toEqual(["Duplicate", "DeadLettered"])
+      const entries = yield* Effect.flatMap(DeadLetter.MemoryDeadLetters, (m) => m.entries)
+      expect(entries.map((e) => e.error)).toEqual(["EventIdConflict", "EventIdConflict"])
+      expect(entries[1]!.reason).toContain(Deduper.payloadHashOf(original!.data))
+      expect(entries[1]!.reason).toContain(Deduper.payloadHashOf(later[1]!.data))
+      expect(Option.getOrThrow(yield* Store.get(Monoid.sum, { pipeline: revenue.name, key: "a", bucket: hour }))).toBe(5)
+      expect(Option.isNone(yield* Store.get(Monoid.sum, { pipeline: revenue.name, key: "b", bucket: hour }))).toBe(true)
+    }).pipe(run({ pipelines: [revenue] })))
 
   it.effect("leaves poison records unacknowledged while the dead-letter sink is down", () =>
     Effect.gen(function*() {
@@ -196,6 +237,16 @@ describe("Processor with the block poison policy", () => {
       expect(yield* revenueOf("a")).toBe(25)
       expect(yield* revenueOf("b")).toBe(3)
     }).pipe(run(block)))
+
+  it.effect("gives up the claims of the records it holds back, so their re-drive elsewhere is not a duplicate", () =>
+    Effect.gen(function*() {
+      const processor = yield* Processor.Processor
+      const held = yield* processor.process(recordsOf([sale("e1", "boom", 1), sale("e2", "a", 7)], "shard-a"))
+      expect(tags(held)).toEqual(["Blocked", "Blocked"])
+      // The shard was given up on (MaximumRetryAttempts) and its records put back into the stream.
+      expect(tags(yield* processor.process(recordsOf([sale("e2", "a", 7)], "shard-b", 9000)))).toEqual(["Applied"])
+      expect(yield* revenueOf("a")).toBe(7)
+    }).pipe(run({ pipelines: [revenue, fragile], poison: "block" })))
 
   it.effect("blocks at an event a pipeline throws on, writing none of its pairs nor anything after it", () =>
     Effect.gen(function*() {

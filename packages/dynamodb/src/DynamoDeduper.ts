@@ -1,9 +1,12 @@
-import { PutItemCommand } from "@aws-sdk/client-dynamodb"
-import { type Claim, Deduper, DeduperError } from "@eddy/core/Deduper"
+import { type AttributeValue, DeleteItemCommand, GetItemCommand, PutItemCommand } from "@aws-sdk/client-dynamodb"
+import { type Claim, type ClaimResult, decide, Deduper, DeduperError, DeduperMisconfiguredError } from "@eddy/core/Deduper"
 import { Clock, Config, type ConfigError, Duration, Effect, Layer } from "effect"
 import * as DynamoClient from "./DynamoClient"
-import { call } from "./internal/sdk"
+import { call, remedy, type SdkFailure } from "./internal/sdk"
 import { attributes } from "./Tables"
+
+/** The claim's payload hash (see `Deduper.Claim`). */
+const payloadHashAttribute = "payloadHash"
 
 export interface Options {
   /** The dedup table (see `Tables.dedupTable`). */
@@ -21,7 +24,10 @@ export interface Options {
  * when the id is unclaimed, already held by the same owner (a redelivery), or
  * held by a claim past its retention. DynamoDB's TTL deletes old claims in its
  * own time, so expiry is checked in the condition, not left to TTL.
- * Any failure other than the condition is a `DeduperError`: never "first seen".
+ * When it is held by another record, the stored payload hash tells a
+ * duplicate from a reused id (`Conflict`). Any other failure is an error,
+ * never "first seen": `DeduperError` when retryable, `DeduperMisconfiguredError`
+ * when DynamoDB refuses the request (a missing table, access denied).
  */
 export const make = (options: Options) =>
   Effect.gen(function*() {
@@ -30,39 +36,76 @@ export const make = (options: Options) =>
     const retentionMs = Duration.toMillis(options.retention ?? Duration.days(1))
     const concurrency = options.concurrency ?? 32
 
-    const put = (eventId: string, owner: string, nowSeconds: number, expiresAt: number) =>
+    /** Transient faults are retryable; a refused request is the deployment's fault (a missing table, access denied). */
+    const toDeduperError = (what: string) => (e: SdkFailure | DeduperError) =>
+      e._tag === "DeduperError" ? e : e.kind === "rejected"
+        ? new DeduperMisconfiguredError({ code: e.name, message: `${what}: ${remedy(e, table, "dynamodb:PutItem, GetItem and DeleteItem")}`, cause: e.cause })
+        : new DeduperError({ message: `${what} in ${table}: ${e.message}`, cause: e.cause })
+
+    const idOf = (eventId: string): AttributeValue => ({ S: `${namespace}#${eventId}` })
+
+    /** The holder of a claim whose condition failed: from the failure (`ALL_OLD`), else read. */
+    const holderOf = (eventId: string, failure: SdkFailure, nowSeconds: number) => {
+      const old = (failure.cause as { Item?: Record<string, AttributeValue> } | undefined)?.Item
+      const read = old !== undefined ? Effect.succeed(old) : call("GetItem", (signal) =>
+        client.send(new GetItemCommand({ TableName: table, Key: { [attributes.claimId]: idOf(eventId) }, ConsistentRead: true }), { abortSignal: signal })).pipe(
+          Effect.map((out) => out.Item)
+        )
+      return Effect.flatMap(read, (item) =>
+        item === undefined || Number(item[attributes.expiresAt]?.N ?? 0) <= nowSeconds
+          // Released or expired since the condition was checked: the batch is tried again.
+          ? Effect.fail(new DeduperError({ message: `the claim of event ${eventId} changed while it was checked; retry the batch` }))
+          : Effect.succeed({ owner: item[attributes.owner]?.S ?? "", payloadHash: item[payloadHashAttribute]?.S }))
+    }
+
+    const put = (claim: Claim, nowSeconds: number, expiresAt: number): Effect.Effect<ClaimResult, DeduperError | DeduperMisconfiguredError> =>
       call("PutItem", (signal) =>
         client.send(
           new PutItemCommand({
             TableName: table,
             Item: {
-              [attributes.claimId]: { S: `${namespace}#${eventId}` },
-              [attributes.owner]: { S: owner },
-              [attributes.expiresAt]: { N: String(expiresAt) }
+              [attributes.claimId]: idOf(claim.eventId),
+              [attributes.owner]: { S: claim.owner },
+              [attributes.expiresAt]: { N: String(expiresAt) },
+              ...(claim.payloadHash === undefined ? {} : { [payloadHashAttribute]: { S: claim.payloadHash } })
             },
             ConditionExpression: "attribute_not_exists(#id) OR #owner = :owner OR #exp <= :now",
             ExpressionAttributeNames: { "#id": attributes.claimId, "#owner": attributes.owner, "#exp": attributes.expiresAt },
-            ExpressionAttributeValues: { ":owner": { S: owner }, ":now": { N: String(nowSeconds) } }
+            ExpressionAttributeValues: { ":owner": { S: claim.owner }, ":now": { N: String(nowSeconds) } },
+            ReturnValuesOnConditionCheckFailure: "ALL_OLD"
           }),
           { abortSignal: signal }
         )).pipe(
-          Effect.as(true),
-          Effect.catchIf((e) => e.kind === "condition", () => Effect.succeed(false)),
-          Effect.mapError((e) =>
-            new DeduperError({
-              message: e.name === "ResourceNotFoundException"
-                ? `dedup table ${table} does not exist: create it with Tables.ensure or cloudformation.yaml`
-                : `claiming event ${eventId} in ${table}: ${e.message}`,
-              cause: e.cause
-            })
-          )
+          Effect.as<ClaimResult>(true),
+          Effect.catchIf((e) => e.kind === "condition", (e) => Effect.map(holderOf(claim.eventId, e, nowSeconds), (held) => decide(held, claim))),
+          Effect.mapError(toDeduperError(`claiming event ${claim.eventId}`))
         )
+
+    /** Deletes a claim while its owner holds it; a claim taken over since is left alone. */
+    const releaseOne = ({ eventId, owner }: Claim) =>
+      call("DeleteItem", (signal) =>
+        client.send(
+          new DeleteItemCommand({
+            TableName: table,
+            Key: { [attributes.claimId]: idOf(eventId) },
+            ConditionExpression: "#owner = :owner",
+            ExpressionAttributeNames: { "#owner": attributes.owner },
+            ExpressionAttributeValues: { ":owner": { S: owner } }
+          }),
+          { abortSignal: signal }
+        )).pipe(
+          Effect.asVoid,
+          Effect.catchIf((e) => e.kind === "condition", () => Effect.void),
+          Effect.mapError(toDeduperError(`releasing event ${eventId}`))
+        )
+
+    const release = (claims: ReadonlyArray<Claim>) => Effect.forEach(claims, releaseOne, { concurrency, discard: true })
 
     const claim = (claims: ReadonlyArray<Claim>) =>
       Effect.flatMap(Clock.currentTimeMillis, (now) => {
         const nowSeconds = Math.floor(now / 1000)
         const expiresAt = Math.ceil((now + retentionMs) / 1000)
-        const results: Array<boolean> = new Array(claims.length).fill(false)
+        const results: Array<ClaimResult> = new Array(claims.length).fill(false)
         // Claims of one event id go in batch order, one at a time, so the earliest record wins deterministically.
         const byEvent = new Map<string, Array<number>>()
         claims.forEach((c, i) => {
@@ -71,22 +114,22 @@ export const make = (options: Options) =>
           else same.push(i)
         })
         return Effect.forEach(byEvent.values(), (indices) => {
-          let holder: string | undefined
+          let holder: Claim | undefined
           return Effect.forEach(indices, (i) => {
-            const { eventId, owner } = claims[i]!
+            const claim = claims[i]!
             if (holder !== undefined) {
-              results[i] = holder === owner
+              results[i] = decide(holder, claim)
               return Effect.void
             }
-            return Effect.map(put(eventId, owner, nowSeconds, expiresAt), (won) => {
+            return Effect.map(put(claim, nowSeconds, expiresAt), (won) => {
               results[i] = won
-              if (won) holder = owner
+              if (won === true) holder = claim
             })
           }, { discard: true })
-        }, { concurrency, discard: true }).pipe(Effect.as(results as ReadonlyArray<boolean>))
+        }, { concurrency, discard: true }).pipe(Effect.as(results as ReadonlyArray<ClaimResult>))
       })
 
-    return Deduper.of({ claim })
+    return Deduper.of({ claim, release })
   })
 
 /** Needs a `DynamoClient`. */

@@ -16,6 +16,7 @@ import {
   itemId,
   Store,
   type StoreError,
+  StoreMisconfiguredError,
   StoreRejectedError,
   StoreUnavailableError,
   type WriteResult
@@ -23,7 +24,7 @@ import {
 import { Config, type ConfigError, Effect, Layer, Option, Schedule } from "effect"
 import * as DynamoClient from "./DynamoClient"
 import { itemBytes, maxItemBytes } from "./internal/itemSize"
-import { call, type SdkFailure } from "./internal/sdk"
+import { call, remedy, type SdkFailure } from "./internal/sdk"
 import * as Watermark from "./internal/watermark"
 import { attributes } from "./Tables"
 
@@ -63,7 +64,7 @@ class Conflict {
   readonly _tag = "Conflict"
 }
 
-type WriteFailure = SdkFailure | Conflict | StoreRejectedError
+type WriteFailure = SdkFailure | Conflict | StoreRejectedError | StoreMisconfiguredError
 
 /** BatchGetItem left keys unprocessed; retried with `readRetry`. */
 class Unprocessed {
@@ -115,30 +116,32 @@ const decodeValue = <A>(monoid: Monoid<A>, v: AttributeValue): A => {
 
 const numberValue = (monoid: Monoid<unknown>, value: unknown): AttributeValue | string => {
   const n = monoid.encode(value) as number
-  return Number.isFinite(n) ? N(n) : `${monoid.name} value ${n} is not a finite number`
+  if (!Number.isFinite(n)) return `${monoid.name} value ${n} is not a finite number`
+  // DynamoDB numbers reach 9.99e125 in magnitude.
+  return Math.abs(n) < 1e126 ? N(n) : `${monoid.name} value ${n} is beyond DynamoDB's number range`
 }
 
 const toStoreError = (table: string, what: string) => (e: SdkFailure | Conflict | Unprocessed | StoreError): StoreError => {
   switch (e._tag) {
     case "StoreRejectedError":
     case "StoreUnavailableError":
+    case "StoreMisconfiguredError":
       return e
     case "Conflict":
       return new StoreUnavailableError({ message: `${what}: concurrent writes kept changing the item; retry the write` })
     case "Unprocessed":
       return new StoreUnavailableError({ message: `${what}: ${e.count} keys stayed unprocessed by BatchGetItem (throttled); retry later` })
     case "SdkFailure":
-      if (e.name === "ResourceNotFoundException") {
-        return new StoreRejectedError({ message: `table ${table} does not exist: create it with Tables.ensure or cloudformation.yaml`, cause: e.cause })
-      }
+      // A request DynamoDB refuses is the deployment's fault, not the record's: every check of record content is made before sending.
       return e.kind === "rejected"
-        ? new StoreRejectedError({ message: `${what}: ${e.message}`, cause: e.cause })
+        ? new StoreMisconfiguredError({ code: e.name, message: `${what}: ${remedy(e, table, "dynamodb:UpdateItem, GetItem and BatchGetItem")}`, cause: e.cause })
         : new StoreUnavailableError({ message: `${what}: ${e.message}`, cause: e.cause })
   }
 }
 
 const rejectDecode = (ref: ItemRef, monoid: Monoid<unknown>, cause: unknown) =>
-  new StoreRejectedError({
+  new StoreMisconfiguredError({
+    code: "AggregateChanged",
     message: `${describe(ref)} holds a state that is not a ${monoid.name} (${cause instanceof Error ? cause.message : String(cause)}); ` +
       `a pipeline whose aggregate changed needs a new name`,
     cause
@@ -283,7 +286,7 @@ export const make = (options: Options) =>
       const t = ttl(w)
       let known = prefetched
       const once = (item: Item | undefined) =>
-        Effect.suspend((): Effect.Effect<Item | undefined, SdkFailure | Conflict | StoreRejectedError> => {
+        Effect.suspend((): Effect.Effect<Item | undefined, WriteFailure> => {
           const stored = item?.[p.watermark]?.S
           const todo = deltaAfter(w, stored === undefined ? undefined : Watermark.decode(stored))
           if (todo === undefined) return Effect.succeed(item)
@@ -314,11 +317,19 @@ export const make = (options: Options) =>
           }
           const size = itemBytes(written)
           if (size > maxItemBytes) {
+            // The state alone too large is the records' doing; a state that fits but not with the shards' watermarks is the write pattern's.
+            const stateSize = itemBytes({ ...p.key, [attributes.value]: written[attributes.value]! })
             return Effect.fail(
-              new StoreRejectedError({
-                message: `${describe(w)}: the ${w.monoid.name} state would make the item ${size} bytes, over DynamoDB's ${maxItemBytes}; ` +
-                  `bound the aggregate (a smaller capacity) or window it so fewer values share an item`
-              })
+              stateSize > maxItemBytes
+                ? new StoreRejectedError({
+                  message: `${describe(w)}: the ${w.monoid.name} state would make the item ${size} bytes, over DynamoDB's ${maxItemBytes}; ` +
+                    `bound the aggregate (a smaller capacity) or window it so fewer values share an item`
+                })
+                : new StoreMisconfiguredError({
+                  code: "ItemTooLarge",
+                  message: `${describe(w)}: the watermarks of the shards writing this item make it ${size} bytes, over DynamoDB's ${maxItemBytes}; ` +
+                    `too many shards or streams write one item: window the pipeline or spread its keys`
+                })
             )
           }
           return update({

@@ -1,4 +1,4 @@
-import { GetItemCommand } from "@aws-sdk/client-dynamodb"
+import { GetItemCommand, PutItemCommand } from "@aws-sdk/client-dynamodb"
 import { expect, layer } from "@effect/vitest"
 import * as Deduper from "@eddy/core/Deduper"
 import { Clock, Effect, Layer, TestClock } from "effect"
@@ -20,6 +20,51 @@ layer(Env)("DynamoDeduper", (it) => {
       // Namespaces are separate.
       const other = yield* DynamoDeduper.make({ table, namespace: "other" })
       expect(yield* other.claim([{ eventId: "e1", owner: "t/1/0" }])).toEqual([true])
+    }))
+
+  it.effect("a reused id with another payload is a conflict naming the holder's hash; the same payload is a duplicate", () =>
+    Effect.gen(function*() {
+      const dedup = yield* DynamoDeduper.make({ table, namespace: "hash" })
+      expect(yield* dedup.claim([{ eventId: "e", owner: "s/1/0", payloadHash: "aa" }])).toEqual([true])
+      expect(yield* dedup.claim([{ eventId: "e", owner: "s/2/0", payloadHash: "aa" }, { eventId: "e", owner: "s/1/0", payloadHash: "aa" }])).toEqual([false, true])
+      expect(yield* dedup.claim([{ eventId: "e", owner: "s/3/0", payloadHash: "bb" }])).toEqual([Deduper.conflict("aa")])
+      // Within one batch too, against the first claim.
+      expect(yield* dedup.claim([{ eventId: "f", owner: "s/4/0", payloadHash: "cc" }, { eventId: "f", owner: "s/5/0", payloadHash: "dd" }])).toEqual([
+        true,
+        Deduper.conflict("cc")
+      ])
+    }))
+
+  it.effect("takes the holder from the failed condition when DynamoDB returns it (ALL_OLD), without a read", () =>
+    Effect.gen(function*() {
+      const real = yield* DynamoClient.DynamoClient
+      const now = Math.floor((yield* Clock.currentTimeMillis) / 1000)
+      let reads = 0
+      const client = Local.intercept(real, (command, options, next) => {
+        if (command instanceof GetItemCommand) reads++
+        if (!(command instanceof PutItemCommand)) return next(command, options)
+        return Promise.reject(Object.assign(new Error("The conditional request failed"), {
+          name: "ConditionalCheckFailedException",
+          $metadata: { httpStatusCode: 400 },
+          Item: { id: { S: "old#e" }, owner: { S: "s/1/0" }, payloadHash: { S: "aa" }, expiresAt: { N: String(now + 3600) } }
+        }))
+      })
+      const dedup = yield* DynamoDeduper.make({ table, namespace: "old" }).pipe(Effect.provideService(DynamoClient.DynamoClient, client))
+      expect(yield* dedup.claim([{ eventId: "e", owner: "s/2/0", payloadHash: "bb" }, { eventId: "f", owner: "s/3/0", payloadHash: "aa" }])).toEqual([
+        Deduper.conflict("aa"),
+        false
+      ])
+      expect(reads).toBe(0)
+    }))
+
+  it.effect("a released claim is free for another record; a release by a record that does not hold it changes nothing", () =>
+    Effect.gen(function*() {
+      const dedup = yield* DynamoDeduper.make({ table, namespace: "release" })
+      expect(yield* dedup.claim([{ eventId: "e", owner: "s/1/0", payloadHash: "aa" }])).toEqual([true])
+      yield* dedup.release([{ eventId: "e", owner: "s/2/0" }])
+      expect(yield* dedup.claim([{ eventId: "e", owner: "s/2/0", payloadHash: "aa" }])).toEqual([false])
+      yield* dedup.release([{ eventId: "e", owner: "s/1/0" }, { eventId: "never-claimed", owner: "s/1/0" }])
+      expect(yield* dedup.claim([{ eventId: "e", owner: "s/2/0", payloadHash: "aa" }])).toEqual([true])
     }))
 
   it.effect("16 concurrent claims of one id by different owners: exactly one wins, and only its retry wins again", () =>
@@ -51,11 +96,11 @@ layer(Env)("DynamoDeduper", (it) => {
       expect(yield* dedup.claim([{ eventId: "old", owner: "a" }])).toEqual([false])
     }))
 
-  it.effect("never fails open: a backend error is a DeduperError", () =>
+  it.effect("never fails open: a missing table is the deployment's fault, a throttled claim a retryable DeduperError", () =>
     Effect.gen(function*() {
       const missing = yield* DynamoDeduper.make({ table: "no-such-table", namespace: "x" })
       const noTable = yield* Effect.flip(missing.claim([{ eventId: "e", owner: "a" }]))
-      expect(noTable).toBeInstanceOf(Deduper.DeduperError)
+      expect(noTable).toMatchObject({ _tag: "DeduperMisconfiguredError", code: "ResourceNotFoundException" })
       expect(noTable.message).toMatch(/does not exist/)
       const real = yield* DynamoClient.DynamoClient
       let calls = 0

@@ -1,4 +1,4 @@
-import { BatchGetItemCommand, GetItemCommand, UpdateItemCommand } from "@aws-sdk/client-dynamodb"
+import { BatchGetItemCommand, GetItemCommand, PutItemCommand, UpdateItemCommand } from "@aws-sdk/client-dynamodb"
 import { describe, expect, it, layer } from "@effect/vitest"
 import * as Deduper from "@eddy/core/Deduper"
 import * as Monoid from "@eddy/core/Monoid"
@@ -155,6 +155,23 @@ layer(Env)("DynamoStore", (it) => {
       expect(ok).toBeUndefined()
     }))
 
+  it.effect("an item too large because of the shards' watermarks, not of its state, is the deployment's fault", () =>
+    Effect.gen(function*() {
+      const store = yield* DynamoStore.make({ table })
+      const set = Monoid.set(1000)
+      const r = ref("crowded")
+      // 4,700 shards have written this item before: their watermarks alone take about 385 KB.
+      const watermarks = Object.fromEntries(Array.from({ length: 4_700 }, (_, i) => [`wm:shard-${String(i).padStart(4, "0")}`, { S: "9".repeat(69) }]))
+      const client = yield* DynamoClient.DynamoClient
+      yield* Effect.promise(() =>
+        client.send(new PutItemCommand({ TableName: table, Item: { pk: { S: `${r.pipeline}#${r.key}` }, sk: { S: r.bucket }, v: { S: JSON.stringify(set.encode(set.of("a"))) }, ver: { N: "1" }, ...watermarks } }))
+      )
+      const long = (i: number) => `${i}`.padStart(10_000, "x")
+      const [result] = yield* store.apply([write(set, r, "shard-new", 1, [0, 1, 2].map((i) => set.of(long(i))))])
+      expect(result).toMatchObject({ _tag: "StoreMisconfiguredError", code: "ItemTooLarge" })
+      expect(result?.message).toMatch(/watermarks of the shards/)
+    }))
+
   it.effect("two writers on different shards merging into one hot key lose no update", () =>
     Effect.gen(function*() {
       const store = yield* DynamoStore.make({ table, ...noDelay })
@@ -263,11 +280,11 @@ layer(Env)("DynamoStore", (it) => {
       expect(updates).toBe(9)
     }))
 
-  it.effect("maps failures to typed errors: missing table and bad names are rejected, throttling and faults are retryable", () =>
+  it.effect("maps failures to typed errors: a missing table or denied access is the deployment's fault, bad names are rejected, throttling and faults are retryable", () =>
     Effect.gen(function*() {
       const missing = yield* DynamoStore.make({ table: "no-such-table" })
       const [noTable] = yield* missing.apply([write(Monoid.sum, ref("x"), "shard-0", 1, [1])])
-      expect(noTable?._tag).toBe("StoreRejectedError")
+      expect(noTable).toMatchObject({ _tag: "StoreMisconfiguredError", code: "ResourceNotFoundException" })
       expect(noTable?.message).toMatch(/does not exist: create it with Tables.ensure/)
 
       const store = yield* DynamoStore.make({ table })
@@ -283,13 +300,23 @@ layer(Env)("DynamoStore", (it) => {
       const throttled = yield* failing({ name: "ProvisionedThroughputExceededException", $metadata: { httpStatusCode: 400 } })
       const [slow] = yield* throttled.apply([write(Monoid.sum, ref("x"), "shard-0", 1, [1])])
       expect(slow?._tag).toBe("StoreUnavailableError")
+      for (const name of ["AccessDeniedException", "UnrecognizedClientException", "ValidationException"]) {
+        const refused = yield* failing({ name, $metadata: { httpStatusCode: 400 } })
+        const [error] = yield* refused.apply([write(Monoid.sum, ref("x"), "shard-0", 1, [1])])
+        expect(error).toMatchObject({ _tag: "StoreMisconfiguredError", code: name })
+      }
+      const [denied] = yield* (yield* failing({ name: "AccessDeniedException", $metadata: { httpStatusCode: 400 } })).apply([write(Monoid.sum, ref("x"), "shard-0", 1, [1])])
+      expect(denied?.message).toMatch(new RegExp(`grant dynamodb:UpdateItem, GetItem and BatchGetItem on table ${table}`))
+      // A number DynamoDB cannot hold is the record's doing: rejected before it is sent.
+      const [huge] = yield* store.apply([write(Monoid.sum, ref("huge"), "shard-0", 1, [1e200])])
+      expect(huge?._tag).toBe("StoreRejectedError")
       const down = yield* failing({ name: "Error", code: "ECONNREFUSED" })
       expect((yield* Effect.flip(down.getMany(Monoid.sum, [ref("x")])))._tag).toBe("StoreUnavailableError")
 
       // A state that is not the reader's monoid is an error, not a wrong number.
       yield* applyOk(store, [write(Monoid.sum, ref("mismatch"), "shard-0", 1, [1])])
       const wrong = yield* Effect.flip(store.getMany(Monoid.hll(8), [ref("mismatch")]))
-      expect(wrong._tag).toBe("StoreRejectedError")
+      expect(wrong._tag).toBe("StoreMisconfiguredError")
       expect(wrong.message).toMatch(/not a hll\(8\)/)
     }))
 })

@@ -64,8 +64,10 @@ type Operation = keyof typeof operations
  * - `fail-after`: the request is applied, but its reply is lost (a network error).
  * - `crash-before`/`crash-after`: the process dies before sending, or after the
  *   request was applied; every other request in flight is abandoned.
+ * - `denied`: the deployment refuses it (AccessDeniedException) until the
+ *   role is fixed; nothing reaches the table and nothing is dead-lettered.
  */
-type FaultKind = "fail-before" | "fail-after" | "crash-before" | "crash-after"
+type FaultKind = "fail-before" | "fail-after" | "crash-before" | "crash-after" | "denied"
 
 interface Fault {
   readonly operation: Operation
@@ -77,7 +79,7 @@ interface Fault {
 const arbitraryFault: fc.Arbitrary<Fault> = fc.record({
   operation: fc.constantFrom<Operation>("PutItem", "UpdateItem", "UpdateItem", "BatchGetItem", "GetItem"),
   skip: fc.nat({ max: 6 }),
-  kind: fc.constantFrom<FaultKind>("fail-before", "fail-after", "crash-before", "crash-after")
+  kind: fc.constantFrom<FaultKind>("fail-before", "fail-after", "crash-before", "crash-after", "denied")
 })
 
 /** Fires the faults one after another, each at the `skip + 1`-th call of its operation after the one before fired. */
@@ -118,6 +120,8 @@ class Injector {
       switch (fault.kind) {
         case "fail-before":
           return Promise.reject(Object.assign(new Error("injected throttling"), { name: "ProvisionedThroughputExceededException", $metadata: { httpStatusCode: 400 } }))
+        case "denied":
+          return Promise.reject(Object.assign(new Error("not authorized"), { name: "AccessDeniedException", $fault: "client", $metadata: { httpStatusCode: 400 } }))
         case "fail-after":
           return next(command, options).then(() => Promise.reject(Object.assign(new Error("injected: socket hang up"), { name: "Error", code: "ECONNRESET" })))
         case "crash-before":

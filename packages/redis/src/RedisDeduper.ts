@@ -1,5 +1,5 @@
 import { type Config, type ConfigError, Duration, Effect, Layer } from "effect"
-import { Deduper, DeduperError } from "@eddy/core/Deduper"
+import { type ClaimResult, conflict, Deduper, DeduperError, DeduperMisconfiguredError } from "@eddy/core/Deduper"
 import { defineScript, replies } from "./internal/script"
 import { RedisClient } from "./RedisClient"
 
@@ -18,10 +18,36 @@ import { RedisClient } from "./RedisClient"
  * on a crash); a server that forgets claims lets a later duplicate through.
  */
 
+// The value is `<owner>` or `<owner>\n<payload hash>`. Answers 1 (held by the owner), 0 (a duplicate) or the holder's other hash.
 const claimScript = `
-if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then return 1 end
-if redis.call('GET', KEYS[1]) == ARGV[1] then return 1 end
+local value = ARGV[3] == '' and ARGV[1] or ARGV[1] .. '\\n' .. ARGV[3]
+if redis.call('SET', KEYS[1], value, 'NX', 'PX', ARGV[2]) then return 1 end
+local held = redis.call('GET', KEYS[1])
+local cut = string.find(held, '\\n', 1, true)
+if (cut and string.sub(held, 1, cut - 1) or held) == ARGV[1] then return 1 end
+if cut == nil or ARGV[3] == '' or string.sub(held, cut + 1) == ARGV[3] then return 0 end
+return string.sub(held, cut + 1)`
+
+// Deletes the claim while ARGV[1] owns it.
+const releaseScript = `
+local held = redis.call('GET', KEYS[1])
+if held and (held == ARGV[1] or string.sub(held, 1, #ARGV[1] + 1) == ARGV[1] .. '\\n') then redis.call('DEL', KEYS[1]) end
 return 0`
+
+/** Replies that say the deployment is wrong (authentication, ACL permissions): retrying cannot help. */
+const misconfiguredCodes = new Set(["NOAUTH", "WRONGPASS", "NOPERM"])
+
+/** A Redis error reply starts with its code (RESP): a refused login or ACL is the deployment's fault, anything else retryable. */
+const toDeduperError = (what: string) => (cause: unknown) => {
+  const reply = cause as { name?: string; message?: string } | undefined
+  const code = reply?.name === "ReplyError" ? (reply.message ?? "").split(" ", 1)[0]! : ""
+  return misconfiguredCodes.has(code)
+    ? new DeduperMisconfiguredError({ code, message: `Redis refused ${what} (${reply?.message}): check the Redis user, password and ACL of this process`, cause })
+    : new DeduperError({
+      message: `Redis could not ${what} (${(cause as Error)?.message ?? String(cause)}); none was treated as first seen, retry the batch`,
+      cause
+    })
+}
 
 export interface Options {
   /** Key prefix per application or pipeline, e.g. `eddy:dedup:orders`. */
@@ -34,19 +60,25 @@ export const make = (options: Options) =>
   Effect.map(RedisClient, (redis) => {
     const retentionMs = Math.max(1, Math.round(Duration.toMillis(options.retention ?? Duration.days(1))))
     const claim = defineScript(redis, "eddyDedupClaim", 1, claimScript)
+    const release = defineScript(redis, "eddyDedupRelease", 1, releaseScript)
     return Deduper.of({
       claim: (claims) =>
         claims.length === 0 ? Effect.succeed([]) : Effect.tryPromise({
           try: async () => {
             const pipeline = redis.pipeline()
-            for (const c of claims) claim.queue(pipeline, `${options.namespace}:${c.eventId}`, c.owner, retentionMs)
-            return replies(await pipeline.exec()).map((r) => r === 1)
+            for (const c of claims) claim.queue(pipeline, `${options.namespace}:${c.eventId}`, c.owner, retentionMs, c.payloadHash ?? "")
+            return replies(await pipeline.exec()).map((r): ClaimResult => (r === 1 ? true : typeof r === "string" ? conflict(r) : false))
           },
-          catch: (cause) =>
-            new DeduperError({
-              message: `Redis could not check ${claims.length} event ids (${(cause as Error)?.message ?? String(cause)}); none was treated as first seen, retry the batch`,
-              cause
-            })
+          catch: toDeduperError(`check ${claims.length} event ids`)
+        }),
+      release: (claims) =>
+        claims.length === 0 ? Effect.void : Effect.tryPromise({
+          try: async () => {
+            const pipeline = redis.pipeline()
+            for (const c of claims) release.queue(pipeline, `${options.namespace}:${c.eventId}`, c.owner)
+            replies(await pipeline.exec())
+          },
+          catch: toDeduperError(`release ${claims.length} event ids`)
         })
     })
   })

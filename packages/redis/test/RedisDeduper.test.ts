@@ -1,7 +1,9 @@
 import { describe, expect, it } from "@effect/vitest"
+import * as Deduper from "@eddy/core/Deduper"
 import { type Duration, Effect } from "effect"
 import * as RedisClient from "../src/RedisClient"
 import * as RedisDeduper from "../src/RedisDeduper"
+import * as RedisServer from "./support/RedisServer"
 import * as Shared from "./support/Shared"
 
 /** A deduper on the shared server at `REDIS_URL` (default 127.0.0.1:6379) in a fresh namespace. */
@@ -26,6 +28,34 @@ describe("RedisDeduper", () => {
       expect(yield* dedup.claim([{ eventId: "order-1", owner: winners[0]! }])).toEqual([true])
       const loser = owners.find((o) => o !== winners[0])!
       expect(yield* dedup.claim([{ eventId: "order-1", owner: loser }])).toEqual([false])
+    }))
+
+  it.scopedLive("a reused id with another payload is a conflict naming the holder's hash; a released claim is free again", () =>
+    Effect.gen(function*() {
+      const { dedup } = yield* deduper()
+      expect(yield* dedup.claim([{ eventId: "e", owner: "s/1/0", payloadHash: "aa" }])).toEqual([true])
+      expect(yield* dedup.claim([
+        { eventId: "e", owner: "s/2/0", payloadHash: "aa" },
+        { eventId: "e", owner: "s/3/0", payloadHash: "bb" },
+        { eventId: "e", owner: "s/1/0", payloadHash: "aa" }
+      ])).toEqual([false, Deduper.conflict("aa"), true])
+      // Only the holder's release frees it.
+      yield* dedup.release([{ eventId: "e", owner: "s/2/0" }])
+      expect(yield* dedup.claim([{ eventId: "e", owner: "s/2/0", payloadHash: "aa" }])).toEqual([false])
+      yield* dedup.release([{ eventId: "e", owner: "s/1/0" }])
+      expect(yield* dedup.claim([{ eventId: "e", owner: "s/2/0", payloadHash: "aa" }])).toEqual([true])
+    }))
+
+  it.scopedLive("a user the ACL does not allow to run the claim is the deployment's fault, not a retryable error", () =>
+    Effect.gen(function*() {
+      const server = yield* RedisServer.start({ persist: false })
+      const admin = yield* RedisClient.make({ url: server.url })
+      yield* Effect.promise(() => admin.call("ACL", "SETUSER", "reader", "on", ">secret", "~*", "+@all", "-eval", "-evalsha"))
+      const url = server.url.replace("redis://", "redis://reader:secret@")
+      const dedup = yield* RedisDeduper.make({ namespace: "acl" }).pipe(Effect.provideServiceEffect(RedisClient.RedisClient, RedisClient.make({ url })))
+      const error = yield* Effect.flip(dedup.claim([{ eventId: "e", owner: "s/1/0", payloadHash: "aa" }]))
+      expect(error).toMatchObject({ _tag: "DeduperMisconfiguredError", code: "NOPERM" })
+      expect(error.message).toMatch(/ACL/)
     }))
 
   it.scopedLive("answers a batch in order; within a batch the first claim of an id wins", () =>

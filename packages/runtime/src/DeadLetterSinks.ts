@@ -156,7 +156,16 @@ const makeSink = <B>(
       )
       return attempt.pipe(
         Effect.retry({ schedule: retry, while: isRetryable }),
-        Effect.mapError((cause) => new DeadLetter.DeadLetterError({ message: `dead-letter sink ${name}: ${cause.message}`, cause }))
+        // What retrying cannot fix (a missing queue or stream, access denied, a KMS key) is the deployment's fault.
+        Effect.mapError((cause) =>
+          isRetryable(cause)
+            ? new DeadLetter.DeadLetterError({ message: `dead-letter sink ${name}: ${cause.message}`, cause })
+            : new DeadLetter.DeadLetterMisconfiguredError({
+              code: "codes" in cause ? cause.codes.join(",") : AwsSdkError.fieldsOf("send", cause.cause).name,
+              message: `dead-letter sink ${name}: ${cause.message}; fix the sink (EDDY_DEAD_LETTER, its region and this process's permissions on it)`,
+              cause
+            })
+        )
       )
     }
   }

@@ -30,6 +30,7 @@ import type * as Store from "@eddy/core/Store"
 import * as UserRecords from "@eddy/kinesis/UserRecords"
 import type { Context as LambdaContext, KinesisStreamBatchResponse, KinesisStreamEvent } from "aws-lambda"
 import { Config, type ConfigError, Context, Effect, Layer, ManagedRuntime, Option, type Schedule } from "effect"
+import * as Crypto from "node:crypto"
 import * as Emf from "./Emf"
 import * as Log from "./Log"
 
@@ -92,6 +93,9 @@ export type Handler = ((event: KinesisStreamEvent, context: LambdaContext) => Pr
   readonly dispose: () => Promise<void>
 }
 
+/** The claims' payload hash with Node's one-shot `crypto.hash` (Node 20.12+): the digest of `Deduper.payloadHashOf`, several times faster. */
+const payloadHash = (data: Uint8Array): string => Crypto.hash("sha256", data, "hex")
+
 class CurrentSettings extends Context.Tag("@eddy/runtime/Lambda/Settings")<CurrentSettings, Settings>() {}
 
 /**
@@ -115,6 +119,7 @@ export const handler = <E>(options: Options<E>): Handler => {
         Processor.layer({
           pipelines,
           poison: settings.strictOrder ? "block" : "deadLetter",
+          payloadHash,
           ...(options.retry !== undefined ? { retry: options.retry } : {})
         }),
         Layer.succeed(CurrentSettings, settings)
@@ -137,6 +142,9 @@ interface Progress {
   readonly outcomes: Array<Processor.Outcome | undefined>
   readonly writes: Array<number>
   retries: number
+  /** Calls the deployment refused, by pipeline (`*` for dedup and dead-letter calls): the alarm. */
+  readonly deploymentFaults: Map<string, number>
+  conflicts: number
 }
 
 /**
@@ -166,6 +174,8 @@ const processChunks = (processor: Processor.Processor["Type"], batch: UserRecord
       })
       result.writes.forEach((w, p) => progress.writes[p]! += w)
       progress.retries += result.retries
+      progress.conflicts += result.conflicts
+      for (const f of result.deploymentFaults) progress.deploymentFaults.set(f.pipeline, (progress.deploymentFaults.get(f.pipeline) ?? 0) + f.count)
     }
   })
 
@@ -219,7 +229,13 @@ const processEvent = (event: KinesisStreamEvent, context: LambdaContext) =>
     const n = records.length
     if (n === 0) return { batchItemFailures: [] }
 
-    const progress: Progress = { outcomes: new Array(n).fill(undefined), writes: processor.pipelines.map(() => 0), retries: 0 }
+    const progress: Progress = {
+      outcomes: new Array(n).fill(undefined),
+      writes: processor.pipelines.map(() => 0),
+      retries: 0,
+      deploymentFaults: new Map(),
+      conflicts: 0
+    }
     const margin = Math.min(settings.timeoutMarginMillis, Math.floor(context.getRemainingTimeInMillis() / 4))
     const finished = yield* Effect.raceFirst(
       Effect.as(processChunks(processor, batch, settings.chunkSize, progress), true),
@@ -245,6 +261,9 @@ const processEvent = (event: KinesisStreamEvent, context: LambdaContext) =>
           { name: "Failed", unit: "Count", value: counts.failed },
           { name: "Unfinished", unit: "Count", value: counts.unfinished },
           { name: "Retries", unit: "Count", value: progress.retries },
+          // Alarm on any: the deployment refused calls (a missing table, access denied) and the shard waits until it is fixed.
+          { name: "DeploymentFaults", unit: "Count", value: Array.from(progress.deploymentFaults.values()).reduce((a, b) => a + b, 0) },
+          { name: "EventIdConflicts", unit: "Count", value: progress.conflicts },
           // As Lambda defines it: the age of the batch's newest record when processed; unknown without arrival times.
           ...(batch.newestArrival === undefined ? [] : [{ name: "IteratorAge", unit: "Milliseconds" as const, value: Math.max(0, started - batch.newestArrival) }]),
           { name: "BatchDuration", unit: "Milliseconds", value: now - started }
@@ -255,7 +274,10 @@ const processEvent = (event: KinesisStreamEvent, context: LambdaContext) =>
         dimensions: { stream, pipeline: pipeline.name },
         timestamp: now,
         properties,
-        metrics: [{ name: "StoreWrites", unit: "Count", value: progress.writes[p]! }]
+        metrics: [
+          { name: "StoreWrites", unit: "Count", value: progress.writes[p]! },
+          { name: "DeploymentFaults", unit: "Count", value: progress.deploymentFaults.get(pipeline.name) ?? 0 }
+        ]
       }))
     ]
     const writer = Option.getOrElse(yield* Effect.serviceOption(Emf.Writer), () => Emf.stdout)

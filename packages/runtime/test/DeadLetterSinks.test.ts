@@ -121,6 +121,9 @@ describe("DeadLetterSinks", () => {
       const notFound = yield* Effect.flip(DeadLetterSinks.makeSqs({ queueUrl, client: missing.client, retry: Schedule.recurs(5) }).send([entry(0)]))
       expect((notFound.cause as DeadLetterSinks.SinkError)._tag).toBe("SqsQueueNotFoundError")
       expect(missing.calls).toHaveLength(1)
+      // The deployment's fault: the processor leaves the records unacknowledged and raises the alarm.
+      expect(notFound).toMatchObject({ _tag: "DeadLetterMisconfiguredError", code: "QueueDoesNotExist" })
+      expect(rejected).toMatchObject({ _tag: "DeadLetterMisconfiguredError", code: "InvalidParameterValue" })
 
       const throttled = fakeSqs((_, call) => (call < 2 ? sdkError("RequestThrottled", 400) : {}))
       yield* DeadLetterSinks.makeSqs({ queueUrl, client: throttled.client, retry: Schedule.recurs(5) }).send([entry(0)])

@@ -160,13 +160,13 @@ describe("Lambda.handler", () => {
     expect(batch._aws.CloudWatchMetrics).toEqual([{
       Namespace: "eddy-test",
       Dimensions: [["stream"]],
-      Metrics: ["Records", "Applied", "Duplicates", "DeadLettered", "Failed", "Unfinished", "Retries", "IteratorAge", "BatchDuration"].map((Name) => ({
+      Metrics: ["Records", "Applied", "Duplicates", "DeadLettered", "Failed", "Unfinished", "Retries", "DeploymentFaults", "EventIdConflicts", "IteratorAge", "BatchDuration"].map((Name) => ({
         Name,
         Unit: Name === "IteratorAge" || Name === "BatchDuration" ? "Milliseconds" : "Count"
       }))
     }])
     expect(typeof batch._aws.Timestamp).toBe("number")
-    expect(batch).toMatchObject({ stream: "orders", Records: 7, Applied: 5, Duplicates: 1, DeadLettered: 1, Failed: 0, Unfinished: 0, Retries: 0 })
+    expect(batch).toMatchObject({ stream: "orders", Records: 7, Applied: 5, Duplicates: 1, DeadLettered: 1, Failed: 0, Unfinished: 0, Retries: 0, DeploymentFaults: 0, EventIdConflicts: 0 })
     // The newest record arrived a minute ago.
     expect(batch.IteratorAge).toBeGreaterThanOrEqual(60_000)
     expect(perPipeline.map((d) => [d.pipeline, d._aws.CloudWatchMetrics[0].Dimensions])).toEqual(pipelines.map((p) => [p.name, [["stream", "pipeline"]]]))

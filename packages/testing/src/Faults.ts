@@ -15,11 +15,14 @@ export type Fault =
   | { readonly _tag: "Crash"; readonly done: number }
   /** Everything is written except the items at `rejected`, which report a retryable error. */
   | { readonly _tag: "Reject"; readonly rejected: ReadonlyArray<number> }
+  /** The deployment refuses the call before it touches anything (access denied, a missing table). */
+  | { readonly _tag: "Misconfigured" }
 
 /** Decides the fault for the n-th call (0-based), if any. */
 export type FaultPlan = (call: number) => Fault | undefined
 
 const unavailable = (what: string) => new Store.StoreUnavailableError({ message: `injected fault: ${what}` })
+const denied = { code: "AccessDeniedException", message: "injected fault: access denied; grant the role access" }
 
 /** Wraps the Store in context; `apply` calls follow the plan, reads are untouched. */
 export const store = (plan: FaultPlan): Layer.Layer<Store.Store, never, Store.Store> =>
@@ -36,6 +39,8 @@ export const store = (plan: FaultPlan): Layer.Layer<Store.Store, never, Store.St
             switch (fault._tag) {
               case "Fail":
                 return Effect.fail(unavailable("store call failed"))
+              case "Misconfigured":
+                return Effect.fail(new Store.StoreMisconfiguredError(denied))
               case "FailAfter":
                 return Effect.zipRight(inner.apply(writes.slice(0, fault.done)), Effect.fail(unavailable("acknowledgement lost")))
               case "Crash":
@@ -54,7 +59,7 @@ export const store = (plan: FaultPlan): Layer.Layer<Store.Store, never, Store.St
     })
   )
 
-/** Wraps the Deduper in context; `claim` calls follow the plan (`Reject` fails the call). */
+/** Wraps the Deduper in context; `claim` calls follow the plan (`Reject` fails the call); `release` is untouched. */
 export const deduper = (plan: FaultPlan): Layer.Layer<Deduper.Deduper, never, Deduper.Deduper> =>
   Layer.effect(
     Deduper.Deduper,
@@ -62,6 +67,7 @@ export const deduper = (plan: FaultPlan): Layer.Layer<Deduper.Deduper, never, De
       let calls = 0
       const failed = new Deduper.DeduperError({ message: "injected fault: dedup call failed" })
       return Deduper.Deduper.of({
+        release: inner.release,
         claim: (claims) =>
           Effect.suspend(() => {
             const fault = plan(calls++)
@@ -70,6 +76,8 @@ export const deduper = (plan: FaultPlan): Layer.Layer<Deduper.Deduper, never, De
               case "Fail":
               case "Reject":
                 return Effect.fail(failed)
+              case "Misconfigured":
+                return Effect.fail(new Deduper.DeduperMisconfiguredError(denied))
               case "FailAfter":
                 return Effect.zipRight(inner.claim(claims.slice(0, fault.done)), Effect.fail(failed))
               case "Crash":

@@ -22,14 +22,16 @@ export interface Plan {
   readonly bucketers: ReadonlyArray<(eventMillis: number) => Window.Bucket>
   readonly eventTypes: ReadonlySet<string>
   readonly policy: PoisonPolicy
+  readonly payloadHash: (data: Uint8Array) => string
 }
 
-export const plan = (pipelines: ReadonlyArray<Pipeline.Pipeline>, policy: PoisonPolicy): Plan => ({
+export const plan = (pipelines: ReadonlyArray<Pipeline.Pipeline>, policy: PoisonPolicy, payloadHash: (data: Uint8Array) => string): Plan => ({
   pipelines,
   source: pipelines[0]!.source,
   bucketers: pipelines.map((p) => Window.bucketer(p.window)),
   eventTypes: new Set(pipelines.flatMap((p) => [...p.events])),
-  policy
+  policy,
+  payloadHash
 })
 
 /** A record that can never be applied as it is. */
@@ -46,10 +48,17 @@ export interface Chunk {
   /** The shard id as watermarks and dedup owners see it: scoped by stream. */
   readonly scopeOf: (shardId: string) => string
   readonly outcomes: Array<Outcome>
-  /** 1 for a record whose pairs are written: it holds its claim and is not blocked. */
+  /** 1 for a record whose pairs are written: it holds its claim and is neither poison nor blocked. */
   readonly owned: Uint8Array
+  /** 1 for a record that holds its claim. */
+  readonly held: Uint8Array
+  /** 1 for a record some write of which landed (or may have: a retryable failure). */
+  readonly landed: Uint8Array
   readonly claims: Array<Deduper.Claim>
+  /** The record of each claim. */
   readonly claimed: Array<number>
+  /** Records dead-lettered (or blocked) because their event id is held with another payload. */
+  conflicts: number
   // The emitted pairs, column-wise.
   readonly pairRecord: Array<number>
   readonly pairPipeline: Array<number>
@@ -76,8 +85,11 @@ export const decode = (plan: Plan, records: ReadonlyArray<SourceRecord>, scopeOf
     scopeOf,
     outcomes: new Array(n).fill(applied),
     owned: new Uint8Array(n),
+    held: new Uint8Array(n),
+    landed: new Uint8Array(n),
     claims: [],
     claimed: [],
+    conflicts: 0,
     pairRecord: [],
     pairPipeline: [],
     pairKey: [],
@@ -89,6 +101,7 @@ export const decode = (plan: Plan, records: ReadonlyArray<SourceRecord>, scopeOf
   }
   const { blockedAt, claimed, claims, pairBucket, pairKey, pairPipeline, pairRecord, pairValue, poison } = chunk
   const blocking = plan.policy === "block"
+  // The claim of each event id's first record in the chunk.
   const firstByEventId = new Map<string, number>()
   const scratchKeys: Array<string> = []
   const scratchValues: Array<unknown> = []
@@ -113,12 +126,20 @@ export const decode = (plan: Plan, records: ReadonlyArray<SourceRecord>, scopeOf
     const event = decoded.right
     if (!eventTypes.has(event.type)) continue
     const eventId = source.eventId(event)
-    if (firstByEventId.has(eventId)) {
-      chunk.outcomes[i] = duplicate
+    const payloadHash = plan.payloadHash(r.data)
+    const first = firstByEventId.get(eventId)
+    if (first !== undefined) {
+      const held = claims[first]!.payloadHash!
+      if (held === payloadHash) chunk.outcomes[i] = duplicate
+      else {
+        poison.push(conflictPoison(i, eventId, held, payloadHash))
+        chunk.conflicts++
+        if (blocking) blockedAt.set(r.shardId, i)
+      }
       continue
     }
-    firstByEventId.set(eventId, i)
-    claims.push({ eventId, owner: positionId(scopeOf(r.shardId), r) })
+    firstByEventId.set(eventId, claims.length)
+    claims.push({ eventId, owner: positionId(scopeOf(r.shardId), r), payloadHash })
     claimed.push(i)
     let time: number | undefined
     for (let p = 0; p < pipelines.length; p++) {
@@ -147,28 +168,59 @@ export const decode = (plan: Plan, records: ReadonlyArray<SourceRecord>, scopeOf
   return chunk
 }
 
-/** Marks who holds its claim; a failed claim call fails every claimed record. */
-export const settleClaims = (chunk: Chunk, result: Either.Either<ReadonlyArray<boolean>, Deduper.DeduperError>): void => {
-  const { claimed, outcomes, owned } = chunk
+const conflictPoison = (record: number, eventId: string, held: string, payloadHash: string): Poison => ({
+  record,
+  error: "EventIdConflict",
+  reason: `event id ${JSON.stringify(eventId)} was first seen with payload sha-256 ${held}; this record's payload has sha-256 ${payloadHash}: ` +
+    "one event id was reused for another event"
+})
+
+/** Marks the poison that blocks its shard from `record` on, under "block". */
+const blockAt = (plan: Plan, chunk: Chunk, record: number): void => {
+  if (plan.policy !== "block") return
+  const shardId = chunk.records[record]!.shardId
+  const at = chunk.blockedAt.get(shardId)
+  if (at === undefined || record < at) chunk.blockedAt.set(shardId, record)
+}
+
+/**
+ * Marks who holds its claim; a failed claim call fails every claimed record.
+ * A reused event id with another payload is poison, never a silent duplicate.
+ */
+export const settleClaims = (plan: Plan, chunk: Chunk, result: Either.Either<ReadonlyArray<Deduper.ClaimResult>, Deduper.ClaimError>): void => {
+  const { claimed, claims, held, outcomes, owned } = chunk
   for (let c = 0; c < claimed.length; c++) {
     const i = claimed[c]!
-    if (Either.isLeft(result)) outcomes[i] = { _tag: "Failed", error: result.left }
-    else if (result.right[c]) owned[i] = 1
-    else outcomes[i] = duplicate
+    if (Either.isLeft(result)) {
+      outcomes[i] = { _tag: "Failed", error: result.left }
+      continue
+    }
+    const answer = result.right[c]!
+    if (answer === true) {
+      owned[i] = 1
+      held[i] = 1
+    } else if (answer === false) outcomes[i] = duplicate
+    else {
+      chunk.poison.push(conflictPoison(i, claims[c]!.eventId, answer.payloadHash, claims[c]!.payloadHash!))
+      chunk.conflicts++
+      blockAt(plan, chunk, i)
+    }
   }
 }
 
-/** The events a pipeline threw on become poison, once the record holds its claim (a duplicate's failure does not matter). */
+/**
+ * The events a pipeline threw on become poison, once the record holds its
+ * claim (a duplicate's failure does not matter). Nothing of such a record is
+ * written, for the other pipelines neither: its claim can then be given up,
+ * and its re-drive, once the pipeline is fixed, is applied whole.
+ */
 export const poisonPipelineFailures = (plan: Plan, chunk: Chunk): void => {
   for (const f of chunk.pipelineFailures) {
     if (chunk.owned[f.record] !== 1) continue
+    chunk.owned[f.record] = 0
     const name = plan.pipelines[f.pipeline]!.name
     chunk.poison.push({ record: f.record, error: "PipelineFailure", reason: `pipeline ${name} failed on this event: ${f.message}`, pipeline: name })
-    if (plan.policy === "block") {
-      const shardId = chunk.records[f.record]!.shardId
-      const at = chunk.blockedAt.get(shardId)
-      if (at === undefined || f.record < at) chunk.blockedAt.set(shardId, f.record)
-    }
+    blockAt(plan, chunk, f.record)
   }
 }
 
@@ -272,27 +324,34 @@ export const writesPerPipeline = (plan: Plan, groups: ReadonlyArray<Group>): Arr
 }
 
 /**
- * A retryable failure leaves the record for redelivery. A rejected write can
- * never succeed: its records become poison, unless another of their writes
- * needs the redelivery anyway. Blocking one needs no hold-back of the records
- * after it: a group is exactly a watermark's scope, and none of it was written.
+ * A retryable failure leaves the record for redelivery, and so does a fault
+ * of the deployment (a missing table, access denied): the record is valid and
+ * must wait, unacknowledged, until the deployment is fixed. A rejected write
+ * (the record's fault) can never succeed: its records become poison, unless
+ * another of their writes needs the redelivery anyway. Blocking one needs no
+ * hold-back of the records after it: a group is exactly a watermark's scope,
+ * and none of it was written.
  */
 export const settleWrites = (plan: Plan, chunk: Chunk, groups: ReadonlyArray<Group>, errors: ReadonlyArray<Store.StoreError | undefined>): void => {
-  const { outcomes } = chunk
+  const { landed, outcomes } = chunk
   const rejected: Array<number> = []
   for (let w = 0; w < groups.length; w++) {
     const error = errors[w]
+    // A retryable failure may have landed (a lost reply); a refusal did not.
+    if (error === undefined || Store.isRetryable(error)) for (const i of groups[w]!.records) landed[i] = 1
     if (error === undefined) continue
-    if (Store.isRetryable(error)) for (const i of groups[w]!.records) outcomes[i] = { _tag: "Failed", error }
-    else rejected.push(w)
+    if (error._tag === "StoreRejectedError") rejected.push(w)
+    else for (const i of groups[w]!.records) outcomes[i] = { _tag: "Failed", error }
   }
   for (const w of rejected) {
     const g = groups[w]!
     const error = errors[w]!
     const name = plan.pipelines[g.pipeline]!.name
-    const reason = `pipeline ${name} cannot store key ${JSON.stringify(g.key)} in bucket ${g.bucket}: ${error.message}`
+    const rejectedReason = `pipeline ${name} cannot store key ${JSON.stringify(g.key)} in bucket ${g.bucket}: ${error.message}`
     for (const i of g.records) {
       if (outcomes[i]!._tag !== "Applied") continue
+      // Its claim is kept: the writes that landed must not land twice.
+      const reason = landed[i] === 1 ? `${rejectedReason}; its other writes were applied, so a re-drive of it is a duplicate` : rejectedReason
       if (plan.policy === "block") outcomes[i] = { _tag: "Blocked", error: error._tag, reason }
       else {
         chunk.poison.push({ record: i, error: error._tag, reason, pipeline: name })
@@ -300,6 +359,29 @@ export const settleWrites = (plan: Plan, chunk: Chunk, groups: ReadonlyArray<Gro
       }
     }
   }
+}
+
+/**
+ * The claims to give up: of the records that hold one and wrote nothing, now
+ * dead-lettered (`sending`) or blocked. A re-drive of the event, or a
+ * redelivery that comes after a producer duplicate took the id, then claims
+ * it afresh: a claim is never a reason to skip a write that did not happen.
+ */
+export const claimsToRelease = (chunk: Chunk, sending: ReadonlyArray<number>): { readonly claims: Array<Deduper.Claim>; readonly records: Array<number> } => {
+  const { claimed, claims, held, landed, outcomes } = chunk
+  const releasing = new Uint8Array(chunk.records.length)
+  for (const i of sending) releasing[i] = 1
+  const out: Array<Deduper.Claim> = []
+  const records: Array<number> = []
+  for (let c = 0; c < claimed.length; c++) {
+    const i = claimed[c]!
+    if (held[i] !== 1 || landed[i] === 1) continue
+    if (releasing[i] === 1 || outcomes[i]!._tag === "Blocked") {
+      out.push(claims[c]!)
+      records.push(i)
+    }
+  }
+  return { claims: out, records }
 }
 
 /**

@@ -39,7 +39,13 @@ export interface Failed {
   readonly error: ProcessError
 }
 
-export type ProcessError = Store.StoreError | Deduper.DeduperError | DeadLetter.DeadLetterError
+export type ProcessError = Store.StoreError | Deduper.ClaimError | DeadLetter.SendError
+
+/** A fault of the deployment, not of the record: never retried in the chunk, never dead-lettered; the alarm is raised. */
+export type DeploymentFault = Store.StoreMisconfiguredError | Deduper.DeduperMisconfiguredError | DeadLetter.DeadLetterMisconfiguredError
+
+export const isDeploymentFault = (e: ProcessError): e is DeploymentFault =>
+  e._tag === "StoreMisconfiguredError" || e._tag === "DeduperMisconfiguredError" || e._tag === "DeadLetterMisconfiguredError"
 
 /** How many records of a chunk ended each way. */
 export interface Counts {

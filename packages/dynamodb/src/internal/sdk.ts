@@ -48,3 +48,27 @@ export const classify = (operation: string, cause: unknown): SdkFailure => {
 /** One SDK call as an interruptible Effect: interruption aborts the request. */
 export const call = <A>(operation: string, send: (signal: AbortSignal) => Promise<A>): Effect.Effect<A, SdkFailure> =>
   Effect.tryPromise({ try: send, catch: (cause) => classify(operation, cause) })
+
+const credentialNames = new Set([
+  "UnrecognizedClientException",
+  "InvalidSignatureException",
+  "IncompleteSignature",
+  "InvalidClientTokenId",
+  "MissingAuthenticationToken",
+  "MissingAuthenticationTokenException",
+  "ExpiredToken",
+  "ExpiredTokenException",
+  "CredentialsProviderError"
+])
+
+/**
+ * What to fix when DynamoDB refuses a request on `table` as sent: a fault of
+ * the deployment (its tables, role or credentials), or of eddy's own request,
+ * never of a record. `actions` are the IAM actions the caller needs.
+ */
+export const remedy = (failure: SdkFailure, table: string, actions: string): string => {
+  if (failure.name === "ResourceNotFoundException") return `table ${table} does not exist: create it with Tables.ensure or cloudformation.yaml`
+  if (failure.name === "AccessDeniedException") return `${failure.message}: grant ${actions} on table ${table} to this process's role`
+  if (credentialNames.has(failure.name)) return `${failure.message}: the AWS credentials are missing, expired or not valid in this region; check the role and AWS_REGION`
+  return `${failure.message}: DynamoDB refused the request as eddy built it; check that ${table} was created by Tables.ensure (key schema and attributes)`
+}
