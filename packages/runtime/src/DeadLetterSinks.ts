@@ -30,6 +30,21 @@ import { createHash } from "node:crypto"
 const utf8Bytes = (s: string): number => Buffer.byteLength(s, "utf8")
 const base64 = (bytes: Uint8Array): string => Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString("base64")
 
+/** The entry's fields, all but its payload. */
+const fieldsOf = (entry: DeadLetter.DeadLetterEntry) => ({
+  error: entry.error,
+  reason: entry.reason,
+  ...(entry.source !== undefined ? { source: entry.source } : {}),
+  ...(entry.pipeline !== undefined ? { pipeline: entry.pipeline } : {}),
+  shardId: entry.shardId,
+  sequenceNumber: entry.sequenceNumber,
+  subSequenceNumber: entry.subSequenceNumber,
+  partitionKey: entry.partitionKey,
+  arrivalTime: entry.arrivalTime
+})
+
+const sha256 = (bytes: Uint8Array): string => createHash("sha256").update(bytes).digest("hex")
+
 /**
  * The JSON text every sink writes for one entry: its fields, the payload in
  * base64. When that exceeds `maxBytes` (a 1 MiB record cannot travel in a
@@ -38,29 +53,22 @@ const base64 = (bytes: Uint8Array): string => Buffer.from(bytes.buffer, bytes.by
  * the whole record is still in the stream for its retention period.
  */
 export const encode = (entry: DeadLetter.DeadLetterEntry, maxBytes = Number.POSITIVE_INFINITY): string => {
-  const fields = {
-    error: entry.error,
-    reason: entry.reason,
-    ...(entry.source !== undefined ? { source: entry.source } : {}),
-    ...(entry.pipeline !== undefined ? { pipeline: entry.pipeline } : {}),
-    shardId: entry.shardId,
-    sequenceNumber: entry.sequenceNumber,
-    subSequenceNumber: entry.subSequenceNumber,
-    partitionKey: entry.partitionKey,
-    arrivalTime: entry.arrivalTime
-  }
+  const fields = fieldsOf(entry)
   const full = JSON.stringify({ ...fields, payload: base64(entry.payload) })
   if (utf8Bytes(full) <= maxBytes) return full
-  const head = {
-    ...fields,
-    payloadTruncated: true,
-    payloadBytes: entry.payload.length,
-    payloadSha256: createHash("sha256").update(entry.payload).digest("hex")
-  }
+  const head = { ...fields, payloadTruncated: true, payloadBytes: entry.payload.length, payloadSha256: sha256(entry.payload) }
   const room = maxBytes - utf8Bytes(JSON.stringify({ ...head, payload: "" }))
   const keep = Math.max(0, Math.floor(room / 4) * 3)
   return JSON.stringify({ ...head, payload: base64(entry.payload.subarray(0, keep)) })
 }
+
+/**
+ * `encode` without the payload: `payloadRedacted`, its `payloadBytes` and
+ * `payloadSha256` identify it, and the record itself is still in the stream.
+ * For sinks read more widely than the data (logs): payloads carry customer data.
+ */
+export const encodeRedacted = (entry: DeadLetter.DeadLetterEntry): string =>
+  JSON.stringify({ ...fieldsOf(entry), payloadRedacted: true, payloadBytes: entry.payload.length, payloadSha256: sha256(entry.payload) })
 
 // ---------------------------------------------------------------------------
 // Errors
@@ -356,45 +364,56 @@ export const layerKinesis = (options: KinesisOptions): Layer.Layer<DeadLetter.De
 // stdout
 // ---------------------------------------------------------------------------
 
-/** One JSON log line per dead letter: `encode`'s fields after `level` and `msg`. */
-export const logLine = (entry: DeadLetter.DeadLetterEntry): string => `{"level":"warn","msg":"dead letter",${encode(entry).slice(1)}`
+/**
+ * What the stdout sink writes of a payload: by default only its size and
+ * sha-256 (`encodeRedacted`), since logs are read more widely than the data;
+ * `"full"` writes it whole (`encode`), e.g. to re-drive entries from a log file.
+ */
+export type PayloadLogging = "hash" | "full"
+
+/** One JSON log line per dead letter: `encode`'s (or `encodeRedacted`'s) fields after `level` and `msg`. */
+export const logLine = (entry: DeadLetter.DeadLetterEntry, payload: PayloadLogging = "hash"): string =>
+  `{"level":"warn","msg":"dead letter",${(payload === "full" ? encode(entry) : encodeRedacted(entry)).slice(1)}`
 
 /** Writes `logLine` of each dead letter with `write`. */
-export const makeStdout = (write: (lines: string) => void): DeadLetter.DeadLetter["Type"] => ({
+export const makeStdout = (write: (lines: string) => void, payload: PayloadLogging = "hash"): DeadLetter.DeadLetter["Type"] => ({
   send: (entries) =>
     Effect.sync(() => {
-      if (entries.length > 0) write(entries.map(logLine).join("\n") + "\n")
+      if (entries.length > 0) write(entries.map((entry) => logLine(entry, payload)).join("\n") + "\n")
     })
 })
 
 /**
- * One JSON line per dead letter on stdout (CloudWatch Logs, in Lambda).
+ * One JSON line per dead letter on stdout (CloudWatch Logs, in Lambda), the
+ * payload as `payload` says (default its hash).
  * Straight to stdout, not `console.log`, which Lambda's text format prefixes.
  */
-export const layerStdout: Layer.Layer<DeadLetter.DeadLetter> = Layer.sync(
-  DeadLetter.DeadLetter,
-  () => makeStdout((lines) => process.stdout.write(lines))
-)
+export const layerStdoutWith = (payload: PayloadLogging): Layer.Layer<DeadLetter.DeadLetter> =>
+  Layer.sync(DeadLetter.DeadLetter, () => makeStdout((lines) => process.stdout.write(lines), payload))
+
+/** `layerStdoutWith("hash")`. */
+export const layerStdout: Layer.Layer<DeadLetter.DeadLetter> = layerStdoutWith("hash")
 
 // ---------------------------------------------------------------------------
 // Configuration
 // ---------------------------------------------------------------------------
 
-/** A sink as a `sqs:<queue URL>`, `kinesis:<stream name>` or `stdout` text names it. */
+/** A sink as a `sqs:<queue URL>`, `kinesis:<stream name>`, `stdout` (payload hashed) or `stdout:full` text names it. */
 export type Target =
   | { readonly _tag: "Sqs"; readonly queueUrl: string }
   | { readonly _tag: "Kinesis"; readonly streamName: string }
-  | { readonly _tag: "Stdout" }
+  | { readonly _tag: "Stdout"; readonly payload?: PayloadLogging }
 
 export const parseTarget = (text: string): Either.Either<Target, string> => {
   const colon = text.indexOf(":")
   const scheme = colon < 0 ? text : text.slice(0, colon)
   const rest = colon < 0 ? "" : text.slice(colon + 1)
   if (scheme === "stdout" && rest === "") return Either.right({ _tag: "Stdout" })
+  if (scheme === "stdout" && (rest === "full" || rest === "hash")) return Either.right({ _tag: "Stdout", payload: rest })
   if (scheme === "sqs" && /^https?:\/\/\S+$/.test(rest)) return Either.right({ _tag: "Sqs", queueUrl: rest })
   if (scheme === "kinesis" && /^[A-Za-z0-9_.-]{1,128}$/.test(rest)) return Either.right({ _tag: "Kinesis", streamName: rest })
   return Either.left(
-    `expected sqs:<queue URL>, kinesis:<stream name> or stdout, got ${JSON.stringify(text)}; ` +
+    `expected sqs:<queue URL>, kinesis:<stream name>, stdout or stdout:full, got ${JSON.stringify(text)}; ` +
       "e.g. sqs:https://sqs.eu-west-1.amazonaws.com/123456789012/orders-dlq"
   )
 }
@@ -426,7 +445,7 @@ export const layerConfig = (
       const retryOption = retry === undefined ? {} : { retry }
       switch (target._tag) {
         case "Stdout":
-          return layerStdout
+          return layerStdoutWith(target.payload ?? "hash")
         case "Kinesis":
           return layerKinesis({ streamName: target.streamName, ...retryOption }).pipe(
             Layer.provide(client === undefined ? Kinesis.layerConfig() : Kinesis.layer(client))

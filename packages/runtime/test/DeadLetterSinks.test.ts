@@ -208,7 +208,7 @@ describe("DeadLetterSinks", () => {
       expect(Records!.map((r) => JSON.parse(Buffer.from(r.Data!).toString("utf8")).partitionKey)).toEqual(["", "o-\uD800"])
     }))
 
-  it.effect("stdout: one JSON line per entry, the same fields and payload as every other sink", () =>
+  it.effect("stdout: one JSON line per entry with the payload's size and sha-256, never the payload itself", () =>
     Effect.gen(function*() {
       const written: Array<string> = []
       const sink = DeadLetterSinks.makeStdout((lines) => written.push(lines))
@@ -218,10 +218,32 @@ describe("DeadLetterSinks", () => {
       expect(written).toHaveLength(1)
       const lines = written[0]!.split("\n")
       expect(lines.at(-1)).toBe("")
+      const parsed = lines.slice(0, -1).map((line) => JSON.parse(line))
+      expect(parsed.map((p) => p.payload)).toEqual([undefined, undefined])
+      expect(written[0]).not.toContain(Buffer.from(entries[1]!.payload).toString("base64"))
+      expect(parsed[1]).toMatchObject({
+        level: "warn",
+        msg: "dead letter",
+        pipeline: "revenue",
+        payloadRedacted: true,
+        payloadBytes: entries[1]!.payload.length,
+        payloadSha256: createHash("sha256").update(entries[1]!.payload).digest("hex")
+      })
+      const { payload: _, ...fields } = JSON.parse(DeadLetterSinks.encode(entries[1]!))
+      expect(parsed[1]).toMatchObject(fields)
+    }))
+
+  it.effect("stdout:full: one JSON line per entry, the same fields and payload as every other sink", () =>
+    Effect.gen(function*() {
+      const written: Array<string> = []
+      const sink = DeadLetterSinks.makeStdout((lines) => written.push(lines), "full")
+      const entries = [entry(0), { ...entry(1), pipeline: "revenue" }]
+      yield* sink.send(entries)
+      const lines = written[0]!.split("\n")
       expect(lines.slice(0, -1).map((line) => JSON.parse(line))).toEqual(
         entries.map((e) => ({ level: "warn", msg: "dead letter", ...JSON.parse(DeadLetterSinks.encode(e)) }))
       )
-      expect(JSON.parse(lines[1]!)).toMatchObject({ pipeline: "revenue", payload: Buffer.from(entries[1]!.payload).toString("base64") })
+      expect(DeadLetterSinks.parseTarget("stdout:full")).toEqual(Either.right({ _tag: "Stdout", payload: "full" }))
     }))
 
   it("parses a sink's name and reads it from the configuration key it is given", () => {
