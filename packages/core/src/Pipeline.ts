@@ -50,7 +50,8 @@ type Hint<Text extends string> = { readonly [K in Text]?: never }
  * The value type a pipeline must give for a monoid's state `A`. It is `A`;
  * for the monoids whose states are built by a constructor, `A` with a hint
  * naming that constructor, so that returning a raw item (a user id for a
- * HyperLogLog) fails with a message that says what to write instead.
+ * HyperLogLog) fails with a message that says what to write instead. A
+ * helper generic in its monoid types the value it passes on as `ValueOf<A>`.
  */
 export type ValueOf<A> = [A] extends [HllState] ? HllState & Hint<"a HyperLogLog takes sketches: give hll.of(item), not the raw item">
   : [A] extends [TopKState] ? TopKState & Hint<"a TopK takes counters: give topK.of(item) or topK.of(item, count), not the raw item">

@@ -150,6 +150,19 @@ describe("Pipeline", () => {
     expect(collect(last, visit)).toEqual([["u1", { at: 5, value: "v1" }]])
   })
 
+  it("lets a helper generic in its monoid pass its value on as ValueOf", () => {
+    const perUser = <A>(name: string, aggregate: Monoid.Monoid<A>, value: (e: Event & { type: "visit" }) => Pipeline.ValueOf<A>) =>
+      Pipeline.make({ name, source, events: ["visit"], key: (e) => e.user, value, aggregate })
+    const users = Monoid.hll(10)
+    const visits = perUser("visits", Monoid.count, () => 1)
+    const sketches = perUser("sketches", users, (e) => users.of(e.user))
+    // @ts-expect-error a HyperLogLog takes sketches, here too
+    perUser("raw", users, (e) => e.user)
+    const visit: Event = { type: "visit", eventId: "v1", at: 5, user: "u1" }
+    expect(collect(visits, visit)).toEqual([["u1", 1]])
+    expect(Math.round(Monoid.estimate(collect(sketches, visit)[0]![1]))).toBe(1)
+  })
+
   it("says what to write instead, in the compiler's own words", () => {
     const messages = typeErrors(`
       const users = Monoid.hll(10)
