@@ -1,7 +1,7 @@
 /**
  * Where the deployed entries keep their state, from the environment the eddy
  * CDK constructs set: aggregates and event-id claims in DynamoDB
- * (`EDDY_AGGREGATE_TABLE`, `EDDY_DEDUP_TABLE`), dead letters where
+ * (`EDDY_AGGREGATE_TABLE`, `EDDY_DEDUP_TABLE`, `EDDY_DEDUP_NAMESPACE`), dead letters where
  * `EDDY_DEAD_LETTER` says (`sqs:<queue URL>`, `kinesis:<stream>`, or
  * `stdout`, the default), and, for the service, the lease table
  * `EDDY_LEASE_TABLE`.
@@ -18,7 +18,7 @@ const dynamo = DynamoClient.layerConfig()
 /** The store, the deduper and the dead-letter sink. */
 export const layer = Layer.mergeAll(
   DynamoStore.layerConfig({ table: Config.nonEmptyString("EDDY_AGGREGATE_TABLE") }),
-  DynamoDeduper.layerConfig({ table: Config.nonEmptyString("EDDY_DEDUP_TABLE"), namespace: Config.succeed("iot") })
+  DynamoDeduper.layerConfig({ table: Config.nonEmptyString("EDDY_DEDUP_TABLE"), namespace: Config.nonEmptyString("EDDY_DEDUP_NAMESPACE").pipe(Config.withDefault("iot")) })
 ).pipe(
   Layer.provide(dynamo),
   Layer.merge(DeadLetterSinks.layerConfig({
