@@ -36,6 +36,7 @@ describe("iot on Lambda", () => {
       const dynalite = yield* Dynalite.start()
       const kinesis = yield* Kinesis.make({ endpoint: kinesalite.endpoint })
       yield* kinesis.createStream({ StreamName: streamName, ShardCount: 2 })
+      yield* kinesis.createStream({ StreamName: "iot-dead-letters", ShardCount: 1 })
       const dynamo = DynamoClient.layer({ endpoint: dynalite.endpoint, region: "us-east-1" })
       yield* Tables.ensure({ aggregate: "iot-aggregates", dedup: "iot-dedup" }).pipe(Effect.provide(dynamo))
       const readings = sampleReadings(300)
@@ -45,9 +46,10 @@ describe("iot on Lambda", () => {
       yield* withEnv({
         AWS_REGION: "us-east-1",
         AWS_ENDPOINT_URL_DYNAMODB: dynalite.endpoint,
+        AWS_ENDPOINT_URL_KINESIS: kinesalite.endpoint,
         EDDY_AGGREGATE_TABLE: "iot-aggregates",
         EDDY_DEDUP_TABLE: "iot-dedup",
-        EDDY_DEAD_LETTER: "stdout"
+        EDDY_DEAD_LETTER: "kinesis:iot-dead-letters"
       })
       const { handler } = yield* Effect.promise(() => import("../src/lambda"))
       yield* Effect.addFinalizer(() => Effect.promise(() => handler.dispose()))
@@ -58,6 +60,12 @@ describe("iot on Lambda", () => {
       }, { streamName, batchSize: 100 }).pipe(Effect.provideService(Kinesis.Kinesis, kinesis))
       for (const shard of stats.shards) expect(shard.checkpoint).toBe(shard.lastSequenceNumber)
       expect(invoked.reduce((a, b) => a + b, 0)).toBe(readings.length + 60 + poison.length)
+
+      // The broken readings went to the dead-letter stream, with the reason.
+      const iterator = yield* kinesis.getShardIterator({ StreamName: "iot-dead-letters", ShardId: "shardId-000000000000", ShardIteratorType: "TRIM_HORIZON" })
+      const sent = yield* kinesis.getRecords({ ShardIterator: iterator.ShardIterator! })
+      const reasons = sent.Records!.map((r) => JSON.parse(new TextDecoder().decode(r.Data!)).error as string)
+      expect(reasons).toEqual(["InvalidEventError", "InvalidEventError"])
 
       const store = Layer.provide(DynamoStore.layer({ table: "iot-aggregates" }), dynamo)
       const wrong: Array<string> = []
