@@ -1,6 +1,6 @@
 import { Data } from "effect"
 import type { Decoder } from "./Decoder"
-import type { Monoid } from "./Monoid"
+import type { HllState, Monoid, SetState, Timed, TopKState } from "./Monoid"
 import * as Window from "./Window"
 
 /**
@@ -37,6 +37,29 @@ export class PipelineDefinitionError extends Data.TaggedError("PipelineDefinitio
 
 type Of<E, T> = Extract<E, { readonly type: T }>
 
+/**
+ * The type of `emit` in a key/value definition: never given, but giving it
+ * with `key` and `value` fails with a message that says what to do.
+ */
+export type KeyValueOrEmit = "give either key+value or emit, not both"
+
+/** A hint that appears in the type error when a raw value is given where a monoid wants its own states. */
+type Hint<Text extends string> = { readonly [K in Text]?: never }
+
+/**
+ * The value type a pipeline must give for a monoid's state `A`. It is `A`;
+ * for the monoids whose states are built by a constructor, `A` with a hint
+ * naming that constructor, so that returning a raw item (a user id for a
+ * HyperLogLog) fails with a message that says what to write instead. A
+ * helper generic in its monoid types the value it passes on as `ValueOf<A>`.
+ */
+export type ValueOf<A> = [A] extends [HllState] ? HllState & Hint<"a HyperLogLog takes sketches: give hll.of(item), not the raw item">
+  : [A] extends [TopKState] ? TopKState & Hint<"a TopK takes counters: give topK.of(item) or topK.of(item, count), not the raw item">
+  : [A] extends [SetState] ? SetState & Hint<"a set takes sets: give set.of(item), not the raw item">
+  : [A] extends [ReadonlyMap<string, infer V>] ? ReadonlyMap<string, V> & Hint<"a map takes maps: give map.of(key, value)">
+  : [A] extends [Timed | null] ? (Timed & Hint<"first/last take timed values: give Monoid.timed(eventTime, value)">) | null
+  : A
+
 interface Common<E extends { readonly type: string }, T extends E["type"], A> {
   /** Stable name: the store keys aggregates by it. Letters, digits, `_`, `-`, `.`. */
   readonly name: string
@@ -50,13 +73,13 @@ interface Common<E extends { readonly type: string }, T extends E["type"], A> {
 /** One `(key, value)` per event. */
 export interface KeyValue<E extends { readonly type: string }, T extends E["type"], A> extends Common<E, T, A> {
   readonly key: (event: Of<E, T>) => string
-  readonly value: (event: Of<E, T>) => NoInfer<A>
-  readonly emit?: never
+  readonly value: (event: Of<E, T>) => NoInfer<ValueOf<A>>
+  readonly emit?: KeyValueOrEmit
 }
 
 /** Any number of `(key, value)` pairs per event, e.g. one per order line. */
 export interface Emitting<E extends { readonly type: string }, T extends E["type"], A> extends Common<E, T, A> {
-  readonly emit: (event: Of<E, T>) => Iterable<readonly [string, NoInfer<A>]>
+  readonly emit: (event: Of<E, T>) => Iterable<readonly [string, NoInfer<ValueOf<A>>]>
   readonly key?: never
   readonly value?: never
 }
@@ -88,14 +111,14 @@ export const make = <E extends { readonly type: string }, const T extends E["typ
   }
   if (events.length === 0) throw new PipelineDefinitionError({ message: `pipeline ${name} must take at least one event type` })
   let run: Pipeline<E, A>["run"]
-  if (definition.emit !== undefined) {
+  if (typeof definition.emit === "function") {
     const emitAll = definition.emit
     run = (event, emit) => {
-      for (const [key, value] of emitAll(event as Of<E, T>)) emit(key, value)
+      for (const [key, value] of emitAll(event as Of<E, T>)) emit(key, value as A)
     }
   } else {
     const { key, value } = definition as KeyValue<E, T, A>
-    run = (event, emit) => emit(key(event as Of<E, T>), value(event as Of<E, T>))
+    run = (event, emit) => emit(key(event as Of<E, T>), value(event as Of<E, T>) as A)
   }
   return { name, source, events: new Set(events), aggregate, window: definition.window ?? Window.none, run }
 }

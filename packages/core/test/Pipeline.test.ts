@@ -1,5 +1,8 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Schema } from "effect"
+import { dirname, join } from "node:path"
+import { fileURLToPath } from "node:url"
+import ts from "typescript"
 import * as Decoder from "../src/Decoder"
 import * as Monoid from "../src/Monoid"
 import * as Pipeline from "../src/Pipeline"
@@ -73,4 +76,130 @@ describe("Pipeline", () => {
     const other = Pipeline.make({ name: "b", source: { ...source, name: "other" }, events: ["visit"], key: (e) => e.user, value: () => 1, aggregate: Monoid.count })
     expect(() => Pipeline.validate([make("a"), other])).toThrow(/reads other but a reads shop/)
   })
+
+  it("explains, in the type error, a definition with both key+value and emit, and a raw item where a sketch monoid wants a state", () => {
+    const users = Monoid.hll(10)
+    const pages = Monoid.topK(3)
+    const pagesSeen = Monoid.set(10)
+    const byUser = Monoid.map(Monoid.count)
+    // @ts-expect-error give either key+value or emit, not both
+    Pipeline.make({
+      name: "both",
+      source,
+      events: ["visit"],
+      key: (e) => e.user,
+      value: () => 1,
+      emit: (e) => [[e.user, 1] as const],
+      aggregate: Monoid.count
+    })
+    Pipeline.make({
+      name: "raw_hll",
+      source,
+      events: ["visit"],
+      key: () => "all",
+      // @ts-expect-error a HyperLogLog takes sketches: users.of(e.user)
+      value: (e) => e.user,
+      aggregate: users
+    })
+    Pipeline.make({
+      name: "raw_topk",
+      source,
+      events: ["visit"],
+      // @ts-expect-error a TopK takes counters: pages.of(e.user)
+      emit: (e) => [["all", e.user] as const],
+      aggregate: pages
+    })
+    Pipeline.make({
+      name: "raw_set",
+      source,
+      events: ["visit"],
+      key: () => "all",
+      // @ts-expect-error a set takes sets: pagesSeen.of(e.user)
+      value: (e) => e.user,
+      aggregate: pagesSeen
+    })
+    Pipeline.make({
+      name: "raw_map",
+      source,
+      events: ["visit"],
+      key: () => "all",
+      // @ts-expect-error a map takes maps: byUser.of(e.user, 1)
+      value: () => 1,
+      aggregate: byUser
+    })
+    Pipeline.make({
+      name: "raw_last",
+      source,
+      events: ["visit"],
+      key: (e) => e.user,
+      // @ts-expect-error last takes timed values: Monoid.timed(e.at, e.eventId)
+      value: (e) => e.eventId,
+      aggregate: Monoid.last
+    })
+    // Built with their constructors, the same values compile.
+    const visit: Event = { type: "visit", eventId: "v1", at: 5, user: "u1" }
+    const hll = Pipeline.make({ name: "hll", source, events: ["visit"], key: () => "all", value: (e) => users.of(e.user), aggregate: users })
+    const topk = Pipeline.make({ name: "topk", source, events: ["visit"], emit: (e) => [["all", pages.of(e.user)] as const], aggregate: pages })
+    const set = Pipeline.make({ name: "set", source, events: ["visit"], key: () => "all", value: (e) => pagesSeen.of(e.user), aggregate: pagesSeen })
+    const map = Pipeline.make({ name: "map", source, events: ["visit"], key: () => "all", value: (e) => byUser.of(e.user, 1), aggregate: byUser })
+    const last = Pipeline.make({ name: "last", source, events: ["visit"], key: (e) => e.user, value: (e) => Monoid.timed(e.at, e.eventId), aggregate: Monoid.last })
+    expect(Math.round(Monoid.estimate(collect(hll, visit)[0]![1]))).toBe(1)
+    expect(pages.top(collect(topk, visit)[0]![1])).toEqual([{ item: "u1", count: 1 }])
+    expect(collect(set, visit)).toEqual([["all", { items: ["u1"], overflowed: false }]])
+    expect(collect(map, visit)).toEqual([["all", new Map([["u1", 1]])]])
+    expect(collect(last, visit)).toEqual([["u1", { at: 5, value: "v1" }]])
+  })
+
+  it("lets a helper generic in its monoid pass its value on as ValueOf", () => {
+    const perUser = <A>(name: string, aggregate: Monoid.Monoid<A>, value: (e: Event & { type: "visit" }) => Pipeline.ValueOf<A>) =>
+      Pipeline.make({ name, source, events: ["visit"], key: (e) => e.user, value, aggregate })
+    const users = Monoid.hll(10)
+    const visits = perUser("visits", Monoid.count, () => 1)
+    const sketches = perUser("sketches", users, (e) => users.of(e.user))
+    // @ts-expect-error a HyperLogLog takes sketches, here too
+    perUser("raw", users, (e) => e.user)
+    const visit: Event = { type: "visit", eventId: "v1", at: 5, user: "u1" }
+    expect(collect(visits, visit)).toEqual([["u1", 1]])
+    expect(Math.round(Monoid.estimate(collect(sketches, visit)[0]![1]))).toBe(1)
+  })
+
+  it("says what to write instead, in the compiler's own words", () => {
+    const messages = typeErrors(`
+      const users = Monoid.hll(10)
+      const pages = Monoid.topK(3)
+      export const both = Pipeline.make({ name: "both", source, events: ["visit"], key: (e) => e.user, value: () => 1, emit: (e) => [[e.user, 1] as const], aggregate: Monoid.count })
+      export const hll = Pipeline.make({ name: "hll", source, events: ["visit"], key: () => "all", value: (e) => e.user, aggregate: users })
+      export const topk = Pipeline.make({ name: "topk", source, events: ["visit"], emit: (e) => [["all", e.user] as const], aggregate: pages })
+    `)
+    expect(messages).toHaveLength(3)
+    expect(messages[0]).toContain(`is not assignable to type '"give either key+value or emit, not both"'`)
+    expect(messages[1]).toContain("a HyperLogLog takes sketches: give hll.of(item), not the raw item")
+    expect(messages[2]).toContain("a TopK takes counters: give topK.of(item) or topK.of(item, count), not the raw item")
+  }, 60_000)
 })
+
+const here = dirname(fileURLToPath(import.meta.url))
+
+/** The type errors of `body` (after this file's imports and event source), one flattened message each. */
+const typeErrors = (body: string): Array<string> => {
+  const file = join(here, "__type_errors__.ts")
+  const text = `
+    import { Schema } from "effect"
+    import * as Decoder from "../src/Decoder"
+    import * as Monoid from "../src/Monoid"
+    import * as Pipeline from "../src/Pipeline"
+    const Event = Schema.Struct({ type: Schema.Literal("visit"), eventId: Schema.String, at: Schema.Number, user: Schema.String })
+    const source: Pipeline.EventSource<typeof Event.Type> = { name: "shop", decoder: Decoder.json(Event), eventId: (e) => e.eventId, eventTime: (e) => e.at }
+    ${body}
+  `
+  const config = ts.getParsedCommandLineOfConfigFile(join(here, "../../../tsconfig.json"), {}, { ...ts.sys, onUnRecoverableConfigFileDiagnostic: () => {} })!
+  const host = ts.createCompilerHost(config.options)
+  const readFile = host.readFile
+  const getSourceFile = host.getSourceFile
+  host.readFile = (name) => name === file ? text : readFile(name)
+  host.fileExists = (name) => name === file || ts.sys.fileExists(name)
+  host.getSourceFile = (name, version, onError) =>
+    name === file ? ts.createSourceFile(name, text, version) : getSourceFile(name, version, onError)
+  const program = ts.createProgram([file], config.options, host)
+  return ts.getPreEmitDiagnostics(program, program.getSourceFile(file)).map((d) => ts.flattenDiagnosticMessageText(d.messageText, "\n"))
+}
