@@ -9,7 +9,7 @@ module.exports = {
       name: "no-circular",
       severity: "error",
       comment: "Modules form no import cycle: split the shared part into its own module.",
-      from: { path: "^(packages|apps)/" },
+      from: { path: "^(packages|apps|examples)/" },
       to: { circular: true }
     },
     {
@@ -37,7 +37,7 @@ module.exports = {
       name: "no-foreign-internal",
       severity: "error",
       comment: "A package's internal/ modules are its own: use the module that exports the behaviour.",
-      from: { path: "^(packages|apps)/([^/]+)/" },
+      from: { path: "^(packages|apps|examples)/([^/]+)/" },
       to: { path: "^packages/[^/]+/src/internal/", pathNot: "^packages/$2/src/internal/" }
     },
     {
