@@ -18,11 +18,13 @@ export interface DeadLetterEntry {
   readonly source?: string
 }
 
+/** The dead-letter sink could not take the entries. */
 export class DeadLetterError extends Data.TaggedError("DeadLetterError")<{
   readonly message: string
   readonly cause?: unknown
 }> {}
 
+/** Where poison records go, with their payload, reason and position. */
 export class DeadLetter extends Context.Tag("@eddy/core/DeadLetter")<DeadLetter, {
   readonly send: (entries: ReadonlyArray<DeadLetterEntry>) => Effect.Effect<void, DeadLetterError>
 }>() {}
@@ -32,6 +34,7 @@ export class MemoryDeadLetters extends Context.Tag("@eddy/core/MemoryDeadLetters
   readonly entries: Effect.Effect<ReadonlyArray<DeadLetterEntry>>
 }>() {}
 
+/** Dead letters kept in memory: `DeadLetter` to send them, `MemoryDeadLetters` to read them. */
 export const layerMemory: Layer.Layer<DeadLetter | MemoryDeadLetters> = Layer.effectContext(
   Effect.map(Ref.make<ReadonlyArray<DeadLetterEntry>>([]), (ref) =>
     Context.make(DeadLetter, { send: (entries) => Ref.update(ref, (all) => [...all, ...entries]) }).pipe(

@@ -19,11 +19,13 @@ export class DeduperError extends Data.TaggedError("DeduperError")<{
   readonly cause?: unknown
 }> {}
 
+/** Event-id claims: which record owns an event id, so a producer duplicate is refused and a redelivery is not. */
 export class Deduper extends Context.Tag("@eddy/core/Deduper")<Deduper, {
   /** For each claim: `true` when the owner holds it (first seen, or its own earlier claim), `false` for a duplicate. */
   readonly claim: (claims: ReadonlyArray<Claim>) => Effect.Effect<ReadonlyArray<boolean>, DeduperError>
 }>() {}
 
+/** Options of the in-memory deduper. */
 export interface MemoryOptions {
   /** How long a claim is remembered. */
   readonly retention?: Duration.DurationInput
@@ -47,4 +49,5 @@ export const makeMemory = (options: MemoryOptions = {}) =>
     })
   })
 
+/** The in-memory deduper as a layer (see `makeMemory`). */
 export const layerMemory = (options?: MemoryOptions): Layer.Layer<Deduper> => Layer.effect(Deduper, makeMemory(options))
