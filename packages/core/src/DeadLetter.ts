@@ -38,6 +38,7 @@ export class DeadLetterMisconfiguredError extends Data.TaggedError("DeadLetterMi
 
 export type SendError = DeadLetterError | DeadLetterMisconfiguredError
 
+/** Where poison records go, with their payload, reason and position. */
 export class DeadLetter extends Context.Tag("@eddy/core/DeadLetter")<DeadLetter, {
   readonly send: (entries: ReadonlyArray<DeadLetterEntry>) => Effect.Effect<void, SendError>
 }>() {}
@@ -47,6 +48,7 @@ export class MemoryDeadLetters extends Context.Tag("@eddy/core/MemoryDeadLetters
   readonly entries: Effect.Effect<ReadonlyArray<DeadLetterEntry>>
 }>() {}
 
+/** Dead letters kept in memory: `DeadLetter` to send them, `MemoryDeadLetters` to read them. */
 export const layerMemory: Layer.Layer<DeadLetter | MemoryDeadLetters> = Layer.effectContext(
   Effect.map(Ref.make<ReadonlyArray<DeadLetterEntry>>([]), (ref) =>
     Context.make(DeadLetter, { send: (entries) => Ref.update(ref, (all) => [...all, ...entries]) }).pipe(

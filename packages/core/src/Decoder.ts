@@ -69,6 +69,7 @@ export class InvalidEventError extends Data.TaggedError("InvalidEventError")<{
   }
 }
 
+/** Why a record is not an event: each is a poison reason, dead-lettered with its tag. */
 export type DecodeError = NotUtf8Error | NotJsonError | UnknownEventError | InvalidEventError
 
 // Fatal, so malformed bytes are an error instead of silently becoming U+FFFD; created once since decoding is stateless.

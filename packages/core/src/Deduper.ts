@@ -70,6 +70,7 @@ export class DeduperMisconfiguredError extends Data.TaggedError("DeduperMisconfi
 
 export type ClaimError = DeduperError | DeduperMisconfiguredError
 
+/** Event-id claims: which record owns an event id, so a producer duplicate is refused and a redelivery is not. */
 export class Deduper extends Context.Tag("@eddy/core/Deduper")<Deduper, {
   /** Results align with `claims`; claims of one id in one call are decided in call order. */
   readonly claim: (claims: ReadonlyArray<Claim>) => Effect.Effect<ReadonlyArray<ClaimResult>, ClaimError>
@@ -81,6 +82,7 @@ export class Deduper extends Context.Tag("@eddy/core/Deduper")<Deduper, {
   readonly release: (claims: ReadonlyArray<Claim>) => Effect.Effect<void, ClaimError>
 }>() {}
 
+/** Options of the in-memory deduper. */
 export interface MemoryOptions {
   /** How long a claim is remembered. */
   readonly retention?: Duration.DurationInput
@@ -108,4 +110,5 @@ export const makeMemory = (options: MemoryOptions = {}) =>
     })
   })
 
+/** The in-memory deduper as a layer (see `makeMemory`). */
 export const layerMemory = (options?: MemoryOptions): Layer.Layer<Deduper> => Layer.effect(Deduper, makeMemory(options))

@@ -39,6 +39,7 @@ export interface Monoid<A> {
   readonly equals: (x: A, y: A) => boolean
 }
 
+/** A stored value the monoid cannot read back. */
 export class MonoidDecodeError extends Error {
   override readonly name = "MonoidDecodeError"
   constructor(readonly monoid: string, readonly reason: string) {
@@ -189,6 +190,7 @@ export interface SetState {
   readonly overflowed: boolean
 }
 
+/** The monoid of `set(capacity)`. */
 export interface BoundedSet extends Monoid<SetState> {
   readonly kind: "set"
   readonly capacity: number
@@ -274,6 +276,7 @@ export const set = (capacity: number): BoundedSet => {
 
 export type { HllState } from "./internal/hyperLogLog"
 
+/** The monoid of `hll(precision)`: build values with `of`, read counts with `estimate`. */
 export interface HyperLogLog extends Monoid<Hll.HllState> {
   readonly kind: "hll"
   readonly precision: number
@@ -337,11 +340,13 @@ export interface TopKState {
   readonly counts: ReadonlyMap<string, number>
 }
 
+/** An item of a TopK state with its count. */
 export interface TopKEntry {
   readonly item: string
   readonly count: number
 }
 
+/** The monoid of `topK(k)`: build values with `of`, read the best with `top`. */
 export interface TopK extends Monoid<TopKState> {
   readonly kind: "topk"
   readonly k: number
@@ -448,6 +453,7 @@ export const topK = (k: number, options: { readonly capacity?: number } = {}): T
   }
 }
 
+/** The monoid of `map(inner)`: values are maps folded key by key with `inner`. */
 export interface MapMonoid<A> extends Monoid<ReadonlyMap<string, A>> {
   readonly kind: "map"
   readonly inner: Monoid<A>

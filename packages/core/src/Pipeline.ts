@@ -33,6 +33,7 @@ export interface Pipeline<E extends { readonly type: string } = any, A = any> {
   readonly run: (event: E, emit: Emit<A>) => void
 }
 
+/** A pipeline definition that cannot run: a bad name, no events, pipelines that cannot run together. */
 export class PipelineDefinitionError extends Data.TaggedError("PipelineDefinitionError")<{ readonly message: string }> {}
 
 type Of<E, T> = Extract<E, { readonly type: T }>

@@ -69,13 +69,16 @@ export class StoreMisconfiguredError extends Data.TaggedError("StoreMisconfigure
   readonly cause?: unknown
 }> {}
 
+/** What a store call can fail with. */
 export type StoreError = StoreUnavailableError | StoreRejectedError | StoreMisconfiguredError
 
+/** A store that was unavailable may answer a retry; a rejected write never will. */
 export const isRetryable = (e: StoreError): boolean => e._tag === "StoreUnavailableError"
 
 /** Result of one write in a batch: `undefined` when the delta is durably applied (now or before). */
 export type WriteResult = StoreError | undefined
 
+/** Where aggregates live: one item per `(pipeline, key, bucket)`, written as folded deltas with per-shard watermarks. */
 export class Store extends Context.Tag("@eddy/core/Store")<Store, {
   /** Applies a chunk's folded deltas, one atomic write per item. Results align with `writes`. */
   readonly apply: (writes: ReadonlyArray<DeltaWrite>) => Effect.Effect<ReadonlyArray<WriteResult>, StoreError>
@@ -83,6 +86,7 @@ export class Store extends Context.Tag("@eddy/core/Store")<Store, {
   readonly getMany: <A>(monoid: Monoid<A>, refs: ReadonlyArray<ItemRef>) => Effect.Effect<ReadonlyArray<Option.Option<A>>, StoreError>
 }>() {}
 
+/** Reads one item with its monoid; `None` when nothing is stored. */
 export const get = <A>(monoid: Monoid<A>, ref: ItemRef): Effect.Effect<Option.Option<A>, StoreError, Store> =>
   Effect.flatMap(Store, (store) => store.getMany(monoid, [ref])).pipe(Effect.map((values) => values[0] ?? Option.none()))
 
@@ -113,6 +117,7 @@ export const deltaAfter = (write: DeltaWrite, watermark: Position | undefined): 
   return { delta, last }
 }
 
+/** One string for an item's `(pipeline, key, bucket)`, for maps keyed by item. */
 export const itemId = (ref: ItemRef): string => `${ref.pipeline}\u0000${ref.key}\u0000${ref.bucket}`
 
 interface MemoryItem {
@@ -154,4 +159,5 @@ export const makeMemory = Effect.sync(() => {
   })
 })
 
+/** The in-memory store as a layer (see `makeMemory`). */
 export const layerMemory: Layer.Layer<Store> = Layer.effect(Store, makeMemory)

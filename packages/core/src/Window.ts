@@ -16,10 +16,12 @@ import { Data, Duration } from "effect"
  */
 export type Window = Unbounded | Tumbling
 
+/** One bucket for all time, with the id `all`. */
 export interface Unbounded {
   readonly _tag: "Unbounded"
 }
 
+/** Fixed, non-overlapping buckets of one unit, each kept for `retention` after it ends. */
 export interface Tumbling {
   readonly _tag: "Tumbling"
   readonly unit: "minute" | "hour" | "day"
@@ -27,8 +29,10 @@ export interface Tumbling {
   readonly retention: Duration.Duration
 }
 
+/** A window that cannot work, such as one without a positive retention. */
 export class WindowDefinitionError extends Data.TaggedError("WindowDefinitionError")<{ readonly message: string }> {}
 
+/** No windowing: every event goes to the bucket `all`. */
 export const none: Window = { _tag: "Unbounded" }
 
 const tumbling = (unit: Tumbling["unit"], sizeMillis: number) => (options: { readonly retention: Duration.DurationInput }): Window => {
@@ -39,8 +43,11 @@ const tumbling = (unit: Tumbling["unit"], sizeMillis: number) => (options: { rea
   return { _tag: "Tumbling", unit, sizeMillis, retention }
 }
 
+/** Minute buckets, ids like `2026-11-21T09:05Z`. */
 export const minute = tumbling("minute", 60_000)
+/** Hour buckets, ids like `2026-11-21T09Z`. */
 export const hour = tumbling("hour", 3_600_000)
+/** Day buckets (UTC), ids like `2026-11-21`. */
 export const day = tumbling("day", 86_400_000)
 
 /** Id length of each unit within an ISO string `YYYY-MM-DDTHH:mm...`. */
@@ -53,6 +60,7 @@ export const bucketIdAt = (window: Window, startMillis: number): string => {
   return window.unit === "day" ? iso : `${iso}Z`
 }
 
+/** The start of the bucket holding `eventMillis`, epoch milliseconds (0 for an unbounded window). */
 export const bucketStart = (window: Window, eventMillis: number): number =>
   window._tag === "Unbounded" ? 0 : Math.floor(eventMillis / window.sizeMillis) * window.sizeMillis
 
@@ -60,15 +68,16 @@ export const bucketStart = (window: Window, eventMillis: number): number =>
 export const expiresAt = (window: Window, startMillis: number): number | undefined =>
   window._tag === "Unbounded" ? undefined : Math.ceil((startMillis + window.sizeMillis + Duration.toMillis(window.retention)) / 1000)
 
-/**
- * Maps event times to bucket ids, remembering the last few buckets: events of a
- * chunk mostly share a bucket, so this avoids formatting a date per record.
- */
+/** A bucket: its id, and when its items expire, in epoch seconds as a TTL (`undefined`: never). */
 export interface Bucket {
   readonly id: string
   readonly expiresAt: number | undefined
 }
 
+/**
+ * Maps event times to bucket ids, remembering the last few buckets: events of a
+ * chunk mostly share a bucket, so this avoids formatting a date per record.
+ */
 export const bucketer = (window: Window): (eventMillis: number) => Bucket => {
   if (window._tag === "Unbounded") {
     const all: Bucket = { id: "all", expiresAt: undefined }
@@ -104,6 +113,7 @@ export const bucketsBetween = (window: Window, fromMillis: number, toMillis: num
   return ids
 }
 
+/** The window in words, for help and logs. */
 export const describe = (window: Window): string =>
   window._tag === "Unbounded" ? "all time" : `${unitLabel[window.unit]}, kept ${Duration.format(window.retention)}`
 
