@@ -1,6 +1,7 @@
 import {
   type AttributeValue,
   type CreateTableCommandInput,
+  DeleteItemCommand,
   GetItemCommand,
   PutItemCommand,
   ScanCommand,
@@ -89,6 +90,9 @@ const fromItem = (item: Record<string, AttributeValue>): LeaseTable.Lease => ({
   parentShardIds: item.parentShardId?.SS ?? []
 })
 
+/** The item holding the table's change counter (`LeaseTable.changes`); not a lease, never listed. */
+export const CHANGES_KEY = "eddy:changes"
+
 /** The lease table (`@eddy/core/LeaseTable`) on one DynamoDB table. */
 export const makeTable = (tableName: string) =>
   Effect.map(DynamoClient, (client): LeaseTable.LeaseTable => {
@@ -115,12 +119,28 @@ export const makeTable = (tableName: string) =>
         )).pipe(
           Effect.mapError(storeError),
           Effect.flatMap((out) => {
-            const page = (out.Items ?? []).map(fromItem)
+            const page = (out.Items ?? []).filter((item) => item.leaseKey?.S !== CHANGES_KEY).map(fromItem)
             return out.LastEvaluatedKey === undefined ? Effect.succeed(page) : Effect.map(scanPage(out.LastEvaluatedKey), (rest) => [...page, ...rest])
           })
         )
 
     return {
+      name: `DynamoDB table ${tableName}`,
+      changes: call("GetItem", (signal) =>
+        client.send(new GetItemCommand({ TableName: tableName, Key: { leaseKey: { S: CHANGES_KEY } }, ConsistentRead: true }), { abortSignal: signal })).pipe(
+          Effect.mapError(storeError),
+          Effect.map((out) => Number(out.Item?.changes?.N ?? 0))
+        ),
+      touch: call("UpdateItem", (signal) =>
+        client.send(
+          new UpdateItemCommand({
+            TableName: tableName,
+            Key: { leaseKey: { S: CHANGES_KEY } },
+            UpdateExpression: "ADD changes :one",
+            ExpressionAttributeValues: { ":one": { N: "1" } }
+          }),
+          { abortSignal: signal }
+        )).pipe(Effect.mapError(storeError), Effect.asVoid),
       list: scanPage(undefined),
       get: (leaseKey) =>
         call("GetItem", (signal) =>
@@ -177,7 +197,18 @@ export const makeTable = (tableName: string) =>
             }),
             { abortSignal: signal }
           ))
-      }
+      },
+      remove: (leaseKey, leaseCounter) =>
+        conditional("DeleteItem", (signal) =>
+          client.send(
+            new DeleteItemCommand({
+              TableName: tableName,
+              Key: { leaseKey: { S: leaseKey } },
+              ConditionExpression: "leaseCounter = :expected AND attribute_not_exists(leaseOwner)",
+              ExpressionAttributeValues: { ":expected": { N: String(leaseCounter) } }
+            }),
+            { abortSignal: signal }
+          ))
     }
   })
 
