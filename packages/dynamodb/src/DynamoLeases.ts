@@ -28,9 +28,19 @@ import * as Tables from "./Tables"
  * `@eddy/core/Leases`): no expiry timestamp is written, so clock skew between
  * workers cannot make a live lease look expired.
  *
- * Cost: a worker's round is one Scan plus one write per held lease (about a
- * third of the failover time apart), so N workers holding S shards write
- * about 3·S/failover times per second.
+ * Leases are keyed `<stream>:<shardId>` by the Kinesis consumer, so several
+ * streams' services can share one table. The item `eddy:changes` holds the
+ * table's change counter (`LeaseTable.changes`); it is not a lease and is
+ * never listed.
+ *
+ * Cost: a worker's round is one small GetItem (the change counter, eventually
+ * consistent: half a read unit) plus one write per held lease not
+ * checkpointed in the last heartbeat, about a third of the failover time
+ * apart. A worker scans the whole table only about once per failover time, or
+ * each round while it holds fewer than its fair share, or when the change
+ * counter moved (a release, a finished shard, new leases). Finished leases
+ * are deleted once their children started, so the table holds about one item
+ * per open shard. No index is needed: renewals and checkpoints go by key.
  *
  * CloudFormation:
  *
@@ -127,7 +137,8 @@ export const makeTable = (tableName: string) =>
     return {
       name: `DynamoDB table ${tableName}`,
       changes: call("GetItem", (signal) =>
-        client.send(new GetItemCommand({ TableName: tableName, Key: { leaseKey: { S: CHANGES_KEY } }, ConsistentRead: true }), { abortSignal: signal })).pipe(
+        // Eventually consistent: a change seen a moment late only delays a takeover by a heartbeat.
+        client.send(new GetItemCommand({ TableName: tableName, Key: { leaseKey: { S: CHANGES_KEY } } }), { abortSignal: signal })).pipe(
           Effect.mapError(storeError),
           Effect.map((out) => Number(out.Item?.changes?.N ?? 0))
         ),
