@@ -146,7 +146,7 @@ const serviceRun = (endpoint: string, redis: Layer.Layer<RedisClient.RedisClient
         layer: state,
         kinesis: Kinesis.layer({ endpoint }),
         leases: Leases.layerMemory(),
-        streamName: STREAM,
+        streams: [{ name: STREAM }],
         workerId: `bench-${run}`,
         port: 0,
         readLimit: READ_LIMIT,

@@ -162,7 +162,7 @@ export const run = (options: Options = {}): Effect.Effect<Report, DemoError> =>
         layer: serviceState,
         kinesis,
         leases: DynamoLeases.layer({ tableName: leaseTable(stream) }).pipe(Layer.provide(dynamo)),
-        streamName: stream,
+        streams: [{ name: stream }],
         workerId: `demo-${stream}`,
         initialPosition: "TRIM_HORIZON",
         port: 0,
@@ -209,7 +209,7 @@ export const run = (options: Options = {}): Effect.Effect<Report, DemoError> =>
         const leases = yield* DynamoLeases.make({ tableName: leaseTable(stream) })
         const checkpoints = new Map((yield* leases.list).map((l) => [l.leaseKey, l.checkpoint]))
         for (const [shardId, tip] of shards) {
-          const at = checkpoints.get(shardId)
+          const at = checkpoints.get(`${stream}:${shardId}`)
           if (at !== undefined && (Leases.isShardEnd(at) || (/^\d+$/.test(at.sequenceNumber) && comparePosition(at, positionOf(tip)) >= 0))) done++
         }
       }

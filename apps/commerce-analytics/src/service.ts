@@ -1,7 +1,10 @@
 /**
- * The ECS entry: the commerce pipelines as a long-lived worker on the stream
- * `EDDY_STREAM_NAME`, sharing its shards with the other tasks through the
- * lease table `EDDY_LEASE_TABLE`; state in DynamoDB (see `state.ts`), dead
+ * The ECS entry: the commerce pipelines as a long-lived worker on the streams
+ * `EDDY_STREAMS` (or `EDDY_STREAM_NAME`: names or ARNs, comma-separated, so
+ * one task can serve both the order and the product streams), sharing their
+ * shards with the other tasks through the lease table `EDDY_LEASE_TABLE`
+ * (checkpoints every `EDDY_CHECKPOINT_INTERVAL` or `EDDY_CHECKPOINT_RECORDS`,
+ * default 5 seconds or 10,000 records); state in DynamoDB (see `state.ts`), dead
  * letters where `EDDY_DEAD_LETTER` says, health and metrics on `PORT`
  * (`/healthz`, `/readyz`, `/metrics`). SIGTERM drains and exits 0 within
  * `EDDY_GRACE_PERIOD`. Bundled as `dist/service.mjs` for the container image.

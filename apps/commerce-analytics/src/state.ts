@@ -69,7 +69,9 @@ export const deadLetterConfig: Layer.Layer<DeadLetter.DeadLetter, ConfigError.Co
 
 /**
  * The service's lease table from `EDDY_LEASE_TABLE` (failover after
- * `EDDY_FAILOVER_TIME`, default 10 seconds). Unlike the runtime's default it
+ * `EDDY_FAILOVER_TIME`, default 10 seconds). Leases are keyed
+ * `<stream>:<shardId>`, so the services of several streams may share one
+ * table; a table of the old single-stream format is refused at start. Unlike the runtime's default it
  * does not ensure the table (describe, create if missing), so the task role
  * needs only the lease operations: the stack creates the table (see
  * template.yaml).

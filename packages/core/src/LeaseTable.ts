@@ -10,7 +10,7 @@ import type { Position } from "./SourceRecord"
 
 /** A lease as stored, with KCL's attribute names. */
 export interface Lease {
-  /** The shard id. */
+  /** Names the shard: `<stream>:<shardId>` for the Kinesis consumer (see `@eddy/kinesis/StreamId`). */
   readonly leaseKey: string
   readonly leaseOwner: string | undefined
   /** Incremented by every write; writes are conditional on it. */
@@ -18,7 +18,7 @@ export interface Lease {
   /** Stored as `checkpoint` (sequence number or sentinel) and `checkpointSubSequenceNumber`. */
   readonly checkpoint: Position
   readonly ownerSwitchesSinceCheckpoint: number
-  /** Stored as the set `parentShardId`, as KCL does; empty for shards without parents. */
+  /** The parents' lease keys, stored as the set `parentShardId`, as KCL does; empty for shards without parents. */
   readonly parentShardIds: ReadonlyArray<string>
 }
 
@@ -38,6 +38,8 @@ export interface LeaseUpdate {
 
 /** The conditional primitives a lease backend provides. */
 export interface LeaseTable {
+  /** What the table is, for messages: e.g. `DynamoDB table app-leases`. */
+  readonly name: string
   readonly list: Effect.Effect<ReadonlyArray<Lease>, LeaseStoreError>
   readonly get: (leaseKey: string) => Effect.Effect<Lease | undefined, LeaseStoreError>
   /** Writes the lease unless one with its key exists; `true` when written. */
@@ -46,6 +48,15 @@ export interface LeaseTable {
   readonly take: (observed: Lease, owner: string) => Effect.Effect<boolean, LeaseStoreError>
   /** Applies `updated(stored, update)` if the stored owner and counter are `owner` and `leaseCounter`. */
   readonly update: (leaseKey: string, owner: string, leaseCounter: number, update: LeaseUpdate) => Effect.Effect<boolean, LeaseStoreError>
+  /**
+   * A counter that `touch` increments, kept apart from the leases: workers
+   * read it each round and list the whole table only when it moved (a lease
+   * was released, created or finished) or when their own schedule says so.
+   */
+  readonly changes: Effect.Effect<number, LeaseStoreError>
+  readonly touch: Effect.Effect<void, LeaseStoreError>
+  /** Deletes the lease if it has no owner and its counter is still `leaseCounter`; `true` when deleted. */
+  readonly remove: (leaseKey: string, leaseCounter: number) => Effect.Effect<boolean, LeaseStoreError>
 }
 
 /** The lease after `owner` takes it. */

@@ -11,6 +11,14 @@ import type { Position } from "./SourceRecord"
  * what nobody renewed for `failoverTime`, and steal one lease per round from
  * the most loaded worker while they hold fewer than their fair share.
  *
+ * Renewing needs no read, and a checkpoint written since the last round counts
+ * as a renewal. Only taking needs the whole table, so a worker lists it once
+ * per failover time (expiry cannot be seen faster than that anyway), and in
+ * other rounds only while it holds fewer than its fair share, or when the
+ * table's change counter (`LeaseTable.changes`, one small read) moved: every
+ * release, finished shard and batch of new leases moves it, so a released
+ * lease is still taken at the next heartbeat, not after a failover time.
+ *
  * Expiry is observed, not stamped: a worker records when it last saw each
  * lease's counter change (on the Effect clock) and treats the lease as
  * expired when the counter stayed the same for the failover time. No clocks
@@ -77,6 +85,13 @@ export interface LeaseWorker {
   readonly release: (leaseKey: string) => Effect.Effect<void, LeaseStoreError>
   /** Releases every held lease; for shutdown. */
   readonly releaseAll: Effect.Effect<void, LeaseStoreError>
+  /** The next round lists the whole table: leases were created, or may have become free. */
+  readonly rescan: Effect.Effect<void>
+}
+
+export interface WorkerOptions {
+  /** The leases this worker may take, e.g. those of its streams; default all. Others are neither taken nor counted. */
+  readonly accepts?: (leaseKey: string) => boolean
 }
 
 export class Leases extends Context.Tag("@eddy/core/Leases")<Leases, {
@@ -87,13 +102,21 @@ export class Leases extends Context.Tag("@eddy/core/Leases")<Leases, {
   /** Creates leases that do not exist yet (parents before their children); existing leases are left alone. */
   readonly createLeases: (leases: ReadonlyArray<NewLease>) => Effect.Effect<void, LeaseStoreError>
   readonly list: Effect.Effect<ReadonlyArray<Lease>, LeaseStoreError>
+  /**
+   * Deletes a finished lease (at SHARD_END, no owner) unless it changed since
+   * it was listed; `true` when deleted. For shards whose children have all
+   * started, so that the table does not grow with every reshard.
+   */
+  readonly removeFinished: (lease: Lease) => Effect.Effect<boolean, LeaseStoreError>
+  /** What the table is, for messages (`LeaseTable.name`). */
+  readonly tableName: string
   /** A worker with its own view of the table. Worker ids must be unique among live workers. */
-  readonly worker: (workerId: string) => Effect.Effect<LeaseWorker>
+  readonly worker: (workerId: string, options?: WorkerOptions) => Effect.Effect<LeaseWorker>
 }>() {}
 
 /** A worker that releases its leases when its scope closes (graceful shutdown). */
-export const worker = (workerId: string): Effect.Effect<LeaseWorker, never, Leases | Scope.Scope> =>
-  Effect.flatMap(Leases, (leases) => Effect.acquireRelease(leases.worker(workerId), (w) => Effect.ignoreLogged(w.releaseAll)))
+export const worker = (workerId: string, options?: WorkerOptions): Effect.Effect<LeaseWorker, never, Leases | Scope.Scope> =>
+  Effect.flatMap(Leases, (leases) => Effect.acquireRelease(leases.worker(workerId, options), (w) => Effect.ignoreLogged(w.releaseAll)))
 
 export const newLease = (lease: NewLease): Lease => ({
   leaseKey: lease.leaseKey,
@@ -134,9 +157,8 @@ const byGeneration = (leases: ReadonlyArray<NewLease>): ReadonlyArray<ReadonlyAr
 const createLeases = (table: LeaseTable, leases: ReadonlyArray<NewLease>) =>
   Effect.forEach(
     byGeneration(leases),
-    (generation) => Effect.forEach(generation, (l) => table.create(newLease(l)), { concurrency: 16, discard: true }),
-    { discard: true }
-  )
+    (generation) => Effect.forEach(generation, (l) => table.create(newLease(l)), { concurrency: 16 }),
+  ).pipe(Effect.flatMap((created) => created.flat().some((ok) => ok) ? Effect.ignore(table.touch) : Effect.void))
 
 // ---------------------------------------------------------------------------
 // One worker: its private view of the table, and the steps of a round.
@@ -146,7 +168,10 @@ interface Held {
   /** The stored lease as of this worker's last write. */
   lease: Lease
   readonly token: number
+  /** When this worker's last write to the lease landed (a renewal or a checkpoint). */
   renewedAt: number
+  /** When its last checkpoint landed: a lease checkpointed less than a heartbeat ago needs no renewal. */
+  checkpointedAt: number
   /** Serialises this worker's writes to the lease: each is conditional on the counter the previous one left. */
   readonly lock: Effect.Semaphore
 }
@@ -155,11 +180,21 @@ interface WorkerState {
   readonly workerId: string
   readonly table: LeaseTable
   readonly failoverMs: number
+  readonly heartbeatMs: number
+  readonly accepts: (leaseKey: string) => boolean
   readonly held: Map<string, Held>
   /** When this worker last saw each lease's counter change. */
   readonly seen: Map<string, { counter: number; since: number }>
   /** One round (or `releaseAll`) at a time. */
   readonly roundLock: Effect.Semaphore
+  /** When this worker last listed the table, the change counter then, and the fair share it computed. */
+  lastListed: number
+  /** When the first lease seen standing still would expire: the table is listed again then, to take it on time. */
+  nextExpiry: number
+  changes: number | undefined
+  share: number
+  /** List the table in the next round whatever the schedule. */
+  rescan: boolean
 }
 
 const now = Effect.clockWith((clock) => clock.currentTimeMillis)
@@ -204,8 +239,9 @@ const write = (w: WorkerState, h: Held, update: LeaseUpdate): Effect.Effect<bool
 const withHeld = <A, E>(w: WorkerState, h: Held, f: Effect.Effect<A, E>, otherwise: Effect.Effect<A, E>) =>
   h.lock.withPermits(1)(Effect.suspend(() => w.held.get(h.lease.leaseKey) === h ? f : otherwise))
 
-const renew = (w: WorkerState, h: Held, errors: Array<LeaseStoreError>) =>
-  withHeld(
+/** A lease checkpointed less than a heartbeat ago needs no renewal: its counter moved, and the checkpoint proved it held. */
+const renew = (w: WorkerState, h: Held, errors: Array<LeaseStoreError>, t: number) =>
+  t - h.checkpointedAt < w.heartbeatMs ? Effect.void : withHeld(
     w,
     h,
     Effect.flatMap(Effect.either(write(w, h, {})), (result) =>
@@ -247,7 +283,14 @@ const chooseLeases = (w: WorkerState, leases: ReadonlyArray<Lease>, t: number) =
     const byKey = new Map(leases.map((l) => [l.leaseKey, l]))
     observe(w, byKey, t)
     const eligible = eligibleLeases(leases, byKey)
-    if (eligible.length === 0) return []
+    // A lease whose counter stood still since an earlier listing may be a dead worker's: look again as it expires.
+    w.nextExpiry = Number.POSITIVE_INFINITY
+    for (const l of eligible) {
+      const since = w.seen.get(l.leaseKey)!.since
+      if (l.leaseOwner !== undefined && l.leaseOwner !== w.workerId && since < t) w.nextExpiry = Math.min(w.nextExpiry, since + w.failoverMs)
+    }
+    // The share this worker is content with: below it, it lists the table every round.
+    if (eligible.length === 0) return (w.share = 0, [])
     const available = eligible.filter((l) =>
       !w.held.has(l.leaseKey) && (l.leaseOwner === undefined || t - w.seen.get(l.leaseKey)!.since >= w.failoverMs)
     )
@@ -257,30 +300,51 @@ const chooseLeases = (w: WorkerState, leases: ReadonlyArray<Lease>, t: number) =
       if (l.leaseOwner !== undefined && !availableKeys.has(l.leaseKey)) counts.set(l.leaseOwner, (counts.get(l.leaseOwner) ?? 0) + 1)
     }
     const target = counts.size >= eligible.length ? 1 : Math.ceil(eligible.length / counts.size)
-    const needed = target - counts.get(w.workerId)!
+    const own = counts.get(w.workerId)!
+    const needed = target - own
+    w.share = target
     if (needed <= 0) return []
     if (available.length > 0) return Chunk.toReadonlyArray(Chunk.take(yield* Random.shuffle(available), needed))
     // Nothing free: steal one from the most loaded worker, as KCL does by default.
     let [victim, most] = [w.workerId, 0]
     for (const [owner, n] of counts) if (n > most) [victim, most] = [owner, n]
-    if (most < target || (most === target && needed < 2)) return []
+    if (most < target || (most === target && needed < 2)) return (w.share = own, [])
     const candidates = eligible.filter((l) => l.leaseOwner === victim)
     return Chunk.toReadonlyArray(Chunk.take(yield* Random.shuffle(candidates), 1))
   })
 
-const takeLeases = (w: WorkerState, errors: Array<LeaseStoreError>) =>
+/**
+ * Lists the table when taking may be needed: at first, while below the fair
+ * share, when told, or once per failover time (half a heartbeat early, so
+ * that two listings are never less than a failover time apart by a rounding).
+ */
+const listingDue = (w: WorkerState, t: number) =>
+  w.rescan || w.held.size < w.share || t >= w.nextExpiry || t - w.lastListed >= w.failoverMs - w.heartbeatMs / 2
+
+const takeLeases = (w: WorkerState, errors: Array<LeaseStoreError>, t: number) =>
   Effect.gen(function*() {
+    const changes = yield* Effect.either(w.table.changes)
+    if (changes._tag === "Left") return errors.push(changes.left)
+    if (!listingDue(w, t) && changes.right === w.changes) return
     const listed = yield* Effect.either(w.table.list)
     if (listed._tag === "Left") return errors.push(listed.left)
-    const t = yield* now
-    const chosen = yield* chooseLeases(w, listed.right, t)
+    w.rescan = false
+    w.lastListed = t
+    w.changes = changes.right
+    const chosen = yield* chooseLeases(w, listed.right.filter((l) => w.accepts(l.leaseKey)), t)
     yield* Effect.forEach(chosen, (observed) =>
       Effect.match(w.table.take(observed, w.workerId), {
         onFailure: (e) => void errors.push(e),
         onSuccess: (ok) => {
           if (!ok) return
           const lease = taken(observed, w.workerId)
-          w.held.set(lease.leaseKey, { lease, token: lease.leaseCounter, renewedAt: t, lock: Effect.unsafeMakeSemaphore(1) })
+          w.held.set(lease.leaseKey, {
+            lease,
+            token: lease.leaseCounter,
+            renewedAt: t,
+            checkpointedAt: Number.NEGATIVE_INFINITY,
+            lock: Effect.unsafeMakeSemaphore(1)
+          })
         }
       }), { concurrency: 16, discard: true })
   })
@@ -290,8 +354,9 @@ const round = (w: WorkerState) =>
     Effect.gen(function*() {
       const errors: Array<LeaseStoreError> = []
       const before = new Set(w.held.keys())
-      yield* Effect.forEach(Array.from(w.held.values()), (h) => renew(w, h, errors), { concurrency: 16, discard: true })
-      yield* takeLeases(w, errors)
+      const t = yield* now
+      yield* Effect.forEach(Array.from(w.held.values()), (h) => renew(w, h, errors, t), { concurrency: 16, discard: true })
+      yield* takeLeases(w, errors, t)
       const gained = Array.from(w.held.keys()).filter((k) => !before.has(k))
       const dropped = Array.from(before).filter((k) => !w.held.has(k))
       if (gained.length > 0 || dropped.length > 0) {
@@ -312,9 +377,13 @@ const checkpoint = (w: WorkerState, lease: LeaseTenure, position: Position) =>
     return withHeld(
       w,
       h,
-      Effect.flatMap(write(w, h, { checkpoint: position, release: finished }), (ok) => {
+      Effect.flatMap(Effect.zip(write(w, h, { checkpoint: position, release: finished }), now), ([ok, t]) => {
+        if (ok) h.renewedAt = h.checkpointedAt = t
         if (!ok || finished) w.held.delete(lease.leaseKey)
-        return ok ? Effect.void : Effect.fail(lostError(w, lease.leaseKey))
+        if (!ok) return Effect.fail(lostError(w, lease.leaseKey))
+        // Its children may be free to take now, by this worker or any other.
+        if (finished) return Effect.zipRight(Effect.sync(() => void (w.rescan = true)), Effect.ignore(w.table.touch))
+        return Effect.void
       }),
       Effect.fail(lostError(w, lease.leaseKey))
     )
@@ -325,7 +394,15 @@ const release = (w: WorkerState, leaseKey: string) =>
     const h = w.held.get(leaseKey)
     if (h === undefined) return Effect.void
     // Released or lost, the lease is no longer ours either way.
-    return withHeld(w, h, Effect.map(write(w, h, { release: true }), () => void w.held.delete(leaseKey)), Effect.void)
+    return withHeld(
+      w,
+      h,
+      Effect.flatMap(write(w, h, { release: true }), (ok) => {
+        w.held.delete(leaseKey)
+        return ok ? Effect.ignore(w.table.touch) : Effect.void
+      }),
+      Effect.void
+    )
   })
 
 // After any round in flight, so that it cannot take leases behind the release.
@@ -338,17 +415,38 @@ const releaseAll = (w: WorkerState) =>
     }
   ))
 
-const makeWorker = (table: LeaseTable, failoverMs: number, workerId: string): LeaseWorker => {
-  const w: WorkerState = { workerId, table, failoverMs, held: new Map(), seen: new Map(), roundLock: Effect.unsafeMakeSemaphore(1) }
+const makeWorker = (table: LeaseTable, failoverMs: number, workerId: string, options: WorkerOptions): LeaseWorker => {
+  const w: WorkerState = {
+    workerId,
+    table,
+    failoverMs,
+    heartbeatMs: heartbeatMillis(failoverMs),
+    accepts: options.accepts ?? (() => true),
+    held: new Map(),
+    seen: new Map(),
+    roundLock: Effect.unsafeMakeSemaphore(1),
+    lastListed: Number.NEGATIVE_INFINITY,
+    nextExpiry: Number.POSITIVE_INFINITY,
+    changes: undefined,
+    share: 0,
+    rescan: false
+  }
   return {
     workerId,
     round: round(w),
     held: heldNow(w),
     checkpoint: (lease, position) => checkpoint(w, lease, position),
     release: (leaseKey) => release(w, leaseKey),
-    releaseAll: releaseAll(w)
+    releaseAll: releaseAll(w),
+    rescan: Effect.sync(() => void (w.rescan = true))
   }
 }
+
+/** A third of the failover time, as KCL renews. */
+const heartbeatMillis = (failoverMs: number) => Math.floor(failoverMs / 3)
+
+const removeFinished = (table: LeaseTable, lease: Lease) =>
+  isShardEnd(lease.checkpoint) && lease.leaseOwner === undefined ? table.remove(lease.leaseKey, lease.leaseCounter) : Effect.succeed(false)
 
 /** Builds the lease coordination over a backend's conditional primitives. */
 export const make = (table: LeaseTable, options: Options = {}): Effect.Effect<Leases["Type"]> =>
@@ -357,10 +455,12 @@ export const make = (table: LeaseTable, options: Options = {}): Effect.Effect<Le
     const failoverMs = Duration.toMillis(failoverTime)
     return Leases.of({
       failoverTime,
-      heartbeatInterval: Duration.millis(Math.floor(failoverMs / 3)),
+      heartbeatInterval: Duration.millis(heartbeatMillis(failoverMs)),
       createLeases: (leases) => createLeases(table, leases),
       list: table.list,
-      worker: (workerId) => Effect.sync(() => makeWorker(table, failoverMs, workerId))
+      removeFinished: (lease) => removeFinished(table, lease),
+      tableName: table.name,
+      worker: (workerId, workerOptions = {}) => Effect.sync(() => makeWorker(table, failoverMs, workerId, workerOptions))
     })
   })
 

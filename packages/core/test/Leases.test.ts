@@ -18,6 +18,10 @@ const faultyTable = Effect.map(LeaseTableMemory.make, (table) => {
   const storeError = new Leases.LeaseStoreError({ message: "injected" })
   const guard = <A>(op: Effect.Effect<A, Leases.LeaseStoreError>) => Effect.suspend(() => faults.down ? Effect.fail(storeError) : op)
   const faulty: Leases.LeaseTable = {
+    name: table.name,
+    changes: guard(table.changes),
+    touch: guard(table.touch),
+    remove: (key, counter) => guard(table.remove(key, counter)),
     list: guard(table.list),
     get: (key) => guard(table.get(key)),
     create: (lease) => guard(table.create(lease)),
@@ -76,6 +80,8 @@ describe("Leases (memory, timing and faults)", () => {
       expect((yield* Effect.flip(w.checkpoint(lease!, position)))._tag).toBe("LeaseStoreError")
       yield* w.checkpoint(lease!, position)
       // A renewal whose response was lost is followed by a checkpoint on the counter it left.
+      // (A heartbeat later: a lease checkpointed less than a heartbeat ago needs no renewal.)
+      yield* TestClock.adjust(leases.heartbeatInterval)
       faults.loseNextUpdateResponse = true
       expect((yield* Effect.flip(w.round))._tag).toBe("LeaseStoreError")
       const next = { sequenceNumber: "8", subSequenceNumber: 0 }

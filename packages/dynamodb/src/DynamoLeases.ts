@@ -1,6 +1,7 @@
 import {
   type AttributeValue,
   type CreateTableCommandInput,
+  DeleteItemCommand,
   GetItemCommand,
   PutItemCommand,
   ScanCommand,
@@ -27,9 +28,19 @@ import * as Tables from "./Tables"
  * `@eddy/core/Leases`): no expiry timestamp is written, so clock skew between
  * workers cannot make a live lease look expired.
  *
- * Cost: a worker's round is one Scan plus one write per held lease (about a
- * third of the failover time apart), so N workers holding S shards write
- * about 3·S/failover times per second.
+ * Leases are keyed `<stream>:<shardId>` by the Kinesis consumer, so several
+ * streams' services can share one table. The item `eddy:changes` holds the
+ * table's change counter (`LeaseTable.changes`); it is not a lease and is
+ * never listed.
+ *
+ * Cost: a worker's round is one small GetItem (the change counter, eventually
+ * consistent: half a read unit) plus one write per held lease not
+ * checkpointed in the last heartbeat, about a third of the failover time
+ * apart. A worker scans the whole table only about once per failover time, or
+ * each round while it holds fewer than its fair share, or when the change
+ * counter moved (a release, a finished shard, new leases). Finished leases
+ * are deleted once their children started, so the table holds about one item
+ * per open shard. No index is needed: renewals and checkpoints go by key.
  *
  * CloudFormation:
  *
@@ -89,6 +100,9 @@ const fromItem = (item: Record<string, AttributeValue>): LeaseTable.Lease => ({
   parentShardIds: item.parentShardId?.SS ?? []
 })
 
+/** The item holding the table's change counter (`LeaseTable.changes`); not a lease, never listed. */
+export const CHANGES_KEY = "eddy:changes"
+
 /** The lease table (`@eddy/core/LeaseTable`) on one DynamoDB table. */
 export const makeTable = (tableName: string) =>
   Effect.map(DynamoClient, (client): LeaseTable.LeaseTable => {
@@ -115,12 +129,29 @@ export const makeTable = (tableName: string) =>
         )).pipe(
           Effect.mapError(storeError),
           Effect.flatMap((out) => {
-            const page = (out.Items ?? []).map(fromItem)
+            const page = (out.Items ?? []).filter((item) => item.leaseKey?.S !== CHANGES_KEY).map(fromItem)
             return out.LastEvaluatedKey === undefined ? Effect.succeed(page) : Effect.map(scanPage(out.LastEvaluatedKey), (rest) => [...page, ...rest])
           })
         )
 
     return {
+      name: `DynamoDB table ${tableName}`,
+      changes: call("GetItem", (signal) =>
+        // Eventually consistent: a change seen a moment late only delays a takeover by a heartbeat.
+        client.send(new GetItemCommand({ TableName: tableName, Key: { leaseKey: { S: CHANGES_KEY } } }), { abortSignal: signal })).pipe(
+          Effect.mapError(storeError),
+          Effect.map((out) => Number(out.Item?.changes?.N ?? 0))
+        ),
+      touch: call("UpdateItem", (signal) =>
+        client.send(
+          new UpdateItemCommand({
+            TableName: tableName,
+            Key: { leaseKey: { S: CHANGES_KEY } },
+            UpdateExpression: "ADD changes :one",
+            ExpressionAttributeValues: { ":one": { N: "1" } }
+          }),
+          { abortSignal: signal }
+        )).pipe(Effect.mapError(storeError), Effect.asVoid),
       list: scanPage(undefined),
       get: (leaseKey) =>
         call("GetItem", (signal) =>
@@ -177,7 +208,18 @@ export const makeTable = (tableName: string) =>
             }),
             { abortSignal: signal }
           ))
-      }
+      },
+      remove: (leaseKey, leaseCounter) =>
+        conditional("DeleteItem", (signal) =>
+          client.send(
+            new DeleteItemCommand({
+              TableName: tableName,
+              Key: { leaseKey: { S: leaseKey } },
+              ConditionExpression: "leaseCounter = :expected AND attribute_not_exists(leaseOwner)",
+              ExpressionAttributeValues: { ":expected": { N: String(leaseCounter) } }
+            }),
+            { abortSignal: signal }
+          ))
     }
   })
 

@@ -36,7 +36,9 @@ export interface Checkpointer {
 export const make = (
   worker: Leases.LeaseWorker,
   lease: Leases.HeldLease,
-  onEnd: (end: End) => Effect.Effect<void> = () => Effect.void
+  onEnd: (end: End) => Effect.Effect<void> = () => Effect.void,
+  /** The shard's id, when the lease key is more than that (`<stream>:<shardId>`). */
+  shardId: string = lease.leaseKey
 ): Effect.Effect<Checkpointer> =>
   Effect.sync(() => {
     let position = lease.checkpoint
@@ -51,7 +53,7 @@ export const make = (
       )
     }
     return {
-      shardId: lease.leaseKey,
+      shardId,
       position: Effect.sync(() => position),
       checkpoint: write,
       checkpointShardEnd: Effect.zipRight(write(Leases.SHARD_END), end("finished")),

@@ -1,14 +1,17 @@
 /**
  * Reading Kinesis streams as Effect streams: every shard of a stream merged
- * (`all`, for a single process), or a fleet's share of the shards over leases
- * (`shardedStream`). One shard is read by `ShardReader`.
+ * (`all`, for a single process), or a fleet's share of the shards of one or
+ * several streams over leases (`shardedStream`). One shard is read by
+ * `ShardReader`; streams are named by name or ARN (`StreamId`).
  */
+import * as Backoff from "@eddy/core/Backoff"
 import * as Leases from "@eddy/core/Leases"
 import type { Position, SourceRecord } from "@eddy/core/SourceRecord"
 import { Chunk, Clock, Deferred, type Duration, Effect, Either, Mailbox, Queue, Schedule, type Scope, Stream } from "effect"
 import * as Checkpointer from "./Checkpointer"
 import type { Kinesis, KinesisError } from "./Kinesis"
 import * as Shards from "./Shards"
+import * as StreamId from "./StreamId"
 import { after, readShard, type ReadOptions, type ShardBatch, StartPosition } from "./ShardReader"
 
 export {
@@ -118,7 +121,7 @@ export const all = (
 export type InitialCheckpoint = "TRIM_HORIZON" | "LATEST"
 
 export interface ShardedOptions extends ReadOptions {
-  /** Unique among the live workers of the stream. */
+  /** Unique among the live workers that share the lease table. */
   readonly workerId: string
   /** Default `TRIM_HORIZON`. */
   readonly initialPosition?: InitialCheckpoint
@@ -128,6 +131,7 @@ export interface ShardedOptions extends ReadOptions {
 
 /** One shard this worker took the lease of. */
 export interface ShardStream {
+  readonly stream: StreamId.StreamId
   readonly shardId: string
   readonly lease: Leases.HeldLease
   /**
@@ -154,9 +158,9 @@ export interface ShardedStatus {
   readonly rounds: number
   /** The last lease round succeeded. */
   readonly roundOk: boolean
-  /** The last shard listing succeeded. */
+  /** The last shard listing of every stream succeeded. */
   readonly discoveryOk: boolean
-  /** The shards handed out and not ended. */
+  /** The lease keys (`<stream>:<shardId>`) of the shards handed out and not ended. */
   readonly shards: ReadonlyArray<string>
 }
 
@@ -168,9 +172,21 @@ export interface ShardedConsumer {
   readonly stop: Effect.Effect<void>
 }
 
+/** One stream or several. */
+export type Streams = StreamId.Input | ReadonlyArray<StreamId.Input>
+
+const streamIds = (streams: Streams): ReadonlyArray<StreamId.StreamId> =>
+  (typeof streams === "string" || !Array.isArray(streams) ? [streams as StreamId.Input] : streams as ReadonlyArray<StreamId.Input>).map(StreamId.of)
+
+/** The leases a worker of `streams` may take: give it to `Leases.worker`, so that streams sharing the table do not meet. */
+export const accepts = (streams: Streams): (leaseKey: string) => boolean => {
+  const ids = streamIds(streams)
+  return (key) => ids.some((id) => StreamId.shardIdOf(id, key) !== undefined)
+}
+
 /** The checkpoint a new lease starts at: a child of a leased shard continues its parents; LATEST skips closed shards. */
-const initialCheckpoint = (shard: Shards.Shard, existing: ReadonlySet<string>, initial: InitialCheckpoint) =>
-  shard.parents.some((p) => existing.has(p)) || initial === "TRIM_HORIZON"
+const initialCheckpoint = (shard: Shards.Shard, leased: ReadonlySet<string>, initial: InitialCheckpoint) =>
+  shard.parents.some((p) => leased.has(p)) || initial === "TRIM_HORIZON"
     ? Leases.TRIM_HORIZON
     : shard.closed
     ? Leases.SHARD_END
@@ -194,31 +210,36 @@ export interface LeasedShardOptions extends ReadOptions {
   readonly onEnd?: (end: Checkpointer.End) => Effect.Effect<void>
 }
 
-/** The stream and checkpointer of one shard whose lease `worker` holds: what `makeSharded` hands out per lease. */
+/**
+ * The stream and checkpointer of one shard whose lease `worker` holds: what
+ * `makeSharded` hands out per lease. The lease's key names the shard: a key of
+ * `stream` (`<stream>:<shardId>`), or a bare shard id.
+ */
 export const leasedShard = (
-  streamName: string,
+  stream: StreamId.Input,
   worker: Leases.LeaseWorker,
   lease: Leases.HeldLease,
   options: LeasedShardOptions = {}
 ): Effect.Effect<ShardStream, never, Kinesis> =>
   Effect.gen(function*() {
     const context = yield* Effect.context<Kinesis>()
-    const shardId = lease.leaseKey
+    const id = StreamId.of(stream)
+    const shardId = StreamId.shardIdOf(id, lease.leaseKey) ?? lease.leaseKey
     const leaseLost = options.leaseLost ?? Effect.never
-    const checkpointer = yield* Checkpointer.make(worker, lease, options.onEnd)
+    const checkpointer = yield* Checkpointer.make(worker, lease, options.onEnd, shardId)
     const takenAt = yield* Clock.currentTimeMillis
     let firstRead = true
     const batches = Stream.unwrap(Effect.map(checkpointer.position, (position) => {
       const from = startFrom(position, firstRead, takenAt)
       firstRead = false
-      return readShard(streamName, shardId, from, options)
+      return readShard(id, shardId, from, options)
     })).pipe(
       Stream.buffer({ capacity: 1 }),
       Stream.interruptWhen(Effect.raceFirst(leaseLost, options.stopped ?? Effect.never)),
       Stream.provideContext(context)
     )
     const records = batches.pipe(Stream.filter((b) => Chunk.isNonEmpty(b.records)), Stream.map((b) => b.records))
-    return { shardId, lease, batches, records, checkpointer, leaseLost }
+    return { stream: id, shardId, lease, batches, records, checkpointer, leaseLost }
   })
 
 interface Running {
@@ -226,22 +247,70 @@ interface Running {
   readonly lost: Deferred.Deferred<void>
 }
 
+/** The shard ids below a closed shard in the map: a closed shard whose descendant has a lease is done, even once its own lease is gone. */
+const descendants = (shards: Shards.ShardMap) => {
+  const children = new Map<string, Array<string>>()
+  for (const s of shards.values()) for (const p of s.parents) children.set(p, [...(children.get(p) ?? []), s.shardId])
+  return (shardId: string): ReadonlyArray<string> => {
+    const out: Array<string> = []
+    const visit = (id: string) => {
+      for (const c of children.get(id) ?? []) if (!out.includes(c)) (out.push(c), visit(c))
+    }
+    visit(shardId)
+    return out
+  }
+}
+
+/** A child has started once it checkpointed past where it began. */
+const started = (lease: Leases.Lease) =>
+  lease.checkpoint.sequenceNumber !== Leases.TRIM_HORIZON.sequenceNumber && lease.checkpoint.sequenceNumber !== Leases.LATEST.sequenceNumber
+
+/** The stream's leases by shard id. */
+const leasesOf = (id: StreamId.StreamId, all: ReadonlyArray<Leases.Lease>) => {
+  const out = new Map<string, Leases.Lease>()
+  for (const l of all) {
+    const shardId = StreamId.shardIdOf(id, l.leaseKey)
+    if (shardId !== undefined) out.set(shardId, l)
+  }
+  return out
+}
+
 /**
- * A worker's share of the stream's shards over the lease table, with its
- * lease worker given (the caller releases its leases). In the scope it runs
- * the heartbeat (a lease round every `heartbeatInterval`) and shard
- * discovery (creating a lease for each new shard); each lease taken is
- * handed out on `shards`, a child shard only after its parents are
- * checkpointed at SHARD_END.
+ * Finished leases whose children have all started: KCL's lease clean-up, so
+ * that the table does not grow with every reshard. A child of a listed parent
+ * must have a lease for each of the parent's children in the map; the parent
+ * is kept while any of them still starts from TRIM_HORIZON.
+ */
+const removable = (shards: Shards.ShardMap, mine: ReadonlyMap<string, Leases.Lease>, all: ReadonlyArray<Leases.Lease>) => {
+  const out: Array<Leases.Lease> = []
+  for (const [shardId, lease] of mine) {
+    if (!Leases.isShardEnd(lease.checkpoint) || lease.leaseOwner !== undefined) continue
+    const children = all.filter((l) => l.parentShardIds.includes(lease.leaseKey))
+    const listed = Array.from(shards.values()).filter((s) => s.parents.includes(shardId))
+    if (children.length === 0 || listed.some((s) => !mine.has(s.shardId))) continue
+    if (children.every(started)) out.push(lease)
+  }
+  return out
+}
+
+/**
+ * A worker's share of its streams' shards over the lease table, with its
+ * lease worker given (the caller releases its leases; create it with
+ * `accepts(streams)`). In the scope it runs the heartbeat (a lease round
+ * every `heartbeatInterval`) and shard discovery per stream (creating a lease
+ * for each new shard, removing finished ones); each lease taken is handed out
+ * on `shards`, a child shard only after its parents are checkpointed at
+ * SHARD_END. Fails at once on a lease table in the single-stream format.
  */
 export const makeSharded = (
-  streamName: string,
+  streams: Streams,
   worker: Leases.LeaseWorker,
   options: ShardedOptions
-): Effect.Effect<ShardedConsumer, never, Kinesis | Leases.Leases | Scope.Scope> =>
+): Effect.Effect<ShardedConsumer, StreamId.LegacyLeaseTableError | Leases.LeaseStoreError, Kinesis | Leases.Leases | Scope.Scope> =>
   Effect.gen(function*() {
     const leases = yield* Leases.Leases
     const context = yield* Effect.context<Kinesis>()
+    const ids = streamIds(streams)
     const initial = options.initialPosition ?? "TRIM_HORIZON"
     const out = yield* Mailbox.make<ShardStream>()
     const stopped = yield* Deferred.make<void>()
@@ -250,54 +319,107 @@ export const makeSharded = (
     const running = new Map<string, Running>()
     let rounds = 0
     let roundOk = false
-    let discoveryOk = false
+    const discoveryOk = new Map<string, boolean>()
+    /** Per stream, the shard map as of the last complete pass, and whether the lease table must be read again anyway. */
+    const lastPass = new Map<string, { readonly signature: string; readonly again: boolean }>()
 
-    const status = Effect.sync((): ShardedStatus => ({ rounds, roundOk, discoveryOk, shards: Array.from(running.keys()).sort() }))
+    const status = Effect.sync((): ShardedStatus => ({
+      rounds,
+      roundOk,
+      discoveryOk: ids.every((id) => discoveryOk.get(StreamId.leasePrefix(id)) === true),
+      shards: Array.from(running.keys()).sort()
+    }))
 
-    /** Creates leases for shards that have none. */
-    const discover = Effect.gen(function*() {
-      const shards = yield* Shards.list(streamName, options)
-      const existing = new Set((yield* leases.list).map((l) => l.leaseKey))
-      const fresh: Array<Leases.NewLease> = []
-      for (const shard of shards.values()) {
-        if (!existing.has(shard.shardId)) {
-          fresh.push({ leaseKey: shard.shardId, parentShardIds: shard.parents, checkpoint: initialCheckpoint(shard, existing, initial) })
+    // A table in the old format would have its leases taken for the wrong stream: refuse it before taking any.
+    const legacy = (yield* leases.list.pipe(Effect.retry(Backoff.exponential({ base: "200 millis", cap: "2 seconds", times: 5 }))))
+      .map((l) => l.leaseKey).filter(StreamId.isLegacyKey)
+    if (legacy.length > 0) return yield* Effect.fail(StreamId.legacyLeaseTableError(leases.tableName, legacy, ids[0]!))
+
+    /**
+     * Creates leases for the stream's shards that have none, and removes
+     * finished ones whose children started. The lease table is read only
+     * when the shard map changed or a reshard is still being worked through.
+     */
+    const discoverStream = (id: StreamId.StreamId) =>
+      Effect.gen(function*() {
+        const prefix = StreamId.leasePrefix(id)
+        const shards = yield* Shards.list(id, options)
+        const sig = signature(shards)
+        const last = lastPass.get(prefix)
+        if (last !== undefined && last.signature === sig && !last.again) return
+        const all = yield* leases.list
+        const mine = leasesOf(id, all)
+        const below = descendants(shards)
+        const leased = new Set(mine.keys())
+        const fresh: Array<Leases.NewLease> = []
+        for (const shard of shards.values()) {
+          if (mine.has(shard.shardId)) continue
+          // Finished and cleaned up: its children carry on.
+          if (shard.closed && below(shard.shardId).some((c) => mine.has(c))) continue
+          fresh.push({
+            leaseKey: StreamId.leaseKey(id, shard.shardId),
+            parentShardIds: shard.parents.map((p) => StreamId.leaseKey(id, p)),
+            checkpoint: initialCheckpoint(shard, leased, initial)
+          })
         }
-      }
-      if (fresh.length === 0) return
-      yield* leases.createLeases(fresh)
-      yield* Effect.logInfo("leases created for new shards").pipe(Effect.annotateLogs({ shards: fresh.map((l) => l.leaseKey) }))
-      yield* heartbeatWake.offer(undefined)
-    }).pipe(
-      Effect.either,
-      Effect.flatMap((result) => {
-        discoveryOk = Either.isRight(result)
-        return Either.isLeft(result)
-          ? Effect.logWarning("shard discovery failed; retrying at the next interval").pipe(Effect.annotateLogs({ error: result.left.message }))
-          : Effect.void
-      })
-    )
+        if (fresh.length > 0) {
+          yield* leases.createLeases(fresh)
+          yield* worker.rescan
+          yield* Effect.logInfo("leases created for new shards").pipe(Effect.annotateLogs({ stream: prefix, shards: fresh.map((l) => l.leaseKey) }))
+          yield* heartbeatWake.offer(undefined)
+        }
+        const finished = removable(shards, mine, all)
+        const removed = yield* Effect.filter(finished, (l) => leases.removeFinished(l))
+        if (removed.length > 0) {
+          yield* Effect.logInfo("finished leases removed: their children have started").pipe(
+            Effect.annotateLogs({ stream: prefix, leases: removed.map((l) => l.leaseKey) })
+          )
+        }
+        // While a closed shard still has a lease, the reshard is not worked through: read the table again next time.
+        const again = fresh.length > 0 || Array.from(shards.values()).some((s) => s.closed && mine.has(s.shardId) && !removed.includes(mine.get(s.shardId)!))
+        lastPass.set(prefix, { signature: sig, again })
+      }).pipe(
+        Effect.either,
+        Effect.flatMap((result) => {
+          discoveryOk.set(StreamId.leasePrefix(id), Either.isRight(result))
+          return Either.isLeft(result)
+            ? Effect.logWarning("shard discovery failed; retrying at the next interval").pipe(
+              Effect.annotateLogs({ stream: StreamId.leasePrefix(id), error: result.left.message })
+            )
+            : Effect.void
+        })
+      )
+
+    const discover = Effect.forEach(ids, discoverStream, { discard: true })
 
     /** A shard's run ended for this worker: forget it, and let a finished parent's children start now. */
     const ended = (key: string, entry: Running) => (end: Checkpointer.End) =>
       Effect.suspend(() => {
         if (running.get(key) === entry) running.delete(key)
-        return end === "lost" ? Deferred.succeed(entry.lost, undefined) : Effect.zipRight(discoveryWake.offer(undefined), heartbeatWake.offer(undefined))
+        if (end === "lost") return Deferred.succeed(entry.lost, undefined)
+        for (const [prefix, pass] of lastPass) if (key.startsWith(`${prefix}:`)) lastPass.set(prefix, { ...pass, again: true })
+        return Effect.zipRight(discoveryWake.offer(undefined), heartbeatWake.offer(undefined))
       })
+
+    const streamOf = (key: string) => ids.find((id) => StreamId.shardIdOf(id, key) !== undefined)
 
     const start = (lease: Leases.HeldLease) =>
       Effect.gen(function*() {
         const key = lease.leaseKey
+        const stream = streamOf(key)
+        if (stream === undefined) return
         const entry: Running = { token: lease.concurrencyToken, lost: yield* Deferred.make<void>() }
         running.set(key, entry)
-        const shard = yield* leasedShard(streamName, worker, lease, {
+        const shard = yield* leasedShard(stream, worker, lease, {
           ...options,
           leaseLost: Deferred.await(entry.lost),
           stopped: Deferred.await(stopped),
           onEnd: ended(key, entry)
         }).pipe(Effect.provide(context))
         yield* out.offer(shard)
-        yield* Effect.logInfo("shard started").pipe(Effect.annotateLogs({ shardId: key, checkpoint: lease.checkpoint.sequenceNumber }))
+        yield* Effect.logInfo("shard started").pipe(
+          Effect.annotateLogs({ stream: stream.name, shardId: shard.shardId, checkpoint: lease.checkpoint.sequenceNumber })
+        )
       })
 
     /** One lease round, then shards follow the leases: lost ones are told at once, new ones are handed out. */
@@ -311,7 +433,7 @@ export const makeSharded = (
         if (held.get(key)?.concurrencyToken === entry.token) continue
         running.delete(key)
         yield* Deferred.succeed(entry.lost, undefined)
-        yield* Effect.logWarning("lease lost: stopped the shard without checkpointing").pipe(Effect.annotateLogs({ shardId: key }))
+        yield* Effect.logWarning("lease lost: stopped the shard without checkpointing").pipe(Effect.annotateLogs({ leaseKey: key }))
       }
       if (yield* Deferred.isDone(stopped)) return
       for (const lease of held.values()) if (!running.has(lease.leaseKey)) yield* start(lease)
@@ -337,13 +459,13 @@ export const makeSharded = (
   }).pipe(Effect.annotateLogs({ workerId: worker.workerId }))
 
 /**
- * This worker's share of the stream's shards, in the shape zio-kinesis made
+ * This worker's share of its streams' shards, in the shape zio-kinesis made
  * popular: one element per lease taken, each with its records and its
  * checkpointer. Runs the heartbeat and shard discovery while it is consumed
  * and releases the leases when it ends.
  *
  * ```ts
- * Consumer.shardedStream("orders", { workerId }).pipe(
+ * Consumer.shardedStream(["orders", "products"], { workerId }).pipe(
  *   Stream.flatMap((shard) =>
  *     shard.records.pipe(
  *       Stream.mapEffect((chunk) => Effect.as(handle(chunk), Chunk.lastNonEmpty(chunk))),
@@ -354,11 +476,11 @@ export const makeSharded = (
  * ```
  */
 export const shardedStream = (
-  streamName: string,
+  streams: Streams,
   options: ShardedOptions
-): Stream.Stream<ShardStream, never, Kinesis | Leases.Leases> =>
+): Stream.Stream<ShardStream, StreamId.LegacyLeaseTableError | Leases.LeaseStoreError, Kinesis | Leases.Leases> =>
   Stream.unwrapScoped(Effect.gen(function*() {
-    const worker = yield* Leases.worker(options.workerId)
-    const consumer = yield* makeSharded(streamName, worker, options)
+    const worker = yield* Leases.worker(options.workerId, { accepts: accepts(streams) })
+    const consumer = yield* makeSharded(streams, worker, options)
     return consumer.shards
   }))

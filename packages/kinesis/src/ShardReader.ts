@@ -10,6 +10,7 @@ import { Chunk, Clock, Data, Duration, Effect, Metric, Option, type Schedule, St
 import { readCall } from "./internal/readCall"
 import { Kinesis, type KinesisError } from "./Kinesis"
 import { GET_RECORDS_MAX_RECORDS } from "./Limits"
+import * as StreamId from "./StreamId"
 import * as UserRecords from "./UserRecords"
 
 /** Where a shard reader starts. */
@@ -85,7 +86,7 @@ export const millisBehindLatest = Metric.gauge("eddy_kinesis_millis_behind_lates
  * first iterator was outstanding are not lost on such a recovery.
  */
 export const readShard = (
-  streamName: string,
+  stream: StreamId.Input,
   shardId: string,
   from: StartPosition,
   options: ReadOptions = {}
@@ -97,7 +98,8 @@ export const readShard = (
     }
     const pollMillis = Duration.toMillis(options.pollInterval ?? "200 millis")
     const maxIdleMillis = Math.max(pollMillis, Duration.toMillis(options.maxIdleInterval ?? "1 second"))
-    const lag = millisBehindLatest.pipe(Metric.tagged("stream", streamName), Metric.tagged("shard", shardId))
+    const id = StreamId.of(stream)
+    const lag = millisBehindLatest.pipe(Metric.tagged("stream", id.name), Metric.tagged("shard", shardId))
 
     // Reader state, private to this run of the stream.
     let resume = from
@@ -111,7 +113,7 @@ export const readShard = (
     const acquire = Effect.gen(function*() {
       const kinesis = yield* Kinesis
       const startedAt = yield* Clock.currentTimeMillis
-      const out = yield* readCall("getShardIterator", kinesis.getShardIterator(iteratorInput(streamName, shardId, resume)), options)
+      const out = yield* readCall("getShardIterator", kinesis.getShardIterator(iteratorInput(id, shardId, resume)), options)
       if (resume._tag === "Latest") resume = StartPosition.AtTimestamp({ timestamp: startedAt })
       skip = resume._tag === "AfterSequenceNumber" && resume.subSequenceNumber !== undefined
         ? { sequenceNumber: resume.sequenceNumber, subSequenceNumber: resume.subSequenceNumber }
@@ -133,7 +135,7 @@ export const readShard = (
         lastCall = yield* Clock.currentTimeMillis
         const result = yield* readCall(
           "getRecords",
-          kinesis.getRecords({ ShardIterator: iterator!, Limit: limit }).pipe(
+          kinesis.getRecords({ ShardIterator: iterator!, Limit: limit, ...(id.arn !== undefined ? { StreamARN: id.arn } : {}) }).pipe(
             Effect.map(Option.some),
             Effect.catchTag("KinesisExpiredIteratorError", () => Effect.succeedNone)
           ),
@@ -171,21 +173,22 @@ const endOfShard = (shardId: string, records: Chunk.Chunk<SourceRecord>, behind:
   shardEnded: true
 })
 
-const iteratorInput = (StreamName: string, ShardId: string, from: StartPosition): GetShardIteratorInput => {
+const iteratorInput = (stream: StreamId.StreamId, ShardId: string, from: StartPosition): GetShardIteratorInput => {
+  const named = StreamId.sdkParams(stream)
   switch (from._tag) {
     case "TrimHorizon":
-      return { StreamName, ShardId, ShardIteratorType: "TRIM_HORIZON" }
+      return { ...named, ShardId, ShardIteratorType: "TRIM_HORIZON" }
     case "Latest":
-      return { StreamName, ShardId, ShardIteratorType: "LATEST" }
+      return { ...named, ShardId, ShardIteratorType: "LATEST" }
     case "AtSequenceNumber":
-      return { StreamName, ShardId, ShardIteratorType: "AT_SEQUENCE_NUMBER", StartingSequenceNumber: from.sequenceNumber }
+      return { ...named, ShardId, ShardIteratorType: "AT_SEQUENCE_NUMBER", StartingSequenceNumber: from.sequenceNumber }
     case "AfterSequenceNumber":
       // Inside an aggregate the record itself is read again and its consumed user records skipped.
       return from.subSequenceNumber === undefined
-        ? { StreamName, ShardId, ShardIteratorType: "AFTER_SEQUENCE_NUMBER", StartingSequenceNumber: from.sequenceNumber }
-        : { StreamName, ShardId, ShardIteratorType: "AT_SEQUENCE_NUMBER", StartingSequenceNumber: from.sequenceNumber }
+        ? { ...named, ShardId, ShardIteratorType: "AFTER_SEQUENCE_NUMBER", StartingSequenceNumber: from.sequenceNumber }
+        : { ...named, ShardId, ShardIteratorType: "AT_SEQUENCE_NUMBER", StartingSequenceNumber: from.sequenceNumber }
     case "AtTimestamp":
-      return { StreamName, ShardId, ShardIteratorType: "AT_TIMESTAMP", Timestamp: new Date(from.timestamp) }
+      return { ...named, ShardId, ShardIteratorType: "AT_TIMESTAMP", Timestamp: new Date(from.timestamp) }
   }
 }
 

@@ -8,6 +8,7 @@ import type { Shard as SdkShard } from "@aws-sdk/client-kinesis"
 import { type Duration, Effect, type Schedule } from "effect"
 import { Kinesis, type KinesisError } from "./Kinesis"
 import { readCall } from "./internal/readCall"
+import * as StreamId from "./StreamId"
 
 export interface Shard {
   readonly shardId: string
@@ -54,10 +55,10 @@ export interface ListOptions {
 
 /**
  * Every shard of the stream, following `NextToken` across pages. Kinesis
- * refuses `StreamName` together with `NextToken`, so only the first page
- * names the stream.
+ * refuses `StreamName` (or `StreamARN`) together with `NextToken`, so only
+ * the first page names the stream.
  */
-export const list = (streamName: string, options: ListOptions = {}): Effect.Effect<ShardMap, KinesisError, Kinesis> =>
+export const list = (stream: StreamId.Input, options: ListOptions = {}): Effect.Effect<ShardMap, KinesisError, Kinesis> =>
   Effect.gen(function*() {
     const kinesis = yield* Kinesis
     const pageSize = options.pageSize !== undefined ? { MaxResults: options.pageSize } : {}
@@ -66,7 +67,7 @@ export const list = (streamName: string, options: ListOptions = {}): Effect.Effe
     do {
       const page = yield* readCall(
         "listShards",
-        kinesis.listShards(nextToken ? { NextToken: nextToken, ...pageSize } : { StreamName: streamName, ...pageSize }),
+        kinesis.listShards(nextToken ? { NextToken: nextToken, ...pageSize } : { ...StreamId.sdkParams(StreamId.of(stream)), ...pageSize }),
         options
       )
       for (const s of page.Shards ?? []) shards.set(s.ShardId!, fromSdk(s))

@@ -399,7 +399,7 @@ layer(KinesisLocal, { excludeTestServices: true })("Consumer against a local Kin
       yield* put(stream, Array.from({ length: 10 }, (_, i) => ({ PartitionKey: `k${i}`, Data: encoder.encode(`c${i}`) })))
       const leases = yield* Leases.make(yield* LeaseTableMemory.make, { failoverTime: "600 millis" })
       // The parent's first five records were processed by an earlier worker.
-      yield* leases.createLeases([{ leaseKey: parent, checkpoint: { sequenceNumber: before[4]!.sequenceNumber, subSequenceNumber: 0 } }])
+      yield* leases.createLeases([{ leaseKey: `${stream}:${parent}`, checkpoint: { sequenceNumber: before[4]!.sequenceNumber, subSequenceNumber: 0 } }])
 
       const delivered: Array<string> = []
       const handedOut: Array<string> = []
@@ -422,6 +422,15 @@ layer(KinesisLocal, { excludeTestServices: true })("Consumer against a local Kin
         Effect.fork
       )
       yield* until(() => delivered.length >= 15, "the parent's rest and the children are read")
+      const parentEnded = yield* leases.list
+      expect(parentEnded.find((l) => l.leaseKey === `${stream}:${parent}`)?.checkpoint ?? Leases.SHARD_END).toEqual(Leases.SHARD_END)
+      // Once both children checkpointed past TRIM_HORIZON, discovery removes the finished parent's lease (and does not create it again).
+      const children = (yield* leases.list).filter((l) => l.parentShardIds.includes(`${stream}:${parent}`))
+      expect(children).toHaveLength(2)
+      yield* Effect.flatMap(leases.list, (list) => Effect.sync(() => list.length === 2)).pipe(
+        Effect.repeat({ until: (ok) => ok, schedule: Schedule.spaced("10 millis") }),
+        Effect.timeoutFail({ duration: "10 seconds", onTimeout: () => new Error("the finished parent's lease was not removed") })
+      )
       yield* Effect.sleep("200 millis")
       yield* Fiber.interrupt(fiber)
 
@@ -430,9 +439,9 @@ layer(KinesisLocal, { excludeTestServices: true })("Consumer against a local Kin
       expect(handedOut[0]).toBe(parent)
       expect(handedOut.length).toBe(3)
       const stored = yield* leases.list
-      expect(stored.find((l) => l.leaseKey === parent)!.checkpoint).toEqual(Leases.SHARD_END)
+      expect(stored.map((l) => l.leaseKey).sort()).toEqual(children.map((l) => l.leaseKey).sort())
       // Interrupting the stream released the children's leases.
-      expect(stored.map((l) => l.leaseOwner)).toEqual([undefined, undefined, undefined])
+      expect(stored.map((l) => l.leaseOwner)).toEqual([undefined, undefined])
     }))
 
   it.scoped("shardedStream: once another worker takes the lease, checkpoints fail with LeaseLostError and the shard is told", () =>
@@ -448,11 +457,12 @@ layer(KinesisLocal, { excludeTestServices: true })("Consumer against a local Kin
       expect(first.map(text)).toEqual(["r0", "r1", "r2", "r3", "r4"])
       yield* shard!.checkpointer.checkpoint(first[1]!)
 
-      const observed = (yield* table.get(shard!.shardId))!
+      expect(shard!.lease.leaseKey).toBe(`${stream}:${shard!.shardId}`)
+      const observed = (yield* table.get(shard!.lease.leaseKey))!
       expect(yield* table.take(observed, "thief")).toBe(true)
       const refused = yield* Effect.flip(shard!.checkpointer.checkpoint(first[4]!))
       expect(refused).toBeInstanceOf(Leases.LeaseLostError)
-      expect((yield* table.get(shard!.shardId))!.checkpoint).toEqual({ sequenceNumber: written[1]!.sequenceNumber, subSequenceNumber: 0 })
+      expect((yield* table.get(shard!.lease.leaseKey))!.checkpoint).toEqual({ sequenceNumber: written[1]!.sequenceNumber, subSequenceNumber: 0 })
       yield* shard!.leaseLost.pipe(Effect.timeoutFail({ duration: "5 seconds", onTimeout: () => new Error("the lease loss was not told") }))
       // The shard's stream ends rather than reading on for a lease this worker lost.
       yield* Stream.runDrain(shard!.batches).pipe(Effect.timeoutFail({ duration: "5 seconds", onTimeout: () => new Error("the shard's stream read on") }))

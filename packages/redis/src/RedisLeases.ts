@@ -46,6 +46,12 @@ end
 if ARGV[6] == '1' then redis.call('HDEL', KEYS[1], 'leaseOwner') end
 return 1`
 
+const removeScript = `
+if redis.call('HGET', KEYS[1], 'leaseCounter') ~= ARGV[1] or redis.call('HEXISTS', KEYS[1], 'leaseOwner') == 1 then return 0 end
+redis.call('DEL', KEYS[1])
+redis.call('SREM', KEYS[2], ARGV[2])
+return 1`
+
 const fromHash = (hash: Record<string, string>): LeaseTable.Lease => ({
   leaseKey: hash.leaseKey ?? "",
   leaseOwner: hash.leaseOwner,
@@ -67,6 +73,7 @@ export const makeTable = (namespace: string) =>
     const create = defineScript(redis, "eddyLeaseCreate", 2, createScript)
     const take = defineScript(redis, "eddyLeaseTake", 1, takeScript)
     const update = defineScript(redis, "eddyLeaseUpdate", 1, updateScript)
+    const remove = defineScript(redis, "eddyLeaseRemove", 2, removeScript)
     const run = <A>(operation: string, f: () => Promise<A>) =>
       Effect.tryPromise({
         try: f,
@@ -83,6 +90,9 @@ export const makeTable = (namespace: string) =>
       })
 
     return {
+      name: `Redis lease namespace ${prefix}`,
+      changes: Effect.map(run("read changes", () => redis.get(`${prefix}:changes`)), (n) => Number(n ?? 0)),
+      touch: Effect.asVoid(run("touch", () => redis.incr(`${prefix}:changes`))),
       list: Effect.flatMap(run("list", () => redis.smembers(index)), hashes),
       get: (key) => Effect.map(hashes([key]), (found) => found[0]),
       create: (lease) =>
@@ -109,7 +119,9 @@ export const makeTable = (namespace: string) =>
             change.checkpoint?.sequenceNumber ?? "",
             change.checkpoint?.subSequenceNumber ?? 0,
             change.release === true ? 1 : 0
-          )).pipe(Effect.map((r) => r === 1))
+          )).pipe(Effect.map((r) => r === 1)),
+      remove: (key, leaseCounter) =>
+        run("remove", () => remove.call(leaseKey(key), index, leaseCounter, key)).pipe(Effect.map((r) => r === 1))
     }
   })
 

@@ -17,10 +17,12 @@
  * )
  * ```
  *
- * Configuration (see `settingsConfig`): `EDDY_STREAM_NAME`, `EDDY_WORKER_ID`
+ * Configuration (see `settingsConfig`): `EDDY_STREAMS` (or `EDDY_STREAM_NAME`:
+ * one or more stream names or ARNs, comma-separated), `EDDY_WORKER_ID`
  * (default hostname-pid), `EDDY_INITIAL_POSITION` (TRIM_HORIZON or LATEST),
  * `EDDY_GRACE_PERIOD` (25 seconds), `PORT` (8080), `EDDY_READ_LIMIT`,
- * `EDDY_POLL_INTERVAL`, `EDDY_DISCOVERY_INTERVAL`; the Kinesis client from
+ * `EDDY_POLL_INTERVAL`, `EDDY_DISCOVERY_INTERVAL`, `EDDY_CHECKPOINT_INTERVAL`
+ * (5 seconds) and `EDDY_CHECKPOINT_RECORDS` (10,000); the Kinesis client from
  * `AWS_REGION` and `AWS_ENDPOINT_URL_KINESIS`; the log level from `LOG_LEVEL`.
  * The lease table is the application's choice (`options.leases`: DynamoDB,
  * Redis or memory), as are the store, deduper and dead-letter sink.
@@ -30,16 +32,23 @@
  * per-shard `eddy_kinesis_millis_behind_latest` lag gauge, and `metrics`).
  *
  * The shards come from `Consumer.makeSharded` (`@eddy/kinesis`): it lists
- * the stream's shards (again every discovery interval, so resharding is
- * followed) and creates a lease per shard; on each heartbeat it renews the
+ * the shards of every configured stream (again every discovery interval, so
+ * resharding is followed) and creates a lease per shard, keyed
+ * `<stream>:<shardId>` so that services of several streams can share one
+ * lease table (one of the old single-stream format is refused at start); on
+ * each heartbeat it renews the
  * worker's leases and takes free, expired or surplus ones (see
  * `@eddy/core/Leases`). The service processes each shard handed out (see
  * `internal/shardWorker`), acknowledging with `@eddy/core/Acknowledgement`
  * and checkpointing through the shard's `Checkpointer`. Each held shard is
- * read from just after its checkpoint, batch by batch; a batch is
- * checkpointed once the processor has durably written it, and only up to the
- * record before its first failure, after which the shard is read again from
- * there after a backoff. A child shard is taken only once its parents are
+ * read from just after its checkpoint, batch by batch; a checkpoint never
+ * passes a record the processor has not durably written, and stops at the
+ * record before a batch's first failure, after which the shard is read again
+ * from there after a backoff. Checkpoints are written once the checkpoint
+ * interval passed or the record count was reached since the last one (each
+ * is a lease-table write), and always at shard end, before a re-read and on
+ * shutdown; what a crash leaves unCheckpointed is read again, and the store's
+ * watermarks make that idempotent. A child shard is taken only once its parents are
  * checkpointed at SHARD_END. A shard whose lease is lost (a refused
  * checkpoint, or a renewal that did not hold) is stopped at once, without
  * checkpointing.
@@ -59,9 +68,26 @@ import * as Processor from "@eddy/core/Processor"
 import type * as Store from "@eddy/core/Store"
 import * as Consumer from "@eddy/kinesis/Consumer"
 import * as Kinesis from "@eddy/kinesis/Kinesis"
+import * as StreamId from "@eddy/kinesis/StreamId"
 import type { HttpServer } from "@effect/platform"
 import type { ServeError } from "@effect/platform/HttpServerError"
-import { Clock, Config, type ConfigError, Context, Deferred, Duration, Effect, Fiber, Layer, Metric, Option, type Schedule, type Scope, Stream } from "effect"
+import {
+  Clock,
+  Config,
+  ConfigError,
+  Context,
+  Deferred,
+  Duration,
+  Effect,
+  Either,
+  Fiber,
+  Layer,
+  Metric,
+  Option,
+  type Schedule,
+  type Scope,
+  Stream
+} from "effect"
 import { hostname } from "node:os"
 import * as Health from "./Health"
 import * as ShardWorker from "./internal/shardWorker"
@@ -75,8 +101,9 @@ export const metrics = ServiceMetrics
 export type InitialPosition = "TRIM_HORIZON" | "LATEST"
 
 export interface Settings {
-  readonly streamName: string
-  /** Unique among the live workers of the stream. */
+  /** The streams this worker consumes, each by name or ARN (see `StreamId.parseList`). */
+  readonly streams: ReadonlyArray<StreamId.StreamId>
+  /** Unique among the live workers that share the lease table. */
   readonly workerId: string
   readonly initialPosition: InitialPosition
   /** Longest time from SIGTERM to exit. Keep it under ECS's `stopTimeout` (30 s by default). */
@@ -89,15 +116,24 @@ export interface Settings {
   readonly pollInterval: Duration.Duration
   /** Time between two shard listings (ListShards), to follow resharding. */
   readonly discoveryInterval: Duration.Duration
+  /** Longest time a shard's durably written records wait for their checkpoint (a lease-table write). */
+  readonly checkpointInterval: Duration.Duration
+  /** Records durably written that trigger a checkpoint before the interval is up. */
+  readonly checkpointRecords: number
 }
 
 const orConfig = <A>(value: A | undefined, config: Config.Config<A>): Config.Config<A> =>
   value !== undefined ? Config.succeed(value) : config
 
+/** One or more stream names or ARNs, comma-separated. */
+export const streamsConfig = (name: string): Config.Config<ReadonlyArray<StreamId.StreamId>> =>
+  Config.mapOrFail(Config.nonEmptyString(name), (text) =>
+    Either.mapLeft(StreamId.parseList(text), (e) => ConfigError.InvalidData([name], e.message)))
+
 /** The settings from the environment, where `given` does not set them. */
 export const settingsConfig = (given: Partial<Settings> = {}): Config.Config<Settings> =>
   Config.all({
-    streamName: orConfig(given.streamName, Config.nonEmptyString("EDDY_STREAM_NAME")),
+    streams: orConfig(given.streams, streamsConfig("EDDY_STREAMS").pipe(Config.orElse(() => streamsConfig("EDDY_STREAM_NAME")))),
     workerId: orConfig(given.workerId, Config.nonEmptyString("EDDY_WORKER_ID").pipe(Config.withDefault(`${hostname()}-${process.pid}`))),
     initialPosition: orConfig(
       given.initialPosition,
@@ -119,7 +155,16 @@ export const settingsConfig = (given: Partial<Settings> = {}): Config.Config<Set
       )
     ),
     pollInterval: orConfig(given.pollInterval, Config.duration("EDDY_POLL_INTERVAL").pipe(Config.withDefault(Duration.millis(200)))),
-    discoveryInterval: orConfig(given.discoveryInterval, Config.duration("EDDY_DISCOVERY_INTERVAL").pipe(Config.withDefault(Duration.seconds(10))))
+    discoveryInterval: orConfig(given.discoveryInterval, Config.duration("EDDY_DISCOVERY_INTERVAL").pipe(Config.withDefault(Duration.seconds(10)))),
+    // With the renewals (three per failover time, fewer while checkpoints are written), well under one lease write a second per shard.
+    checkpointInterval: orConfig(given.checkpointInterval, Config.duration("EDDY_CHECKPOINT_INTERVAL").pipe(Config.withDefault(Duration.seconds(5)))),
+    checkpointRecords: orConfig(
+      given.checkpointRecords,
+      Config.integer("EDDY_CHECKPOINT_RECORDS").pipe(
+        Config.validate({ message: "must be a positive integer", validation: (n) => n >= 1 }),
+        Config.withDefault(10_000)
+      )
+    )
   })
 
 /**
@@ -165,7 +210,7 @@ export interface Status {
    * (more workers than shards, say).
    */
   readonly ready: boolean
-  /** The shards being processed. */
+  /** The shards being processed, as lease keys (`<stream>:<shardId>`). */
   readonly shards: ReadonlyArray<string>
 }
 
@@ -179,7 +224,14 @@ export class Service extends Context.Tag("@eddy/runtime/Service")<Service, {
 /** One shard handed out by the consumer, processed until it ends; a heartbeat that finds its lease taken interrupts it at once. */
 const runShard = (options: WorkerOptions, processor: Processor.Processor["Type"], stop: Deferred.Deferred<void>) =>
 (shard: Consumer.ShardStream): Effect.Effect<ShardWorker.Exit> =>
-  ShardWorker.run({ streamName: options.streamName, shard, processor, rereadBackoff: options.rereadBackoff ?? defaultRereadBackoff, stop }).pipe(
+  ShardWorker.run({
+    shard,
+    processor,
+    rereadBackoff: options.rereadBackoff ?? defaultRereadBackoff,
+    stop,
+    checkpointInterval: options.checkpointInterval,
+    checkpointRecords: options.checkpointRecords
+  }).pipe(
     Effect.catchAllCause((cause) =>
       Effect.logError("shard failed unexpectedly; releasing its lease", cause).pipe(
         Effect.zipRight(Effect.ignoreLogged(shard.checkpointer.release)),
@@ -189,21 +241,28 @@ const runShard = (options: WorkerOptions, processor: Processor.Processor["Type"]
     Effect.raceFirst(Effect.as(shard.leaseLost, "lost" as const)),
     // Counted here once, whichever noticed first: the heartbeat or a refused checkpoint.
     Effect.tap((exit) => exit === "lost" ? Metric.increment(ServiceMetrics.leasesLost) : Effect.void),
-    Effect.annotateLogs({ shardId: shard.shardId })
+    Effect.annotateLogs({ stream: shard.stream.name, shardId: shard.shardId })
   )
 
 /**
  * Starts the worker and its HTTP endpoint in the current scope; closing the
  * scope is the graceful shutdown described above.
  */
-export const make = (options: WorkerOptions): Effect.Effect<Service["Type"], ServeError, Scope.Scope | Kinesis.Kinesis | Leases.Leases | Processor.Processor> =>
+export const make = (
+  options: WorkerOptions
+): Effect.Effect<
+  Service["Type"],
+  ServeError | StreamId.LegacyLeaseTableError | Leases.LeaseStoreError,
+  Scope.Scope | Kinesis.Kinesis | Leases.Leases | Processor.Processor
+> =>
   Effect.gen(function*() {
-    const { initialPosition, streamName, workerId } = options
+    const { initialPosition, streams, workerId } = options
     const processor = yield* Processor.Processor
-    const worker = yield* Effect.flatMap(Leases.Leases, (leases) => leases.worker(workerId))
+    // Only its own streams' leases: services of other streams may share the table.
+    const worker = yield* Effect.flatMap(Leases.Leases, (leases) => leases.worker(workerId, { accepts: Consumer.accepts(streams) }))
     let consumer: Consumer.ShardedConsumer | undefined
     let stopping = false
-    /** The shards being processed: a shard leaves once its processing ended, whatever the consumer knows. */
+    /** The shards being processed, by lease key: a shard leaves once its processing ended, whatever the consumer knows. */
     const processingShards = new Map<string, Consumer.ShardStream>()
 
     const progress: Effect.Effect<Consumer.ShardedStatus | undefined> = Effect.suspend(() => consumer === undefined ? Effect.succeed(undefined) : consumer.status)
@@ -220,7 +279,7 @@ export const make = (options: WorkerOptions): Effect.Effect<Service["Type"], Ser
     // Served first, so it is closed last and answers 503 while the worker drains.
     const address = yield* Health.serve({ port: options.port, readiness: status })
 
-    const sharded = yield* Consumer.makeSharded(streamName, worker, {
+    const sharded = yield* Consumer.makeSharded(streams, worker, {
       ...options.read,
       workerId,
       initialPosition,
@@ -230,10 +289,13 @@ export const make = (options: WorkerOptions): Effect.Effect<Service["Type"], Ser
     })
     consumer = sharded
     const stop = yield* Deferred.make<void>()
-    const started = (shard: Consumer.ShardStream) => Effect.zipRight(Effect.sync(() => processingShards.set(shard.shardId, shard)), leasesHeld)
+    const started = (shard: Consumer.ShardStream) => Effect.zipRight(Effect.sync(() => processingShards.set(shard.lease.leaseKey, shard)), leasesHeld)
     // A shard taken again may already be processing anew: only its own run removes it.
     const ended = (shard: Consumer.ShardStream) =>
-      Effect.zipRight(Effect.sync(() => processingShards.get(shard.shardId) === shard && processingShards.delete(shard.shardId)), leasesHeld)
+      Effect.zipRight(
+        Effect.sync(() => processingShards.get(shard.lease.leaseKey) === shard && processingShards.delete(shard.lease.leaseKey)),
+        leasesHeld
+      )
     const processing = yield* sharded.shards.pipe(
       Stream.tap(started),
       Stream.flatMap((shard) => Stream.fromEffect(Effect.ensuring(runShard(options, processor, stop)(shard), ended(shard))), {
@@ -267,14 +329,14 @@ export const make = (options: WorkerOptions): Effect.Effect<Service["Type"], Ser
     })
     yield* Effect.addFinalizer(() => drain)
 
-    yield* Effect.logInfo("worker started").pipe(Effect.annotateLogs({ workerId, streamName, address }))
+    yield* Effect.logInfo("worker started").pipe(Effect.annotateLogs({ workerId, streams: streams.map(StreamId.leasePrefix), address }))
     return Service.of({ workerId, address, status })
   }).pipe(Effect.annotateLogs({ workerId: options.workerId }))
 
 /** The worker with its processor, Kinesis client and lease table, configured from `options` and the environment. */
 export const layer = <E = never>(
   options: Options<E>
-): Layer.Layer<Service, E | ConfigError.ConfigError | ServeError> => {
+): Layer.Layer<Service, E | ConfigError.ConfigError | ServeError | StreamId.LegacyLeaseTableError | Leases.LeaseStoreError> => {
   // At start, so a bad definition fails the task before any lease is taken.
   Pipeline.validate(options.pipelines)
   const processor = Processor.layer({ pipelines: options.pipelines, ...(options.retry !== undefined ? { retry: options.retry } : {}) })
@@ -293,5 +355,7 @@ export const layer = <E = never>(
 }
 
 /** The service as a program for `NodeRuntime.runMain`, logging JSON lines (level from `LOG_LEVEL`). */
-export const run = <E = never>(options: Options<E>): Effect.Effect<never, E | ConfigError.ConfigError | ServeError> =>
+export const run = <E = never>(
+  options: Options<E>
+): Effect.Effect<never, E | ConfigError.ConfigError | ServeError | StreamId.LegacyLeaseTableError | Leases.LeaseStoreError> =>
   Layer.launch(layer(options)).pipe(Effect.provide(Log.layerConfig))

@@ -33,8 +33,11 @@ import * as F from "./fixtures/ServiceFixtures"
 /** Short intervals keep the file quick; the pacing itself is the consumer's, tested there. */
 const base = {
   pipelines,
-  streamName: F.streamName,
+  streams: [{ name: F.streamName }],
   initialPosition: "TRIM_HORIZON" as const,
+  // A checkpoint after every batch, as these tests observe them; the cadence has tests of its own.
+  checkpointInterval: Duration.zero,
+  checkpointRecords: 1,
   port: 0,
   readLimit: 25,
   pollInterval: Duration.millis(10),
@@ -109,6 +112,9 @@ const awaitSignal = (signal: Deferred.Deferred<void>, what: string) =>
   Deferred.await(signal).pipe(Effect.timeoutFail({ duration: "30 seconds", onTimeout: () => new Error(`timed out waiting until ${what}`) }))
 
 const shard0 = "shardId-000000000000"
+/** The lease key of a shard of the test stream. */
+const key = (shardId: string) => `${F.streamName}:${shardId}`
+const lease0 = key(shard0)
 
 describe("Service", () => {
   it.scopedLive("checkpoints only what was durably written, and re-reads a failed batch from its first failed record", () =>
@@ -165,7 +171,7 @@ describe("Service", () => {
         const progressed = (shards: ReadonlyArray<string>) =>
           Effect.map(leases.list, (list) =>
             shards.every((s) => {
-              const c = list.find((l) => l.leaseKey === s)?.checkpoint
+              const c = list.find((l) => l.leaseKey === key(s))?.checkpoint
               return c !== undefined && c.sequenceNumber !== Leases.TRIM_HORIZON.sequenceNumber
             }))
 
@@ -192,13 +198,18 @@ describe("Service", () => {
         yield* F.until(progressed([merged.shardId]), "the merged shard has progressed")
         yield* producer.stop
         yield* F.until(Effect.provideService(F.consumed(producer.tips), Leases.Leases, leases), "every shard is checkpointed at its tip")
+        // The finished parents' leases are removed once their children started: the table does not grow with each reshard.
+        const open = Array.from((yield* Shards.list(F.streamName)).values()).filter((s) => !s.closed).map((s) => key(s.shardId)).sort()
+        yield* F.until(Effect.map(leases.list, (list) => list.map((l) => l.leaseKey).sort().join() === open.join()), "only the open shards have leases")
         yield* worker.stop
 
         const shards = yield* Shards.list(F.streamName)
         expect(shards.size).toBe(5)
+        expect(open).toHaveLength(2)
         expect(F.violations(journal.events, new Map(Array.from(shards.values(), (s) => [s.shardId, s.parents])))).toEqual([])
-        const finished = (yield* leases.list).filter((l) => Leases.isShardEnd(l.checkpoint)).map((l) => l.leaseKey).sort()
-        expect(finished).toEqual([first!.shardId, second!.shardId, upper.shardId].sort())
+        // Each parent was finished (checkpointed at SHARD_END) before its lease went.
+        const ended = journal.events.filter((e) => e._tag === "Checkpoint" && Leases.isShardEnd(e.position)).map((e) => e.shardId).sort()
+        expect(ended).toEqual([first!.shardId, second!.shardId, upper.shardId].sort())
         expect(yield* mismatches(store, expectedItems(producer.events))).toEqual([])
       }).pipe(Effect.provide(clients))
     }))
@@ -216,10 +227,10 @@ describe("Service", () => {
       const worker = yield* F.startService({ ...base, workerId: "w1", layer: Layer.merge(Layer.succeed(Store.Store, gate.store), services.rest), leases, kinesis })
 
       yield* awaitSignal(gate.entered, "a batch is in hand")
-      yield* steal(table, shard0, "thief")
+      yield* steal(table, lease0, "thief")
       yield* gate.open
       yield* F.until(Effect.map(worker.service.status, (s) => s.shards.length === 0), "the worker stopped the shard")
-      const lease = yield* leaseOf(table, shard0)
+      const lease = yield* leaseOf(table, lease0)
       expect(lease.leaseOwner).toBe("thief")
       expect(lease.checkpoint).toEqual(Leases.TRIM_HORIZON)
       expect(gate.calls()).toBe(1)
@@ -238,9 +249,9 @@ describe("Service", () => {
       const worker = yield* F.startService({ ...base, workerId: "w1", layer: Layer.merge(Layer.succeed(Store.Store, gate.store), services.rest), leases, kinesis })
 
       yield* awaitSignal(gate.entered, "a batch is in hand")
-      yield* steal(table, shard0, "thief")
+      yield* steal(table, lease0, "thief")
       yield* F.until(Effect.map(worker.service.status, (s) => s.shards.length === 0), "the worker stopped the shard")
-      const lease = yield* leaseOf(table, shard0)
+      const lease = yield* leaseOf(table, lease0)
       expect(lease.leaseOwner).toBe("thief")
       expect(lease.checkpoint).toEqual(Leases.TRIM_HORIZON)
       expect(gate.calls()).toBe(1)
@@ -259,13 +270,13 @@ describe("Service", () => {
 
       yield* awaitSignal(gate.entered, "a batch is in hand")
       const first = lastApplied(journal.events, shard0)!
-      expect((yield* leaseOf(table, shard0)).checkpoint).toEqual(first)
+      expect((yield* leaseOf(table, lease0)).checkpoint).toEqual(first)
       const stopping = yield* Effect.fork(worker.stop)
       yield* F.until(Effect.map(worker.service.status, (s) => s.phase === "stopping"), "the worker is stopping")
       yield* gate.open
       yield* Fiber.join(stopping)
 
-      const lease = yield* leaseOf(table, shard0)
+      const lease = yield* leaseOf(table, lease0)
       const second = lastApplied(journal.events, shard0)!
       expect(comparePosition(second, first)).toBe(1)
       expect(lease.checkpoint).toEqual(second)
@@ -296,7 +307,7 @@ describe("Service", () => {
       const first = lastApplied(journal.events, shard0)!
       yield* worker.stop
 
-      const lease = yield* leaseOf(table, shard0)
+      const lease = yield* leaseOf(table, lease0)
       expect(lease.checkpoint).toEqual(first)
       expect(lease.leaseOwner).toBeUndefined()
       expect(lastApplied(journal.events, shard0)).toEqual(first)
@@ -340,7 +351,7 @@ describe("Service", () => {
       yield* F.until(Effect.provideService(F.consumed(tips), Leases.Leases, leases), "the shard is consumed")
       const ready = yield* get("/readyz")
       expect(ready.status).toBe(200)
-      expect(JSON.parse(ready.body)).toEqual({ workerId: "w1", phase: "running", ready: true, shards: [shard0] })
+      expect(JSON.parse(ready.body)).toEqual({ workerId: "w1", phase: "running", ready: true, shards: [lease0] })
 
       const metrics = yield* get("/metrics")
       expect(metrics.status).toBe(200)
@@ -373,7 +384,7 @@ describe("Service", () => {
       yield* gate.open
       yield* Fiber.join(stopping)
       expect((yield* Effect.either(get("/healthz")))._tag).toBe("Left")
-      expect((yield* leaseOf(table, shard0)).leaseOwner).toBeUndefined()
+      expect((yield* leaseOf(table, lease0)).leaseOwner).toBeUndefined()
     }))
 
   it.scopedLive("a worker with no shard left to take is ready: idle by design", () =>
@@ -388,7 +399,7 @@ describe("Service", () => {
       const idle = yield* start("w2")
       yield* F.until(Effect.map(idle.service.status, (s) => s.phase === "running"), "the second worker runs")
       expect(yield* idle.service.status).toEqual({ workerId: "w2", phase: "running", ready: true, shards: [] })
-      expect(yield* busy.service.status).toEqual({ workerId: "w1", phase: "running", ready: true, shards: [shard0] })
+      expect(yield* busy.service.status).toEqual({ workerId: "w1", phase: "running", ready: true, shards: [lease0] })
       const address = idle.service.address
       const port = address._tag === "TcpAddress" ? address.port : 0
       const response = yield* Effect.promise(() => fetch(`http://127.0.0.1:${port}/readyz`))
@@ -430,14 +441,13 @@ describe("shard worker re-reads (on the TestClock)", () => {
           })
       })
       const leases = yield* Leases.make(yield* LeaseTableMemory.make, { failoverTime: "10 seconds" })
-      yield* leases.createLeases([{ leaseKey: shard0 }])
+      yield* leases.createLeases([{ leaseKey: lease0 }])
       const worker = yield* leases.worker("w1")
       const [lease] = yield* worker.round
       const shard = yield* Consumer.leasedShard(F.streamName, worker, lease!, { pollInterval: Duration.millis(100) }).pipe(
         Effect.provideService(Kinesis.Kinesis, kinesis)
       )
       const fiber = yield* ShardWorker.run({
-        streamName: F.streamName,
         shard,
         processor: failing,
         rereadBackoff: Schedule.exponential("1 second").pipe(Schedule.intersect(Schedule.recurs(2))),

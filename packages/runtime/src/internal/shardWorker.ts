@@ -3,22 +3,34 @@
  * process each batch, and checkpoint only what the processor finished (see
  * `Acknowledgement`). `Service` runs one of these per shard handed out and
  * interrupts it when the lease is lost.
+ *
+ * Checkpoints are lease-table writes, so they are spaced: what is durably
+ * written is remembered as pending and checkpointed once `checkpointRecords`
+ * records are pending or `checkpointInterval` passed since the last
+ * checkpoint (a timer writes it while the shard is idle), and always before a
+ * re-read, on shutdown and at shard end. A pending position is never past a
+ * record whose writes did not land; a crash re-reads what was pending, which
+ * the store's watermarks make idempotent.
  */
 import * as Acknowledgement from "@eddy/core/Acknowledgement"
 import type * as Processor from "@eddy/core/Processor"
 import type { Position, SourceRecord } from "@eddy/core/SourceRecord"
 import type * as Consumer from "@eddy/kinesis/Consumer"
-import { Chunk, Deferred, Effect, Either, Metric, Option, Schedule, Stream } from "effect"
+import type { KinesisError } from "@eddy/kinesis/Kinesis"
+import { Chunk, Clock, Deferred, Duration, Effect, Either, Fiber, Metric, Option, Schedule, Stream } from "effect"
 import * as ServiceMetrics from "./serviceMetrics"
 
 export interface Options {
-  readonly streamName: string
   readonly shard: Consumer.ShardStream
   readonly processor: Processor.Processor["Type"]
   /** Waits before each re-read after a failure; when it is exhausted the lease is given up. */
   readonly rereadBackoff: Schedule.Schedule<unknown, unknown>
   /** Completed on shutdown: fetch nothing more, finish the batch in hand, then return. */
   readonly stop: Deferred.Deferred<void>
+  /** Longest time durably written records wait for their checkpoint; default 5 seconds. */
+  readonly checkpointInterval?: Duration.DurationInput
+  /** Records pending that trigger a checkpoint at once; default 10,000. */
+  readonly checkpointRecords?: number
 }
 
 /** How a shard's run ended; in every case this worker no longer holds the lease. */
@@ -46,9 +58,17 @@ const positionOf = (r: SourceRecord): Position => ({ sequenceNumber: r.sequenceN
 
 export const run = (options: Options): Effect.Effect<Exit> =>
   Effect.gen(function*() {
-    const { processor, shard, stop, streamName } = options
+    const { processor, shard, stop } = options
     const { checkpointer } = shard
+    const source = shard.stream.name
     const backoff = yield* Schedule.driver(options.rereadBackoff)
+    const intervalMillis = Duration.toMillis(options.checkpointInterval ?? Duration.seconds(5))
+    const recordsPerCheckpoint = options.checkpointRecords ?? 10_000
+
+    /** The last durably written position not yet checkpointed, the records up to it, and when the last checkpoint was written. */
+    let pending: Position | undefined
+    let pendingRecords = 0
+    let lastCheckpoint = yield* Clock.currentTimeMillis
 
     /** Undefined when written; otherwise how the read ends. */
     const written = (checkpoint: typeof checkpointer.checkpointShardEnd): Effect.Effect<End | undefined> =>
@@ -61,32 +81,74 @@ export const run = (options: Options): Effect.Effect<Exit> =>
         })
       )
 
+    /** Writes the pending checkpoint, if any. */
+    const flush: Effect.Effect<End | undefined> = Effect.suspend(() => {
+      const at = pending
+      if (at === undefined) return Effect.succeed(undefined)
+      return Effect.tap(written(checkpointer.checkpoint(at)), (end) =>
+        Effect.map(Clock.currentTimeMillis, (t) => {
+          if (end !== undefined || pending !== at) return
+          pending = undefined
+          pendingRecords = 0
+          lastCheckpoint = t
+        }))
+    })
+
+    /** Notes records as durably written, and checkpoints them when the count or the interval says so. */
+    const done = (at: Position, records: number): Effect.Effect<End | undefined> =>
+      Effect.flatMap(Clock.currentTimeMillis, (t) => {
+        pending = at
+        pendingRecords += records
+        return pendingRecords >= recordsPerCheckpoint || t - lastCheckpoint >= intervalMillis ? flush : Effect.succeed(undefined)
+      })
+
+    /** Waits until the pending checkpoint is due by time; never while nothing is pending. */
+    const due = Effect.flatMap(Clock.currentTimeMillis, (t) =>
+      pending === undefined ? Effect.never : Effect.sleep(Math.max(0, lastCheckpoint + intervalMillis - t)))
+
     /** Processes one batch and checkpoints the records done before the first failed one. */
     const handle = (batch: Consumer.ShardBatch): Effect.Effect<End | undefined> =>
       Effect.gen(function*() {
         const records = Chunk.toReadonlyArray(batch.records)
-        const outcomes = records.length === 0 ? [] : (yield* processor.process(records, { source: streamName })).outcomes
+        const outcomes = records.length === 0 ? [] : (yield* processor.process(records, { source })).outcomes
         // One shard per batch: at most one acknowledgement.
         const [ack] = Acknowledgement.byShard(records, outcomes)
         if (ack?.resumeAt !== undefined) {
           const failed = ack.resumeAt
           const outcome = outcomes[records.indexOf(failed)]!
           const why = outcome._tag === "Failed" ? outcome.error.message : outcome._tag === "Blocked" ? `${outcome.error}: ${outcome.reason}` : outcome._tag
-          const end = ack.done !== undefined ? yield* written(checkpointer.checkpoint(positionOf(ack.done))) : undefined
-          return end ?? reread(`record ${failed.sequenceNumber}/${failed.subSequenceNumber} is not done: ${why}`)
+          // The re-read starts at the checkpoint: write what is done first.
+          if (ack.done !== undefined) pending = positionOf(ack.done)
+          return (yield* flush) ?? reread(`record ${failed.sequenceNumber}/${failed.subSequenceNumber} is not done: ${why}`)
         }
-        if (batch.shardEnded) return (yield* written(checkpointer.checkpointShardEnd)) ?? finished
-        return ack?.done !== undefined ? yield* written(checkpointer.checkpoint(positionOf(ack.done))) : undefined
+        if (batch.shardEnded) {
+          const end = yield* written(checkpointer.checkpointShardEnd)
+          if (end === undefined) pending = undefined
+          return end ?? finished
+        }
+        return ack?.done !== undefined ? yield* done(positionOf(ack.done), records.length) : undefined
       })
 
     /** Reads from the checkpoint until the shard ends, a failure calls for a re-read, or shutdown. */
     const read: Effect.Effect<End> = Effect.scoped(Effect.gen(function*() {
       // Each run starts at the last checkpoint, with one batch fetched ahead while the current one is processed.
       const pull = yield* Stream.toPull(shard.batches)
+      // The pull runs in a fiber of its own, so that a due checkpoint can be written while it waits, without cutting it short.
+      let pulling: Fiber.RuntimeFiber<Either.Either<Chunk.Chunk<Consumer.ShardBatch>, Option.Option<KinesisError>>> | undefined
       while (true) {
         if (yield* Deferred.isDone(stop)) return stopped
-        const next = yield* Effect.raceFirst(Effect.either(pull), Effect.as(Deferred.await(stop), undefined))
-        if (next === undefined) return stopped
+        pulling ??= yield* Effect.forkScoped(Effect.either(pull))
+        const next = yield* Effect.raceFirst(
+          Fiber.join(pulling),
+          Effect.raceFirst(Effect.as(Deferred.await(stop), "stop" as const), Effect.as(due, "due" as const))
+        )
+        if (next === "stop") return stopped
+        if (next === "due") {
+          const end = yield* flush
+          if (end !== undefined) return end
+          continue
+        }
+        pulling = undefined
         if (Either.isLeft(next)) {
           // The consumer ends the shard's stream on shutdown too.
           if (Option.isNone(next.left) && (yield* Deferred.isDone(stop))) return stopped
@@ -107,12 +169,17 @@ export const run = (options: Options): Effect.Effect<Exit> =>
         case "Finished":
           yield* Effect.logInfo("shard finished: checkpointed at SHARD_END")
           return "finished"
-        case "Stopped":
+        case "Stopped": {
+          // Shutdown: what is durably written is checkpointed before the lease is released.
+          const end = yield* flush
+          if (end?._tag === "Lost") return "lost"
           return "stopped"
+        }
         case "Lost":
           yield* Effect.logWarning("lease lost: another worker took the shard; stopped without checkpointing")
           return "lost"
         case "Reread": {
+          if ((yield* flush)?._tag === "Lost") return "lost"
           yield* Metric.increment(ServiceMetrics.rereads)
           const checkpoint = yield* checkpointer.position
           const annotations = { reason: end.reason, checkpoint: checkpoint.sequenceNumber, subSequenceNumber: checkpoint.subSequenceNumber }

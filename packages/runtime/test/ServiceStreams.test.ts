@@ -1,0 +1,250 @@
+/**
+ * The service over several streams: services of two streams sharing one
+ * DynamoDB lease table, one worker consuming two streams, a lease table of the
+ * old single-stream format refused, and the checkpoint cadence (by records, by
+ * time while idle, and on shutdown). Kinesis and DynamoDB are the in-process
+ * emulators, through the real SDK clients.
+ */
+import { describe, expect, it } from "@effect/vitest"
+import * as DeadLetter from "@eddy/core/DeadLetter"
+import * as Leases from "@eddy/core/Leases"
+import * as LeaseTableMemory from "@eddy/core/LeaseTableMemory"
+import { comparePosition, positionId } from "@eddy/core/SourceRecord"
+import * as Store from "@eddy/core/Store"
+import * as DynamoClient from "@eddy/dynamodb/DynamoClient"
+import * as DynamoDeduper from "@eddy/dynamodb/DynamoDeduper"
+import * as DynamoLeases from "@eddy/dynamodb/DynamoLeases"
+import * as DynamoStore from "@eddy/dynamodb/DynamoStore"
+import * as Kinesis from "@eddy/kinesis/Kinesis"
+import * as StreamId from "@eddy/kinesis/StreamId"
+import { Kinesalite } from "@eddy/local"
+import { sampleOrders } from "@eddy/commerce/CommerceArbitrary"
+import { ConfigProvider, Duration, Effect, Layer, Schedule } from "effect"
+import * as Service from "../src/Service"
+import { encode, expectedItems, memoryServices, mismatches, pipelines } from "./LambdaFixtures"
+import * as F from "./fixtures/ServiceFixtures"
+
+const base = {
+  pipelines,
+  initialPosition: "TRIM_HORIZON" as const,
+  port: 0,
+  readLimit: 25,
+  pollInterval: Duration.millis(10),
+  discoveryInterval: Duration.millis(200),
+  gracePeriod: Duration.seconds(10),
+  checkpointInterval: Duration.millis(100),
+  checkpointRecords: 10_000,
+  read: { maxIdleInterval: Duration.millis(50), retry: Schedule.spaced("10 millis").pipe(Schedule.intersect(Schedule.recurs(50))) },
+  rereadBackoff: Schedule.spaced("20 millis").pipe(Schedule.intersect(Schedule.recurs(200)))
+}
+
+const products = "products"
+
+/** The store, deduper and lease table on the local DynamoDB, dead letters in memory. */
+const dynamoState = (clients: Layer.Layer<Kinesis.Kinesis | DynamoClient.DynamoClient>) =>
+  Effect.gen(function*() {
+    yield* F.ensureTables
+    const store = yield* DynamoStore.make({ table: F.tables.aggregate })
+    const leases = yield* DynamoLeases.make({ tableName: F.tables.leases, failoverTime: "3 seconds" })
+    const layer = Layer.mergeAll(
+      Layer.succeed(Store.Store, store),
+      DynamoDeduper.layer({ table: F.tables.dedup, namespace: F.dedupNamespace }),
+      DeadLetter.layerMemory
+    ).pipe(Layer.provide(clients))
+    return { store, leases, layer }
+  })
+
+const orders = (count: number, offset = 0) => sampleOrders(count, { offset, products: 20, customers: 50, intervalMillis: 60_000 })
+const orderRecords = (count: number, offset = 0) => orders(count, offset).map((e) => ({ PartitionKey: e.order.id, Data: encode(e) }))
+
+describe("Service over several streams", () => {
+  it.scopedLive("two streams' services sharing one lease table each read every shard of their own stream, and the aggregates are exact", () =>
+    Effect.gen(function*() {
+      const endpoints = yield* F.emulators
+      const clients = Layer.merge(Kinesis.layer({ endpoint: endpoints.kinesis }), DynamoClient.layer({ endpoint: endpoints.dynamo }))
+      yield* Effect.gen(function*() {
+        const { layer, leases, store } = yield* dynamoState(clients)
+        // The same shard ids in both streams: only the stream in the key tells their leases apart.
+        yield* F.createStream(F.streamName, 2)
+        yield* F.createStream(products, 2)
+        const a = F.traffic(80, { offset: 0 })
+        const b = F.traffic(80, { offset: 80 })
+        const tipsA = yield* F.put(F.streamName, a.records)
+        const tipsB = yield* F.put(products, b.records)
+        const kinesis = Layer.succeed(Kinesis.Kinesis, yield* Kinesis.Kinesis)
+        const shared = Layer.succeed(Leases.Leases, leases)
+        const orders = yield* F.startService({ ...base, streams: [{ name: F.streamName }], workerId: "orders-1", layer, leases: shared, kinesis })
+        const other = yield* F.startService({ ...base, streams: [{ name: products }], workerId: "products-1", layer, leases: shared, kinesis })
+        const consumed = Effect.zipWith(F.consumed(tipsA, F.streamName), F.consumed(tipsB, products), (x, y) => x && y)
+        yield* F.until(Effect.provideService(consumed, Leases.Leases, leases), "both streams are checkpointed at their tips")
+
+        const table = yield* leases.list
+        expect(table.map((l) => l.leaseKey).sort()).toEqual(
+          ["orders:shardId-000000000000", "orders:shardId-000000000001", "products:shardId-000000000000", "products:shardId-000000000001"]
+        )
+        for (const l of table) expect(l.leaseOwner).toBe(l.leaseKey.startsWith("orders:") ? "orders-1" : "products-1")
+        expect((yield* orders.service.status).shards).toEqual(["orders:shardId-000000000000", "orders:shardId-000000000001"])
+        expect((yield* other.service.status).shards).toEqual(["products:shardId-000000000000", "products:shardId-000000000001"])
+        yield* orders.stop
+        yield* other.stop
+        expect(yield* mismatches(store, expectedItems([...a.events, ...b.events]))).toEqual([])
+      }).pipe(Effect.provide(clients))
+    }))
+
+  it.scopedLive("one worker consumes every stream it is configured for", () =>
+    Effect.gen(function*() {
+      const endpoints = yield* F.emulators
+      const clients = Layer.merge(Kinesis.layer({ endpoint: endpoints.kinesis }), DynamoClient.layer({ endpoint: endpoints.dynamo }))
+      yield* Effect.gen(function*() {
+        const { layer, leases, store } = yield* dynamoState(clients)
+        yield* F.createStream(F.streamName, 2)
+        yield* F.createStream(products, 1)
+        const a = F.traffic(60, { offset: 0 })
+        const b = F.traffic(60, { offset: 60 })
+        const tipsA = yield* F.put(F.streamName, a.records)
+        const tipsB = yield* F.put(products, b.records)
+        const settings = yield* Service.settingsConfig({}).pipe(
+          Effect.withConfigProvider(ConfigProvider.fromMap(new Map([["EDDY_STREAMS", `${F.streamName}, ${products}`]])))
+        )
+        expect(settings.streams).toEqual([{ name: F.streamName }, { name: products }])
+        const worker = yield* F.startService({
+          ...base,
+          streams: settings.streams,
+          workerId: "both",
+          layer,
+          leases: Layer.succeed(Leases.Leases, leases),
+          kinesis: Layer.succeed(Kinesis.Kinesis, yield* Kinesis.Kinesis)
+        })
+        const consumed = Effect.zipWith(F.consumed(tipsA, F.streamName), F.consumed(tipsB, products), (x, y) => x && y)
+        yield* F.until(Effect.provideService(consumed, Leases.Leases, leases), "both streams are checkpointed at their tips")
+        expect((yield* worker.service.status).shards).toEqual([
+          "orders:shardId-000000000000",
+          "orders:shardId-000000000001",
+          "products:shardId-000000000000"
+        ])
+        yield* worker.stop
+        expect(yield* mismatches(store, expectedItems([...a.events, ...b.events]))).toEqual([])
+        for (const l of yield* leases.list) expect(l.leaseOwner).toBeUndefined()
+      }).pipe(Effect.provide(clients))
+    }))
+
+  it.scopedLive("refuses a lease table in the single-stream format, naming the table and what to do", () =>
+    Effect.gen(function*() {
+      const endpoints = yield* F.emulators
+      const clients = Layer.merge(Kinesis.layer({ endpoint: endpoints.kinesis }), DynamoClient.layer({ endpoint: endpoints.dynamo }))
+      yield* Effect.gen(function*() {
+        const { layer, leases } = yield* dynamoState(clients)
+        yield* F.createStream(F.streamName, 1)
+        // As an earlier version wrote it: the bare shard id.
+        yield* leases.createLeases([{ leaseKey: "shardId-000000000000", checkpoint: { sequenceNumber: "4959", subSequenceNumber: 0 } }])
+        const error = yield* Effect.flip(F.startService({
+          ...base,
+          streams: [{ name: F.streamName }],
+          workerId: "w1",
+          layer,
+          leases: Layer.succeed(Leases.Leases, leases),
+          kinesis: Layer.succeed(Kinesis.Kinesis, yield* Kinesis.Kinesis)
+        }))
+        expect(error).toBeInstanceOf(StreamId.LegacyLeaseTableError)
+        const refused = error as StreamId.LegacyLeaseTableError
+        expect(refused.table).toBe(`DynamoDB table ${F.tables.leases}`)
+        expect(refused.leaseKeys).toEqual(["shardId-000000000000"])
+        expect(refused.message).toContain(`DynamoDB table ${F.tables.leases} holds 1 lease(s) keyed by bare shard ids (shardId-000000000000)`)
+        expect(refused.message).toContain("point the service at a new, empty lease table")
+        expect(refused.message).toContain(`rewrite each key as "orders:<shardId>"`)
+        // Nothing was taken or created.
+        expect((yield* leases.list).map((l) => [l.leaseKey, l.leaseOwner])).toEqual([["shardId-000000000000", undefined]])
+      }).pipe(Effect.provide(clients))
+    }))
+})
+
+describe("Service checkpoint cadence", () => {
+  const localKinesis = Effect.map(Kinesalite.start(), ({ endpoint }) => Kinesis.layer({ endpoint }))
+  const memoryLeases = (journal: ReturnType<typeof F.journal>) =>
+    Effect.gen(function*() {
+      const table = journal.table(yield* LeaseTableMemory.make)
+      const leases = yield* Leases.make(table, { failoverTime: "10 seconds" })
+      return { table, leases, layer: Layer.succeed(Leases.Leases, leases) }
+    })
+  const checkpoints = (journal: ReturnType<typeof F.journal>) => journal.events.filter((e) => e._tag === "Checkpoint")
+  /** Records whose writes landed. */
+  const applied = (journal: ReturnType<typeof F.journal>) =>
+    new Set(journal.events.flatMap((e) => e._tag === "Applied" ? [positionId(e.shardId, e.position)] : [])).size
+
+  it.scopedLive("checkpoints once the record count is reached, never past what was written", () =>
+    Effect.gen(function*() {
+      const kinesis = yield* localKinesis
+      yield* F.createStream(F.streamName, 1).pipe(Effect.provide(kinesis))
+      const tips = yield* F.put(F.streamName, orderRecords(200)).pipe(Effect.provide(kinesis))
+      const services = memoryServices()
+      const journal = F.journal()
+      const { layer: leases, leases: service } = yield* memoryLeases(journal)
+      const worker = yield* F.startService({
+        ...base,
+        streams: [{ name: F.streamName }],
+        workerId: "w1",
+        // A record count of two batches; the interval only so that the last records are checkpointed too.
+        checkpointRecords: 50,
+        checkpointInterval: Duration.seconds(2),
+        layer: Layer.merge(Layer.succeed(Store.Store, journal.store(services.store)), services.rest),
+        leases,
+        kinesis
+      })
+      yield* F.until(Effect.provideService(F.consumed(tips), Leases.Leases, service), "the shard is checkpointed at its tip")
+      yield* worker.stop
+      expect(F.violations(journal.events)).toEqual([])
+      // 200 records in batches of at most 25: eight or more batches, at most four checkpoints of 50 records and the last ones.
+      expect(applied(journal)).toBeGreaterThanOrEqual(200)
+      expect(checkpoints(journal).length).toBeGreaterThanOrEqual(1)
+      expect(checkpoints(journal).length).toBeLessThanOrEqual(5)
+    }))
+
+  it.scopedLive("an idle shard's last records are checkpointed once the interval passed, and shutdown checkpoints what is written", () =>
+    Effect.gen(function*() {
+      const kinesis = yield* localKinesis
+      yield* F.createStream(F.streamName, 1).pipe(Effect.provide(kinesis))
+      const services = memoryServices()
+      const journal = F.journal()
+      const { layer: leases, leases: service, table } = yield* memoryLeases(journal)
+      const tips = yield* F.put(F.streamName, orderRecords(60)).pipe(Effect.provide(kinesis))
+      const idle = yield* F.startService({
+        ...base,
+        streams: [{ name: F.streamName }],
+        workerId: "w1",
+        checkpointRecords: 1_000_000,
+        checkpointInterval: Duration.seconds(2),
+        layer: Layer.merge(Layer.succeed(Store.Store, journal.store(services.store)), services.rest),
+        leases,
+        kinesis
+      })
+      // The records arrive in three batches and are written; the idle timer checkpoints them, not each batch.
+      yield* F.until(Effect.sync(() => applied(journal) >= 60), "the records are written")
+      yield* F.until(Effect.provideService(F.consumed(tips), Leases.Leases, service), "the idle shard is checkpointed at its tip")
+      expect(checkpoints(journal).length).toBeLessThanOrEqual(2)
+      yield* idle.stop
+
+      // An interval longer than the test: only shutdown checkpoints.
+      const more = yield* F.put(F.streamName, orderRecords(30, 60), tips).pipe(Effect.provide(kinesis))
+      const before = applied(journal)
+      const slow = yield* F.startService({
+        ...base,
+        streams: [{ name: F.streamName }],
+        workerId: "w2",
+        checkpointRecords: 1_000_000,
+        checkpointInterval: Duration.hours(1),
+        layer: Layer.merge(Layer.succeed(Store.Store, journal.store(services.store)), services.rest),
+        leases,
+        kinesis
+      })
+      yield* F.until(Effect.sync(() => applied(journal) >= before + 30), "the new records are written")
+      const key = `${F.streamName}:shardId-000000000000`
+      const written = (yield* table.get(key))!.checkpoint
+      expect(comparePosition(written, { sequenceNumber: more.get("shardId-000000000000")!, subSequenceNumber: 0 })).toBeLessThan(0)
+      yield* slow.stop
+      const stored = (yield* table.get(key))!
+      expect(stored.checkpoint).toEqual({ sequenceNumber: more.get("shardId-000000000000")!, subSequenceNumber: 0 })
+      expect(stored.leaseOwner).toBeUndefined()
+      expect(F.violations(journal.events)).toEqual([])
+      expect(yield* mismatches(services.store, expectedItems([...orders(60), ...orders(30, 60)]))).toEqual([])
+    }))
+})
