@@ -6,6 +6,7 @@
 import * as Leases from "@eddy/core/Leases"
 import * as Monoid from "@eddy/core/Monoid"
 import * as Kinesis from "@eddy/kinesis/Kinesis"
+import * as StreamId from "@eddy/kinesis/StreamId"
 import { Kinesalite } from "@eddy/local"
 import * as Service from "@eddy/runtime/Service"
 import { describe, expect, it } from "@effect/vitest"
@@ -28,7 +29,7 @@ describe("clickstream as a service", () => {
         layer: state.layer,
         leases: Leases.layerMemory(),
         kinesis: Layer.succeed(Kinesis.Kinesis, kinesis),
-        streamName,
+        streams: [StreamId.of(streamName)],
         workerId: "worker-1",
         port: 0,
         pollInterval: Duration.millis(20),

@@ -7,6 +7,7 @@ import * as Deduper from "@eddy/core/Deduper"
 import * as Leases from "@eddy/core/Leases"
 import * as Store from "@eddy/core/Store"
 import * as Kinesis from "@eddy/kinesis/Kinesis"
+import * as StreamId from "@eddy/kinesis/StreamId"
 import { Kinesalite } from "@eddy/local"
 import * as Service from "@eddy/runtime/Service"
 import { describe, expect, it } from "@effect/vitest"
@@ -35,7 +36,7 @@ describe("iot as a service", () => {
         ),
         leases: Leases.layerMemory(),
         kinesis: Layer.succeed(Kinesis.Kinesis, kinesis),
-        streamName,
+        streams: [StreamId.of(streamName)],
         workerId: "worker-1",
         port: 0,
         pollInterval: Duration.millis(20),
