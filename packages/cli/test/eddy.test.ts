@@ -1,0 +1,236 @@
+/**
+ * The real `eddy` binary as a child process: help, version, usage errors,
+ * describe, local up (emulators on fixed ports, read back through the printed
+ * environment block), tables create, query --json, and re-drives that are
+ * exactly once (a second run finds only duplicates; the aggregates equal an
+ * independent fold of the events).
+ */
+import * as DeadLetter from "@eddy/core/DeadLetter"
+import * as Processor from "@eddy/core/Processor"
+import type { SourceRecord } from "@eddy/core/SourceRecord"
+import * as DynamoClient from "@eddy/dynamodb/DynamoClient"
+import * as DynamoDeduper from "@eddy/dynamodb/DynamoDeduper"
+import * as DynamoStore from "@eddy/dynamodb/DynamoStore"
+import * as Kinesis from "@eddy/kinesis/Kinesis"
+import * as DeadLetterSinks from "@eddy/runtime/DeadLetterSinks"
+import { Effect, Layer } from "effect"
+import { type ChildProcess, spawn, spawnSync } from "node:child_process"
+import { mkdtempSync, writeFileSync } from "node:fs"
+import { tmpdir } from "node:os"
+import { join, resolve } from "node:path"
+import { afterAll, beforeAll, describe, expect, it } from "vitest"
+import { BROKEN, pipelines, type Reading } from "./fixtures/pipelines"
+
+const bin = resolve(import.meta.dirname, "../bin/eddy.mjs")
+const fixture = resolve(import.meta.dirname, "fixtures/pipelines.ts")
+const commerce = resolve(import.meta.dirname, "../../../apps/commerce-analytics/src/pipelines.ts")
+const cleanEnv = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith("EDDY_") && !k.startsWith("AWS_ENDPOINT_URL")))
+
+const eddy = (args: ReadonlyArray<string>, env: Record<string, string> = {}) => {
+  const r = spawnSync(process.execPath, [bin, ...args], { encoding: "utf8", env: { ...cleanEnv, NO_COLOR: "1", ...env }, timeout: 60_000 })
+  return { code: r.status, stdout: r.stdout, stderr: r.stderr }
+}
+
+describe("eddy usage", () => {
+  it("prints help for eddy and for every command, and its version", () => {
+    const help = eddy(["--help"])
+    expect(help.code).toBe(0)
+    for (const command of ["describe", "query", "tables create", "local up", "redrive"]) expect(help.stdout).toContain(command)
+    for (const command of [["describe"], ["query"], ["tables", "create"], ["local", "up"], ["redrive"]]) {
+      const sub = eddy([...command, "--help"])
+      expect(sub.code, command.join(" ")).toBe(0)
+      expect(sub.stdout).toContain("OPTIONS")
+    }
+    expect(eddy(["redrive", "--help"]).stdout).toContain("$EDDY_DEDUP_TABLE")
+    const version = eddy(["--version"])
+    expect(version.code).toBe(0)
+    expect(version.stdout.trim()).toBe("0.1.0")
+  })
+
+  it("suggests a command or option for a typo, with exit code 2", () => {
+    const command = eddy(["descrbe"])
+    expect(command.code).toBe(2)
+    expect(command.stderr).toContain("Did you mean 'describe'?")
+    const option = eddy(["describe", "--pipline", fixture])
+    expect(option.code).toBe(2)
+    expect(option.stderr).toContain("Did you mean '--pipelines'?")
+  })
+
+  it("names a missing option in one plain message, with exit code 2", () => {
+    const r = eddy(["query", "total_by_device", "d1"])
+    expect(r.code).toBe(2)
+    expect(r.stderr).toContain("--pipelines")
+    expect(r.stderr).not.toMatch(/\bat .*\.ts:\d+/)
+  })
+
+  it("fails a user error with one message and exit code 1, no stack trace", () => {
+    const r = eddy(["describe", "--pipelines", "missing.ts"])
+    expect(r.code).toBe(1)
+    expect(r.stderr.trim()).toBe("eddy: no pipelines module at missing.ts; give --pipelines the path of the module that exports them")
+  })
+
+  it("describes the commerce pipelines, as a table and as JSON", () => {
+    const table = eddy(["describe", "--pipelines", commerce], { EDDY_AGGREGATE_TABLE: "commerce-aggregates" })
+    expect(table.code).toBe(0)
+    expect(table.stdout).toMatch(/top_products_daily\s+order\.created\s+topk\(100,1000\)\s+daily, kept 400d/)
+    expect(table.stdout).toContain("DynamoDB table commerce-aggregates")
+    const json = JSON.parse(eddy(["describe", "--pipelines", commerce, "--json"]).stdout)
+    expect(json.source).toBe("commerce")
+    expect(json.pipelines.map((p: { name: string }) => p.name)).toContain("unique_customers_daily")
+  })
+})
+
+// ---------------------------------------------------------------------------
+// Against the emulators `eddy local up` starts
+// ---------------------------------------------------------------------------
+
+const STREAM = "readings"
+const NAMESPACE = "test"
+let child: ChildProcess
+let output = ""
+let env: Record<string, string> = {}
+const dir = mkdtempSync(join(tmpdir(), "eddy-cli-"))
+
+const port = () => 20_000 + Math.floor(Math.random() * 20_000)
+
+beforeAll(async () => {
+  const kinesisPort = port()
+  child = spawn(process.execPath, [bin, "local", "up", "--kinesis-port", String(kinesisPort), "--dynamodb-port", String(kinesisPort + 1), "--stream", STREAM, "--aggregate-table", "aggregates", "--dedup-table", "dedup"], {
+    env: { ...cleanEnv, NO_COLOR: "1" },
+    stdio: ["ignore", "pipe", "pipe"]
+  })
+  child.stdout!.on("data", (d) => (output += d))
+  child.stderr!.on("data", (d) => (output += d))
+  const deadline = Date.now() + 60_000
+  while (!output.includes("Running until Ctrl-C")) {
+    if (Date.now() > deadline || child.exitCode !== null) throw new Error(`local up did not start:\n${output}`)
+    await new Promise((r) => setTimeout(r, 100))
+  }
+  env = Object.fromEntries(
+    output.split("\n").filter((l) => l.startsWith("export ")).flatMap((l) => l.slice(7).split(" ").map((kv) => kv.split("=") as [string, string]))
+  )
+})
+
+afterAll(() => {
+  if (child.exitCode === null) child.kill("SIGKILL")
+})
+
+const state = () => {
+  const client = DynamoClient.layer({ region: "us-east-1", endpoint: env.AWS_ENDPOINT_URL_DYNAMODB! })
+  return Layer.mergeAll(
+    DynamoStore.layer({ table: "aggregates" }),
+    DynamoDeduper.layer({ table: "dedup", namespace: NAMESPACE }),
+    DeadLetter.layerMemory
+  ).pipe(Layer.provideMerge(client))
+}
+
+const reading = (i: number, device: string, value: number): Reading => ({ type: "reading", id: `r-${i}`, device, value, at: Date.UTC(2026, 10, 21) })
+const bytes = (r: Reading) => new TextEncoder().encode(JSON.stringify(r))
+
+/** Processes records as an entry would (the pipeline broken), returning the dead letters. */
+const processBroken = (records: ReadonlyArray<SourceRecord>) =>
+  Effect.gen(function*() {
+    process.env[BROKEN] = "1"
+    const processor = yield* Processor.make({ pipelines })
+    const result = yield* processor.process(records, { source: STREAM })
+    delete process.env[BROKEN]
+    return { result, deadLetters: yield* (yield* DeadLetter.MemoryDeadLetters).entries }
+  }).pipe(Effect.provide(state()), Effect.runPromise)
+
+const queryTotal = (device: string) => {
+  const r = eddy(["query", "total_by_device", device, "--pipelines", fixture, "--json"], env)
+  expect(r.code, r.stderr).toBe(0)
+  return JSON.parse(r.stdout).total as number | null
+}
+
+const redrive = (args: ReadonlyArray<string>) => {
+  const r = eddy(["redrive", "--pipelines", fixture, "--dedup-namespace", NAMESPACE, "--json", ...args], env)
+  expect(r.code, r.stderr).toBe(0)
+  return JSON.parse(r.stdout.split("\n")[0]!) as { read: number; applied: number; duplicate: number; poisoned: number; failed: number }
+}
+
+describe("eddy against the emulators of eddy local up", () => {
+  it("prints the environment block, and tables create finds the tables it made", () => {
+    expect(output).toMatch(/created\s+aggregates/)
+    expect(output).toMatch(/created\s+readings-leases\s+\(lease table, no TTL\)/)
+    expect(env.AWS_ENDPOINT_URL_KINESIS).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/)
+    expect(env.EDDY_AGGREGATE_TABLE).toBe("aggregates")
+    const again = eddy(["tables", "create", "--lease-table", "readings-leases", "--lease-table", "other-leases"], env)
+    expect(again.code, again.stderr).toBe(0)
+    expect(again.stdout).toMatch(/exists\s+aggregates/)
+    expect(again.stdout).toMatch(/exists\s+dedup/)
+    expect(again.stdout).toMatch(/created\s+other-leases/)
+  })
+
+  it("re-drives dead letters of a file exactly once, past the shard's watermark", async () => {
+    // One shard: d1 readings, two of them poison while the pipeline is broken, later ones applied after them.
+    const values = [5, -2, 7, -3, 11, 13]
+    const records: Array<SourceRecord> = values.map((v, i) => ({
+      data: bytes(reading(i, "d1", v)),
+      partitionKey: "d1",
+      shardId: "shardId-000000000000",
+      sequenceNumber: String(10n ** 20n + BigInt(i)),
+      subSequenceNumber: 0,
+      arrivalTime: 0
+    }))
+    const { deadLetters } = await processBroken(records)
+    expect(deadLetters).toHaveLength(2)
+    const file = join(dir, "dead-letters.jsonl")
+    writeFileSync(file, `{"level":"info","msg":"unrelated"}\n${deadLetters.map(DeadLetterSinks.logLine).join("\n")}\n`)
+    expect(queryTotal("d1")).toBe(5 + 7 + 11 + 13)
+
+    expect(redrive(["--from", file])).toEqual({ read: 2, applied: 2, duplicate: 0, poisoned: 0, failed: 0 })
+    expect(queryTotal("d1")).toBe(values.reduce((a, b) => a + b, 0))
+    expect(redrive(["--from", file])).toEqual({ read: 2, applied: 0, duplicate: 2, poisoned: 0, failed: 0 })
+    expect(queryTotal("d1")).toBe(values.reduce((a, b) => a + b, 0))
+  })
+
+  it("re-reads an on-failure batch from the stream and processes it exactly once", async () => {
+    const values = [1, 2, 3, 4, 5, 6, 7, 8]
+    const put = await Effect.flatMap(Kinesis.Kinesis, (kinesis) =>
+      kinesis.putRecords({ StreamName: STREAM, Records: values.map((v, i) => ({ Data: bytes(reading(100 + i, "d2", v)), PartitionKey: "d2" })) })).pipe(
+        Effect.provide(Kinesis.layer({ region: "us-east-1", endpoint: env.AWS_ENDPOINT_URL_KINESIS! })),
+        Effect.runPromise
+      )
+    const positions = put.Records!.map((r) => ({ shardId: r.ShardId!, sequenceNumber: r.SequenceNumber! }))
+    // Lambda gave up on the first five; the last three were applied after them (the watermark is past the batch).
+    const later: Array<SourceRecord> = values.slice(5).map((v, j) => ({
+      data: bytes(reading(105 + j, "d2", v)),
+      partitionKey: "d2",
+      ...positions[5 + j]!,
+      subSequenceNumber: 0,
+      arrivalTime: 0
+    }))
+    const { result } = await processBroken(later)
+    expect(result.counts.applied).toBe(3)
+    const batch = {
+      requestContext: { condition: "RetryAttemptsExhausted" },
+      condition: "RetryAttemptsExhausted",
+      approximateInvokeCount: 3,
+      KinesisBatchInfo: {
+        shardId: positions[0]!.shardId,
+        startSequenceNumber: positions[0]!.sequenceNumber,
+        endSequenceNumber: positions[4]!.sequenceNumber,
+        approximateArrivalOfFirstRecord: new Date().toISOString(),
+        approximateArrivalOfLastRecord: new Date().toISOString(),
+        batchSize: 5,
+        streamArn: `arn:aws:kinesis:us-east-1:000000000000:stream/${STREAM}`
+      }
+    }
+    const file = join(dir, "on-failure.json")
+    writeFileSync(file, JSON.stringify([batch]))
+    expect(queryTotal("d2")).toBe(6 + 7 + 8)
+
+    expect(redrive(["--on-failure", file])).toEqual({ read: 5, applied: 5, duplicate: 0, poisoned: 0, failed: 0 })
+    expect(queryTotal("d2")).toBe(values.reduce((a, b) => a + b, 0))
+    expect(redrive(["--on-failure", file])).toEqual({ read: 5, applied: 0, duplicate: 5, poisoned: 0, failed: 0 })
+    expect(queryTotal("d2")).toBe(values.reduce((a, b) => a + b, 0))
+  })
+
+  it("stops on SIGINT", async () => {
+    const exited = new Promise<number | null>((r) => child.once("exit", (code) => r(code)))
+    child.kill("SIGINT")
+    expect(await exited).toBe(0)
+    expect(output).toContain("stopped kinesalite and dynalite")
+  })
+})
