@@ -15,7 +15,7 @@ import * as Kinesis from "@eddy/kinesis/Kinesis"
 import * as DeadLetterSinks from "@eddy/runtime/DeadLetterSinks"
 import { Effect, Layer } from "effect"
 import { type ChildProcess, spawn, spawnSync } from "node:child_process"
-import { mkdtempSync, writeFileSync } from "node:fs"
+import { mkdtempSync, readFileSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join, resolve } from "node:path"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
@@ -85,6 +85,7 @@ describe("eddy usage", () => {
 // ---------------------------------------------------------------------------
 
 const STREAM = "readings"
+const DLQ = "readings-dead-letters"
 const NAMESPACE = "test"
 let child: ChildProcess
 let output = ""
@@ -95,7 +96,7 @@ const port = () => 20_000 + Math.floor(Math.random() * 20_000)
 
 beforeAll(async () => {
   const kinesisPort = port()
-  child = spawn(process.execPath, [bin, "local", "up", "--kinesis-port", String(kinesisPort), "--dynamodb-port", String(kinesisPort + 1), "--stream", STREAM, "--aggregate-table", "aggregates", "--dedup-table", "dedup"], {
+  child = spawn(process.execPath, [bin, "local", "up", "--kinesis-port", String(kinesisPort), "--dynamodb-port", String(kinesisPort + 1), "--stream", STREAM, "--stream", DLQ, "--aggregate-table", "aggregates", "--dedup-table", "dedup"], {
     env: { ...cleanEnv, NO_COLOR: "1" },
     stdio: ["ignore", "pipe", "pipe"]
   })
@@ -225,6 +226,49 @@ describe("eddy against the emulators of eddy local up", () => {
     expect(queryTotal("d2")).toBe(values.reduce((a, b) => a + b, 0))
     expect(redrive(["--on-failure", file])).toEqual({ read: 5, applied: 0, duplicate: 5, poisoned: 0, failed: 0 })
     expect(queryTotal("d2")).toBe(values.reduce((a, b) => a + b, 0))
+  })
+
+  it("re-drives the dead letters of a Kinesis dead-letter stream exactly once", async () => {
+    const values = [4, -1, 6, -5, 9]
+    const records: Array<SourceRecord> = values.map((v, i) => ({
+      data: bytes(reading(200 + i, "d3", v)),
+      partitionKey: "d3",
+      shardId: "shardId-000000000001",
+      sequenceNumber: String(2n * 10n ** 20n + BigInt(i)),
+      subSequenceNumber: 0,
+      arrivalTime: 0
+    }))
+    const { deadLetters } = await processBroken(records)
+    expect(deadLetters).toHaveLength(2)
+    // The Kinesis sink as an entry uses it: encode's JSON, one record per entry.
+    await Effect.scoped(Effect.flatMap(DeadLetterSinks.makeKinesis({ streamName: DLQ }), (sink) => sink.send(deadLetters))).pipe(
+      Effect.provide(Kinesis.layer({ region: "us-east-1", endpoint: env.AWS_ENDPOINT_URL_KINESIS! })),
+      Effect.runPromise
+    )
+    expect(queryTotal("d3")).toBe(4 + 6 + 9)
+    expect(redrive(["--from", `kinesis:${DLQ}`])).toEqual({ read: 2, applied: 2, duplicate: 0, poisoned: 0, failed: 0 })
+    expect(redrive(["--from", `kinesis:${DLQ}`])).toEqual({ read: 2, applied: 0, duplicate: 2, poisoned: 0, failed: 0 })
+    expect(queryTotal("d3")).toBe(values.reduce((a, b) => a + b, 0))
+  })
+
+  it("reports entries that are poison still, ready to be re-driven again", () => {
+    const bad = DeadLetterSinks.encode({
+      error: "NotJsonError",
+      reason: "not JSON",
+      payload: new TextEncoder().encode("{oops"),
+      partitionKey: "d4",
+      shardId: "shardId-000000000002",
+      sequenceNumber: "1",
+      subSequenceNumber: 0,
+      arrivalTime: 0,
+      source: STREAM
+    })
+    const file = join(dir, "poison.jsonl")
+    writeFileSync(file, bad + "\n")
+    const again = join(dir, "poison-again.jsonl")
+    expect(redrive(["--from", file, "--poisoned", again])).toEqual({ read: 1, applied: 0, duplicate: 0, poisoned: 1, failed: 0 })
+    const entry = JSON.parse(readFileSync(again, "utf8"))
+    expect(entry).toMatchObject({ error: "NotJsonError", shardId: "shardId-000000000002", sequenceNumber: "1", source: STREAM, partitionKey: "d4" })
   })
 
   it("stops on SIGINT", async () => {
