@@ -14,7 +14,7 @@ import * as DynamoStore from "@eddy/dynamodb/DynamoStore"
 import * as Kinesis from "@eddy/kinesis/Kinesis"
 import * as DeadLetterSinks from "@eddy/runtime/DeadLetterSinks"
 import { Effect, Layer } from "effect"
-import { type ChildProcess, spawn, spawnSync } from "node:child_process"
+import { type ChildProcess, execFile, spawn } from "node:child_process"
 import { mkdtempSync, readFileSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join, resolve } from "node:path"
@@ -26,55 +26,57 @@ const fixture = resolve(import.meta.dirname, "fixtures/pipelines.ts")
 const commerce = resolve(import.meta.dirname, "../../../apps/commerce-analytics/src/pipelines.ts")
 const cleanEnv = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith("EDDY_") && !k.startsWith("AWS_ENDPOINT_URL")))
 
-const eddy = (args: ReadonlyArray<string>, env: Record<string, string> = {}) => {
-  const r = spawnSync(process.execPath, [bin, ...args], { encoding: "utf8", env: { ...cleanEnv, NO_COLOR: "1", ...env }, timeout: 60_000 })
-  return { code: r.status, stdout: r.stdout, stderr: r.stderr }
-}
+/** Runs the binary without blocking the test worker's event loop. */
+const eddy = (args: ReadonlyArray<string>, env: Record<string, string> = {}) =>
+  new Promise<{ readonly code: number | null; readonly stdout: string; readonly stderr: string }>((done) => {
+    execFile(process.execPath, [bin, ...args], { encoding: "utf8", env: { ...cleanEnv, NO_COLOR: "1", ...env }, timeout: 60_000 }, (error, stdout, stderr) =>
+      done({ code: error === null ? 0 : typeof error.code === "number" ? error.code : null, stdout, stderr }))
+  })
 
 describe("eddy usage", () => {
-  it("prints help for eddy and for every command, and its version", () => {
-    const help = eddy(["--help"])
+  it("prints help for eddy and for every command, and its version", async () => {
+    const help = await eddy(["--help"])
     expect(help.code).toBe(0)
     for (const command of ["describe", "query", "tables create", "local up", "redrive"]) expect(help.stdout).toContain(command)
     for (const command of [["describe"], ["query"], ["tables", "create"], ["local", "up"], ["redrive"]]) {
-      const sub = eddy([...command, "--help"])
+      const sub = await eddy([...command, "--help"])
       expect(sub.code, command.join(" ")).toBe(0)
       expect(sub.stdout).toContain("OPTIONS")
     }
-    expect(eddy(["redrive", "--help"]).stdout).toContain("$EDDY_DEDUP_TABLE")
-    const version = eddy(["--version"])
+    expect((await eddy(["redrive", "--help"])).stdout).toContain("$EDDY_DEDUP_TABLE")
+    const version = await eddy(["--version"])
     expect(version.code).toBe(0)
     expect(version.stdout.trim()).toBe("0.1.0")
   })
 
-  it("suggests a command or option for a typo, with exit code 2", () => {
-    const command = eddy(["descrbe"])
+  it("suggests a command or option for a typo, with exit code 2", async () => {
+    const command = await eddy(["descrbe"])
     expect(command.code).toBe(2)
     expect(command.stderr).toContain("Did you mean 'describe'?")
-    const option = eddy(["describe", "--pipline", fixture])
+    const option = await eddy(["describe", "--pipline", fixture])
     expect(option.code).toBe(2)
     expect(option.stderr).toContain("Did you mean '--pipelines'?")
   })
 
-  it("names a missing option in one plain message, with exit code 2", () => {
-    const r = eddy(["query", "total_by_device", "d1"])
+  it("names a missing option in one plain message, with exit code 2", async () => {
+    const r = await eddy(["query", "total_by_device", "d1"])
     expect(r.code).toBe(2)
     expect(r.stderr).toContain("--pipelines")
     expect(r.stderr).not.toMatch(/\bat .*\.ts:\d+/)
   })
 
-  it("fails a user error with one message and exit code 1, no stack trace", () => {
-    const r = eddy(["describe", "--pipelines", "missing.ts"])
+  it("fails a user error with one message and exit code 1, no stack trace", async () => {
+    const r = await eddy(["describe", "--pipelines", "missing.ts"])
     expect(r.code).toBe(1)
     expect(r.stderr.trim()).toBe("eddy: no pipelines module at missing.ts; give --pipelines the path of the module that exports them")
   })
 
-  it("describes the commerce pipelines, as a table and as JSON", () => {
-    const table = eddy(["describe", "--pipelines", commerce], { EDDY_AGGREGATE_TABLE: "commerce-aggregates" })
+  it("describes the commerce pipelines, as a table and as JSON", async () => {
+    const table = await eddy(["describe", "--pipelines", commerce], { EDDY_AGGREGATE_TABLE: "commerce-aggregates" })
     expect(table.code).toBe(0)
     expect(table.stdout).toMatch(/top_products_daily\s+order\.created\s+topk\(100,1000\)\s+daily, kept 400d/)
     expect(table.stdout).toContain("DynamoDB table commerce-aggregates")
-    const json = JSON.parse(eddy(["describe", "--pipelines", commerce, "--json"]).stdout)
+    const json = JSON.parse((await eddy(["describe", "--pipelines", commerce, "--json"])).stdout)
     expect(json.source).toBe("commerce")
     expect(json.pipelines.map((p: { name: string }) => p.name)).toContain("unique_customers_daily")
   })
@@ -138,25 +140,25 @@ const processBroken = (records: ReadonlyArray<SourceRecord>) =>
     return { result, deadLetters: yield* (yield* DeadLetter.MemoryDeadLetters).entries }
   }).pipe(Effect.provide(state()), Effect.runPromise)
 
-const queryTotal = (device: string) => {
-  const r = eddy(["query", "total_by_device", device, "--pipelines", fixture, "--json"], env)
+const queryTotal = async (device: string) => {
+  const r = await eddy(["query", "total_by_device", device, "--pipelines", fixture, "--json"], env)
   expect(r.code, r.stderr).toBe(0)
   return JSON.parse(r.stdout).total as number | null
 }
 
-const redrive = (args: ReadonlyArray<string>) => {
-  const r = eddy(["redrive", "--pipelines", fixture, "--dedup-namespace", NAMESPACE, "--json", ...args], env)
+const redrive = async (args: ReadonlyArray<string>) => {
+  const r = await eddy(["redrive", "--pipelines", fixture, "--dedup-namespace", NAMESPACE, "--json", ...args], env)
   expect(r.code, r.stderr).toBe(0)
   return JSON.parse(r.stdout.split("\n")[0]!) as { read: number; applied: number; duplicate: number; poisoned: number; failed: number }
 }
 
 describe("eddy against the emulators of eddy local up", () => {
-  it("prints the environment block, and tables create finds the tables it made", () => {
+  it("prints the environment block, and tables create finds the tables it made", async () => {
     expect(output).toMatch(/created\s+aggregates/)
     expect(output).toMatch(/created\s+readings-leases\s+\(lease table, no TTL\)/)
     expect(env.AWS_ENDPOINT_URL_KINESIS).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/)
     expect(env.EDDY_AGGREGATE_TABLE).toBe("aggregates")
-    const again = eddy(["tables", "create", "--lease-table", "readings-leases", "--lease-table", "other-leases"], env)
+    const again = await eddy(["tables", "create", "--lease-table", "readings-leases", "--lease-table", "other-leases"], env)
     expect(again.code, again.stderr).toBe(0)
     expect(again.stdout).toMatch(/exists\s+aggregates/)
     expect(again.stdout).toMatch(/exists\s+dedup/)
@@ -178,12 +180,12 @@ describe("eddy against the emulators of eddy local up", () => {
     expect(deadLetters).toHaveLength(2)
     const file = join(dir, "dead-letters.jsonl")
     writeFileSync(file, `{"level":"info","msg":"unrelated"}\n${deadLetters.map(DeadLetterSinks.logLine).join("\n")}\n`)
-    expect(queryTotal("d1")).toBe(5 + 7 + 11 + 13)
+    expect(await queryTotal("d1")).toBe(5 + 7 + 11 + 13)
 
-    expect(redrive(["--from", file])).toEqual({ read: 2, applied: 2, duplicate: 0, poisoned: 0, failed: 0 })
-    expect(queryTotal("d1")).toBe(values.reduce((a, b) => a + b, 0))
-    expect(redrive(["--from", file])).toEqual({ read: 2, applied: 0, duplicate: 2, poisoned: 0, failed: 0 })
-    expect(queryTotal("d1")).toBe(values.reduce((a, b) => a + b, 0))
+    expect(await redrive(["--from", file])).toEqual({ read: 2, applied: 2, duplicate: 0, poisoned: 0, failed: 0 })
+    expect(await queryTotal("d1")).toBe(values.reduce((a, b) => a + b, 0))
+    expect(await redrive(["--from", file])).toEqual({ read: 2, applied: 0, duplicate: 2, poisoned: 0, failed: 0 })
+    expect(await queryTotal("d1")).toBe(values.reduce((a, b) => a + b, 0))
   })
 
   it("re-reads an on-failure batch from the stream and processes it exactly once", async () => {
@@ -220,12 +222,12 @@ describe("eddy against the emulators of eddy local up", () => {
     }
     const file = join(dir, "on-failure.json")
     writeFileSync(file, JSON.stringify([batch]))
-    expect(queryTotal("d2")).toBe(6 + 7 + 8)
+    expect(await queryTotal("d2")).toBe(6 + 7 + 8)
 
-    expect(redrive(["--on-failure", file])).toEqual({ read: 5, applied: 5, duplicate: 0, poisoned: 0, failed: 0 })
-    expect(queryTotal("d2")).toBe(values.reduce((a, b) => a + b, 0))
-    expect(redrive(["--on-failure", file])).toEqual({ read: 5, applied: 0, duplicate: 5, poisoned: 0, failed: 0 })
-    expect(queryTotal("d2")).toBe(values.reduce((a, b) => a + b, 0))
+    expect(await redrive(["--on-failure", file])).toEqual({ read: 5, applied: 5, duplicate: 0, poisoned: 0, failed: 0 })
+    expect(await queryTotal("d2")).toBe(values.reduce((a, b) => a + b, 0))
+    expect(await redrive(["--on-failure", file])).toEqual({ read: 5, applied: 0, duplicate: 5, poisoned: 0, failed: 0 })
+    expect(await queryTotal("d2")).toBe(values.reduce((a, b) => a + b, 0))
   })
 
   it("re-drives the dead letters of a Kinesis dead-letter stream exactly once", async () => {
@@ -245,13 +247,13 @@ describe("eddy against the emulators of eddy local up", () => {
       Effect.provide(Kinesis.layer({ region: "us-east-1", endpoint: env.AWS_ENDPOINT_URL_KINESIS! })),
       Effect.runPromise
     )
-    expect(queryTotal("d3")).toBe(4 + 6 + 9)
-    expect(redrive(["--from", `kinesis:${DLQ}`])).toEqual({ read: 2, applied: 2, duplicate: 0, poisoned: 0, failed: 0 })
-    expect(redrive(["--from", `kinesis:${DLQ}`])).toEqual({ read: 2, applied: 0, duplicate: 2, poisoned: 0, failed: 0 })
-    expect(queryTotal("d3")).toBe(values.reduce((a, b) => a + b, 0))
+    expect(await queryTotal("d3")).toBe(4 + 6 + 9)
+    expect(await redrive(["--from", `kinesis:${DLQ}`])).toEqual({ read: 2, applied: 2, duplicate: 0, poisoned: 0, failed: 0 })
+    expect(await redrive(["--from", `kinesis:${DLQ}`])).toEqual({ read: 2, applied: 0, duplicate: 2, poisoned: 0, failed: 0 })
+    expect(await queryTotal("d3")).toBe(values.reduce((a, b) => a + b, 0))
   })
 
-  it("reports entries that are poison still, ready to be re-driven again", () => {
+  it("reports entries that are poison still, ready to be re-driven again", async () => {
     const bad = DeadLetterSinks.encode({
       error: "NotJsonError",
       reason: "not JSON",
@@ -266,7 +268,7 @@ describe("eddy against the emulators of eddy local up", () => {
     const file = join(dir, "poison.jsonl")
     writeFileSync(file, bad + "\n")
     const again = join(dir, "poison-again.jsonl")
-    expect(redrive(["--from", file, "--poisoned", again])).toEqual({ read: 1, applied: 0, duplicate: 0, poisoned: 1, failed: 0 })
+    expect(await redrive(["--from", file, "--poisoned", again])).toEqual({ read: 1, applied: 0, duplicate: 0, poisoned: 1, failed: 0 })
     const entry = JSON.parse(readFileSync(again, "utf8"))
     expect(entry).toMatchObject({ error: "NotJsonError", shardId: "shardId-000000000002", sequenceNumber: "1", source: STREAM, partitionKey: "d4" })
   })
