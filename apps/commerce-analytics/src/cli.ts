@@ -8,31 +8,12 @@
 import * as DynamoClient from "@eddy/dynamodb/DynamoClient"
 import * as DynamoStore from "@eddy/dynamodb/DynamoStore"
 import * as Window from "@eddy/core/Window"
-import { Config, Data, Effect, Either, Layer } from "effect"
-import { parseArgs } from "node:util"
+import { Args, CliConfig, Command as CliCommand, CommandDescriptor, CommandDirective, HelpDoc, Options, ValidationError } from "@effect/cli"
+import { NodeContext, NodeRuntime } from "@effect/platform-node"
+import { Config, type ConfigError, Data, Effect, Either, Layer, Option } from "effect"
 import { orderStatusTransitionsDaily, pipelines, revenueHourly, topProductsDaily, uniqueCustomersDaily } from "./pipelines"
 import * as Query from "./query"
 import * as Render from "./render"
-
-export const usage = `usage: eddy-analytics <command> [options]
-
-commands:
-  query <pipeline> <key>   one pipeline's value for a key, per bucket and merged
-  top-products             best-selling products by units, with their revenue (daily buckets)
-  revenue                  gross revenue per hour and currency (hourly buckets)
-  customers                unique customers per day (daily buckets)
-  statuses                 orders entering each status per day (daily buckets)
-  updates <product>...     how often each product was updated (all time)
-  pipelines                the pipelines, their windows and aggregates
-
-range options (windowed pipelines):
-  --last N                 the last N buckets up to now (default: 24 hours, 7 days, 60 minutes)
-  --from TIME --to TIME    the buckets covering TIME to TIME, as 2026-11-21 or 2026-11-21T10:00Z;
-                           a --to date without a time means the end of that day
-other options:
-  --limit N                rows of top-products (default 10)
-  --currency CODE          currency of the amounts of a money pipeline in query (default: minor units)
-`
 
 export class UsageError extends Data.TaggedError("UsageError")<{ readonly message: string }> {}
 
@@ -54,57 +35,118 @@ export const parseTime = (text: string, end: boolean): Either.Either<number, Usa
     : Either.right(millis)
 }
 
-const positiveInteger = (name: string, text: string): Either.Either<number, UsageError> =>
-  /^[1-9][0-9]*$/.test(text) ? Either.right(Number(text)) : Either.left(new UsageError({ message: `${name} takes a whole number >= 1, got ${JSON.stringify(text)}` }))
+const usageError = (message: string) => new UsageError({ message })
 
-export const parse = (argv: ReadonlyArray<string>): Either.Either<Command, UsageError> =>
+const invalid = (message: string) => ValidationError.invalidValue(HelpDoc.p(message))
+
+const positiveInteger = (name: string) =>
+  Options.text(name).pipe(
+    Options.withPseudoName("N"),
+    Options.mapEffect((text) => (/^[1-9][0-9]*$/.test(text) ? Effect.succeed(Number(text)) : Effect.fail(invalid(`--${name} takes a whole number >= 1, got ${JSON.stringify(text)}`)))),
+    Options.optional
+  )
+
+const rangeOptions = {
+  last: positiveInteger("last").pipe(Options.withDescription("The last N buckets up to now (default: 24 hours, 7 days, 60 minutes).")),
+  from: Options.text("from").pipe(Options.withPseudoName("TIME"), Options.withDescription("With --to: the buckets from TIME, as 2026-11-21 or 2026-11-21T10:00Z."), Options.optional),
+  to: Options.text("to").pipe(Options.withPseudoName("TIME"), Options.withDescription("With --from: the buckets up to TIME; a date without a time means the end of that day."), Options.optional)
+}
+
+interface RangeOptions {
+  readonly last: Option.Option<number>
+  readonly from: Option.Option<string>
+  readonly to: Option.Option<string>
+}
+
+const rangeOf = (o: RangeOptions): Either.Either<Query.Range | undefined, UsageError> =>
   Either.gen(function*() {
-    const { positionals, values } = yield* Either.try({
-      try: () =>
-        parseArgs({
-          args: [...argv],
-          allowPositionals: true,
-          options: { last: { type: "string" }, from: { type: "string" }, to: { type: "string" }, limit: { type: "string" }, currency: { type: "string" } }
-        }),
-      catch: (e) => new UsageError({ message: e instanceof Error ? e.message : String(e) })
-    })
-    const [name, ...rest] = positionals
-    let range: Query.Range | undefined
-    if (values.last !== undefined) {
-      if (values.from !== undefined || values.to !== undefined) return yield* Either.left(new UsageError({ message: "give --last or --from/--to, not both" }))
-      range = Query.last(yield* positiveInteger("--last", values.last))
-    } else if (values.from !== undefined || values.to !== undefined) {
-      if (values.from === undefined || values.to === undefined) return yield* Either.left(new UsageError({ message: "--from and --to go together" }))
-      range = Query.between(yield* parseTime(values.from, false), yield* parseTime(values.to, true))
+    if (Option.isSome(o.last)) {
+      if (Option.isSome(o.from) || Option.isSome(o.to)) return yield* Either.left(usageError("give --last or --from/--to, not both"))
+      return Query.last(o.last.value)
     }
-    const args = (count: number, what: string) =>
-      rest.length === count ? Either.right(rest) : Either.left(new UsageError({ message: `${name} takes ${what}, got ${rest.length} arguments` }))
+    if (Option.isNone(o.from) && Option.isNone(o.to)) return undefined
+    if (Option.isNone(o.from) || Option.isNone(o.to)) return yield* Either.left(usageError("--from and --to go together"))
+    return Query.between(yield* parseTime(o.from.value, false), yield* parseTime(o.to.value, true))
+  })
+
+const currency = Options.text("currency").pipe(
+  Options.withPseudoName("CODE"),
+  Options.withDescription("The currency of the amounts of a money pipeline (default: minor units)."),
+  Options.mapEffect((code) => (/^[A-Z]{3}$/.test(code) ? Effect.succeed(code) : Effect.fail(invalid(`--currency takes an ISO-4217 code such as EUR, got ${JSON.stringify(code)}`)))),
+  Options.optional
+)
+
+const queryCommand = CliCommand.make("query", {
+  ...rangeOptions,
+  currency,
+  pipeline: Args.text({ name: "pipeline" }).pipe(Args.withDescription("The pipeline (see `pipelines`).")),
+  key: Args.text({ name: "key" })
+}).pipe(CliCommand.withDescription("One pipeline's value for a key, per bucket and merged."))
+const topProductsCommand = CliCommand.make("top-products", {
+  ...rangeOptions,
+  limit: positiveInteger("limit").pipe(Options.withDescription("Rows (default 10)."))
+}).pipe(CliCommand.withDescription("Best-selling products by units, with their revenue (daily buckets)."))
+const revenueCommand = CliCommand.make("revenue", rangeOptions).pipe(CliCommand.withDescription("Gross revenue per hour and currency (hourly buckets)."))
+const customersCommand = CliCommand.make("customers", rangeOptions).pipe(CliCommand.withDescription("Unique customers per day (daily buckets)."))
+const statusesCommand = CliCommand.make("statuses", rangeOptions).pipe(CliCommand.withDescription("Orders entering each status per day (daily buckets)."))
+const updatesCommand = CliCommand.make("updates", { products: Args.text({ name: "product" }).pipe(Args.atLeast(1)) }).pipe(
+  CliCommand.withDescription("How often each product was updated (all time).")
+)
+const pipelinesCommand = CliCommand.make("pipelines").pipe(CliCommand.withDescription("The pipelines, their windows and aggregates."))
+
+const subcommands = [queryCommand, topProductsCommand, revenueCommand, customersCommand, statusesCommand, updatesCommand, pipelinesCommand] as const
+
+export const command = CliCommand.make("eddy-analytics").pipe(
+  CliCommand.withDescription(
+    "The commerce aggregates as tables, read from the DynamoDB table $EDDY_AGGREGATE_TABLE (region and endpoint from $AWS_REGION and $AWS_ENDPOINT_URL_DYNAMODB)."
+  ),
+  CliCommand.withSubcommands(subcommands)
+)
+
+/** A subcommand's parsed options and arguments as a `Command`. */
+const toCommand = (name: string, o: any): Either.Either<Command, UsageError> =>
+  Either.gen(function*() {
     switch (name) {
       case "query": {
-        const [pipeline, key] = yield* args(2, "a pipeline and a key")
-        if (values.currency !== undefined && !/^[A-Z]{3}$/.test(values.currency)) {
-          return yield* Either.left(new UsageError({ message: `--currency takes an ISO-4217 code such as EUR, got ${JSON.stringify(values.currency)}` }))
-        }
-        return { _tag: "Query", pipeline: pipeline!, key: key!, range, ...(values.currency !== undefined ? { currency: values.currency } : {}) }
+        const range = yield* rangeOf(o)
+        return { _tag: "Query", pipeline: o.pipeline, key: o.key, range, ...(Option.isSome(o.currency) ? { currency: o.currency.value } : {}) } as const
       }
       case "top-products":
-        yield* args(0, "no arguments")
-        return { _tag: "TopProducts", range, limit: values.limit === undefined ? 10 : yield* positiveInteger("--limit", values.limit) }
+        return { _tag: "TopProducts", range: yield* rangeOf(o), limit: Option.getOrElse(o.limit as Option.Option<number>, () => 10) } as const
       case "revenue":
       case "customers":
       case "statuses":
-        yield* args(0, "no arguments")
-        return { _tag: name === "revenue" ? "Revenue" : name === "customers" ? "Customers" : "Statuses", range }
+        return { _tag: name === "revenue" ? "Revenue" : name === "customers" ? "Customers" : "Statuses", range: yield* rangeOf(o) } as const
       case "updates":
-        if (rest.length === 0) return yield* Either.left(new UsageError({ message: "updates takes one or more product ids" }))
-        return { _tag: "Updates", products: rest }
-      case "pipelines":
-        yield* args(0, "no arguments")
-        return { _tag: "Pipelines" }
+        return { _tag: "Updates", products: o.products } as const
       default:
-        return yield* Either.left(new UsageError({ message: name === undefined ? "give a command" : `unknown command ${JSON.stringify(name)}` }))
+        return { _tag: "Pipelines" } as const
     }
   })
+
+const plain = (doc: HelpDoc.HelpDoc): string => HelpDoc.toAnsiText(doc).replace(/\x1b\[[0-9;]*m/g, "").trim()
+
+/** Parses `argv` (without the program name) as the process does. */
+export const parse = (argv: ReadonlyArray<string>): Either.Either<Command, UsageError> =>
+  CommandDescriptor.parse(command.descriptor, ["eddy-analytics", ...argv], CliConfig.defaultConfig).pipe(
+    Effect.provide(NodeContext.layer),
+    Effect.either,
+    Effect.runSync,
+    Either.mapLeft((e) => {
+      if (e._tag === "CommandMismatch") return usageError(argv[0] === undefined ? "give a command" : `unknown command ${JSON.stringify(argv[0])}`)
+      if (e._tag === "MissingValue" && argv[0] === "query") return usageError("query takes a pipeline and a key")
+      return usageError(plain(e.error))
+    }),
+    Either.flatMap((directive): Either.Either<Command, UsageError> => {
+      if (CommandDirective.isBuiltIn(directive)) return Either.left(usageError("give a command"))
+      const sub = directive.value.subcommand
+      if (Option.isNone(sub)) return Either.left(usageError("give a command"))
+      if (directive.leftover.length > 0) return Either.left(usageError(`unexpected argument ${JSON.stringify(directive.leftover[0])}`))
+      // A subcommand's value comes as its context tag and its options.
+      const [, options] = sub.value as unknown as readonly [unknown, unknown]
+      return toCommand(argv[0]!, options)
+    })
+  )
 
 /** What `--last` means when it is not given: a day of hours, a week of days, an hour of minutes. */
 const defaultRange = (window: Window.Window): Query.Range =>
@@ -142,20 +184,48 @@ export const execute = (command: Exclude<Command, { readonly _tag: "Pipelines" }
 /** The aggregate table from `EDDY_AGGREGATE_TABLE`, its client from `AWS_REGION` and `AWS_ENDPOINT_URL_DYNAMODB`. */
 const storeConfig = DynamoStore.layerConfig({ table: Config.string("EDDY_AGGREGATE_TABLE") }).pipe(Layer.provide(DynamoClient.layerConfig()))
 
+type RunError = UsageError | Query.QueryError | Query.UnknownPipelineError | ConfigError.ConfigError
+
+/** Runs what `parse` would give for subcommand `name`, printing its table. */
+const handle = (name: string, options: unknown): Effect.Effect<void, RunError> =>
+  Either.match(toCommand(name, options), {
+    onLeft: (error) => Effect.fail(error),
+    onRight: (c) =>
+      Effect.map(c._tag === "Pipelines" ? Effect.succeed(Render.render(pipelinesTable)) : Effect.provide(execute(c), storeConfig), (text) => {
+        process.stdout.write(text)
+      })
+  })
+
+const withRun = <N extends string, A>(sub: CliCommand.Command<N, never, never, A>, name: N) => CliCommand.withHandler(sub, (o: A) => handle(name, o))
+
+/** The command with its handlers. */
+const runnable = CliCommand.make("eddy-analytics").pipe(
+  CliCommand.withDescription(
+    "The commerce aggregates as tables, read from the DynamoDB table $EDDY_AGGREGATE_TABLE (region and endpoint from $AWS_REGION and $AWS_ENDPOINT_URL_DYNAMODB)."
+  ),
+  CliCommand.withSubcommands([
+    withRun(queryCommand, "query"),
+    withRun(topProductsCommand, "top-products"),
+    withRun(revenueCommand, "revenue"),
+    withRun(customersCommand, "customers"),
+    withRun(statusesCommand, "statuses"),
+    withRun(updatesCommand, "updates"),
+    withRun(pipelinesCommand, "pipelines")
+  ])
+)
+
 const isMain = process.argv[1] !== undefined && import.meta.filename === process.argv[1]
 
 if (isMain) {
-  const program = Effect.suspend(() => parse(process.argv.slice(2))).pipe(
-    Effect.flatMap((command) =>
-      command._tag === "Pipelines" ? Effect.succeed(Render.render(pipelinesTable)) : Effect.provide(execute(command), storeConfig)
+  const program = CliCommand.run(runnable, { name: "eddy-analytics", version: "0.1.0" })(process.argv).pipe(
+    Effect.catchAll((error) =>
+      Effect.sync(() => {
+        // @effect/cli has printed a usage error, with the usage.
+        if (!ValidationError.isValidationError(error)) process.stderr.write(`eddy-analytics: ${error.message}\n`)
+        process.exitCode = ValidationError.isValidationError(error) || error._tag === "UsageError" ? 2 : 1
+      })
     ),
-    Effect.match({
-      onSuccess: (text) => process.stdout.write(text),
-      onFailure: (error) => {
-        process.stderr.write(`eddy-analytics: ${error.message}\n${error._tag === "UsageError" ? `\n${usage}` : ""}`)
-        process.exitCode = error._tag === "UsageError" ? 2 : 1
-      }
-    })
+    Effect.provide(NodeContext.layer)
   )
-  await Effect.runPromise(program)
+  NodeRuntime.runMain(program, { disableErrorReporting: true, teardown: (_, onExit) => onExit(typeof process.exitCode === "number" ? process.exitCode : 0) })
 }

@@ -33,8 +33,9 @@ import * as Emf from "@eddy/runtime/Emf"
 import * as Lambda from "@eddy/runtime/Lambda"
 import * as Service from "@eddy/runtime/Service"
 import * as EventSourceMapping from "@eddy/testing/EventSourceMapping"
-import { Data, Duration, Effect, Either, Layer, Logger, LogLevel, Metric, Schedule } from "effect"
-import { parseArgs } from "node:util"
+import { Command as CliCommand, HelpDoc, Options, ValidationError } from "@effect/cli"
+import { NodeContext, NodeRuntime } from "@effect/platform-node"
+import { Data, Duration, Effect, Either, Layer, Logger, LogLevel, Metric, Option, Schedule } from "effect"
 import { type Items, readAll } from "./internal/storedItems"
 import * as Verify from "./internal/verify"
 import { pipelines } from "./pipelines"
@@ -346,37 +347,54 @@ export const print = (report: Report): string => {
   return [...report.tables, deadLettersTable(report.deadLetters)].map(Render.render).join("\n") + `\n${timing}\n${verdict}\n`
 }
 
+const countOption = (name: string, description: string) =>
+  Options.integer(name).pipe(
+    Options.withDescription(description),
+    Options.mapEffect((n) => (n >= 0 ? Effect.succeed(n) : Effect.fail(ValidationError.invalidValue(HelpDoc.p(`--${name} takes a whole number >= 0, got ${n}`))))),
+    Options.optional
+  )
+
+/** `pnpm demo [--orders N] [--products N] [--invalid N] [--seed N]`: the whole run, the report on stdout. */
+export const command = CliCommand.make("demo", {
+  orders: countOption("orders", "Orders to create, each followed by its status changes (default 2000)."),
+  products: countOption("products", "Products to create, variants included (default 200)."),
+  invalid: countOption("invalid", "Invalid records mixed into the orders stream (default 20)."),
+  seed: countOption("seed", "The same seed gives the same traffic (default 2026).")
+}, (o) =>
+  Effect.gen(function*() {
+    // The adapters log JSON lines to stdout, where the report goes: only errors, unless asked for more.
+    process.env.LOG_LEVEL ??= "ERROR"
+    // The AWS SDK's notice that its releases from 2027 need Node 22 is not news to a demo run on Node 20.
+    process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= "true"
+    const tty = process.stderr.isTTY === true
+    let shown = 0
+    const progress = (line: string, phaseChanged: boolean) => {
+      if (tty) process.stderr.write(`\r\x1b[2K${line}${phaseChanged ? "\n" : ""}`)
+      else if (phaseChanged || Date.now() - shown >= 5_000) {
+        shown = Date.now()
+        process.stderr.write(`${line}\n`)
+      }
+    }
+    const numbers = Object.fromEntries(Object.entries(o).flatMap(([name, n]) => (Option.isSome(n) ? [[name, n.value]] : [])))
+    const report = yield* run({ ...numbers, progress }).pipe(Logger.withMinimumLogLevel(LogLevel.Error))
+    process.stdout.write(print(report))
+    process.exitCode = report.differences.length === 0 ? 0 : 1
+  })).pipe(CliCommand.withDescription(
+    "Runs the commerce analytics end to end on local emulators: generates traffic, processes it with the service and the Lambda handler, and checks both against the generator's totals."
+  ))
+
 const isMain = process.argv[1] !== undefined && import.meta.filename === process.argv[1]
 
 if (isMain) {
-  const { values } = parseArgs({
-    options: { orders: { type: "string" }, products: { type: "string" }, invalid: { type: "string" }, seed: { type: "string" } }
-  })
-  const numbers = Object.fromEntries(Object.entries(values).map(([name, text]) => [name, Number(text)]))
-  const wrong = Object.entries(numbers).find(([, n]) => !Number.isSafeInteger(n) || n < 0)
-  if (wrong !== undefined) {
-    process.stderr.write(`demo: --${wrong[0]} takes a whole number >= 0\nusage: pnpm demo [--orders N] [--products N] [--invalid N] [--seed N]\n`)
-    process.exit(2)
-  }
-  // The adapters log JSON lines to stdout, where the report goes: only errors, unless asked for more.
-  process.env.LOG_LEVEL ??= "ERROR"
-  // The AWS SDK's notice that its releases from 2027 need Node 22 is not news to a demo run on Node 20.
-  process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= "true"
-  const tty = process.stderr.isTTY === true
-  let shown = 0
-  const progress = (line: string, phaseChanged: boolean) => {
-    if (tty) process.stderr.write(`\r\x1b[2K${line}${phaseChanged ? "\n" : ""}`)
-    else if (phaseChanged || Date.now() - shown >= 5_000) {
-      shown = Date.now()
-      process.stderr.write(`${line}\n`)
-    }
-  }
-  const exit = await Effect.runPromiseExit(run({ ...numbers, progress }).pipe(Logger.withMinimumLogLevel(LogLevel.Error)))
-  if (exit._tag === "Success") {
-    process.stdout.write(print(exit.value))
-    process.exitCode = exit.value.differences.length === 0 ? 0 : 1
-  } else {
-    process.stderr.write(`\ndemo failed: ${exit.cause._tag === "Fail" ? exit.cause.error.message : String(exit.cause)}\n`)
-    process.exitCode = 2
-  }
+  const program = CliCommand.run(command, { name: "pnpm demo", version: "0.1.0" })(process.argv).pipe(
+    Effect.catchAll((error) =>
+      Effect.sync(() => {
+        // @effect/cli has printed a usage error with the usage.
+        if (!ValidationError.isValidationError(error)) process.stderr.write(`\ndemo failed: ${error.message}\n`)
+        process.exitCode = ValidationError.isValidationError(error) ? 2 : 1
+      })
+    ),
+    Effect.provide(NodeContext.layer)
+  )
+  NodeRuntime.runMain(program, { disableErrorReporting: true, teardown: (_, onExit) => onExit(typeof process.exitCode === "number" ? process.exitCode : 0) })
 }

@@ -1,5 +1,7 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Effect, Logger, LogLevel } from "effect"
+import { spawnSync } from "node:child_process"
+import { fileURLToPath } from "node:url"
 import { print, run } from "../src/demo"
 
 describe("the demo", () => {
@@ -20,4 +22,23 @@ describe("the demo", () => {
       expect(text).toContain("Dead-lettered records (6)")
       expect(text).toMatch(/\nMATCH: the service and the Lambda computed identical aggregates/)
     }))
+})
+
+describe("the demo's command line", () => {
+  const demo = (args: ReadonlyArray<string>) =>
+    spawnSync(process.execPath, ["--import", "tsx", fileURLToPath(new URL("../src/demo.ts", import.meta.url)), ...args], { encoding: "utf8", timeout: 60_000 })
+
+  it("prints help for --help, without a stack trace", () => {
+    const help = demo(["--help"])
+    expect(help.status).toBe(0)
+    expect(help.stdout).toContain("--orders")
+    expect(help.stdout).toContain("--products")
+    expect(help.stderr).not.toContain("    at ")
+  })
+
+  it("refuses a negative count with exit code 2 and says why", () => {
+    const bad = demo(["--orders", "-3"])
+    expect(bad.status).toBe(2)
+    expect(bad.stderr).toContain("--orders takes a whole number >= 0, got -3")
+  })
 })

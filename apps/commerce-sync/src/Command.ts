@@ -1,32 +1,11 @@
 /**
- * The `eddy-commerce` command line: parsing and help. Parsing is pure, so a
- * bad argument is a `UsageError` that says what is wrong and what was given.
+ * The `eddy-commerce` command line on `@effect/cli`: its options, help and
+ * parsing. A bad argument is a `UsageError` that says what is wrong and what
+ * was given; `parse` runs the same parser the process runs.
  */
-import { Data, Duration, Either } from "effect"
-import { parseArgs } from "node:util"
-
-export const help = `Usage: eddy-commerce generate [options]
-
-Sends realistic commerce traffic to Kinesis: products (some with variants)
-created and later updated, orders over them that get paid, shipped and
-delivered, some cancelled. Prints progress on stderr and a summary.
-
-Options:
-  --orders N      orders to create (default 1000)
-  --products M    products to create, variants included (default 100)
-  --rate R        records per second (default: as fast as Kinesis takes them)
-  --invalid K     invalid records to mix in, to see consumers dead-letter them (default 0)
-  --span D        event time the traffic covers, ending now: 90s, 30m, 12h or 2d (default 2d)
-  --seed S        the same seed gives the same traffic (default random)
-  -h, --help      show this help
-
-Environment:
-  KINESIS_PRODUCT_STREAM, KINESIS_ORDERS_STREAM    streams (required)
-  SEPARATE_SKU_CREATE_UPDATE_STREAM=true           send product.updated to
-  KINESIS_PRODUCT_UPDATE_STREAM                    this stream instead
-  KINESIS_INSERT_RATE_LIMIT                        e.g. 100/m or 50/s
-  AWS_REGION, AWS_ENDPOINT_URL_KINESIS             where Kinesis is
-`
+import { CliConfig, Command as CliCommand, CommandDescriptor, CommandDirective, HelpDoc, Options, ValidationError } from "@effect/cli"
+import { NodeContext } from "@effect/platform-node"
+import { Data, Duration, Effect, Either, Option } from "effect"
 
 export interface GenerateArgs {
   readonly orders: number
@@ -47,64 +26,114 @@ export class UsageError extends Data.TaggedError("UsageError")<{ readonly reason
   }
 }
 
-const wholeNumber = (name: string, text: string | undefined, fallback: number): Either.Either<number, UsageError> => {
-  if (text === undefined) return Either.right(fallback)
-  const n = Number(text)
-  return /^\d+$/.test(text) && Number.isSafeInteger(n)
-    ? Either.right(n)
-    : Either.left(new UsageError({ reason: `--${name} must be a whole number >= 0, got ${JSON.stringify(text)}` }))
-}
+const invalid = (reason: string) => ValidationError.invalidValue(HelpDoc.p(reason))
 
-const positiveNumber = (name: string, text: string): Either.Either<number, UsageError> => {
-  const n = Number(text)
-  return /^\d+(\.\d+)?$/.test(text) && n > 0 && Number.isFinite(n)
-    ? Either.right(n)
-    : Either.left(new UsageError({ reason: `--${name} must be a number of records per second > 0, got ${JSON.stringify(text)}` }))
-}
+const wholeNumber = (name: string, fallback: number) =>
+  Options.text(name).pipe(
+    Options.withPseudoName("N"),
+    Options.mapEffect((text) => {
+      const n = Number(text)
+      return /^\d+$/.test(text) && Number.isSafeInteger(n) ? Effect.succeed(n) : Effect.fail(invalid(`--${name} must be a whole number >= 0, got ${JSON.stringify(text)}`))
+    }),
+    Options.withDefault(fallback)
+  )
+
+const rate = Options.text("rate").pipe(
+  Options.withPseudoName("R"),
+  Options.withDescription("Records per second (default: as fast as Kinesis takes them)."),
+  Options.mapEffect((text) => {
+    const n = Number(text)
+    return /^\d+(\.\d+)?$/.test(text) && n > 0 && Number.isFinite(n)
+      ? Effect.succeed(n)
+      : Effect.fail(invalid(`--rate must be a number of records per second > 0, got ${JSON.stringify(text)}`))
+  }),
+  Options.optional
+)
 
 const units = { s: "seconds", m: "minutes", h: "hours", d: "days" } as const
 
-const span = (text: string | undefined): Either.Either<Duration.Duration, UsageError> => {
-  if (text === undefined) return Either.right(Duration.days(2))
-  const match = /^(\d+)([smhd])$/.exec(text)
-  const amount = match ? Number(match[1]) : 0
-  return match && amount > 0
-    ? Either.right(Duration.decode(`${amount} ${units[match[2] as keyof typeof units]}`))
-    : Either.left(new UsageError({ reason: `--span must be a positive whole number with s, m, h or d, e.g. 12h, got ${JSON.stringify(text)}` }))
+const span = Options.text("span").pipe(
+  Options.withPseudoName("D"),
+  Options.withDescription("Event time the traffic covers, ending now: 90s, 30m, 12h or 2d (default 2d)."),
+  Options.mapEffect((text) => {
+    const match = /^(\d+)([smhd])$/.exec(text)
+    const amount = match ? Number(match[1]) : 0
+    return match && amount > 0
+      ? Effect.succeed(Duration.decode(`${amount} ${units[match[2] as keyof typeof units]}`))
+      : Effect.fail(invalid(`--span must be a positive whole number with s, m, h or d, e.g. 12h, got ${JSON.stringify(text)}`))
+  }),
+  Options.withDefault(Duration.days(2))
+)
+
+const generateOptions = {
+  orders: wholeNumber("orders", 1_000).pipe(Options.withDescription("Orders to create (default 1000).")),
+  products: wholeNumber("products", 100).pipe(Options.withDescription("Products to create, variants included (default 100).")),
+  rate,
+  invalid: wholeNumber("invalid", 0).pipe(Options.withDescription("Invalid records to mix in, to see consumers dead-letter them (default 0).")),
+  span,
+  seed: wholeNumber("seed", -1).pipe(Options.withPseudoName("S"), Options.withDescription("The same seed gives the same traffic (default random)."))
 }
 
-const options = {
-  help: { type: "boolean", short: "h" },
-  orders: { type: "string" },
-  products: { type: "string" },
-  rate: { type: "string" },
-  invalid: { type: "string" },
-  span: { type: "string" },
-  seed: { type: "string" }
-} as const
+const environment = "Environment: KINESIS_PRODUCT_STREAM and KINESIS_ORDERS_STREAM name the streams (required); " +
+  "SEPARATE_SKU_CREATE_UPDATE_STREAM=true sends product.updated to KINESIS_PRODUCT_UPDATE_STREAM instead; " +
+  "KINESIS_INSERT_RATE_LIMIT, e.g. 100/m or 50/s; AWS_REGION and AWS_ENDPOINT_URL_KINESIS say where Kinesis is."
 
-export const parse = (argv: ReadonlyArray<string>): Either.Either<Command, UsageError> =>
-  Either.gen(function*() {
-    const parsed = yield* Either.try({
-      try: () => parseArgs({ args: [...argv], options, allowPositionals: true, strict: true }),
-      catch: (e) => new UsageError({ reason: (e as Error).message })
+/** `eddy-commerce generate`: its handler is given by the process (see `cli.ts`). */
+export const generate = CliCommand.make("generate", generateOptions).pipe(CliCommand.withDescription(
+  "Sends realistic commerce traffic to Kinesis: products (some with variants) created and later updated, orders over them " +
+    "that get paid, shipped and delivered, some cancelled. Prints progress on stderr and a summary. " + environment
+))
+
+export const command = CliCommand.make("eddy-commerce").pipe(
+  CliCommand.withDescription(`Commerce traffic for eddy's pipelines. ${environment}`),
+  CliCommand.withSubcommands([generate])
+)
+
+interface Parsed {
+  readonly orders: number
+  readonly products: number
+  readonly rate: Option.Option<number>
+  readonly invalid: number
+  readonly span: Duration.Duration
+  readonly seed: number
+}
+
+/** The arguments of `generate`, checked together. */
+export const generateArgs = (o: Parsed): Either.Either<GenerateArgs, UsageError> =>
+  o.orders > 0 && o.products === 0
+    ? Either.left(new UsageError({ reason: "--products must be at least 1 when there are orders" }))
+    : Either.right({
+      orders: o.orders,
+      products: o.products,
+      invalid: o.invalid,
+      span: o.span,
+      ...(Option.isSome(o.rate) ? { rate: o.rate.value } : {}),
+      ...(o.seed >= 0 ? { seed: o.seed } : {})
     })
-    const { positionals, values } = parsed
-    if (values.help) return { _tag: "Help" } as const
-    const [command, ...rest] = positionals
-    if (command === undefined) return yield* Either.left(new UsageError({ reason: "no command given; the command is generate" }))
-    if (command !== "generate") return yield* Either.left(new UsageError({ reason: `unknown command ${JSON.stringify(command)}; the command is generate` }))
-    if (rest.length > 0) return yield* Either.left(new UsageError({ reason: `unexpected argument ${JSON.stringify(rest[0])}` }))
-    const orders = yield* wholeNumber("orders", values.orders, 1_000)
-    const products = yield* wholeNumber("products", values.products, 100)
-    if (orders > 0 && products === 0) return yield* Either.left(new UsageError({ reason: "--products must be at least 1 when there are orders" }))
-    const args: GenerateArgs = {
-      orders,
-      products,
-      invalid: yield* wholeNumber("invalid", values.invalid, 0),
-      span: yield* span(values.span),
-      ...(values.rate !== undefined ? { rate: yield* positiveNumber("rate", values.rate) } : {}),
-      ...(values.seed !== undefined ? { seed: yield* wholeNumber("seed", values.seed, 0) } : {})
-    }
-    return { _tag: "Generate", args } as const
-  })
+
+/** The help text of eddy-commerce, as `--help` prints it. */
+const plain = (doc: HelpDoc.HelpDoc): string => HelpDoc.toAnsiText(doc).replace(/\x1b\[[0-9;]*m/g, "").trim()
+
+export const help: string = `Usage: eddy-commerce generate [options]\n\n${plain(CommandDescriptor.getHelp(generate.descriptor, CliConfig.defaultConfig))}\n`
+
+const textOf = (error: ValidationError.ValidationError): string => plain(error.error)
+
+/** Parses `argv` (without the program name) as the process does. */
+export const parse = (argv: ReadonlyArray<string>): Either.Either<Command, UsageError> =>
+  argv.includes("--help") || argv.includes("-h") ? Either.right({ _tag: "Help" }) : CommandDescriptor.parse(command.descriptor, ["eddy-commerce", ...argv], CliConfig.defaultConfig).pipe(
+    Effect.provide(NodeContext.layer),
+    Effect.either,
+    Effect.runSync,
+    Either.mapLeft((e) =>
+      new UsageError({ reason: e._tag === "CommandMismatch" ? `unknown command ${JSON.stringify(argv[0])}; the command is generate` : textOf(e) })
+    ),
+    Either.flatMap((directive): Either.Either<Command, UsageError> => {
+      if (CommandDirective.isBuiltIn(directive)) return Either.right({ _tag: "Help" })
+      const sub = directive.value.subcommand
+      if (Option.isNone(sub)) return Either.left(new UsageError({ reason: "no command given; the command is generate" }))
+      if (directive.leftover.length > 0) return Either.left(new UsageError({ reason: `unexpected argument ${JSON.stringify(directive.leftover[0])}` }))
+      // A subcommand's value comes as its context tag and its options.
+      const [, options] = sub.value as unknown as readonly [unknown, Parsed]
+      return Either.map(generateArgs(options), (args) => ({ _tag: "Generate", args }) as const)
+    })
+  )

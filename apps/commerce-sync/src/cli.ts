@@ -1,5 +1,6 @@
-/** The `eddy-commerce` command: `eddy-commerce generate --orders N --products M --rate R`. */
-import { NodeRuntime } from "@effect/platform-node"
+/** The `eddy-commerce` process on `@effect/cli`: `eddy-commerce generate --orders N --products M --rate R`. */
+import { Command as CliCommand, ValidationError } from "@effect/cli"
+import { NodeContext, NodeRuntime } from "@effect/platform-node"
 import * as Kinesis from "@eddy/kinesis/Kinesis"
 import { Console, Effect, Either, Layer } from "effect"
 import * as Command from "./Command"
@@ -16,17 +17,24 @@ const generate = (args: Command.GenerateArgs) =>
     if (summary.failed > 0) process.exitCode = 1
   }).pipe(
     Effect.provide(Sync.layerConfig().pipe(Layer.provide(Kinesis.layerConfig()))),
-    Effect.catchAll((error) =>
-      Effect.zipRight(Console.error(`eddy-commerce: ${error.message}`), Effect.sync(() => (process.exitCode = 1)))
-    )
+    Effect.catchAll((error) => Effect.zipRight(Console.error(`eddy-commerce: ${error.message}`), Effect.sync(() => (process.exitCode = 1))))
   )
 
-const command = Command.parse(process.argv.slice(2))
-if (Either.isLeft(command)) {
-  process.stderr.write(`eddy-commerce: ${command.left.message}\nRun eddy-commerce --help for usage.\n`)
-  process.exitCode = 2
-} else if (command.right._tag === "Help") {
-  process.stdout.write(Command.help)
-} else {
-  NodeRuntime.runMain(generate(command.right.args))
-}
+const command = Command.command.pipe(
+  CliCommand.withSubcommands([
+    Command.generate.pipe(CliCommand.withHandler((options) =>
+      Either.match(Command.generateArgs(options), {
+        onLeft: (error) => Effect.zipRight(Console.error(`eddy-commerce: ${error.message}`), Effect.sync(() => (process.exitCode = 2))),
+        onRight: generate
+      })
+    ))
+  ])
+)
+
+const program = CliCommand.run(command, { name: "eddy-commerce", version: "0.1.0" })(process.argv).pipe(
+  // @effect/cli has printed a usage error, with the usage.
+  Effect.catchIf(ValidationError.isValidationError, () => Effect.sync(() => (process.exitCode = 2))),
+  Effect.provide(NodeContext.layer)
+)
+
+NodeRuntime.runMain(program, { teardown: (exit, onExit) => onExit(typeof process.exitCode === "number" ? process.exitCode : exit._tag === "Failure" ? 1 : 0) })

@@ -105,7 +105,7 @@ describe("the eddy-commerce process", () => {
     Effect.gen(function*() {
       const help = yield* run(["--help"])
       expect(help).toMatchObject({ code: 0 })
-      expect(help.stdout).toContain("Usage: eddy-commerce generate")
+      expect(help.stdout).toContain("generate [--orders N] [--products N] [--rate R]")
       const bad = yield* run(["generate", "--orders", "lots"])
       expect(bad.code).toBe(2)
       expect(bad.stderr).toContain(`--orders must be a whole number >= 0, got "lots"`)

@@ -8,15 +8,17 @@ const require = createRequire(import.meta.url)
 export interface Options {
   /** Most shards the emulator allows across streams (kinesalite's default is 10). */
   readonly shardLimit?: number
+  /** The port to listen on; default a free one. */
+  readonly port?: number
 }
 
 /**
- * Starts kinesalite in this process on a free port, in memory, with stream
+ * Starts kinesalite in this process on a free port (or `options.port`), in memory, with stream
  * creation and resharding taking effect at once. Speaks HTTP/1.1 only: give
  * the SDK client a `NodeHttpHandler`.
  */
 export const start = (options: Options = {}): Effect.Effect<{ readonly endpoint: string; readonly port: number }, Error, Scope.Scope> =>
   Effect.suspend(() => {
     const kinesalite = require("kinesalite") as (opts: object) => Server
-    return listen("kinesalite", kinesalite({ createStreamMs: 0, deleteStreamMs: 0, updateStreamMs: 0, shardLimit: options.shardLimit ?? 1000 }))
+    return listen("kinesalite", kinesalite({ createStreamMs: 0, deleteStreamMs: 0, updateStreamMs: 0, shardLimit: options.shardLimit ?? 1000 }), options.port)
   })

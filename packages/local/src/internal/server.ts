@@ -2,12 +2,12 @@ import { Effect, type Scope } from "effect"
 import type { Server } from "node:http"
 import type { AddressInfo } from "node:net"
 
-/** Listens on a free loopback port for the scope's lifetime; the server is closed with the scope. */
-export const listen = (name: string, server: Server): Effect.Effect<{ readonly endpoint: string; readonly port: number }, Error, Scope.Scope> =>
+/** Listens on a loopback port (0: a free one) for the scope's lifetime; the server is closed with the scope. */
+export const listen = (name: string, server: Server, port = 0): Effect.Effect<{ readonly endpoint: string; readonly port: number }, Error, Scope.Scope> =>
   Effect.acquireRelease(
     Effect.async<{ readonly endpoint: string; readonly port: number }, Error>((resume) => {
       server.once("error", (cause) => resume(Effect.fail(new Error(`${name} could not start: ${cause.message}`))))
-      server.listen(0, "127.0.0.1", () => {
+      server.listen(port, "127.0.0.1", () => {
         const { port } = server.address() as AddressInfo
         resume(Effect.succeed({ endpoint: `http://127.0.0.1:${port}`, port }))
       })

@@ -1,0 +1,32 @@
+/** What a set of pipelines does: their events, windows, monoids, and where they are stored. */
+import type * as Pipeline from "@eddy/core/Pipeline"
+import * as Window from "@eddy/core/Window"
+import * as Table from "./internal/table"
+
+export interface Stores {
+  /** The aggregate table, when configured. */
+  readonly aggregate?: string | undefined
+  /** The dedup table, when configured. */
+  readonly dedup?: string | undefined
+}
+
+export interface Description {
+  readonly source: string
+  readonly pipelines: ReadonlyArray<{ readonly name: string; readonly events: ReadonlyArray<string>; readonly monoid: string; readonly window: string }>
+  readonly stores: Stores
+}
+
+export const describe = (pipelines: ReadonlyArray<Pipeline.Pipeline>, stores: Stores): Description => ({
+  source: pipelines[0]?.source.name ?? "",
+  pipelines: pipelines.map((p) => ({ name: p.name, events: [...p.events].map(String), monoid: p.aggregate.name, window: Window.describe(p.window) })),
+  stores
+})
+
+export const render = (d: Description): string =>
+  Table.render({
+    title: `Pipelines of event source ${d.source}`,
+    columns: [{ header: "pipeline" }, { header: "events" }, { header: "monoid" }, { header: "window" }],
+    rows: d.pipelines.map((p) => [p.name, p.events.join(", "), p.monoid, p.window])
+  }) +
+  `\nstores: aggregates in ${d.stores.aggregate !== undefined ? `DynamoDB table ${d.stores.aggregate}` : "(no aggregate table configured)"}` +
+  `, event ids in ${d.stores.dedup !== undefined ? `DynamoDB table ${d.stores.dedup}` : "(no dedup table configured)"}\n`

@@ -1,0 +1,282 @@
+/**
+ * The real `eddy` binary as a child process: help, version, usage errors,
+ * describe, local up (emulators on fixed ports, read back through the printed
+ * environment block), tables create, query --json, and re-drives that are
+ * exactly once (a second run finds only duplicates; the aggregates equal an
+ * independent fold of the events).
+ */
+import * as DeadLetter from "@eddy/core/DeadLetter"
+import * as Processor from "@eddy/core/Processor"
+import type { SourceRecord } from "@eddy/core/SourceRecord"
+import * as DynamoClient from "@eddy/dynamodb/DynamoClient"
+import * as DynamoDeduper from "@eddy/dynamodb/DynamoDeduper"
+import * as DynamoStore from "@eddy/dynamodb/DynamoStore"
+import * as Kinesis from "@eddy/kinesis/Kinesis"
+import * as DeadLetterSinks from "@eddy/runtime/DeadLetterSinks"
+import { Effect, Layer } from "effect"
+import { type ChildProcess, execFile, spawn } from "node:child_process"
+import { mkdtempSync, readFileSync, writeFileSync } from "node:fs"
+import { tmpdir } from "node:os"
+import { join, resolve } from "node:path"
+import { afterAll, beforeAll, describe, expect, it } from "vitest"
+import { BROKEN, pipelines, type Reading } from "./fixtures/pipelines"
+
+const bin = resolve(import.meta.dirname, "../bin/eddy.mjs")
+const fixture = resolve(import.meta.dirname, "fixtures/pipelines.ts")
+const commerce = resolve(import.meta.dirname, "../../../apps/commerce-analytics/src/pipelines.ts")
+const cleanEnv = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith("EDDY_") && !k.startsWith("AWS_ENDPOINT_URL")))
+
+/** Runs the binary without blocking the test worker's event loop. */
+const eddy = (args: ReadonlyArray<string>, env: Record<string, string> = {}) =>
+  new Promise<{ readonly code: number | null; readonly stdout: string; readonly stderr: string }>((done) => {
+    execFile(process.execPath, [bin, ...args], { encoding: "utf8", env: { ...cleanEnv, NO_COLOR: "1", ...env }, timeout: 60_000 }, (error, stdout, stderr) =>
+      done({ code: error === null ? 0 : typeof error.code === "number" ? error.code : null, stdout, stderr }))
+  })
+
+describe("eddy usage", () => {
+  it("prints help for eddy and for every command, and its version", async () => {
+    const help = await eddy(["--help"])
+    expect(help.code).toBe(0)
+    for (const command of ["describe", "query", "tables create", "local up", "redrive"]) expect(help.stdout).toContain(command)
+    for (const command of [["describe"], ["query"], ["tables", "create"], ["local", "up"], ["redrive"]]) {
+      const sub = await eddy([...command, "--help"])
+      expect(sub.code, command.join(" ")).toBe(0)
+      expect(sub.stdout).toContain("OPTIONS")
+    }
+    expect((await eddy(["redrive", "--help"])).stdout).toContain("$EDDY_DEDUP_TABLE")
+    const version = await eddy(["--version"])
+    expect(version.code).toBe(0)
+    expect(version.stdout.trim()).toBe("0.1.0")
+  })
+
+  it("suggests a command or option for a typo, with exit code 2", async () => {
+    const command = await eddy(["descrbe"])
+    expect(command.code).toBe(2)
+    expect(command.stderr).toContain("Did you mean 'describe'?")
+    const option = await eddy(["describe", "--pipline", fixture])
+    expect(option.code).toBe(2)
+    expect(option.stderr).toContain("Did you mean '--pipelines'?")
+  })
+
+  it("names a missing option in one plain message, with exit code 2", async () => {
+    const r = await eddy(["query", "total_by_device", "d1"])
+    expect(r.code).toBe(2)
+    expect(r.stderr).toContain("--pipelines")
+    expect(r.stderr).not.toMatch(/\bat .*\.ts:\d+/)
+  })
+
+  it("fails a user error with one message and exit code 1, no stack trace", async () => {
+    const r = await eddy(["describe", "--pipelines", "missing.ts"])
+    expect(r.code).toBe(1)
+    expect(r.stderr.trim()).toBe("eddy: no pipelines module at missing.ts; give --pipelines the path of the module that exports them")
+  })
+
+  it("describes the commerce pipelines, as a table and as JSON", async () => {
+    const table = await eddy(["describe", "--pipelines", commerce], { EDDY_AGGREGATE_TABLE: "commerce-aggregates" })
+    expect(table.code).toBe(0)
+    expect(table.stdout).toMatch(/top_products_daily\s+order\.created\s+topk\(100,1000\)\s+daily, kept 400d/)
+    expect(table.stdout).toContain("DynamoDB table commerce-aggregates")
+    const json = JSON.parse((await eddy(["describe", "--pipelines", commerce, "--json"])).stdout)
+    expect(json.source).toBe("commerce")
+    expect(json.pipelines.map((p: { name: string }) => p.name)).toContain("unique_customers_daily")
+  })
+})
+
+// ---------------------------------------------------------------------------
+// Against the emulators `eddy local up` starts
+// ---------------------------------------------------------------------------
+
+const STREAM = "readings"
+const DLQ = "readings-dead-letters"
+const NAMESPACE = "test"
+let child: ChildProcess
+let output = ""
+let env: Record<string, string> = {}
+const dir = mkdtempSync(join(tmpdir(), "eddy-cli-"))
+
+const port = () => 20_000 + Math.floor(Math.random() * 20_000)
+
+beforeAll(async () => {
+  const kinesisPort = port()
+  child = spawn(process.execPath, [bin, "local", "up", "--kinesis-port", String(kinesisPort), "--dynamodb-port", String(kinesisPort + 1), "--stream", STREAM, "--stream", DLQ, "--aggregate-table", "aggregates", "--dedup-table", "dedup"], {
+    env: { ...cleanEnv, NO_COLOR: "1" },
+    stdio: ["ignore", "pipe", "pipe"]
+  })
+  child.stdout!.on("data", (d) => (output += d))
+  child.stderr!.on("data", (d) => (output += d))
+  const deadline = Date.now() + 60_000
+  while (!output.includes("Running until Ctrl-C")) {
+    if (Date.now() > deadline || child.exitCode !== null) throw new Error(`local up did not start:\n${output}`)
+    await new Promise((r) => setTimeout(r, 100))
+  }
+  env = Object.fromEntries(
+    output.split("\n").filter((l) => l.startsWith("export ")).flatMap((l) => l.slice(7).split(" ").map((kv) => kv.split("=") as [string, string]))
+  )
+})
+
+afterAll(() => {
+  if (child.exitCode === null) child.kill("SIGKILL")
+})
+
+const state = () => {
+  const client = DynamoClient.layer({ region: "us-east-1", endpoint: env.AWS_ENDPOINT_URL_DYNAMODB! })
+  return Layer.mergeAll(
+    DynamoStore.layer({ table: "aggregates" }),
+    DynamoDeduper.layer({ table: "dedup", namespace: NAMESPACE }),
+    DeadLetter.layerMemory
+  ).pipe(Layer.provideMerge(client))
+}
+
+const reading = (i: number, device: string, value: number): Reading => ({ type: "reading", id: `r-${i}`, device, value, at: Date.UTC(2026, 10, 21) })
+const bytes = (r: Reading) => new TextEncoder().encode(JSON.stringify(r))
+
+/** Processes records as an entry would (the pipeline broken), returning the dead letters. */
+const processBroken = (records: ReadonlyArray<SourceRecord>) =>
+  Effect.gen(function*() {
+    process.env[BROKEN] = "1"
+    const processor = yield* Processor.make({ pipelines })
+    const result = yield* processor.process(records, { source: STREAM })
+    delete process.env[BROKEN]
+    return { result, deadLetters: yield* (yield* DeadLetter.MemoryDeadLetters).entries }
+  }).pipe(Effect.provide(state()), Effect.runPromise)
+
+const queryTotal = async (device: string) => {
+  const r = await eddy(["query", "total_by_device", device, "--pipelines", fixture, "--json"], env)
+  expect(r.code, r.stderr).toBe(0)
+  return JSON.parse(r.stdout).total as number | null
+}
+
+const redrive = async (args: ReadonlyArray<string>) => {
+  const r = await eddy(["redrive", "--pipelines", fixture, "--dedup-namespace", NAMESPACE, "--json", ...args], env)
+  expect(r.code, r.stderr).toBe(0)
+  return JSON.parse(r.stdout.split("\n")[0]!) as { read: number; applied: number; duplicate: number; poisoned: number; failed: number }
+}
+
+describe("eddy against the emulators of eddy local up", () => {
+  it("prints the environment block, and tables create finds the tables it made", async () => {
+    expect(output).toMatch(/created\s+aggregates/)
+    expect(output).toMatch(/created\s+readings-leases\s+\(lease table, no TTL\)/)
+    expect(env.AWS_ENDPOINT_URL_KINESIS).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/)
+    expect(env.EDDY_AGGREGATE_TABLE).toBe("aggregates")
+    const again = await eddy(["tables", "create", "--lease-table", "readings-leases", "--lease-table", "other-leases"], env)
+    expect(again.code, again.stderr).toBe(0)
+    expect(again.stdout).toMatch(/exists\s+aggregates/)
+    expect(again.stdout).toMatch(/exists\s+dedup/)
+    expect(again.stdout).toMatch(/created\s+other-leases/)
+  })
+
+  it("re-drives dead letters of a file exactly once, past the shard's watermark", async () => {
+    // One shard: d1 readings, two of them poison while the pipeline is broken, later ones applied after them.
+    const values = [5, -2, 7, -3, 11, 13]
+    const records: Array<SourceRecord> = values.map((v, i) => ({
+      data: bytes(reading(i, "d1", v)),
+      partitionKey: "d1",
+      shardId: "shardId-000000000000",
+      sequenceNumber: String(10n ** 20n + BigInt(i)),
+      subSequenceNumber: 0,
+      arrivalTime: 0
+    }))
+    const { deadLetters } = await processBroken(records)
+    expect(deadLetters).toHaveLength(2)
+    const file = join(dir, "dead-letters.jsonl")
+    writeFileSync(file, `{"level":"info","msg":"unrelated"}\n${deadLetters.map(DeadLetterSinks.logLine).join("\n")}\n`)
+    expect(await queryTotal("d1")).toBe(5 + 7 + 11 + 13)
+
+    expect(await redrive(["--from", file])).toEqual({ read: 2, applied: 2, duplicate: 0, poisoned: 0, failed: 0 })
+    expect(await queryTotal("d1")).toBe(values.reduce((a, b) => a + b, 0))
+    expect(await redrive(["--from", file])).toEqual({ read: 2, applied: 0, duplicate: 2, poisoned: 0, failed: 0 })
+    expect(await queryTotal("d1")).toBe(values.reduce((a, b) => a + b, 0))
+  })
+
+  it("re-reads an on-failure batch from the stream and processes it exactly once", async () => {
+    const values = [1, 2, 3, 4, 5, 6, 7, 8]
+    const put = await Effect.flatMap(Kinesis.Kinesis, (kinesis) =>
+      kinesis.putRecords({ StreamName: STREAM, Records: values.map((v, i) => ({ Data: bytes(reading(100 + i, "d2", v)), PartitionKey: "d2" })) })).pipe(
+        Effect.provide(Kinesis.layer({ region: "us-east-1", endpoint: env.AWS_ENDPOINT_URL_KINESIS! })),
+        Effect.runPromise
+      )
+    const positions = put.Records!.map((r) => ({ shardId: r.ShardId!, sequenceNumber: r.SequenceNumber! }))
+    // Lambda gave up on the first five; the last three were applied after them (the watermark is past the batch).
+    const later: Array<SourceRecord> = values.slice(5).map((v, j) => ({
+      data: bytes(reading(105 + j, "d2", v)),
+      partitionKey: "d2",
+      ...positions[5 + j]!,
+      subSequenceNumber: 0,
+      arrivalTime: 0
+    }))
+    const { result } = await processBroken(later)
+    expect(result.counts.applied).toBe(3)
+    const batch = {
+      requestContext: { condition: "RetryAttemptsExhausted" },
+      condition: "RetryAttemptsExhausted",
+      approximateInvokeCount: 3,
+      KinesisBatchInfo: {
+        shardId: positions[0]!.shardId,
+        startSequenceNumber: positions[0]!.sequenceNumber,
+        endSequenceNumber: positions[4]!.sequenceNumber,
+        approximateArrivalOfFirstRecord: new Date().toISOString(),
+        approximateArrivalOfLastRecord: new Date().toISOString(),
+        batchSize: 5,
+        streamArn: `arn:aws:kinesis:us-east-1:000000000000:stream/${STREAM}`
+      }
+    }
+    const file = join(dir, "on-failure.json")
+    writeFileSync(file, JSON.stringify([batch]))
+    expect(await queryTotal("d2")).toBe(6 + 7 + 8)
+
+    expect(await redrive(["--on-failure", file])).toEqual({ read: 5, applied: 5, duplicate: 0, poisoned: 0, failed: 0 })
+    expect(await queryTotal("d2")).toBe(values.reduce((a, b) => a + b, 0))
+    expect(await redrive(["--on-failure", file])).toEqual({ read: 5, applied: 0, duplicate: 5, poisoned: 0, failed: 0 })
+    expect(await queryTotal("d2")).toBe(values.reduce((a, b) => a + b, 0))
+  })
+
+  it("re-drives the dead letters of a Kinesis dead-letter stream exactly once", async () => {
+    const values = [4, -1, 6, -5, 9]
+    const records: Array<SourceRecord> = values.map((v, i) => ({
+      data: bytes(reading(200 + i, "d3", v)),
+      partitionKey: "d3",
+      shardId: "shardId-000000000001",
+      sequenceNumber: String(2n * 10n ** 20n + BigInt(i)),
+      subSequenceNumber: 0,
+      arrivalTime: 0
+    }))
+    const { deadLetters } = await processBroken(records)
+    expect(deadLetters).toHaveLength(2)
+    // The Kinesis sink as an entry uses it: encode's JSON, one record per entry.
+    await Effect.scoped(Effect.flatMap(DeadLetterSinks.makeKinesis({ streamName: DLQ }), (sink) => sink.send(deadLetters))).pipe(
+      Effect.provide(Kinesis.layer({ region: "us-east-1", endpoint: env.AWS_ENDPOINT_URL_KINESIS! })),
+      Effect.runPromise
+    )
+    expect(await queryTotal("d3")).toBe(4 + 6 + 9)
+    expect(await redrive(["--from", `kinesis:${DLQ}`])).toEqual({ read: 2, applied: 2, duplicate: 0, poisoned: 0, failed: 0 })
+    expect(await redrive(["--from", `kinesis:${DLQ}`])).toEqual({ read: 2, applied: 0, duplicate: 2, poisoned: 0, failed: 0 })
+    expect(await queryTotal("d3")).toBe(values.reduce((a, b) => a + b, 0))
+  })
+
+  it("reports entries that are poison still, ready to be re-driven again", async () => {
+    const bad = DeadLetterSinks.encode({
+      error: "NotJsonError",
+      reason: "not JSON",
+      payload: new TextEncoder().encode("{oops"),
+      partitionKey: "d4",
+      shardId: "shardId-000000000002",
+      sequenceNumber: "1",
+      subSequenceNumber: 0,
+      arrivalTime: 0,
+      source: STREAM
+    })
+    const file = join(dir, "poison.jsonl")
+    writeFileSync(file, bad + "\n")
+    const again = join(dir, "poison-again.jsonl")
+    expect(await redrive(["--from", file, "--poisoned", again])).toEqual({ read: 1, applied: 0, duplicate: 0, poisoned: 1, failed: 0 })
+    const entry = JSON.parse(readFileSync(again, "utf8"))
+    expect(entry).toMatchObject({ error: "NotJsonError", shardId: "shardId-000000000002", sequenceNumber: "1", source: STREAM, partitionKey: "d4" })
+  })
+
+  it("stops on SIGINT", async () => {
+    const exited = new Promise<number | null>((r) => child.once("exit", (code) => r(code)))
+    child.kill("SIGINT")
+    expect(await exited).toBe(0)
+    expect(output).toContain("stopped kinesalite and dynalite")
+  })
+})
