@@ -86,7 +86,9 @@ const parseJson = (text: string, where: string): Either.Either<unknown, InvalidI
  */
 export const parseEntry = (text: string, where: string): Either.Either<DeadLetter.DeadLetterEntry, InvalidInputError> =>
   Either.flatMap(parseJson(text, where), (json) =>
-    Either.flatMap(
+    (json as { payloadRedacted?: unknown } | null)?.payloadRedacted === true
+      ? Either.left(new InvalidInputError({ message: `${where}: the stdout sink logged only the payload's hash; redrive it with --on-failure from the stream, or log dead letters with EDDY_DEAD_LETTER=stdout:full` }))
+      : Either.flatMap(
       Schema.decodeUnknownEither(EntryJson)(json).pipe(
         Either.mapLeft(() => new InvalidInputError({ message: `${where} is not a dead-letter entry (expected the fields error, shardId, sequenceNumber, payload, ...)` }))
       ),
@@ -224,9 +226,10 @@ const scoped = (group: Group): ReadonlyArray<SourceRecord> =>
   group.records.map((r) => ({ ...r, shardId: `${streamNameOf(group.source ?? "-")}/${r.shardId}@${group.tag}` }))
 
 /** A deduper that claims each event id as the record's original owner. */
-const asOriginalOwners = (deduper: Deduper.Deduper["Type"], owners: ReadonlyMap<string, string>): Deduper.Deduper["Type"] => ({
-  claim: (claims) => deduper.claim(claims.map((c) => ({ eventId: c.eventId, owner: owners.get(c.owner) ?? c.owner })))
-})
+const asOriginalOwners = (deduper: Deduper.Deduper["Type"], owners: ReadonlyMap<string, string>): Deduper.Deduper["Type"] => {
+  const original = (claims: ReadonlyArray<Deduper.Claim>) => claims.map((c) => ({ ...c, owner: owners.get(c.owner) ?? c.owner }))
+  return { claim: (claims) => deduper.claim(original(claims)), release: (claims) => deduper.release(original(claims)) }
+}
 
 /** Re-drives the groups; never fails: what could not be done is counted as failed. */
 export const run = (groups: ReadonlyArray<Group>, options: Options): Effect.Effect<Report, never, Store.Store | Deduper.Deduper> =>

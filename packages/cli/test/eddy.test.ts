@@ -179,7 +179,7 @@ describe("eddy against the emulators of eddy local up", () => {
     const { deadLetters } = await processBroken(records)
     expect(deadLetters).toHaveLength(2)
     const file = join(dir, "dead-letters.jsonl")
-    writeFileSync(file, `{"level":"info","msg":"unrelated"}\n${deadLetters.map(DeadLetterSinks.logLine).join("\n")}\n`)
+    writeFileSync(file, `{"level":"info","msg":"unrelated"}\n${deadLetters.map((entry) => DeadLetterSinks.logLine(entry, "full")).join("\n")}\n`)
     expect(await queryTotal("d1")).toBe(5 + 7 + 11 + 13)
 
     expect(await redrive(["--from", file])).toEqual({ read: 2, applied: 2, duplicate: 0, poisoned: 0, failed: 0 })
