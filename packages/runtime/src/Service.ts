@@ -67,6 +67,8 @@ import * as Health from "./Health"
 import * as ShardWorker from "./internal/shardWorker"
 import * as ServiceMetrics from "./internal/serviceMetrics"
 import * as Log from "./Log"
+import * as Preflight from "./Preflight"
+import * as Readiness from "./Readiness"
 
 /** The service's own metrics; the processor's are in `@eddy/core/Metrics`, per-shard lag is `Consumer.millisBehindLatest`. */
 export const metrics = ServiceMetrics
@@ -89,6 +91,8 @@ export interface Settings {
   readonly pollInterval: Duration.Duration
   /** Time between two shard listings (ListShards), to follow resharding. */
   readonly discoveryInterval: Duration.Duration
+  /** How long a shard may keep failing (re-reads of a record that is not done) before `/readyz` reports it stuck. Default 60 s. */
+  readonly stuckAfter?: Duration.Duration
 }
 
 const orConfig = <A>(value: A | undefined, config: Config.Config<A>): Config.Config<A> =>
@@ -119,7 +123,8 @@ export const settingsConfig = (given: Partial<Settings> = {}): Config.Config<Set
       )
     ),
     pollInterval: orConfig(given.pollInterval, Config.duration("EDDY_POLL_INTERVAL").pipe(Config.withDefault(Duration.millis(200)))),
-    discoveryInterval: orConfig(given.discoveryInterval, Config.duration("EDDY_DISCOVERY_INTERVAL").pipe(Config.withDefault(Duration.seconds(10))))
+    discoveryInterval: orConfig(given.discoveryInterval, Config.duration("EDDY_DISCOVERY_INTERVAL").pipe(Config.withDefault(Duration.seconds(10)))),
+    stuckAfter: orConfig(given.stuckAfter, Config.duration("EDDY_STUCK_AFTER").pipe(Config.withDefault(Duration.seconds(60))))
   })
 
 /**
@@ -151,6 +156,8 @@ export interface Options<E = never> extends Partial<Settings> {
   /** Default `defaultRereadBackoff`. */
   readonly rereadBackoff?: Schedule.Schedule<unknown, unknown>
   readonly read?: ReadOptions
+  /** Start-up checks beyond the stream's (e.g. the tables and their key schemas); see `Preflight`. */
+  readonly preflight?: ReadonlyArray<Preflight.Check>
 }
 
 export type Phase = "starting" | "running" | "stopping"
@@ -167,6 +174,8 @@ export interface Status {
   readonly ready: boolean
   /** The shards being processed. */
   readonly shards: ReadonlyArray<string>
+  /** Why it is not ready while running: Kinesis or the lease table not answering, a stuck shard (see `Readiness`). */
+  readonly problems?: ReadonlyArray<string>
 }
 
 export class Service extends Context.Tag("@eddy/runtime/Service")<Service, {
@@ -177,9 +186,13 @@ export class Service extends Context.Tag("@eddy/runtime/Service")<Service, {
 }>() {}
 
 /** One shard handed out by the consumer, processed until it ends; a heartbeat that finds its lease taken interrupts it at once. */
-const runShard = (options: WorkerOptions, processor: Processor.Processor["Type"], stop: Deferred.Deferred<void>) =>
+const runShard = (options: WorkerOptions, processor: Processor.Processor["Type"], stop: Deferred.Deferred<void>, tracker: Readiness.Tracker) =>
 (shard: Consumer.ShardStream): Effect.Effect<ShardWorker.Exit> =>
-  ShardWorker.run({ streamName: options.streamName, shard, processor, rereadBackoff: options.rereadBackoff ?? defaultRereadBackoff, stop }).pipe(
+  ShardWorker.run({
+    streamName: options.streamName,
+    shard: tracker.watch(shard),
+    processor: tracker.processorFor(shard.shardId, processor),
+    rereadBackoff: options.rereadBackoff ?? defaultRereadBackoff, stop }).pipe(
     Effect.catchAllCause((cause) =>
       Effect.logError("shard failed unexpectedly; releasing its lease", cause).pipe(
         Effect.zipRight(Effect.ignoreLogged(shard.checkpointer.release)),
@@ -207,13 +220,22 @@ export const make = (options: WorkerOptions): Effect.Effect<Service["Type"], Ser
     const processingShards = new Map<string, Consumer.ShardStream>()
 
     const progress: Effect.Effect<Consumer.ShardedStatus | undefined> = Effect.suspend(() => consumer === undefined ? Effect.succeed(undefined) : consumer.status)
+    const tracker = Readiness.make({ stuckAfter: options.stuckAfter ?? Duration.seconds(60) })
     const status = progress.pipe(
-      Effect.map((consumed): Status => {
+      Effect.flatMap((consumed) => Effect.map(tracker.report(Array.from(processingShards.keys())), (report) => [consumed, report] as const)),
+      Effect.map(([consumed, report]): Status => {
         const shards = Array.from(processingShards.keys()).sort()
         const phase: Phase = stopping ? "stopping" : consumed !== undefined && consumed.rounds > 0 ? "running" : "starting"
         // Idle by design: the last lease round and shard listing succeeded and left nothing to take.
         const idle = consumed !== undefined && consumed.roundOk && consumed.discoveryOk
-        return { workerId, phase, ready: phase === "running" && (shards.length > 0 || idle), shards }
+        const problems = phase !== "running" || consumed === undefined ? [] : [
+          ...(consumed.discoveryOk ? [] : ["the last shard listing failed: is Kinesis reachable?"]),
+          ...(consumed.roundOk ? [] : ["the last lease round failed: is the lease table reachable?"]),
+          ...consumed.shards.filter((s) => !processingShards.has(s)).map((s) => `shard ${s} is leased but not being read`),
+          ...report.problems
+        ]
+        const ready = phase === "running" && (shards.length > 0 || idle) && problems.length === 0
+        return { workerId, phase, ready, shards, ...(problems.length > 0 ? { problems } : {}) }
       })
     )
     const leasesHeld = Effect.suspend(() => Metric.set(ServiceMetrics.leasesHeld, processingShards.size))
@@ -233,10 +255,13 @@ export const make = (options: WorkerOptions): Effect.Effect<Service["Type"], Ser
     const started = (shard: Consumer.ShardStream) => Effect.zipRight(Effect.sync(() => processingShards.set(shard.shardId, shard)), leasesHeld)
     // A shard taken again may already be processing anew: only its own run removes it.
     const ended = (shard: Consumer.ShardStream) =>
-      Effect.zipRight(Effect.sync(() => processingShards.get(shard.shardId) === shard && processingShards.delete(shard.shardId)), leasesHeld)
+      Effect.zipRight(
+        Effect.sync(() => processingShards.get(shard.shardId) === shard && processingShards.delete(shard.shardId) && tracker.forget(shard.shardId)),
+        leasesHeld
+      )
     const processing = yield* sharded.shards.pipe(
       Stream.tap(started),
-      Stream.flatMap((shard) => Stream.fromEffect(Effect.ensuring(runShard(options, processor, stop)(shard), ended(shard))), {
+      Stream.flatMap((shard) => Stream.fromEffect(Effect.ensuring(runShard(options, processor, stop, tracker)(shard), ended(shard))), {
         concurrency: "unbounded"
       }),
       Stream.runDrain,
@@ -274,18 +299,19 @@ export const make = (options: WorkerOptions): Effect.Effect<Service["Type"], Ser
 /** The worker with its processor, Kinesis client and lease table, configured from `options` and the environment. */
 export const layer = <E = never>(
   options: Options<E>
-): Layer.Layer<Service, E | ConfigError.ConfigError | ServeError> => {
+): Layer.Layer<Service, E | ConfigError.ConfigError | ServeError | Preflight.PreflightError> => {
   // At start, so a bad definition fails the task before any lease is taken.
   Pipeline.validate(options.pipelines)
   const processor = Processor.layer({ pipelines: options.pipelines, ...(options.retry !== undefined ? { retry: options.retry } : {}) })
   const worker = Layer.scoped(
     Service,
     Effect.flatMap(settingsConfig(options), (settings) =>
-      make({
+      // Permanent misconfiguration (no such stream, a missing table, no access) stops the start with what to fix.
+      Effect.zipRight(Preflight.run([Preflight.stream(settings.streamName), ...(options.preflight ?? [])]), make({
         ...settings,
         ...(options.rereadBackoff !== undefined ? { rereadBackoff: options.rereadBackoff } : {}),
         ...(options.read !== undefined ? { read: options.read } : {})
-      }))
+      })))
   )
   return worker.pipe(
     Layer.provide(Layer.mergeAll(Layer.provide(processor, options.layer), options.kinesis ?? Kinesis.layerConfig(), options.leases))
@@ -293,5 +319,5 @@ export const layer = <E = never>(
 }
 
 /** The service as a program for `NodeRuntime.runMain`, logging JSON lines (level from `LOG_LEVEL`). */
-export const run = <E = never>(options: Options<E>): Effect.Effect<never, E | ConfigError.ConfigError | ServeError> =>
+export const run = <E = never>(options: Options<E>): Effect.Effect<never, E | ConfigError.ConfigError | ServeError | Preflight.PreflightError> =>
   Layer.launch(layer(options)).pipe(Effect.provide(Log.layerConfig))
