@@ -483,6 +483,15 @@ export const config: Config.Config<Pick<Options, "streams" | "rateLimit">> = Con
   })
 )
 
+/** What each variable `config` reads is for, for the start-up configuration report. */
+export const variables = {
+  KINESIS_PRODUCT_STREAM: "the Kinesis stream of product events",
+  KINESIS_ORDERS_STREAM: "the Kinesis stream of order events",
+  SEPARATE_SKU_CREATE_UPDATE_STREAM: "true to send product.updated events to KINESIS_PRODUCT_UPDATE_STREAM",
+  KINESIS_PRODUCT_UPDATE_STREAM: "the Kinesis stream of product.updated events, when SEPARATE_SKU_CREATE_UPDATE_STREAM is true",
+  KINESIS_INSERT_RATE_LIMIT: "the most events sent per period across all streams, e.g. 100/m"
+} as const
+
 /** Like `layer`, with streams and rate limit from `config`. */
 export const layerConfig = (
   options: Omit<Options, "streams" | "rateLimit"> = {}

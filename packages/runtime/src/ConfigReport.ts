@@ -43,10 +43,13 @@ const pathName = (path: ReadonlyArray<string>): string => path.join("_")
 /** Effect's wording ("Expected an integer value but received abc") as a short phrase. */
 const plain = (message: string): string => {
   const received = /^Expected (.+?) but received (.*)$/s.exec(message)
-  if (received) return `must be ${received[1]!.replace(/ (value|property)$/, "")} (got ${JSON.stringify(received[2]!)})`
+  if (received) {
+    const got = received[2]!
+    return `must be ${received[1]!.replace(/ (value|property)$/, "")} (got ${got.startsWith("\"") ? got : JSON.stringify(got)})`
+  }
   if (/^Expected .* to exist in the /.test(message)) return "is not set"
   if (message === "Expected a non-empty string") return "is empty"
-  return message
+  return /^expected /i.test(message) ? `is wrong: ${message}` : message
 }
 
 type Raw = { readonly kind: Problem["kind"]; readonly variable: string; readonly detail: string }
