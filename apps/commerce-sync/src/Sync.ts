@@ -212,8 +212,11 @@ export interface Options {
 // ---------------------------------------------------------------------------
 
 /**
- * This service's metrics. The producers' (`producer`: records sent, failed,
- * retried, throttled, PutRecords latency, queue depth) are tagged `stream`.
+ * This service's metrics. The producers' (`producer`: PutRecords calls and
+ * latency, records sent, failed (also by error code), retried, throttled,
+ * queue depth) are tagged `stream`. `writeLag` is the processing lag: from
+ * the change (`occurredAt`) to Kinesis's acknowledgement. All are served on
+ * `/metrics` (see `Http`).
  */
 export const metrics = {
   producer: Producer.metrics,
@@ -230,6 +233,14 @@ export const metrics = {
     incremental: true
   }),
   inFlight: Metric.gauge("commerce_sync_in_flight", { description: "trySync calls waiting for their write" }),
+  rateLimitWaits: Metric.counter("commerce_sync_rate_limit_waits", {
+    description: "times a sync waited for room under the insert rate limit",
+    incremental: true
+  }),
+  rateLimitWaited: Metric.counter("commerce_sync_rate_limit_wait_ms", {
+    description: "time syncs spent waiting for room under the insert rate limit, milliseconds",
+    incremental: true
+  }),
   writeLag: Metric.histogram(
     "commerce_sync_write_lag_ms",
     MetricBoundaries.exponential({ start: 1, factor: 2, count: 32 }),
@@ -318,7 +329,11 @@ export const make = (options: Options): Effect.Effect<CommerceSyncApi, KinesisEr
         ? Effect.succeed(wanted)
         : Effect.flatMap(Clock.currentTimeMillis, (now) => {
           const taken = bucket.takeUpTo(wanted, now)
-          return taken > 0 ? Effect.succeed(taken) : Effect.zipRight(Effect.sleep(bucket.readyAt(1, now) - now), tokens(wanted))
+          if (taken > 0) return Effect.succeed(taken)
+          const wait = bucket.readyAt(1, now) - now
+          metrics.rateLimitWaits.unsafeUpdate(1, [])
+          metrics.rateLimitWaited.unsafeUpdate(wait, [])
+          return Effect.zipRight(Effect.sleep(wait), tokens(wanted))
         })
 
     /**
