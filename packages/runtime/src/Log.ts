@@ -17,7 +17,7 @@
  *   (from the `awsRequestId` annotation the handler sets) and `cold_start`
  *   (true for the container's first invocation).
  */
-import { Cause, Config, type ConfigError, Effect, HashMap, Layer, List, Logger, LogLevel } from "effect"
+import { Cause, Config, type ConfigError, Effect, FiberRef, HashMap, HashSet, Layer, List, Logger, LogLevel } from "effect"
 
 export interface Options {
   readonly minimumLevel?: LogLevel.LogLevel
@@ -92,7 +92,8 @@ export const make = (options: { readonly service?: string; readonly write?: (lin
 /** JSON lines on stdout at `minimumLevel` (default INFO) and above. */
 export const layer = (options: Options = {}): Layer.Layer<never> =>
   Layer.merge(
-    Logger.replace(Logger.defaultLogger, make(options.service !== undefined ? { service: options.service } : {})),
+    // The only logger: a program provided with it twice (an entry, then the service driver) prints each line once.
+    Layer.scopedDiscard(Effect.locallyScoped(FiberRef.currentLoggers, HashSet.make(make(options.service !== undefined ? { service: options.service } : {})))),
     Logger.minimumLogLevel(options.minimumLevel ?? LogLevel.Info)
   )
 

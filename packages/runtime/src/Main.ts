@@ -73,8 +73,11 @@ export const program = <A, E, R>(options: Options<A>, body: (config: A) => Effec
   })
 
 /** Runs `program` as the process's main, as described above. */
-export const run = <A, E>(options: Options<A>, body: (config: A) => Effect.Effect<unknown, E>): void =>
+export const run = <A, E>(options: Options<A>, body: (config: A) => Effect.Effect<unknown, E>): void => {
+  // So that layers which read the logging configuration themselves (`Log.layerConfig`) name the same service.
+  process.env.POWERTOOLS_SERVICE_NAME ??= options.service
   NodeRuntime.runMain(program(options, body), { disableErrorReporting: true, disablePrettyLogger: true })
+}
 
 /** The logging layer for an entry that does not use `run` (a Lambda handler, say): `Log.layerConfig` with `service` as the default name. */
 export const logLayer = (service: string): Layer.Layer<never, ConfigReport.ConfigurationError> =>
