@@ -1,6 +1,8 @@
 /** The `eddy-commerce` command: `eddy-commerce generate --orders N --products M --rate R`. */
 import { NodeRuntime } from "@effect/platform-node"
 import * as Kinesis from "@eddy/kinesis/Kinesis"
+import * as ConfigReport from "@eddy/runtime/ConfigReport"
+import "@eddy/runtime/Main"
 import { Console, Effect, Either, Layer } from "effect"
 import * as Command from "./Command"
 import * as Generate from "./Generate"
@@ -17,7 +19,11 @@ const generate = (args: Command.GenerateArgs) =>
   }).pipe(
     Effect.provide(Sync.layerConfig().pipe(Layer.provide(Kinesis.layerConfig()))),
     Effect.catchAll((error) =>
-      Effect.zipRight(Console.error(`eddy-commerce: ${error.message}`), Effect.sync(() => (process.exitCode = 1)))
+      Effect.zipRight(
+        // A configuration error lists every missing or invalid variable, in plain words.
+        Console.error(`eddy-commerce: ${ConfigReport.isConfigError(error) ? ConfigReport.fromConfigError(error, Sync.variables).message : error.message}`),
+        Effect.sync(() => (process.exitCode = 1))
+      )
     )
   )
 
