@@ -63,6 +63,7 @@ import type { HttpServer } from "@effect/platform"
 import type { ServeError } from "@effect/platform/HttpServerError"
 import { Clock, Config, type ConfigError, Context, Deferred, Duration, Effect, Fiber, Layer, Metric, Option, type Schedule, type Scope, Stream } from "effect"
 import { hostname } from "node:os"
+import * as AppliedOnce from "./AppliedOnce"
 import * as Health from "./Health"
 import * as ShardWorker from "./internal/shardWorker"
 import * as ServiceMetrics from "./internal/serviceMetrics"
@@ -191,7 +192,7 @@ const runShard = (options: WorkerOptions, processor: Processor.Processor["Type"]
   ShardWorker.run({
     streamName: options.streamName,
     shard: tracker.watch(shard),
-    processor: tracker.processorFor(shard.shardId, processor),
+    processor: AppliedOnce.wrap(tracker.processorFor(shard.shardId, processor)),
     rereadBackoff: options.rereadBackoff ?? defaultRereadBackoff, stop }).pipe(
     Effect.catchAllCause((cause) =>
       Effect.logError("shard failed unexpectedly; releasing its lease", cause).pipe(
