@@ -20,13 +20,18 @@
  * Configuration (see `settingsConfig`): `EDDY_STREAM_NAME`, `EDDY_WORKER_ID`
  * (default hostname-pid), `EDDY_INITIAL_POSITION` (TRIM_HORIZON or LATEST),
  * `EDDY_GRACE_PERIOD` (25 seconds), `PORT` (8080), `EDDY_READ_LIMIT`,
- * `EDDY_POLL_INTERVAL`, `EDDY_DISCOVERY_INTERVAL`; the Kinesis client from
- * `AWS_REGION` and `AWS_ENDPOINT_URL_KINESIS`; the log level from `LOG_LEVEL`.
+ * `EDDY_POLL_INTERVAL`, `EDDY_DISCOVERY_INTERVAL`, `EDDY_STUCK_AFTER`; the
+ * Kinesis client from the SDK's chains (`AWS_REGION`, the profile,
+ * `AWS_ENDPOINT_URL_KINESIS`); the log level from `LOG_LEVEL`.
  * The lease table is the application's choice (`options.leases`: DynamoDB,
  * Redis or memory), as are the store, deduper and dead-letter sink.
  *
+ * At start it checks the stream and `options.preflight` (see `Preflight`):
+ * a permanent misconfiguration fails the start with what to fix.
+ *
  * Endpoints (see `Health`): `GET /healthz`, `GET /readyz` (503 while starting
- * or stopping), `GET /metrics` (Prometheus text: the processor's counters, the
+ * or stopping, while Kinesis or the lease table does not answer, and while a
+ * shard is stuck: see `Readiness`), `GET /metrics` (Prometheus text: the processor's counters, the
  * per-shard `eddy_kinesis_millis_behind_latest` lag gauge, and `metrics`).
  *
  * The shards come from `Consumer.makeSharded` (`@eddy/kinesis`): it lists
