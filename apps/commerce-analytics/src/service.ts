@@ -8,19 +8,40 @@
  * letters where `EDDY_DEAD_LETTER` says, health and metrics on `PORT`
  * (`/healthz`, `/readyz`, `/metrics`). SIGTERM drains and exits 0 within
  * `EDDY_GRACE_PERIOD`. Bundled as `dist/service.mjs` for the container image.
+ *
+ * At start, before any lease is taken, it checks its whole configuration
+ * (every problem reported at once), then the stream and the three tables
+ * with their key schemas; what cannot work exits 1 with one message saying
+ * what to fix.
  */
+import * as Main from "@eddy/runtime/Main"
 import * as Service from "@eddy/runtime/Service"
-import { NodeRuntime } from "@effect/platform-node"
-import { Layer } from "effect"
+import type { KinesisError } from "@eddy/kinesis/Kinesis"
+import * as ConfigReport from "@eddy/runtime/ConfigReport"
+import * as Preflight from "@eddy/runtime/Preflight"
+import { Config, type ConfigError, Effect, Layer } from "effect"
 import { pipelines } from "./pipelines"
 import * as State from "./state"
 
-NodeRuntime.runMain(
-  Service.run({
-    pipelines,
-    layer: Layer.merge(State.layerConfig, State.deadLetterConfig),
-    leases: State.leasesConfig
-  }),
-  // The service logs JSON itself; the default pretty logger would print every line twice.
-  { disablePrettyLogger: true }
+Main.run(
+  {
+    service: "commerce-analytics",
+    config: Config.all([Service.settingsConfig(), State.tablesConfig, State.leaseSettingsConfig, State.deadLetterTargetConfig]),
+    variables: State.variables
+  },
+  () =>
+    Effect.gen(function*() {
+      const checks = yield* State.tableChecks({ leases: true })
+      return yield* Service.run<ConfigError.ConfigError | KinesisError>({
+        pipelines,
+        layer: Layer.merge(State.layerConfig, State.deadLetterConfig),
+        leases: State.leasesConfig,
+        preflight: checks.map((check) =>
+          Effect.provide(check, State.dynamoClientConfig).pipe(
+            Effect.catchIf(ConfigReport.isConfigError, (e) =>
+              Effect.fail(new Preflight.CheckFailed({ transient: false, problem: ConfigReport.fromConfigError(e, State.variables).message })))
+          )
+        )
+      })
+    })
 )

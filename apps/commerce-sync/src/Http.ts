@@ -9,7 +9,10 @@
  * | `POST /orders/{id}/status` | `{ "status": "paid" }` (any status but `cancelled`) | `order.status_changed` |
  * | `POST /orders/{id}/cancel` | `{ "reason": "..." }` or empty | `order.cancelled` |
  * | `GET /healthz` | | |
+ * | `GET /metrics` | | the Prometheus metrics: the producers' (`kinesis_producer_*`) and this service's (`commerce_sync_*`) |
  *
+ * Each request is logged as one JSON line (`http request`, with method, path,
+ * status and duration).
  * Answers:
  * - `202 Accepted` with `{ eventId, type, stream, shardId, sequenceNumber }`
  *   once Kinesis has durably written the event.
@@ -58,7 +61,9 @@ import { NodeHttpServer } from "@effect/platform-node"
 import { type CommerceEvent, Order, type OrderEvent, OrderStatus, Product } from "@eddy/commerce/CommerceEvent"
 import * as OrderLifecycle from "@eddy/commerce/OrderLifecycle"
 import { type InvalidEventError, type NotJsonError, type NotUtf8Error, parseObject, validator } from "@eddy/core/Decoder"
-import { type ConfigError, Context, Data, Duration, Effect, Either, Layer, Redacted, Schema, type Scope, Stream } from "effect"
+import * as AccessLog from "@eddy/runtime/AccessLog"
+import * as Prometheus from "@eddy/runtime/Prometheus"
+import { type ConfigError, Context, Data, Duration, Effect, Either, Layer, LogLevel, Redacted, Schema, type Scope, Stream } from "effect"
 import { createHash, timingSafeEqual } from "node:crypto"
 import { createServer } from "node:http"
 import * as Changes from "./Changes"
@@ -435,6 +440,7 @@ export const makeApp = (options: Options = {}) =>
 
     const router = HttpRouter.empty.pipe(
       HttpRouter.get("/healthz", health),
+      HttpRouter.get("/metrics", Effect.map(Prometheus.snapshot, (text) => HttpServerResponse.text(text, { contentType: Prometheus.contentType }))),
       HttpRouter.post("/products", respond(postProduct)),
       HttpRouter.post("/orders", respond(postOrder)),
       HttpRouter.post("/orders/:id/status", respond(postStatus)),
@@ -444,7 +450,7 @@ export const makeApp = (options: Options = {}) =>
           problemResponse(new Problem({ status: 404, title: "Not found", detail: `no route for ${e.request.method} ${e.request.url}` }))
         ))
     )
-    return guarded(router, options.authToken)
+    return AccessLog.middleware(LogLevel.Info)(guarded(router, options.authToken))
   })
 
 // ---------------------------------------------------------------------------

@@ -35,6 +35,18 @@ export const defaultHost = "127.0.0.1"
 export const defaultShutdownGrace: Duration.DurationInput = "10 seconds"
 export const defaultTimeouts: Timeouts = { headers: "10 seconds", request: "30 seconds", keepAlive: "5 seconds" }
 
+/** What each variable is for, for the start-up configuration report. */
+export const variables = {
+  HOST: "the address to listen on (default 127.0.0.1; 0.0.0.0 in a container)",
+  PORT: "the port to listen on (default 8080)",
+  HTTP_AUTH_TOKEN: "the bearer token every request but GET /healthz needs",
+  HTTP_SHUTDOWN_GRACE: "how long SIGTERM waits for in-flight requests, e.g. \"10 seconds\"",
+  HTTP_HEADERS_TIMEOUT: "the time a client has to send the request headers, e.g. \"10 seconds\"",
+  HTTP_REQUEST_TIMEOUT: "the time a client has to send the whole request, e.g. \"30 seconds\"",
+  HTTP_KEEP_ALIVE_TIMEOUT: "how long an idle keep-alive connection stays open, e.g. \"5 seconds\"",
+  HTTP_ERROR_INPUT_EXCERPTS: "true to let a 400 quote the request"
+} as const
+
 const duration = (name: string, fallback: Duration.DurationInput) => Config.duration(name).pipe(Config.withDefault(Duration.decode(fallback)))
 
 export const config: Config.Config<HttpSettings> = Config.all({

@@ -212,8 +212,11 @@ export interface Options {
 // ---------------------------------------------------------------------------
 
 /**
- * This service's metrics. The producers' (`producer`: records sent, failed,
- * retried, throttled, PutRecords latency, queue depth) are tagged `stream`.
+ * This service's metrics. The producers' (`producer`: PutRecords calls and
+ * latency, records sent, failed (also by error code), retried, throttled,
+ * queue depth) are tagged `stream`. `writeLag` is the processing lag: from
+ * the change (`occurredAt`) to Kinesis's acknowledgement. All are served on
+ * `/metrics` (see `Http`).
  */
 export const metrics = {
   producer: Producer.metrics,
@@ -230,6 +233,14 @@ export const metrics = {
     incremental: true
   }),
   inFlight: Metric.gauge("commerce_sync_in_flight", { description: "trySync calls waiting for their write" }),
+  rateLimitWaits: Metric.counter("commerce_sync_rate_limit_waits", {
+    description: "times a sync waited for room under the insert rate limit",
+    incremental: true
+  }),
+  rateLimitWaited: Metric.counter("commerce_sync_rate_limit_wait_ms", {
+    description: "time syncs spent waiting for room under the insert rate limit, milliseconds",
+    incremental: true
+  }),
   writeLag: Metric.histogram(
     "commerce_sync_write_lag_ms",
     MetricBoundaries.exponential({ start: 1, factor: 2, count: 32 }),
@@ -318,7 +329,11 @@ export const make = (options: Options): Effect.Effect<CommerceSyncApi, KinesisEr
         ? Effect.succeed(wanted)
         : Effect.flatMap(Clock.currentTimeMillis, (now) => {
           const taken = bucket.takeUpTo(wanted, now)
-          return taken > 0 ? Effect.succeed(taken) : Effect.zipRight(Effect.sleep(bucket.readyAt(1, now) - now), tokens(wanted))
+          if (taken > 0) return Effect.succeed(taken)
+          const wait = bucket.readyAt(1, now) - now
+          metrics.rateLimitWaits.unsafeUpdate(1, [])
+          metrics.rateLimitWaited.unsafeUpdate(wait, [])
+          return Effect.zipRight(Effect.sleep(wait), tokens(wanted))
         })
 
     /**
@@ -482,6 +497,15 @@ export const config: Config.Config<Pick<Options, "streams" | "rateLimit">> = Con
     return Either.right(Option.isSome(rateLimit) ? { streams, rateLimit: rateLimit.value } : { streams })
   })
 )
+
+/** What each variable `config` reads is for, for the start-up configuration report. */
+export const variables = {
+  KINESIS_PRODUCT_STREAM: "the Kinesis stream of product events",
+  KINESIS_ORDERS_STREAM: "the Kinesis stream of order events",
+  SEPARATE_SKU_CREATE_UPDATE_STREAM: "true to send product.updated events to KINESIS_PRODUCT_UPDATE_STREAM",
+  KINESIS_PRODUCT_UPDATE_STREAM: "the Kinesis stream of product.updated events, when SEPARATE_SKU_CREATE_UPDATE_STREAM is true",
+  KINESIS_INSERT_RATE_LIMIT: "the most events sent per period across all streams, e.g. 100/m"
+} as const
 
 /** Like `layer`, with streams and rate limit from `config`. */
 export const layerConfig = (

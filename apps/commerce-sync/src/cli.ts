@@ -2,6 +2,8 @@
 import { Command as CliCommand, ValidationError } from "@effect/cli"
 import { NodeContext, NodeRuntime } from "@effect/platform-node"
 import * as Kinesis from "@eddy/kinesis/Kinesis"
+import * as ConfigReport from "@eddy/runtime/ConfigReport"
+import "@eddy/runtime/Main"
 import { Console, Effect, Either, Layer } from "effect"
 import * as Command from "./Command"
 import * as Generate from "./Generate"
@@ -17,7 +19,13 @@ const generate = (args: Command.GenerateArgs) =>
     if (summary.failed > 0) process.exitCode = 1
   }).pipe(
     Effect.provide(Sync.layerConfig().pipe(Layer.provide(Kinesis.layerConfig()))),
-    Effect.catchAll((error) => Effect.zipRight(Console.error(`eddy-commerce: ${error.message}`), Effect.sync(() => (process.exitCode = 1))))
+    Effect.catchAll((error) =>
+      Effect.zipRight(
+        // A configuration error lists every missing or invalid variable, in plain words.
+        Console.error(`eddy-commerce: ${ConfigReport.isConfigError(error) ? ConfigReport.fromConfigError(error, Sync.variables).message : error.message}`),
+        Effect.sync(() => (process.exitCode = 1))
+      )
+    )
   )
 
 const command = Command.command.pipe(

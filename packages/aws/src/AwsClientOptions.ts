@@ -1,15 +1,22 @@
 /**
- * How eddy sets up every AWS SDK client it builds (Kinesis, DynamoDB, SQS):
- * region, endpoint, credentials and SDK attempts, and where they come from in
- * the environment. `AwsClient.scoped` turns them into an SDK client's
- * configuration, with the HTTP/1.1 handler `httpHandlerOptions` sets up.
+ * How eddy sets up every AWS SDK client it builds (Kinesis, DynamoDB, SQS).
+ * Region, endpoint and credentials are the SDK's own business: its chains
+ * read `AWS_REGION`, the profile (`AWS_PROFILE`, `AWS_CONFIG_FILE`: `region`,
+ * `endpoint_url`, `services` sections), `AWS_ENDPOINT_URL_<SERVICE>` and
+ * `AWS_ENDPOINT_URL`, and honour `AWS_IGNORE_CONFIGURED_ENDPOINT_URLS`. eddy
+ * passes a region or an endpoint only when the code sets one (a test on a
+ * local emulator, say). `AwsClient.scoped` turns these options into an SDK
+ * client's configuration, with the HTTP/1.1 handler `httpHandlerOptions` sets up.
+ *
+ * Retries are eddy's own (`Schedule`s, see `@eddy/core/Backoff`), so every
+ * client makes one attempt per call and `AWS_MAX_ATTEMPTS` is not used.
  */
 import { Config, Option, Redacted } from "effect"
 
 export interface Options {
-  /** Default `us-east-1`. */
+  /** Default: the SDK's region chain (`AWS_REGION`, the profile, the instance metadata); `us-east-1` when only `endpoint` is set. */
   readonly region?: string
-  /** Overrides the endpoint, e.g. a local emulator; plain `http:` endpoints get static dummy credentials. */
+  /** Overrides every configured endpoint, e.g. a local emulator; plain `http:` endpoints get static dummy credentials. */
   readonly endpoint?: string
   /** Default: the SDK's credential chain (environment, profile, task or instance role). */
   readonly credentials?: { readonly accessKeyId: string; readonly secretAccessKey: Redacted.Redacted<string> }
@@ -19,7 +26,7 @@ export interface Options {
 
 /** The part of an SDK client's configuration that `Options` decide. */
 export interface ClientConfig {
-  readonly region: string
+  readonly region?: string
   readonly maxAttempts: number
   readonly endpoint?: string
   readonly credentials?: { readonly accessKeyId: string; readonly secretAccessKey: string }
@@ -32,30 +39,36 @@ export interface ClientConfig {
 export const httpHandlerOptions = { connectionTimeout: 2_000, requestTimeout: 10_000, throwOnRequestTimeout: true } as const
 
 /** Local emulators accept any credentials, and the SDK's chain may find none on a developer's machine. */
-const localCredentials = { accessKeyId: "local", secretAccessKey: "local" }
+export const localCredentials = { accessKeyId: "local", secretAccessKey: Redacted.make("local") }
 
 export const clientConfig = (options: Options): ClientConfig => {
-  const credentials = options.credentials
-    ? { accessKeyId: options.credentials.accessKeyId, secretAccessKey: Redacted.value(options.credentials.secretAccessKey) }
-    : options.endpoint?.startsWith("http:")
-    ? localCredentials
-    : undefined
+  const credentials = options.credentials ?? (options.endpoint?.startsWith("http:") ? localCredentials : undefined)
+  // An explicit endpoint is an emulator or a private endpoint: a region is still needed to sign, and any will do for an emulator.
+  const region = options.region ?? (options.endpoint !== undefined ? "us-east-1" : undefined)
   return {
-    region: options.region ?? "us-east-1",
     maxAttempts: options.maxAttempts ?? 1,
+    ...(region !== undefined ? { region } : {}),
     ...(options.endpoint ? { endpoint: options.endpoint } : {}),
-    ...(credentials ? { credentials } : {})
+    ...(credentials ? { credentials: { accessKeyId: credentials.accessKeyId, secretAccessKey: Redacted.value(credentials.secretAccessKey) } } : {})
   }
 }
 
 /**
- * Region and endpoint of one service from the environment, as the AWS SDKs
- * read them: `AWS_REGION` (default `us-east-1`) and
- * `AWS_ENDPOINT_URL_<SERVICE>` (e.g. `AWS_ENDPOINT_URL_DYNAMODB`), falling
- * back to `AWS_ENDPOINT_URL`.
+ * The options of one service's client from the environment. Region and
+ * endpoint are left to the SDK; only when the endpoint the SDK will use is a
+ * plain `http:` one from `AWS_ENDPOINT_URL_<SERVICE>` or `AWS_ENDPOINT_URL`
+ * (a local emulator) and no credentials are configured (`AWS_ACCESS_KEY_ID`,
+ * `AWS_PROFILE`), the client gets dummy credentials, as emulators accept any.
  */
 export const config = (service: string): Config.Config<Options> =>
   Config.all({
-    region: Config.string("AWS_REGION").pipe(Config.withDefault("us-east-1")),
-    endpoint: Config.option(Config.string(`AWS_ENDPOINT_URL_${service}`).pipe(Config.orElse(() => Config.string("AWS_ENDPOINT_URL"))))
-  }).pipe(Config.map(({ endpoint, region }) => (Option.isSome(endpoint) ? { region, endpoint: endpoint.value } : { region })))
+    endpoint: Config.option(Config.string(`AWS_ENDPOINT_URL_${service}`).pipe(Config.orElse(() => Config.string("AWS_ENDPOINT_URL")))),
+    ignoreEndpoints: Config.boolean("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS").pipe(Config.withDefault(false)),
+    accessKeyId: Config.option(Config.string("AWS_ACCESS_KEY_ID")),
+    profile: Config.option(Config.string("AWS_PROFILE"))
+  }).pipe(
+    Config.map(({ accessKeyId, endpoint, ignoreEndpoints, profile }): Options => {
+      const local = !ignoreEndpoints && Option.exists(endpoint, (url) => url.startsWith("http:"))
+      return local && Option.isNone(accessKeyId) && Option.isNone(profile) ? { credentials: localCredentials } : {}
+    })
+  )

@@ -32,6 +32,7 @@ describe("AwsClient.scoped", () => {
 
   it("gives every client its own handler", () => {
     expect(AwsClient.config().requestHandler).not.toBe(AwsClient.config().requestHandler)
-    expect(AwsClient.config()).toMatchObject({ region: "us-east-1", maxAttempts: 1 })
+    expect(AwsClient.config()).toMatchObject({ maxAttempts: 1 })
+    expect(AwsClient.config().region).toBeUndefined()
   })
 })

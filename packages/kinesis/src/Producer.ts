@@ -47,6 +47,7 @@ import {
   FiberSet,
   Layer,
   Metric,
+  MetricLabel,
   type Schedule,
   type Scope
 } from "effect"
@@ -59,6 +60,7 @@ import {
   type PutFailure,
   type RetryCause
 } from "./ProducerError"
+import * as ProducerMetrics from "./ProducerMetrics"
 import * as RateLimit from "./RateLimit"
 import * as Shards from "./Shards"
 import { Admission } from "./internal/admission"
@@ -154,28 +156,8 @@ export class Producer extends Context.Tag("@eddy/kinesis/Producer")<Producer, Pr
 // Metrics
 // ---------------------------------------------------------------------------
 
-/** The producer's metrics, tagged with `stream`. */
-export const metrics = {
-  recordsSent: Metric.counter("kinesis_producer_records_sent", {
-    description: "user records Kinesis acknowledged",
-    incremental: true
-  }),
-  recordsFailed: Metric.counter("kinesis_producer_records_failed", {
-    description: "user records given to the failure sink",
-    incremental: true
-  }),
-  recordsRetried: Metric.counter("kinesis_producer_records_retried", {
-    description: "user records queued again after a rejection or a failed call",
-    incremental: true
-  }),
-  recordsThrottled: Metric.counter("kinesis_producer_records_throttled", {
-    description: "user records Kinesis refused for throughput, alone or with their whole call",
-    incremental: true
-  }),
-  putRecordsCalls: Metric.counter("kinesis_producer_put_records_calls", { description: "PutRecords calls made", incremental: true }),
-  putRecordsLatency: Metric.timer("kinesis_producer_put_records_latency", "PutRecords call duration"),
-  queueDepth: Metric.gauge("kinesis_producer_queue_depth", { description: "user records held by the producer" })
-}
+/** The producer's metrics, tagged with `stream` (see `ProducerMetrics`). */
+export const metrics = ProducerMetrics
 
 // ---------------------------------------------------------------------------
 // Implementation
@@ -193,11 +175,20 @@ const logFailures = (streamName: string) => (failures: ReadonlyArray<FailedRecor
 const failureSinkOf = (options: Options) => {
   const log = logFailures(options.streamName)
   const sink = options.failureSink
-  return sink === undefined ? log : (failures: ReadonlyArray<FailedRecord>) =>
+  const deliver = sink === undefined ? log : (failures: ReadonlyArray<FailedRecord>) =>
     sink(failures).pipe(
       Effect.catchAllCause((cause) =>
         Effect.zipRight(Effect.logError("the Kinesis producer's failure sink failed; logging its records instead", cause), log(failures))
       )
+    )
+  // Every record given up on passes here once: counted by error code.
+  const byCode = ProducerMetrics.failures.pipe(Metric.tagged("stream", options.streamName))
+  return (failures: ReadonlyArray<FailedRecord>) =>
+    Effect.zipRight(
+      Effect.sync(() => {
+        for (const f of failures) byCode.unsafeUpdate(1, [MetricLabel.make("error_code", ProducerMetrics.errorCodeOf(f.error))])
+      }),
+      deliver(failures)
     )
 }
 

@@ -6,12 +6,15 @@
  * - `GET /readyz`: `200` when `readiness` says ready, else `503`; the body is
  *   the readiness report as JSON.
  * - `GET /metrics`: every Effect metric in the Prometheus text format.
+ *
+ * Each request is logged at DEBUG (see `AccessLog`): probes come every few seconds.
  */
 import { HttpRouter, HttpServer, HttpServerResponse } from "@effect/platform"
 import type { ServeError } from "@effect/platform/HttpServerError"
 import { NodeHttpServer } from "@effect/platform-node"
-import { Effect, type Scope } from "effect"
+import { Effect, LogLevel, type Scope } from "effect"
 import { createServer } from "node:http"
+import * as AccessLog from "./AccessLog"
 import * as Prometheus from "./Prometheus"
 
 export interface Readiness {
@@ -32,6 +35,6 @@ export const router = <R extends Readiness>(readiness: Effect.Effect<R>) =>
 export const serve = <R extends Readiness>(options: { readonly port: number; readonly readiness: Effect.Effect<R> }): Effect.Effect<HttpServer.Address, ServeError, Scope.Scope> =>
   Effect.gen(function*() {
     const server = yield* NodeHttpServer.make(() => createServer(), { port: options.port })
-    yield* server.serve(router(options.readiness))
+    yield* server.serve(AccessLog.middleware(LogLevel.Debug)(router(options.readiness)))
     return server.address
   })

@@ -1,9 +1,20 @@
 /**
  * Effect metrics in the Prometheus text exposition format (version 0.0.4),
  * for a `/metrics` endpoint: one `# HELP` and `# TYPE` per metric name, then a
- * sample per tag set. Counters and gauges keep their names; histograms become
- * `_bucket{le=...}`, `_sum` and `_count`, summaries `{quantile=...}`, `_sum`
- * and `_count`; a frequency is a counter with one sample per `value`.
+ * sample per tag set. Histograms become `_bucket{le=...}`, `_sum` and
+ * `_count`, summaries `{quantile=...}`, `_sum` and `_count`; a frequency is a
+ * counter with one sample per `value`.
+ *
+ * Names follow Prometheus's conventions whatever the Effect metric is called
+ * (the same metrics go to CloudWatch EMF under their own names): counters end
+ * in `_total`, and durations are in seconds, so a metric named `..._ms` or
+ * `..._millis` (or with a `millis` word, like `eddy_kinesis_millis_behind_latest`),
+ * and an Effect timer (tagged `time_unit`), is renamed `..._seconds` with
+ * its values (and bucket bounds) divided by 1,000. `snapshot` adds the
+ * process metrics of the Prometheus client libraries:
+ * `process_cpu_seconds_total`, `process_resident_memory_bytes`,
+ * `process_start_time_seconds`, `nodejs_heap_size_used_bytes`,
+ * `nodejs_heap_size_total_bytes`, `nodejs_external_memory_bytes`.
  */
 import { Effect, Metric, type MetricPair, MetricState, Option } from "effect"
 
@@ -42,28 +53,61 @@ const kindOf = (state: MetricState.MetricState.Untyped): Kind => {
   return "counter"
 }
 
-const samples = (name: string, tags: ReadonlyArray<readonly [string, string]>, state: MetricState.MetricState.Untyped): Array<string> => {
-  if (MetricState.isCounterState(state)) return [`${name}${labels(tags)} ${number(state.count)}`]
-  if (MetricState.isGaugeState(state)) return [`${name}${labels(tags)} ${number(state.value)}`]
+/** Divides by 1,000 for metrics kept in milliseconds; bigints (counts) are left alone. */
+const scaled = (n: number | bigint, scale: number): number | bigint => (typeof n === "bigint" || scale === 1 ? n : n / scale)
+
+const samples = (name: string, tags: ReadonlyArray<readonly [string, string]>, state: MetricState.MetricState.Untyped, scale: number): Array<string> => {
+  if (MetricState.isCounterState(state)) return [`${name}${labels(tags)} ${number(scaled(state.count, scale))}`]
+  if (MetricState.isGaugeState(state)) return [`${name}${labels(tags)} ${number(scaled(state.value, scale))}`]
   if (MetricState.isFrequencyState(state)) {
     return Array.from(state.occurrences, ([value, n]) => `${name}${labels([...tags, ["value", value]])} ${n}`)
   }
   if (MetricState.isHistogramState(state)) {
     // Effect's buckets are already cumulative, as Prometheus wants them.
-    const out = state.buckets.map(([le, n]) => `${name}_bucket${labels([...tags, ["le", number(le)]])} ${n}`)
+    const out = state.buckets.map(([le, n]) => `${name}_bucket${labels([...tags, ["le", number(scaled(le, scale))]])} ${n}`)
     if (state.buckets.at(-1)?.[0] !== Number.POSITIVE_INFINITY) out.push(`${name}_bucket${labels([...tags, ["le", "+Inf"]])} ${state.count}`)
-    out.push(`${name}_sum${labels(tags)} ${number(state.sum)}`, `${name}_count${labels(tags)} ${state.count}`)
+    out.push(`${name}_sum${labels(tags)} ${number(scaled(state.sum, scale))}`, `${name}_count${labels(tags)} ${state.count}`)
     return out
   }
   if (MetricState.isSummaryState(state)) {
     const out: Array<string> = []
     for (const [q, value] of state.quantiles) {
-      if (Option.isSome(value)) out.push(`${name}${labels([...tags, ["quantile", String(q)]])} ${number(value.value)}`)
+      if (Option.isSome(value)) out.push(`${name}${labels([...tags, ["quantile", String(q)]])} ${number(scaled(value.value, scale))}`)
     }
-    out.push(`${name}_sum${labels(tags)} ${number(state.sum)}`, `${name}_count${labels(tags)} ${state.count}`)
+    out.push(`${name}_sum${labels(tags)} ${number(scaled(state.sum, scale))}`, `${name}_count${labels(tags)} ${state.count}`)
     return out
   }
   return []
+}
+
+/**
+ * The Prometheus name of an Effect metric, and what its values are divided
+ * by: milliseconds become seconds, counters end in `_total`.
+ */
+export const conventionalName = (
+  name: string,
+  kind: Kind,
+  tags: ReadonlyArray<readonly [string, string]> = []
+): { readonly name: string; readonly scale: number; readonly tags: ReadonlyArray<readonly [string, string]> } => {
+  let base = metricName(name)
+  let scale = 1
+  let rest = tags
+  const timer = tags.find(([k]) => k === "time_unit")
+  if (timer !== undefined) {
+    rest = tags.filter(([k]) => k !== "time_unit")
+    scale = timer[1] === "milliseconds" ? 1_000 : timer[1] === "microseconds" ? 1_000_000 : timer[1] === "nanoseconds" ? 1e9 : 1
+    if (!base.endsWith("_seconds")) base = `${base}_seconds`
+  } else {
+    const words = base.split("_")
+    const unit = words.findIndex((w, i) => i > 0 && (w === "ms" || w === "millis" || w === "milliseconds"))
+    if (unit > 0) {
+      words.splice(unit, 1)
+      base = `${words.join("_")}_seconds`
+      scale = 1_000
+    }
+  }
+  if (kind === "counter" && !base.endsWith("_total")) base = `${base}_total`
+  return { name: base, scale, tags: rest }
 }
 
 /**
@@ -74,13 +118,12 @@ const samples = (name: string, tags: ReadonlyArray<readonly [string, string]>, s
 export const render = (pairs: ReadonlyArray<MetricPair.MetricPair.Untyped>): string => {
   const families = new Map<string, Family>()
   for (const { metricKey, metricState } of pairs) {
-    const name = metricName(metricKey.name)
     const kind = kindOf(metricState)
+    const { name, scale, tags } = conventionalName(metricKey.name, kind, metricKey.tags.map((t) => [t.key, t.value] as const))
     let family = families.get(name)
     if (family === undefined) families.set(name, family = { kind, help: Option.getOrUndefined(metricKey.description), series: [] })
     else if (family.kind !== kind) continue
-    const tags = metricKey.tags.map((t) => [t.key, t.value] as const)
-    family.series.push({ tags: labels(tags), lines: samples(name, tags, metricState) })
+    family.series.push({ tags: labels(tags), lines: samples(name, tags, metricState, scale) })
   }
   const out: Array<string> = []
   for (const name of Array.from(families.keys()).sort()) {
@@ -92,5 +135,20 @@ export const render = (pairs: ReadonlyArray<MetricPair.MetricPair.Untyped>): str
   return out.length === 0 ? "" : out.join("\n") + "\n"
 }
 
-/** Every metric of the global registry, rendered. */
-export const snapshot: Effect.Effect<string> = Effect.map(Metric.snapshot, render)
+/** This process's CPU time, memory and start time, named as the Prometheus client libraries name them. */
+export const processMetrics = (): string => {
+  const cpu = process.cpuUsage()
+  const memory = process.memoryUsage()
+  const family = (name: string, kind: Kind, help: string, value: number) => `# HELP ${name} ${help}\n# TYPE ${name} ${kind}\n${name} ${number(value)}\n`
+  return [
+    family("nodejs_external_memory_bytes", "gauge", "memory of C++ objects bound to JavaScript objects, bytes", memory.external),
+    family("nodejs_heap_size_total_bytes", "gauge", "V8 heap size, bytes", memory.heapTotal),
+    family("nodejs_heap_size_used_bytes", "gauge", "V8 heap in use, bytes", memory.heapUsed),
+    family("process_cpu_seconds_total", "counter", "user and system CPU time spent, seconds", (cpu.user + cpu.system) / 1e6),
+    family("process_resident_memory_bytes", "gauge", "resident memory size, bytes", memory.rss),
+    family("process_start_time_seconds", "gauge", "start time of the process since the Unix epoch, seconds", Math.round(Date.now() / 1000 - process.uptime()))
+  ].join("")
+}
+
+/** Every metric of the global registry, rendered, then the process metrics. */
+export const snapshot: Effect.Effect<string> = Effect.map(Metric.snapshot, (pairs) => render(pairs) + processMetrics())

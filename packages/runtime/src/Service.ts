@@ -22,13 +22,18 @@
  * (default hostname-pid), `EDDY_INITIAL_POSITION` (TRIM_HORIZON or LATEST),
  * `EDDY_GRACE_PERIOD` (25 seconds), `PORT` (8080), `EDDY_READ_LIMIT`,
  * `EDDY_POLL_INTERVAL`, `EDDY_DISCOVERY_INTERVAL`, `EDDY_CHECKPOINT_INTERVAL`
- * (5 seconds) and `EDDY_CHECKPOINT_RECORDS` (10,000); the Kinesis client from
- * `AWS_REGION` and `AWS_ENDPOINT_URL_KINESIS`; the log level from `LOG_LEVEL`.
+ * (5 seconds), `EDDY_CHECKPOINT_RECORDS` (10,000) and `EDDY_STUCK_AFTER`; the
+ * Kinesis client from the SDK's chains (`AWS_REGION`, the profile,
+ * `AWS_ENDPOINT_URL_KINESIS`); the log level from `LOG_LEVEL`.
  * The lease table is the application's choice (`options.leases`: DynamoDB,
  * Redis or memory), as are the store, deduper and dead-letter sink.
  *
+ * At start it checks the stream and `options.preflight` (see `Preflight`):
+ * a permanent misconfiguration fails the start with what to fix.
+ *
  * Endpoints (see `Health`): `GET /healthz`, `GET /readyz` (503 while starting
- * or stopping), `GET /metrics` (Prometheus text: the processor's counters, the
+ * or stopping, while Kinesis or the lease table does not answer, and while a
+ * shard is stuck: see `Readiness`), `GET /metrics` (Prometheus text: the processor's counters, the
  * per-shard `eddy_kinesis_millis_behind_latest` lag gauge, and `metrics`).
  *
  * The shards come from `Consumer.makeSharded` (`@eddy/kinesis`): it lists
@@ -89,10 +94,13 @@ import {
   Stream
 } from "effect"
 import { hostname } from "node:os"
+import * as AppliedOnce from "./AppliedOnce"
 import * as Health from "./Health"
 import * as ShardWorker from "./internal/shardWorker"
 import * as ServiceMetrics from "./internal/serviceMetrics"
 import * as Log from "./Log"
+import * as Preflight from "./Preflight"
+import * as Readiness from "./Readiness"
 
 /** The service's own metrics; the processor's are in `@eddy/core/Metrics`, per-shard lag is `Consumer.millisBehindLatest`. */
 export const metrics = ServiceMetrics
@@ -120,6 +128,8 @@ export interface Settings {
   readonly checkpointInterval: Duration.Duration
   /** Records durably written that trigger a checkpoint before the interval is up. */
   readonly checkpointRecords: number
+  /** How long a shard may keep failing (re-reads of a record that is not done) before `/readyz` reports it stuck. Default 60 s. */
+  readonly stuckAfter?: Duration.Duration
 }
 
 const orConfig = <A>(value: A | undefined, config: Config.Config<A>): Config.Config<A> =>
@@ -164,7 +174,8 @@ export const settingsConfig = (given: Partial<Settings> = {}): Config.Config<Set
         Config.validate({ message: "must be a positive integer", validation: (n) => n >= 1 }),
         Config.withDefault(10_000)
       )
-    )
+    ),
+    stuckAfter: orConfig(given.stuckAfter, Config.duration("EDDY_STUCK_AFTER").pipe(Config.withDefault(Duration.seconds(60))))
   })
 
 /**
@@ -196,6 +207,8 @@ export interface Options<E = never> extends Partial<Settings> {
   /** Default `defaultRereadBackoff`. */
   readonly rereadBackoff?: Schedule.Schedule<unknown, unknown>
   readonly read?: ReadOptions
+  /** Start-up checks beyond the stream's (e.g. the tables and their key schemas); see `Preflight`. */
+  readonly preflight?: ReadonlyArray<Preflight.Check>
 }
 
 export type Phase = "starting" | "running" | "stopping"
@@ -212,6 +225,8 @@ export interface Status {
   readonly ready: boolean
   /** The shards being processed, as lease keys (`<stream>:<shardId>`). */
   readonly shards: ReadonlyArray<string>
+  /** Why it is not ready while running: Kinesis or the lease table not answering, a stuck shard (see `Readiness`). */
+  readonly problems?: ReadonlyArray<string>
 }
 
 export class Service extends Context.Tag("@eddy/runtime/Service")<Service, {
@@ -222,11 +237,11 @@ export class Service extends Context.Tag("@eddy/runtime/Service")<Service, {
 }>() {}
 
 /** One shard handed out by the consumer, processed until it ends; a heartbeat that finds its lease taken interrupts it at once. */
-const runShard = (options: WorkerOptions, processor: Processor.Processor["Type"], stop: Deferred.Deferred<void>) =>
+const runShard = (options: WorkerOptions, processor: Processor.Processor["Type"], stop: Deferred.Deferred<void>, tracker: Readiness.Tracker) =>
 (shard: Consumer.ShardStream): Effect.Effect<ShardWorker.Exit> =>
   ShardWorker.run({
-    shard,
-    processor,
+    shard: tracker.watch(shard),
+    processor: AppliedOnce.wrap(tracker.processorFor(shard.lease.leaseKey, processor)),
     rereadBackoff: options.rereadBackoff ?? defaultRereadBackoff,
     stop,
     checkpointInterval: options.checkpointInterval,
@@ -266,13 +281,22 @@ export const make = (
     const processingShards = new Map<string, Consumer.ShardStream>()
 
     const progress: Effect.Effect<Consumer.ShardedStatus | undefined> = Effect.suspend(() => consumer === undefined ? Effect.succeed(undefined) : consumer.status)
+    const tracker = Readiness.make({ stuckAfter: options.stuckAfter ?? Duration.seconds(60) })
     const status = progress.pipe(
-      Effect.map((consumed): Status => {
+      Effect.flatMap((consumed) => Effect.map(tracker.report(Array.from(processingShards.keys())), (report) => [consumed, report] as const)),
+      Effect.map(([consumed, report]): Status => {
         const shards = Array.from(processingShards.keys()).sort()
         const phase: Phase = stopping ? "stopping" : consumed !== undefined && consumed.rounds > 0 ? "running" : "starting"
         // Idle by design: the last lease round and shard listing succeeded and left nothing to take.
         const idle = consumed !== undefined && consumed.roundOk && consumed.discoveryOk
-        return { workerId, phase, ready: phase === "running" && (shards.length > 0 || idle), shards }
+        const problems = phase !== "running" || consumed === undefined ? [] : [
+          ...(consumed.discoveryOk ? [] : ["the last shard listing failed: is Kinesis reachable?"]),
+          ...(consumed.roundOk ? [] : ["the last lease round failed: is the lease table reachable?"]),
+          ...consumed.shards.filter((s) => !processingShards.has(s)).map((s) => `shard ${s} is leased but not being read`),
+          ...report.problems
+        ]
+        const ready = phase === "running" && (shards.length > 0 || idle) && problems.length === 0
+        return { workerId, phase, ready, shards, ...(problems.length > 0 ? { problems } : {}) }
       })
     )
     const leasesHeld = Effect.suspend(() => Metric.set(ServiceMetrics.leasesHeld, processingShards.size))
@@ -293,12 +317,12 @@ export const make = (
     // A shard taken again may already be processing anew: only its own run removes it.
     const ended = (shard: Consumer.ShardStream) =>
       Effect.zipRight(
-        Effect.sync(() => processingShards.get(shard.lease.leaseKey) === shard && processingShards.delete(shard.lease.leaseKey)),
+        Effect.sync(() => processingShards.get(shard.lease.leaseKey) === shard && processingShards.delete(shard.lease.leaseKey) && tracker.forget(shard.lease.leaseKey)),
         leasesHeld
       )
     const processing = yield* sharded.shards.pipe(
       Stream.tap(started),
-      Stream.flatMap((shard) => Stream.fromEffect(Effect.ensuring(runShard(options, processor, stop)(shard), ended(shard))), {
+      Stream.flatMap((shard) => Stream.fromEffect(Effect.ensuring(runShard(options, processor, stop, tracker)(shard), ended(shard))), {
         concurrency: "unbounded"
       }),
       Stream.runDrain,
@@ -336,18 +360,19 @@ export const make = (
 /** The worker with its processor, Kinesis client and lease table, configured from `options` and the environment. */
 export const layer = <E = never>(
   options: Options<E>
-): Layer.Layer<Service, E | ConfigError.ConfigError | ServeError | StreamId.LegacyLeaseTableError | Leases.LeaseStoreError> => {
+): Layer.Layer<Service, E | ConfigError.ConfigError | ServeError | StreamId.LegacyLeaseTableError | Leases.LeaseStoreError | Preflight.PreflightError> => {
   // At start, so a bad definition fails the task before any lease is taken.
   Pipeline.validate(options.pipelines)
   const processor = Processor.layer({ pipelines: options.pipelines, ...(options.retry !== undefined ? { retry: options.retry } : {}) })
   const worker = Layer.scoped(
     Service,
     Effect.flatMap(settingsConfig(options), (settings) =>
-      make({
+      // Permanent misconfiguration (no such stream, a missing table, no access) stops the start with what to fix.
+      Effect.zipRight(Preflight.run([...settings.streams.map((stream) => Preflight.stream(stream)), ...(options.preflight ?? [])]), make({
         ...settings,
         ...(options.rereadBackoff !== undefined ? { rereadBackoff: options.rereadBackoff } : {}),
         ...(options.read !== undefined ? { read: options.read } : {})
-      }))
+      })))
   )
   return worker.pipe(
     Layer.provide(Layer.mergeAll(Layer.provide(processor, options.layer), options.kinesis ?? Kinesis.layerConfig(), options.leases))
@@ -357,5 +382,5 @@ export const layer = <E = never>(
 /** The service as a program for `NodeRuntime.runMain`, logging JSON lines (level from `LOG_LEVEL`). */
 export const run = <E = never>(
   options: Options<E>
-): Effect.Effect<never, E | ConfigError.ConfigError | ServeError | StreamId.LegacyLeaseTableError | Leases.LeaseStoreError> =>
+): Effect.Effect<never, E | ConfigError.ConfigError | ServeError | StreamId.LegacyLeaseTableError | Leases.LeaseStoreError | Preflight.PreflightError> =>
   Layer.launch(layer(options)).pipe(Effect.provide(Log.layerConfig))

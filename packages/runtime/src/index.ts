@@ -1,7 +1,13 @@
+/** eddy's drivers and what they share; the entry runner `Main` is imported on its own (it switches the SDK's Node notice off as it loads). */
 export * as DeadLetterSinks from "./DeadLetterSinks"
 export * as Emf from "./Emf"
 export * as Lambda from "./Lambda"
+export * as AccessLog from "./AccessLog"
+export * as AppliedOnce from "./AppliedOnce"
+export * as ConfigReport from "./ConfigReport"
 export * as Log from "./Log"
+export * as Preflight from "./Preflight"
+export * as Readiness from "./Readiness"
 export * as Health from "./Health"
 export * as Prometheus from "./Prometheus"
 export * as Service from "./Service"

@@ -188,11 +188,17 @@ describe("Lambda.handler", () => {
       await handler.dispose()
     }
     const logs = written.join("").split("\n").filter((line) => line !== "").map((line) => JSON.parse(line))
+    // Powertools' field names; the annotations at the top level.
     expect(logs).toContainEqual(expect.objectContaining({
       message: "records dead-lettered",
-      logLevel: "WARN",
-      annotations: expect.objectContaining({ awsRequestId: context.awsRequestId, applied: 1, deadLettered: 1 })
+      level: "WARN",
+      service: "eddy",
+      function_request_id: context.awsRequestId,
+      cold_start: true,
+      applied: 1,
+      deadLettered: 1
     }))
+    expect(logs.every((l) => typeof l.timestamp === "string" && typeof l.message === "string")).toBe(true)
   })
 
   it("reads its settings from the environment, options winning", () => {

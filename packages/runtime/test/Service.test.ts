@@ -357,13 +357,16 @@ describe("Service", () => {
       expect(metrics.status).toBe(200)
       expect(metrics.type).toBe(Prometheus.contentType)
       const lines = metrics.body.split("\n")
-      expect(lines).toContain("# HELP eddy_records_in source records handed to the processor")
-      expect(lines).toContain("# TYPE eddy_records_in counter")
-      expect(lines.find((l) => l.startsWith("eddy_records_in "))).toMatch(/^eddy_records_in \d+$/)
-      expect(lines).toContain("# TYPE eddy_kinesis_millis_behind_latest gauge")
-      expect(lines).toContainEqual(expect.stringMatching(new RegExp(`^eddy_kinesis_millis_behind_latest\\{stream="orders",shard="${shard0}"\\} \\d+$`)))
-      expect(lines).toContain("# TYPE eddy_batch_duration_ms histogram")
-      expect(lines).toContainEqual(expect.stringMatching(/^eddy_batch_duration_ms_bucket\{le="\+Inf"\} \d+$/))
+      expect(lines).toContain("# HELP eddy_records_in_total source records handed to the processor")
+      expect(lines).toContain("# TYPE eddy_records_in_total counter")
+      expect(lines.find((l) => l.startsWith("eddy_records_in_total "))).toMatch(/^eddy_records_in_total \d+$/)
+      expect(lines).toContain("# TYPE eddy_kinesis_behind_latest_seconds gauge")
+      expect(lines).toContainEqual(expect.stringMatching(new RegExp(`^eddy_kinesis_behind_latest_seconds\\{stream="orders",shard="${shard0}"\\} [\\d.e-]+$`)))
+      expect(lines).toContain("# TYPE eddy_batch_duration_seconds histogram")
+      expect(lines).toContainEqual(expect.stringMatching(/^eddy_batch_duration_seconds_bucket\{le="\+Inf"\} \d+$/))
+      expect(lines).toContain("# TYPE process_resident_memory_bytes gauge")
+      expect(lines).toContain("# TYPE process_cpu_seconds_total counter")
+      expect(lines).toContain("# TYPE nodejs_heap_size_used_bytes gauge")
       expect(lines).toContain("eddy_service_leases_held 1")
       // Every sample line belongs to a family announced by a TYPE line.
       const families = new Set(lines.filter((l) => l.startsWith("# TYPE ")).map((l) => l.split(" ")[2]!))
@@ -371,6 +374,8 @@ describe("Service", () => {
         expect(line).toMatch(/^[a-zA-Z_:][a-zA-Z0-9_:]*(\{[^}]*\})? \S+$/)
         const name = line.split(/[{ ]/)[0]!
         expect(families.has(name) || families.has(name.replace(/_(bucket|sum|count)$/, ""))).toBe(true)
+        // Prometheus's conventions: counters end in _total, durations are in seconds.
+        expect(name).not.toMatch(/_(ms|millis)(_|$)/)
       }
 
       // Shutdown while a batch is in hand: not ready, until the endpoint closes.
@@ -494,10 +499,10 @@ describe("Prometheus.render", () => {
       yield* Metric.update(Metric.frequency("test_kinds"), "order")
       const pairs = Metric.unsafeSnapshot().filter((p) => p.metricKey.name.startsWith("test"))
       expect(Prometheus.render(pairs)).toBe([
-        "# TYPE test_kinds counter",
-        "test_kinds{value=\"order\"} 1",
-        "# TYPE test_lag_ms gauge",
-        "test_lag_ms 42",
+        "# TYPE test_kinds_total counter",
+        "test_kinds_total{value=\"order\"} 1",
+        "# TYPE test_lag_seconds gauge",
+        "test_lag_seconds 0.042",
         "# HELP test_latency latency",
         "# TYPE test_latency histogram",
         "test_latency_bucket{le=\"1\"} 1",
@@ -505,10 +510,10 @@ describe("Prometheus.render", () => {
         "test_latency_bucket{le=\"+Inf\"} 4",
         "test_latency_sum 62.5",
         "test_latency_count 4",
-        "# HELP test_requests requests\\nserved",
-        "# TYPE test_requests counter",
-        "test_requests{path=\"/\"} 2",
-        "test_requests{path=\"/a\\\"b\\\\c\"} 3",
+        "# HELP test_requests_total requests\\nserved",
+        "# TYPE test_requests_total counter",
+        "test_requests_total{path=\"/\"} 2",
+        "test_requests_total{path=\"/a\\\"b\\\\c\"} 3",
         "# TYPE test_sizes summary",
         `test_sizes{quantile="0.5"} ${median}`,
         "test_sizes_sum 6",
