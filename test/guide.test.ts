@@ -1,8 +1,11 @@
 /**
- * Every TypeScript block of `docs/guide.md` compiles: each is written to a
- * fresh folder inside an example project (so its imports resolve as a
- * user's would), as the file its first line names, and type-checked with the
- * workspace's compiler options. An error names the guide's line.
+ * Every TypeScript block of the README compiles. A block whose first line
+ * names a file of an example (`// examples/clickstream/src/lambda.ts`) must be
+ * that file, word for word (the workspace type-checks the examples); every
+ * other block is written to a fresh folder inside an example project (so its
+ * imports resolve as a user's would), as the file its first line names, and
+ * type-checked with the workspace's compiler options. An error names the
+ * README's line.
  */
 import { describe, expect, it } from "@effect/vitest"
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs"
@@ -11,7 +14,7 @@ import { fileURLToPath } from "node:url"
 import ts from "typescript"
 
 const root = join(dirname(fileURLToPath(import.meta.url)), "..")
-const guidePath = "docs/guide.md"
+const guidePath = "README.md"
 
 interface Snippet {
   /** Path inside the project, from the block's first line (`// src/events.ts`). */
@@ -31,14 +34,14 @@ export const snippets = (markdown: string): Array<Snippet> => {
     let end = start
     while (end < lines.length && lines[end]!.trim() !== "```") end++
     const code = lines.slice(start, end).join("\n")
-    const named = /^\/\/ ((?:src|test)\/[\w./-]+\.ts)$/.exec(lines[start]?.trim() ?? "")
+    const named = /^\/\/ ((?:examples\/[\w-]+\/)?(?:src|test)\/[\w./-]+\.ts)$/.exec(lines[start]?.trim() ?? "")
     out.push({ file: named?.[1] ?? `snippet-${out.length + 1}.ts`, line: start + 1, code })
     i = end
   }
   return out
 }
 
-/** The type errors of the snippets, each as `docs/guide.md:<line>: <message>`. */
+/** The type errors of the snippets, each as `README.md:<line>: <message>`. */
 const typeErrors = (blocks: ReadonlyArray<Snippet>): Array<string> => {
   // Inside an example project: its package.json depends on the eddy packages a user installs.
   const folder = mkdtempSync(join(root, "examples/clickstream/.guide-"))
@@ -64,10 +67,24 @@ const typeErrors = (blocks: ReadonlyArray<Snippet>): Array<string> => {
   }
 }
 
-describe("the guide", () => {
-  const blocks = snippets(readFileSync(join(root, guidePath), "utf8"))
+describe("the README's TypeScript", () => {
+  const all = snippets(readFileSync(join(root, guidePath), "utf8"))
+  const fromExamples = all.filter((b) => b.file.startsWith("examples/"))
+  const blocks = all.filter((b) => !b.file.startsWith("examples/"))
 
-  it("has a TypeScript block for each step, each its own file", () => {
+  it("shows the example project's files as they are", () => {
+    expect(fromExamples.map((b) => b.file)).toEqual([
+      "examples/clickstream/src/pipelines.ts",
+      "examples/clickstream/src/lambda.ts",
+      "examples/clickstream/src/service.ts"
+    ])
+    for (const block of fromExamples) {
+      const shown = block.code.split("\n").slice(1).join("\n")
+      expect(shown, `${guidePath}:${block.line}`).toBe(readFileSync(join(root, block.file), "utf8").replace(/\n$/, ""))
+    }
+  })
+
+  it("has a TypeScript block for each step of the guide, each its own file", () => {
     expect(blocks.map((b) => b.file)).toEqual([
       "src/events.ts",
       "src/pipelines.ts",

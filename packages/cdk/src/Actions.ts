@@ -26,8 +26,8 @@ export const store = ["dynamodb:BatchGetItem", "dynamodb:GetItem", "dynamodb:Upd
 /** `DynamoDeduper`: a conditional PutItem per claim, GetItem to read a conflicting holder, a conditional DeleteItem to release. */
 export const deduper = ["dynamodb:DeleteItem", "dynamodb:GetItem", "dynamodb:PutItem"] as const
 
-/** `DynamoLeases` on a table the stack creates: a Scan per lease round, conditional puts and updates, a read of one lease. */
-export const leases = ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:Scan", "dynamodb:UpdateItem"] as const
+/** `DynamoLeases` on a table the stack creates: Scans when the table changed, conditional puts, updates and deletes (finished leases), reads of one lease and of the change counter. */
+export const leases = ["dynamodb:DeleteItem", "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:Scan", "dynamodb:UpdateItem"] as const
 
 /** The SQS dead-letter sink (SendMessageBatch is authorised as SendMessage), and a mapping's on-failure records. */
 export const sendMessage = ["sqs:SendMessage"] as const

@@ -11,6 +11,23 @@ import * as DynamoStore from "../src/DynamoStore"
 import { advanceUntilDone } from "./support/Clock"
 import * as Local from "./support/Local"
 
+/** Sets environment variables for the scope, restoring what was there. */
+const withProcessEnv = (vars: Record<string, string>) =>
+  Effect.acquireRelease(
+    Effect.sync(() => {
+      const before = Object.fromEntries(Object.keys(vars).map((k) => [k, process.env[k]]))
+      Object.assign(process.env, vars)
+      return before
+    }),
+    (before) =>
+      Effect.sync(() => {
+        for (const [k, v] of Object.entries(before)) {
+          if (v === undefined) delete process.env[k]
+          else process.env[k] = v
+        }
+      })
+  )
+
 const table = "aggregates"
 const Env = Layer.effectDiscard(Local.ensure({ aggregate: table })).pipe(Layer.provideMerge(Local.layer))
 
@@ -330,11 +347,11 @@ describe("layerConfig", () => {
           ["EDDY_AGGREGATE_TABLE", "env-aggregates"],
           ["EDDY_DEDUP_TABLE", "env-dedup"],
           ["EDDY_DEDUP_NAMESPACE", "shop"],
-          ["EDDY_DEDUP_RETENTION", "2 hours"],
-          ["AWS_REGION", "eu-west-1"],
-          ["AWS_ENDPOINT_URL_DYNAMODB", endpoint]
+          ["EDDY_DEDUP_RETENTION", "2 hours"]
         ])
       )
+      // Region and endpoint are the SDK's to resolve, from the process environment as it reads it.
+      yield* withProcessEnv({ AWS_REGION: "eu-west-1", AWS_ENDPOINT_URL_DYNAMODB: endpoint, AWS_ACCESS_KEY_ID: "local", AWS_SECRET_ACCESS_KEY: "local" })
       const backends = Layer.mergeAll(
         DynamoStore.layerConfig({ table: Config.string("EDDY_AGGREGATE_TABLE") }),
         DynamoDeduper.layerConfig({

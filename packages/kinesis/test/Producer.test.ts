@@ -181,7 +181,8 @@ describe("Producer against kinesalite", () => {
       const { faults, kinesis } = yield* withFaults({
         rejectRecords: { select: (_, { call, index }) => call === 1 && index % 3 === 0 }
       })
-      const producer = yield* Producer.make({ streamName: "requeue", retry: quickRetry, ...unpaced }).pipe(
+      // A linger well past the time putAll takes on a busy machine: all 300 records go in the first call.
+      const producer = yield* Producer.make({ streamName: "requeue", retry: quickRetry, linger: "500 millis", ...unpaced }).pipe(
         Effect.provideService(Kinesis, kinesis)
       )
       const outcomes = yield* producer.putAll(numbered(300, 1))

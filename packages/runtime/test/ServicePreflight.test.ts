@@ -77,7 +77,7 @@ describe("service start-up", () => {
       expect(code).toBe(1)
       const error = errorLine(lines)
       expect(error.problems).toEqual([
-        "EDDY_STREAM_NAME is not set: the Kinesis stream the service reads",
+        "EDDY_STREAMS or EDDY_STREAM_NAME are not set (one of them is needed): the Kinesis stream the service reads",
         "EDDY_INITIAL_POSITION must be one of (TRIM_HORIZON, LATEST) (got \"SOMEWHERE\"): where a shard without a checkpoint starts: TRIM_HORIZON or LATEST",
         "EDDY_READ_LIMIT must be an integer from 1 to 10000: the most records per GetRecords call, 1 to 10000"
       ])
@@ -93,7 +93,7 @@ describe("service start-up", () => {
       const { code, lines } = yield* exitOf(yield* start(env(endpoints, { EDDY_STREAM_NAME: "ordres" })))
       expect(code).toBe(1)
       expect(errorLine(lines).message).toBe(
-        "cannot start: the Kinesis stream ordres does not exist in this account and region: check the stream name (EDDY_STREAM_NAME) and the region"
+        "cannot start: the Kinesis stream ordres does not exist in this account and region: check the stream names (EDDY_STREAMS or EDDY_STREAM_NAME) and the region"
       )
       expect(lines.some((l) => l.message === "worker started")).toBe(false)
     }))
@@ -148,7 +148,7 @@ describe("service readiness", () => {
       yield* F.until(Effect.map(Effect.either(readyz), (r) => r._tag === "Right" && r.right.status === 503), "/readyz reports the stuck shard", "90 seconds").pipe(onFailure)
       const stuck = yield* readyz
       expect(stuck.body.ready).toBe(false)
-      expect(stuck.body.problems).toContainEqual(expect.stringMatching(/^shard shardId-000000000000 is stuck: failing for \d+ s \(a record is not done: /))
+      expect(stuck.body.problems).toContainEqual(expect.stringMatching(/^shard orders:shardId-000000000000 is stuck: failing for \d+ s \(a record is not done: /))
       // Alive all the same: the orchestrator must not kill it for this, an operator must fix the sink.
       const healthz = yield* Effect.promise(() => fetch(`http://127.0.0.1:${port}/healthz`))
       expect(healthz.status).toBe(200)
