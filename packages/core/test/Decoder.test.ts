@@ -80,6 +80,21 @@ describe("Decoder", () => {
     expect(fast({ ...exact, z: 3 })).not.toHaveProperty("z")
   })
 
+  it("leaves decoding to Effect's parser where code generation is forbidden", () => {
+    const original = globalThis.Function
+    globalThis.Function = function Forbidden() {
+      throw new EvalError("code generation from strings disallowed")
+    } as unknown as FunctionConstructor
+    try {
+      expect(compile(Point.ast)).toBeUndefined()
+      expect(Decoder.json(Point).decode(bytes(`{"x":1,"y":2,"tags":[],"labels":{}}`))).toStrictEqual(
+        Either.right({ x: 1, y: 2, tags: [], labels: {} })
+      )
+    } finally {
+      globalThis.Function = original
+    }
+  })
+
   it("falls back to Effect's parser for schemas the compiler does not cover", () => {
     const WithTransformation = Schema.Struct({ n: Schema.NumberFromString })
     expect(compile(WithTransformation.ast)).toBeUndefined()

@@ -34,7 +34,6 @@ export const compile = (ast: AST.AST): Compiled | undefined => {
   const source = `${constants.length > 0 ? `const ${constants.join(", ")};\n` : ""}` +
     `return function compiled(input) {\n${root.code}\nreturn ${root.out};\n}`
   try {
-    // eslint-disable-next-line @typescript-eslint/no-implied-eval
     return new Function("c", "invalid", "options", "hasOwn", "getPrototypeOf", "objectPrototype", "arrayPrototype", source)(
       generator.constants,
       invalid,
