@@ -7,6 +7,9 @@ export const invalid: unique symbol = Symbol.for("@eddy/core/internal/compile/in
 /** Parses like Effect's decoder but returns the output itself, or `invalid` without saying why. */
 export type Compiled = (input: unknown) => unknown
 
+/** Annotates a refinement with its filter's boolean predicate, for compiled code to call directly (`Decoder.filter` sets it). */
+export const PredicateId: unique symbol = Symbol.for("@eddy/core/Decoder/Predicate")
+
 /** The options decoders run with; refinement filters receive them as Effect's parser would pass them. */
 export const parseOptions: AST.ParseOptions = { errors: "first", onExcessProperty: "ignore" }
 
@@ -82,8 +85,10 @@ class Generator {
       : this.constant(value)
   }
 
-  /** `filter(v) is None`, as Effect's parser reads a refinement's verdict. */
+  /** `filter(v) is None`, as Effect's parser reads a refinement's verdict; or the predicate itself, when annotated. */
   private passes(ast: AST.Refinement, v: string): string {
+    const predicate = ast.annotations[PredicateId]
+    if (typeof predicate === "function") return `${this.constant(predicate)}(${v}, options) === true`
     return `${this.constant(ast.filter)}(${v}, options, ${this.constant(ast)})._tag === "None"`
   }
 
