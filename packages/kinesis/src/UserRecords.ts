@@ -61,12 +61,16 @@ export interface GetRecordsRecord {
 export const fromGetRecords = (page: ReadonlyArray<GetRecordsRecord>, shardId: string, skip?: Position): Array<SourceRecord> => {
   const out: Array<SourceRecord> = []
   for (const r of page) {
-    append(out, shardId, {
-      data: r.Data!,
-      partitionKey: r.PartitionKey!,
-      sequenceNumber: r.SequenceNumber!,
-      arrivalTime: r.ApproximateArrivalTimestamp?.getTime() ?? 0
-    }, skip)
+    const data = r.Data!
+    const partitionKey = r.PartitionKey!
+    const sequenceNumber = r.SequenceNumber!
+    const arrivalTime = r.ApproximateArrivalTimestamp?.getTime() ?? 0
+    // The usual record, neither an aggregate nor the checkpoint, is pushed here directly.
+    if (!Kpl.isAggregated(data) && (skip === undefined || skip.sequenceNumber !== sequenceNumber)) {
+      out.push({ data, partitionKey, shardId, sequenceNumber, subSequenceNumber: 0, arrivalTime })
+      continue
+    }
+    append(out, shardId, { data, partitionKey, sequenceNumber, arrivalTime }, skip)
   }
   return out
 }
