@@ -9,6 +9,7 @@ import { Either, Schema } from "effect"
 import {
   type Decoder,
   type DecodeError,
+  filter,
   InvalidEventError,
   parseObject,
   UnknownEventError,
@@ -25,7 +26,7 @@ const leaf = <A extends string | number>(
   rule: string | ((actual: unknown) => string)
 ) =>
   from.pipe(
-    Schema.filter(predicate, {
+    filter(predicate, {
       identifier,
       message: (issue) => ({ message: typeof rule === "string" ? rule : rule(issue.actual), override: true })
     })

@@ -63,6 +63,38 @@ describe("Decoder", () => {
     expect(new Decoder.InvalidEventError({ path: "", rule: "must be an object" }).message).toBe("event must be an object")
   })
 
+  it("gives Effect's output whether or not the input can be kept as it is", () => {
+    const fast = compile(Point.ast)!
+    const reference = Schema.decodeUnknownSync(Point, parseOptions)
+    const exact = { x: 1, y: 2, tags: [{ name: "a" }], labels: { a: "b" }, note: "n" }
+    const cases: Array<unknown> = [
+      exact,
+      { ...exact, z: 3 },
+      { x: 1, y: 2, tags: [{ name: "a" }, { name: "b", extra: true }, { name: "c" }], labels: {} },
+      Object.assign(Object.create(null), exact),
+      { ...exact, tags: Object.setPrototypeOf([{ name: "a" }], class extends Array {}.prototype) }
+    ]
+    for (const input of cases) expect(fast(input)).toStrictEqual(reference(input))
+    // Nothing to drop: the input is the output, not a copy; an unknown key is dropped from a copy.
+    expect((fast(exact) as typeof exact).tags).toBe(exact.tags)
+    expect(fast({ ...exact, z: 3 })).not.toHaveProperty("z")
+  })
+
+  it("leaves decoding to Effect's parser where code generation is forbidden", () => {
+    const original = globalThis.Function
+    globalThis.Function = function Forbidden() {
+      throw new EvalError("code generation from strings disallowed")
+    } as unknown as FunctionConstructor
+    try {
+      expect(compile(Point.ast)).toBeUndefined()
+      expect(Decoder.json(Point).decode(bytes(`{"x":1,"y":2,"tags":[],"labels":{}}`))).toStrictEqual(
+        Either.right({ x: 1, y: 2, tags: [], labels: {} })
+      )
+    } finally {
+      globalThis.Function = original
+    }
+  })
+
   it("falls back to Effect's parser for schemas the compiler does not cover", () => {
     const WithTransformation = Schema.Struct({ n: Schema.NumberFromString })
     expect(compile(WithTransformation.ast)).toBeUndefined()

@@ -61,12 +61,16 @@ export interface GetRecordsRecord {
 export const fromGetRecords = (page: ReadonlyArray<GetRecordsRecord>, shardId: string, skip?: Position): Array<SourceRecord> => {
   const out: Array<SourceRecord> = []
   for (const r of page) {
-    append(out, shardId, {
-      data: r.Data!,
-      partitionKey: r.PartitionKey!,
-      sequenceNumber: r.SequenceNumber!,
-      arrivalTime: r.ApproximateArrivalTimestamp?.getTime() ?? 0
-    }, skip)
+    const data = r.Data!
+    const partitionKey = r.PartitionKey!
+    const sequenceNumber = r.SequenceNumber!
+    const arrivalTime = r.ApproximateArrivalTimestamp?.getTime() ?? 0
+    // The usual record, neither an aggregate nor the checkpoint, is pushed here directly.
+    if (!Kpl.isAggregated(data) && (skip === undefined || skip.sequenceNumber !== sequenceNumber)) {
+      out.push({ data, partitionKey, shardId, sequenceNumber, subSequenceNumber: 0, arrivalTime })
+      continue
+    }
+    append(out, shardId, { data, partitionKey, sequenceNumber, arrivalTime }, skip)
   }
   return out
 }
@@ -103,18 +107,36 @@ export interface LambdaBatch {
 
 type LambdaRecord = LambdaEvent["Records"][number]
 
-/** Where a record stands in its shard, or why it cannot be placed. */
-const placeOf = (r: LambdaRecord, index: number): { readonly shardId: string; readonly sequenceNumber: string } => {
-  const sequenceNumber = r?.kinesis?.sequenceNumber
-  const colon = typeof r?.eventID === "string" ? r.eventID.indexOf(":") : -1
-  if (typeof sequenceNumber !== "string" || sequenceNumber === "" || colon <= 0) {
-    throw new MalformedEventError({
-      message: `record ${index} cannot be placed in its shard: a Kinesis record needs kinesis.sequenceNumber and an eventID of the form ` +
-        `shardId:sequenceNumber, got eventID ${JSON.stringify(r?.eventID)} and sequenceNumber ${JSON.stringify(sequenceNumber)}; ` +
-        `is the function invoked by something other than a Kinesis event-source mapping?`
-    })
+/** Why a record cannot be placed in its shard. */
+const unplaceable = (r: LambdaRecord, index: number): MalformedEventError =>
+  new MalformedEventError({
+    message: `record ${index} cannot be placed in its shard: a Kinesis record needs kinesis.sequenceNumber and an eventID of the form ` +
+      `shardId:sequenceNumber, got eventID ${JSON.stringify(r?.eventID)} and sequenceNumber ${JSON.stringify(r?.kinesis?.sequenceNumber)}; ` +
+      `is the function invoked by something other than a Kinesis event-source mapping?`
+  })
+
+/**
+ * The shard id of each record (the `eventID` up to its colon), or throws for
+ * the first record that cannot be placed. A batch is one shard's, so the
+ * previous record's id is reused rather than sliced again.
+ */
+const shardIdsOf = (records: ReadonlyArray<LambdaRecord>): Array<string> => {
+  const shardIds: Array<string> = new Array(records.length)
+  let previous = ""
+  for (let i = 0; i < records.length; i++) {
+    const r = records[i]!
+    const sequenceNumber = r?.kinesis?.sequenceNumber
+    const eventID = r?.eventID
+    if (typeof sequenceNumber !== "string" || sequenceNumber === "" || typeof eventID !== "string") throw unplaceable(r, i)
+    if (previous !== "" && eventID.charCodeAt(previous.length) === 58 && eventID.startsWith(previous)) {
+      shardIds[i] = previous
+      continue
+    }
+    const colon = eventID.indexOf(":")
+    if (colon <= 0) throw unplaceable(r, i)
+    shardIds[i] = previous = eventID.slice(0, colon)
   }
-  return { shardId: r.eventID.slice(0, colon), sequenceNumber }
+  return shardIds
 }
 
 /** Why a placed record cannot be read, if it cannot: it is dead-lettered with this reason, its neighbours go on. */
@@ -135,26 +157,32 @@ export const fromLambdaEvent = (event: LambdaEvent): LambdaBatch => {
   if (!Array.isArray(event?.Records)) {
     throw new MalformedEventError({ message: "the event has no Records list: the handler takes Kinesis events from an event-source mapping" })
   }
-  const places = event.Records.map(placeOf)
+  const shardIds = shardIdsOf(event.Records)
   const records: Array<SourceRecord> = []
   const sources: Array<string | undefined> = []
   let newestArrival: number | undefined
   for (let i = 0; i < event.Records.length; i++) {
     const r = event.Records[i]!
-    const { sequenceNumber, shardId } = places[i]!
-    const seconds = r.kinesis.approximateArrivalTimestamp
-    const arrivalTime = typeof seconds === "number" && Number.isFinite(seconds) ? Math.round(seconds * 1000) : undefined
-    if (arrivalTime !== undefined && (newestArrival === undefined || arrivalTime > newestArrival)) newestArrival = arrivalTime
+    const shardId = shardIds[i]!
+    const { approximateArrivalTimestamp: seconds, data: base64, partitionKey, sequenceNumber } = r.kinesis
+    const arrival = typeof seconds === "number" && Number.isFinite(seconds) ? Math.round(seconds * 1000) : undefined
+    if (arrival !== undefined && (newestArrival === undefined || arrival > newestArrival)) newestArrival = arrival
+    const arrivalTime = arrival ?? 0
     const unreadable = unreadableOf(r)
     if (unreadable !== undefined) {
-      const data = typeof r.kinesis.data === "string" ? Buffer.from(r.kinesis.data, "base64") : new Uint8Array(0)
-      const partitionKey = typeof r.kinesis.partitionKey === "string" ? r.kinesis.partitionKey : ""
-      records.push({ data, partitionKey, shardId, sequenceNumber, subSequenceNumber: 0, arrivalTime: arrivalTime ?? 0, unreadable })
+      const data = typeof base64 === "string" ? Buffer.from(base64, "base64") : new Uint8Array(0)
+      records.push({ data, partitionKey: typeof partitionKey === "string" ? partitionKey : "", shardId, sequenceNumber, subSequenceNumber: 0, arrivalTime, unreadable })
       sources.push(r.eventSourceARN)
       continue
     }
-    const data = Buffer.from(r.kinesis.data, "base64")
-    const added = append(records, shardId, { data, partitionKey: r.kinesis.partitionKey, sequenceNumber, arrivalTime: arrivalTime ?? 0 })
+    const data = Buffer.from(base64, "base64")
+    // The usual record is not an aggregate: pushed here directly, without `append`'s argument object.
+    if (!Kpl.isAggregated(data)) {
+      records.push({ data, partitionKey, shardId, sequenceNumber, subSequenceNumber: 0, arrivalTime })
+      sources.push(r.eventSourceARN)
+      continue
+    }
+    const added = append(records, shardId, { data, partitionKey, sequenceNumber, arrivalTime })
     for (let k = 0; k < added; k++) sources.push(r.eventSourceARN)
   }
   return { records, sources, newestArrival }

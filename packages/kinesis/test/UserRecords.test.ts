@@ -29,6 +29,13 @@ describe("UserRecords", () => {
     expect(batch.newestArrival).toBe(1_700_000_000_250)
   })
 
+  it("takes each record's shard from its own eventID, also where one shard id is a prefix of the next", () => {
+    const batch = UserRecords.fromLambdaEvent({
+      Records: [lambdaRecord("shardId-1", "1", text("a")), lambdaRecord("shardId-1", "2", text("b")), lambdaRecord("shardId-10", "3", text("c")), lambdaRecord("shardId-1", "4", text("d"))]
+    })
+    expect(batch.records.map((r) => r.shardId)).toEqual(["shardId-1", "shardId-1", "shardId-10", "shardId-1"])
+  })
+
   it("reads GetRecords pages the same way, skipping user records up to a checkpoint inside an aggregate", () => {
     const page = [
       { Data: aggregate("b", "c", "d"), PartitionKey: "pk", SequenceNumber: "2", ApproximateArrivalTimestamp: new Date(5) },
