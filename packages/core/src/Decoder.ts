@@ -80,6 +80,15 @@ const utf8 = new TextDecoder("utf-8", { fatal: true })
 const kindOf = (value: unknown): string =>
   value === null ? "JSON null" : Array.isArray(value) ? "a JSON array" : `a JSON ${typeof value}`
 
+/**
+ * JSON.parse's complaint without the excerpt of the input it quotes: reasons
+ * end up in logs and dead-letter entries, and payloads carry customer data.
+ */
+const parseProblem = (message: string): string => {
+  const at = /position (\d+)/.exec(message)
+  return at !== null ? `invalid JSON at position ${at[1]}` : /end of JSON/.test(message) ? "invalid JSON (it ends too early)" : "invalid JSON"
+}
+
 /** Parses the bytes as one JSON object; every decoder starts here. */
 export const parseObject = (bytes: Uint8Array): Either.Either<Record<string, unknown>, NotUtf8Error | NotJsonError> => {
   if (bytes.length === 0) return Either.left(new NotJsonError({ found: "empty data" }))
@@ -93,7 +102,7 @@ export const parseObject = (bytes: Uint8Array): Either.Either<Record<string, unk
   try {
     value = JSON.parse(text)
   } catch (e) {
-    return Either.left(new NotJsonError({ found: `invalid JSON (${(e as Error).message})` }))
+    return Either.left(new NotJsonError({ found: parseProblem((e as Error).message) }))
   }
   return typeof value === "object" && value !== null && !Array.isArray(value)
     ? Either.right(value as Record<string, unknown>)

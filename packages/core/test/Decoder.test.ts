@@ -23,6 +23,15 @@ describe("Decoder", () => {
     expect(result).toStrictEqual(Either.right({ x: 1, y: 2, tags: [{ name: "ä" }], labels: { a: "b" } }))
   })
 
+  it("says what is wrong with bytes that are not JSON without quoting them: reasons end up in logs", () => {
+    const reasonOf = (text: string) => Either.match(point.decode(bytes(text)), { onLeft: (e) => e.message, onRight: () => "ok" })
+    for (const text of ["order o-5001 created", "{\"customer\":\"c-secret\"", "{\"voucher\": GV-SECRET}"]) {
+      const reason = reasonOf(text)
+      expect(reason).toMatch(/invalid JSON/)
+      expect(reason).not.toMatch(/o-5001|c-secret|GV-SECRET/)
+    }
+  })
+
   it("tells bytes that are not JSON objects apart", () => {
     const tagOf = (data: Uint8Array) => Either.match(point.decode(data), { onLeft: (e) => e._tag, onRight: () => "ok" })
     expect(tagOf(Uint8Array.of(0x7b, 0xe2, 0x28, 0xa1, 0x7d))).toBe("NotUtf8Error")
