@@ -12,6 +12,7 @@ import * as Deduper from "@eddy/core/Deduper"
 import { sampleOrders } from "@eddy/commerce/CommerceArbitrary"
 import { CommerceEvent, decodeCommerceEvent, encodeCommerceEvent, timestampMillis } from "@eddy/commerce/CommerceEvent"
 import * as Processor from "@eddy/core/Processor"
+import * as PayloadHash from "@eddy/runtime/PayloadHash"
 import type { SourceRecord } from "@eddy/core/SourceRecord"
 import * as Store from "@eddy/core/Store"
 import { revenueByProductHourly } from "@eddy/commerce-analytics/pipelines"
@@ -98,7 +99,7 @@ export async function run(): Promise<void> {
   const processorRuntime = () =>
     Promise.resolve(
       ManagedRuntime.make(
-        Processor.layer({ pipelines: [revenueByProductHourly] }).pipe(
+        Processor.layer({ pipelines: [revenueByProductHourly], payloadHash: PayloadHash.sha256Hex }).pipe(
           Layer.provideMerge(Layer.mergeAll(Store.layerMemory, Deduper.layerMemory(), DeadLetter.layerMemory))
         )
       )

@@ -30,8 +30,8 @@ import type * as Store from "@eddy/core/Store"
 import * as UserRecords from "@eddy/kinesis/UserRecords"
 import type { Context as LambdaContext, KinesisStreamBatchResponse, KinesisStreamEvent } from "aws-lambda"
 import { Config, type ConfigError, Context, Effect, Layer, ManagedRuntime, Option, type Schedule } from "effect"
-import * as Crypto from "node:crypto"
 import * as Emf from "./Emf"
+import * as PayloadHash from "./PayloadHash"
 import * as Log from "./Log"
 
 export { MalformedEventError } from "@eddy/kinesis/UserRecords"
@@ -93,9 +93,6 @@ export type Handler = ((event: KinesisStreamEvent, context: LambdaContext) => Pr
   readonly dispose: () => Promise<void>
 }
 
-/** The claims' payload hash with Node's one-shot `crypto.hash` (Node 20.12+): the digest of `Deduper.payloadHashOf`, several times faster. */
-const payloadHash = (data: Uint8Array): string => Crypto.hash("sha256", data, "hex")
-
 class CurrentSettings extends Context.Tag("@eddy/runtime/Lambda/Settings")<CurrentSettings, Settings>() {}
 
 /**
@@ -119,7 +116,7 @@ export const handler = <E>(options: Options<E>): Handler => {
         Processor.layer({
           pipelines,
           poison: settings.strictOrder ? "block" : "deadLetter",
-          payloadHash,
+          payloadHash: PayloadHash.sha256Hex,
           ...(options.retry !== undefined ? { retry: options.retry } : {})
         }),
         Layer.succeed(CurrentSettings, settings)

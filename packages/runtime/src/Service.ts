@@ -100,6 +100,7 @@ import * as ShardWorker from "./internal/shardWorker"
 import * as ServiceMetrics from "./internal/serviceMetrics"
 import * as Log from "./Log"
 import * as Preflight from "./Preflight"
+import * as PayloadHash from "./PayloadHash"
 import * as Readiness from "./Readiness"
 
 /** The service's own metrics; the processor's are in `@eddy/core/Metrics`, per-shard lag is `Consumer.millisBehindLatest`. */
@@ -363,7 +364,11 @@ export const layer = <E = never>(
 ): Layer.Layer<Service, E | ConfigError.ConfigError | ServeError | StreamId.LegacyLeaseTableError | Leases.LeaseStoreError | Preflight.PreflightError> => {
   // At start, so a bad definition fails the task before any lease is taken.
   Pipeline.validate(options.pipelines)
-  const processor = Processor.layer({ pipelines: options.pipelines, ...(options.retry !== undefined ? { retry: options.retry } : {}) })
+  const processor = Processor.layer({
+    pipelines: options.pipelines,
+    payloadHash: PayloadHash.sha256Hex,
+    ...(options.retry !== undefined ? { retry: options.retry } : {})
+  })
   const worker = Layer.scoped(
     Service,
     Effect.flatMap(settingsConfig(options), (settings) =>
