@@ -128,17 +128,27 @@ const problemResponse = (p: Problem): HttpServerResponse.HttpServerResponse =>
 const invalid = (path: string, rule: string) =>
   new Problem({ status: 400, title: "Invalid request", detail: path === "" ? rule : `${path} ${rule}`, path, rule })
 
+/** The JSON parser's own message for `bytes`, which quotes a few characters of them around the error. */
+const parserMessage = (bytes: Uint8Array): string | undefined => {
+  try {
+    JSON.parse(new TextDecoder().decode(bytes))
+    return undefined
+  } catch (e) {
+    return (e as Error).message
+  }
+}
+
 /**
  * A decode error of the body as a 400; `root` is the event field the body is
  * (`order`), stripped from paths. The rules name what a field must be, never
- * its value; only the JSON parser's message quotes the input, so it is left
- * out unless `excerpts`.
+ * its value; only the JSON parser's message quotes the input, so it is given
+ * only when `excerptsOf` is (the body, when configured to quote it).
  */
-const badBody = (error: NotUtf8Error | NotJsonError | InvalidEventError, excerpts: boolean, root?: string): Problem => {
+const badBody = (error: NotUtf8Error | NotJsonError | InvalidEventError, excerptsOf?: Uint8Array, root?: string): Problem => {
   if (error._tag === "NotUtf8Error") return invalid("", "must be UTF-8 encoded JSON")
   if (error._tag === "NotJsonError") {
-    const found = !excerpts && error.found.startsWith("invalid JSON") ? "invalid JSON" : error.found
-    return invalid("", `must be one JSON object, found ${found}`)
+    const excerpt = excerptsOf !== undefined && error.found.startsWith("invalid JSON") ? parserMessage(excerptsOf) : undefined
+    return invalid("", `must be one JSON object, found ${excerpt === undefined ? error.found : `invalid JSON (${excerpt})`}`)
   }
   const path = root !== undefined && error.path.startsWith(`${root}.`) ? error.path.slice(root.length + 1) : error.path
   return invalid(path, error.rule)
@@ -149,7 +159,7 @@ const WRITE_RETRY_AFTER_MILLIS = 5_000
 const fromSyncError = (error: TrySyncError, root: string): Problem => {
   switch (error._tag) {
     case "InvalidEventError":
-      return badBody(error, false, root)
+      return badBody(error, undefined, root)
     case "EventTooLargeError":
       return new Problem({ status: 413, title: "Event too large", detail: error.message })
     case "RateLimitedError":
@@ -298,10 +308,10 @@ export const makeApp = (options: Options = {}) =>
       Effect.flatMap(readBody(max), (bytes) =>
         emptyAllowed && bytes.byteLength === 0
           ? Effect.succeed<Record<string, unknown>>({})
-          : Either.mapLeft(parseObject(bytes), (e) => badBody(e, excerpts)))
+          : Either.mapLeft(parseObject(bytes), (e) => badBody(e, excerpts ? bytes : undefined)))
 
     const validate = <A>(check: (input: unknown) => Either.Either<A, InvalidEventError>, input: unknown) =>
-      Either.mapLeft(check(input), (e) => badBody(e, excerpts))
+      Either.mapLeft(check(input), (e) => badBody(e))
 
     /** The request's `Idempotency-Key`, checked, bound to its method, path and `body`. */
     const keyed = (body: unknown) =>
