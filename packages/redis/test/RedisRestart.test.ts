@@ -57,6 +57,9 @@ describe("Redis backends across a server restart", () => {
       // A second worker gets its fair share by stealing one lease, and no lease is held twice.
       const other = yield* leases.worker("other")
       const [stolen] = yield* other.round
+      // The old holder learns of it at its next renewal, or (a lease it has just checkpointed) when its next checkpoint is refused.
+      const mine = held.find((l) => l.leaseKey === stolen!.leaseKey)!
+      expect(yield* Effect.flip(w.checkpoint(mine, { sequenceNumber: "300", subSequenceNumber: 0 }))).toMatchObject({ _tag: "LeaseLostError" })
       expect((yield* w.round).map((l) => l.leaseKey)).toEqual(held.map((l) => l.leaseKey).filter((k) => k !== stolen!.leaseKey))
     }))
 
