@@ -226,8 +226,8 @@ export const make = (options: Options) =>
         if (chunk.claims.length > 0) Chunk.settleClaims(plan, chunk, yield* callWithRetries(retry, tally, "dedup", deduper.claim(chunk.claims), []))
         Chunk.poisonPipelineFailures(plan, chunk)
         Chunk.settlePoison(plan, chunk)
-        const groups = Chunk.group(plan, chunk)
-        const errors = yield* writeAll(store, retry, tally, Chunk.foldedWrites(plan, groups))
+        const groups = Chunk.group(chunk)
+        const errors = yield* writeAll(store, retry, tally, Chunk.foldedWrites(plan, chunk, groups))
         Chunk.settleWrites(plan, chunk, groups, errors)
         yield* releaseAndSend(deduper, plan.policy === "deadLetter" ? deadLetter : noSink, retry, tally, chunk, context.source)
         const result: Result = {

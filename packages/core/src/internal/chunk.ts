@@ -59,12 +59,10 @@ export interface Chunk {
   readonly claimed: Array<number>
   /** Records dead-lettered (or blocked) because their event id is held with another payload. */
   conflicts: number
-  // The emitted pairs, column-wise.
-  readonly pairRecord: Array<number>
-  readonly pairPipeline: Array<number>
-  readonly pairKey: Array<string>
-  readonly pairValue: Array<unknown>
-  readonly pairBucket: Array<Window.Bucket>
+  /** The emitted pairs, grouped as they are written, owned or not. */
+  readonly pairs: Array<Pairs>
+  /** False when some shard's records came out of shard order, breaking the processor's contract: writes then sort. */
+  inShardOrder: boolean
   readonly pipelineFailures: Array<{ readonly record: number; readonly pipeline: number; readonly message: string }>
   readonly poison: Array<Poison>
   /** Under "block": the first poison record of each shard that has one. */
@@ -72,10 +70,27 @@ export interface Chunk {
 }
 
 /**
- * Decodes, drops in-chunk duplicates and emits pairs in one pass. Only the
- * small pairs outlive the pass, not the decoded events, so the events die
- * young and garbage collection stays cheap. Under "block", the records after
- * an unreadable or undecodable one in its shard are not even decoded.
+ * The pairs of one `(pipeline, key, bucket, shard)`: what becomes one folded
+ * write. Two parallel columns, one entry per pair, in chunk order (which is
+ * shard order): no object per pair.
+ */
+export interface Pairs {
+  readonly pipeline: number
+  readonly key: string
+  readonly bucket: string
+  /** Scoped by stream, as watermarks see it. */
+  readonly shardId: string
+  readonly expiresAt: number | undefined
+  readonly records: Array<number>
+  readonly values: Array<unknown>
+}
+
+/**
+ * Decodes, drops in-chunk duplicates and emits pairs straight into their
+ * groups in one pass. Only the small pairs outlive the pass, not the decoded
+ * events, so the events die young and garbage collection stays cheap. Under
+ * "block", the records after an unreadable or undecodable one in its shard
+ * are not even decoded.
  */
 export const decode = (plan: Plan, records: ReadonlyArray<SourceRecord>, scopeOf: (shardId: string) => string): Chunk => {
   const { bucketers, eventTypes, pipelines, source } = plan
@@ -90,16 +105,17 @@ export const decode = (plan: Plan, records: ReadonlyArray<SourceRecord>, scopeOf
     claims: [],
     claimed: [],
     conflicts: 0,
-    pairRecord: [],
-    pairPipeline: [],
-    pairKey: [],
-    pairValue: [],
-    pairBucket: [],
+    pairs: [],
+    inShardOrder: true,
     pipelineFailures: [],
     poison: [],
     blockedAt: new Map()
   }
-  const { blockedAt, claimed, claims, pairBucket, pairKey, pairPipeline, pairRecord, pairValue, poison } = chunk
+  const { blockedAt, claimed, claims, pairs, poison } = chunk
+  // Buckets are cached objects and shard ids repeat, so these lookups hash identities and short keys, not joined strings.
+  const groups = pipelines.map(() => new Map<Window.Bucket, Map<string, Map<string, Pairs>>>())
+  const scoped = new Map<string, string>()
+  const lastOfShard = new Map<string, SourceRecord>()
   const blocking = plan.policy === "block"
   // The claim of each event id's first record in the chunk.
   const firstByEventId = new Map<string, number>()
@@ -111,6 +127,9 @@ export const decode = (plan: Plan, records: ReadonlyArray<SourceRecord>, scopeOf
   }
   for (let i = 0; i < n; i++) {
     const r = records[i]!
+    const last = lastOfShard.get(r.shardId)
+    if (last !== undefined && comparePosition(last, r) > 0) chunk.inShardOrder = false
+    lastOfShard.set(r.shardId, r)
     if (blockedAt.size > 0 && blockedAt.has(r.shardId)) continue
     if (r.unreadable !== undefined) {
       poison.push({ record: i, error: r.unreadable.error, reason: r.unreadable.reason })
@@ -156,12 +175,22 @@ export const decode = (plan: Plan, records: ReadonlyArray<SourceRecord>, scopeOf
       if (scratchKeys.length === 0) continue
       time ??= source.eventTime(event)
       const bucket = bucketers[p]!(time)
+      let shards = groups[p]!.get(bucket)
+      if (shards === undefined) groups[p]!.set(bucket, shards = new Map())
+      let keys = shards.get(r.shardId)
+      if (keys === undefined) shards.set(r.shardId, keys = new Map())
       for (let k = 0; k < scratchKeys.length; k++) {
-        pairRecord.push(i)
-        pairPipeline.push(p)
-        pairKey.push(scratchKeys[k]!)
-        pairValue.push(scratchValues[k])
-        pairBucket.push(bucket)
+        const key = scratchKeys[k]!
+        let g = keys.get(key)
+        if (g === undefined) {
+          let shardId = scoped.get(r.shardId)
+          if (shardId === undefined) scoped.set(r.shardId, shardId = scopeOf(r.shardId))
+          g = { pipeline: p, key, bucket: bucket.id, shardId, expiresAt: bucket.expiresAt, records: [], values: [] }
+          keys.set(key, g)
+          pairs.push(g)
+        }
+        g.records.push(i)
+        g.values.push(scratchValues[k])
       }
     }
   }
@@ -252,69 +281,66 @@ export const settlePoison = (plan: Plan, chunk: Chunk): void => {
   }
 }
 
-/** Everything one chunk writes for one `(pipeline, key, bucket, shard)`. */
+/** Everything one chunk writes for one `(pipeline, key, bucket, shard)`: the owned pairs of a `Pairs`. */
 export interface Group {
   readonly pipeline: number
   readonly key: string
   readonly bucket: string
   readonly shardId: string
   readonly expiresAt: number | undefined
-  readonly contributions: Array<Store.Contribution>
-  /** Its records, in chunk order. */
-  readonly records: Array<number>
-  ordered: boolean
+  /** Its records, one per value, in chunk order. */
+  readonly records: ReadonlyArray<number>
+  readonly values: ReadonlyArray<unknown>
 }
 
-/**
- * Groups the owned pairs per (pipeline, bucket, shard, key). Buckets are
- * cached objects, so the lookups hash identities and short keys, not joined strings.
- */
-export const group = (plan: Plan, chunk: Chunk): Array<Group> => {
-  const { owned, pairBucket, pairKey, pairPipeline, pairRecord, pairValue, records, scopeOf } = chunk
+/** The pairs of the records that own their writes, as groups; a group left with no pair is dropped. */
+export const group = (chunk: Chunk): Array<Group> => {
+  const { owned } = chunk
   const groups: Array<Group> = []
-  const scopes = plan.pipelines.map(() => new Map<Window.Bucket, Map<string, Map<string, Group>>>())
-  for (let e = 0; e < pairRecord.length; e++) {
-    const i = pairRecord[e]!
-    if (owned[i] !== 1) continue
-    const r = records[i]!
-    const p = pairPipeline[e]!
-    const key = pairKey[e]!
-    const bucket = pairBucket[e]!
-    let shards = scopes[p]!.get(bucket)
-    if (shards === undefined) scopes[p]!.set(bucket, shards = new Map())
-    let keys = shards.get(r.shardId)
-    if (keys === undefined) shards.set(r.shardId, keys = new Map())
-    let g = keys.get(key)
-    if (g === undefined) {
-      g = { pipeline: p, key, bucket: bucket.id, shardId: scopeOf(r.shardId), expiresAt: bucket.expiresAt, contributions: [], records: [], ordered: true }
-      keys.set(key, g)
+  for (const g of chunk.pairs) {
+    let all = true
+    for (let k = 0; k < g.records.length && all; k++) all = owned[g.records[k]!] === 1
+    if (all) {
       groups.push(g)
+      continue
     }
-    const last = g.contributions[g.contributions.length - 1]
-    if (last !== undefined && comparePosition(last.position, r) > 0) g.ordered = false
-    g.contributions.push({ position: r, value: pairValue[e] })
-    if (g.records[g.records.length - 1] !== i) g.records.push(i)
+    const records: Array<number> = []
+    const values: Array<unknown> = []
+    for (let k = 0; k < g.records.length; k++) {
+      if (owned[g.records[k]!] !== 1) continue
+      records.push(g.records[k]!)
+      values.push(g.values[k])
+    }
+    if (records.length > 0) groups.push({ ...g, records, values })
   }
   return groups
 }
 
-/** One folded write per group, its contributions in shard order. */
-export const foldedWrites = (plan: Plan, groups: ReadonlyArray<Group>): Array<Store.DeltaWrite> =>
-  groups.map((g): Store.DeltaWrite => {
+/**
+ * One folded write per group, its contributions in shard order. Records of a
+ * shard come in shard order, so chunk order is shard order; a chunk that
+ * breaks that contract is sorted rather than written out of order.
+ */
+export const foldedWrites = (plan: Plan, chunk: Chunk, groups: ReadonlyArray<Group>): Array<Store.DeltaWrite> => {
+  const { inShardOrder: ordered, records } = chunk
+  return groups.map((g): Store.DeltaWrite => {
     const pipeline = plan.pipelines[g.pipeline]!
     const monoid = pipeline.aggregate
-    if (!g.ordered) g.contributions.sort((a, b) => comparePosition(a.position, b.position))
+    const contributions: Array<Store.Contribution> = new Array(g.records.length)
+    for (let k = 0; k < g.records.length; k++) contributions[k] = { position: records[g.records[k]!]!, value: g.values[k] }
+    if (!ordered) contributions.sort((a, b) => comparePosition(a.position, b.position))
     return {
       pipeline: pipeline.name,
       key: g.key,
       bucket: g.bucket,
       monoid,
       shardId: g.shardId,
-      delta: monoid.combineAll(g.contributions.map((c) => c.value)),
-      contributions: g.contributions,
+      delta: monoid.combineAll(ordered ? g.values : contributions.map((c) => c.value)),
+      contributions,
       expiresAt: g.expiresAt
     }
   })
+}
 
 /** Folded writes issued, per pipeline. */
 export const writesPerPipeline = (plan: Plan, groups: ReadonlyArray<Group>): Array<number> => {
