@@ -81,12 +81,7 @@ export class KinesisPipelineService extends Construct {
       partitionKey: { name: "leaseKey", type: dynamodb.AttributeType.STRING },
       billingMode: dynamodb.BillingMode.PAY_PER_REQUEST
     })
-    const { logGroup, taskDefinition } = Fargate.task(this, {
-      cpu: props.cpu ?? 512,
-      memoryLimitMiB: props.memoryLimitMiB ?? 1024,
-      cpuArchitecture: props.cpuArchitecture,
-      logRetention: props.logRetention
-    })
+    const { logGroup, taskDefinition } = Fargate.task(this, props, { cpu: 512, memoryLimitMiB: 1024 })
     this.logGroup = logGroup
     this.taskDefinition = taskDefinition
     this.container = taskDefinition.addContainer("Worker", {

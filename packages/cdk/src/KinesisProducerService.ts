@@ -46,12 +46,7 @@ export class KinesisProducerService extends Construct {
   constructor(scope: Construct, id: string, props: KinesisProducerServiceProps) {
     super(scope, id)
     const port = props.port ?? 8080
-    const { logGroup, taskDefinition } = Fargate.task(this, {
-      cpu: props.cpu ?? 256,
-      memoryLimitMiB: props.memoryLimitMiB ?? 512,
-      cpuArchitecture: props.cpuArchitecture,
-      logRetention: props.logRetention
-    })
+    const { logGroup, taskDefinition } = Fargate.task(this, props, { cpu: 256, memoryLimitMiB: 512 })
     this.logGroup = logGroup
     this.taskDefinition = taskDefinition
     taskDefinition.addContainer("Api", {

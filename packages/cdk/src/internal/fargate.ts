@@ -11,18 +11,18 @@ import * as logs from "aws-cdk-lib/aws-logs"
 import type { Construct } from "constructs"
 
 export interface TaskProps {
-  readonly cpu: number
-  readonly memoryLimitMiB: number
-  readonly cpuArchitecture?: ecs.CpuArchitecture | undefined
-  readonly logRetention?: logs.RetentionDays | undefined
+  readonly cpu?: number
+  readonly memoryLimitMiB?: number
+  readonly cpuArchitecture?: ecs.CpuArchitecture
+  readonly logRetention?: logs.RetentionDays
 }
 
-/** The task definition and the log group its container writes to. */
-export const task = (scope: Construct, props: TaskProps) => ({
+/** The task definition, sized as `props` say or else by `defaults`, and the log group its container writes to. */
+export const task = (scope: Construct, props: TaskProps, defaults: { readonly cpu: number; readonly memoryLimitMiB: number }) => ({
   logGroup: new logs.LogGroup(scope, "LogGroup", { retention: props.logRetention ?? logs.RetentionDays.ONE_MONTH }),
   taskDefinition: new ecs.FargateTaskDefinition(scope, "Task", {
-    cpu: props.cpu,
-    memoryLimitMiB: props.memoryLimitMiB,
+    cpu: props.cpu ?? defaults.cpu,
+    memoryLimitMiB: props.memoryLimitMiB ?? defaults.memoryLimitMiB,
     runtimePlatform: { operatingSystemFamily: ecs.OperatingSystemFamily.LINUX, cpuArchitecture: props.cpuArchitecture ?? ecs.CpuArchitecture.ARM64 }
   })
 })
