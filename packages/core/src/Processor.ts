@@ -35,6 +35,15 @@ export interface Options {
    */
   readonly poison?: Chunk.PoisonPolicy
   /**
+   * What becomes of a record of a `schemaVersion` the decoder does not know
+   * (`UnknownSchemaVersionError`: a producer rolled out a version before this
+   * consumer). Default: as `poison` says. "block" holds its shard there until
+   * a consumer that reads the version is deployed, even when other poison is
+   * dead-lettered; "deadLetter" sends it to the sink, to redrive once one is
+   * (under the "block" poison policy it blocks all the same: nothing is dead-lettered there).
+   */
+  readonly unknownVersion?: Chunk.PoisonPolicy
+  /**
    * The sha-256 of a record's data, in hex, kept with its dedup claim
    * (default `Deduper.payloadHashOf`, plain TypeScript). Drivers on Node pass
    * `(data) => crypto.hash("sha256", data, "hex")`: the same digest, faster.
@@ -215,7 +224,8 @@ export const make = (options: Options) =>
     const deduper = yield* Deduper.Deduper
     const deadLetter = yield* DeadLetter.DeadLetter
     const retry = options.retry ?? defaultRetry
-    const plan = Chunk.plan(pipelines, options.poison ?? "deadLetter", options.payloadHash ?? Deduper.payloadHashOf)
+    const poison = options.poison ?? "deadLetter"
+    const plan = Chunk.plan(pipelines, poison, options.payloadHash ?? Deduper.payloadHashOf, options.unknownVersion ?? poison)
     const writeCounters = pipelines.map((p) => Metrics.storeWrites.pipe(Metric.tagged("pipeline", p.name)))
 
     const process = (records: ReadonlyArray<SourceRecord>, context: ProcessContext = {}) =>

@@ -46,6 +46,14 @@ export interface Settings {
    */
   readonly strictOrder: boolean
   /**
+   * What becomes of a record of a `schemaVersion` the pipelines' decoder does
+   * not know (the Processor's `unknownVersion`): "block" holds its shard until
+   * a function that reads the version is deployed, "deadLetter" sends it to
+   * the dead-letter sink for a redrive then. Default: "block" under
+   * `strictOrder`, else "deadLetter".
+   */
+  readonly unknownVersion: Processor.PoisonPolicy | undefined
+  /**
    * Stop this long before the function timeout and report what is left as
    * failures, rather than be killed mid-write. At most a quarter of the
    * invocation's time is kept back, so a short timeout still gets work done.
@@ -62,9 +70,14 @@ export interface Settings {
   readonly metricsNamespace: string
 }
 
-/** Settings from `EDDY_STRICT_ORDER` (false), `EDDY_TIMEOUT_MARGIN_MS` (2000), `EDDY_CHUNK_SIZE` (1000), `EDDY_METRICS_NAMESPACE` (eddy). */
+/**
+ * Settings from `EDDY_STRICT_ORDER` (false), `EDDY_UNKNOWN_VERSION` (`block`
+ * or `deadLetter`), `EDDY_TIMEOUT_MARGIN_MS` (2000), `EDDY_CHUNK_SIZE` (1000),
+ * `EDDY_METRICS_NAMESPACE` (eddy).
+ */
 export const settingsConfig: Config.Config<Settings> = Config.all({
   strictOrder: Config.boolean("EDDY_STRICT_ORDER").pipe(Config.withDefault(false)),
+  unknownVersion: Config.literal("block", "deadLetter")("EDDY_UNKNOWN_VERSION").pipe(Config.option, Config.map(Option.getOrUndefined)),
   timeoutMarginMillis: Config.integer("EDDY_TIMEOUT_MARGIN_MS").pipe(
     Config.validate({ message: "must be an integer of milliseconds >= 0", validation: (n) => n >= 0 }),
     Config.withDefault(2_000)
@@ -106,6 +119,7 @@ export const handler = <E>(options: Options<E>): Handler => {
   Pipeline.validate(pipelines)
   const configured = Effect.map(settingsConfig, (env): Settings => ({
     strictOrder: options.strictOrder ?? env.strictOrder,
+    unknownVersion: options.unknownVersion ?? env.unknownVersion,
     timeoutMarginMillis: options.timeoutMarginMillis ?? env.timeoutMarginMillis,
     chunkSize: options.chunkSize ?? env.chunkSize,
     metricsNamespace: options.metricsNamespace ?? env.metricsNamespace
@@ -116,6 +130,7 @@ export const handler = <E>(options: Options<E>): Handler => {
         Processor.layer({
           pipelines,
           poison: settings.strictOrder ? "block" : "deadLetter",
+          ...(settings.unknownVersion !== undefined ? { unknownVersion: settings.unknownVersion } : {}),
           payloadHash: PayloadHash.sha256Hex,
           ...(options.retry !== undefined ? { retry: options.retry } : {})
         }),
