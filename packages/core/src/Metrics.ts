@@ -22,6 +22,12 @@ export const retries = Metric.counter("eddy_retries", { description: "retried st
 export const deploymentFaults = Metric.counter("eddy_deployment_faults_total", { description: "calls refused because of the deployment; the shard waits until it is fixed", incremental: true })
 /** Records dead-lettered because their event id was already held by a record with another payload. */
 export const eventIdConflicts = Metric.counter("eddy_event_id_conflicts_total", { description: "event ids reused for a different payload", incremental: true })
+/**
+ * Records that arrived after their bucket closed (the window's
+ * `allowedLateness`), tagged with `pipeline`: dead-lettered as `LateEvent` or
+ * applied anyway, as the window's `late` policy says.
+ */
+export const lateEvents = Metric.counter("eddy_late_events_total", { description: "records that arrived after their window bucket closed", incremental: true })
 /** Tagged with `pipeline`. */
 export const storeWrites = Metric.counter("eddy_store_writes", { description: "folded item writes issued to the store", incremental: true })
 export const batchDuration = Metric.histogram(

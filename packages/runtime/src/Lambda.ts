@@ -153,6 +153,8 @@ const deadline = (context: LambdaContext, margin: number): Effect.Effect<void> =
 interface Progress {
   readonly outcomes: Array<Processor.Outcome | undefined>
   readonly writes: Array<number>
+  /** Late records per pipeline (see `Processor.Result.late`). */
+  readonly late: Array<number>
   retries: number
   /** Calls the deployment refused, by pipeline (`*` for dedup and dead-letter calls): the alarm. */
   readonly deploymentFaults: Map<string, number>
@@ -185,6 +187,7 @@ const processChunks = (processor: Processor.Processor["Type"], batch: UserRecord
         if (!Acknowledgement.isDone(outcome)) stopped.add(records[j]!.shardId)
       })
       result.writes.forEach((w, p) => progress.writes[p]! += w)
+      result.late.forEach((l, p) => progress.late[p]! += l)
       progress.retries += result.retries
       progress.conflicts += result.conflicts
       for (const f of result.deploymentFaults) progress.deploymentFaults.set(f.pipeline, (progress.deploymentFaults.get(f.pipeline) ?? 0) + f.count)
@@ -244,6 +247,7 @@ const processEvent = (event: KinesisStreamEvent, context: LambdaContext) =>
     const progress: Progress = {
       outcomes: new Array(n).fill(undefined),
       writes: processor.pipelines.map(() => 0),
+      late: processor.pipelines.map(() => 0),
       retries: 0,
       deploymentFaults: new Map(),
       conflicts: 0
@@ -288,6 +292,8 @@ const processEvent = (event: KinesisStreamEvent, context: LambdaContext) =>
         properties,
         metrics: [
           { name: "StoreWrites", unit: "Count", value: progress.writes[p]! },
+          // Arrived after their bucket closed: dead-lettered as LateEvent or applied anyway, as the window says.
+          { name: "LateEvents", unit: "Count", value: progress.late[p]! },
           { name: "DeploymentFaults", unit: "Count", value: progress.deploymentFaults.get(pipeline.name) ?? 0 }
         ]
       }))

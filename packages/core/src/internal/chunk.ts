@@ -73,6 +73,8 @@ export interface Chunk {
   readonly pairKey: Array<string>
   readonly pairValue: Array<unknown>
   readonly pairBucket: Array<Window.Bucket>
+  /** 1 for a pair left out of its bucket as late (see `internal/lateness`); unset when none is. */
+  pairLate?: Uint8Array
   readonly pipelineFailures: Array<{ readonly record: number; readonly pipeline: number; readonly message: string }>
   readonly poison: Array<Poison>
   /** Under "block": the first poison record of each shard that has one. */
@@ -280,12 +282,12 @@ export interface Group {
  * cached objects, so the lookups hash identities and short keys, not joined strings.
  */
 export const group = (plan: Plan, chunk: Chunk): Array<Group> => {
-  const { owned, pairBucket, pairKey, pairPipeline, pairRecord, pairValue, records, scopeOf } = chunk
+  const { owned, pairBucket, pairKey, pairLate, pairPipeline, pairRecord, pairValue, records, scopeOf } = chunk
   const groups: Array<Group> = []
   const scopes = plan.pipelines.map(() => new Map<Window.Bucket, Map<string, Map<string, Group>>>())
   for (let e = 0; e < pairRecord.length; e++) {
     const i = pairRecord[e]!
-    if (owned[i] !== 1) continue
+    if (owned[i] !== 1 || (pairLate !== undefined && pairLate[e] === 1)) continue
     const r = records[i]!
     const p = pairPipeline[e]!
     const key = pairKey[e]!
