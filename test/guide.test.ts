@@ -90,6 +90,7 @@ describe("the README's TypeScript", () => {
       "src/readings.ts",
       "src/pipelines.ts",
       "src/more.ts",
+      "src/late.ts",
       "src/local.ts",
       "test/pipelines.test.ts",
       "src/state.ts",
