@@ -22,15 +22,23 @@ export interface Plan {
   readonly bucketers: ReadonlyArray<(eventMillis: number) => Window.Bucket>
   readonly eventTypes: ReadonlySet<string>
   readonly policy: PoisonPolicy
+  /** For records of a `schemaVersion` the decoder does not know: "block" holds their shard even when `policy` dead-letters. */
+  readonly unknownVersion: PoisonPolicy
   readonly payloadHash: (data: Uint8Array) => string
 }
 
-export const plan = (pipelines: ReadonlyArray<Pipeline.Pipeline>, policy: PoisonPolicy, payloadHash: (data: Uint8Array) => string): Plan => ({
+export const plan = (
+  pipelines: ReadonlyArray<Pipeline.Pipeline>,
+  policy: PoisonPolicy,
+  payloadHash: (data: Uint8Array) => string,
+  unknownVersion: PoisonPolicy = policy
+): Plan => ({
   pipelines,
   source: pipelines[0]!.source,
   bucketers: pipelines.map((p) => Window.bucketer(p.window)),
   eventTypes: new Set(pipelines.flatMap((p) => [...p.events])),
   policy,
+  unknownVersion,
   payloadHash
 })
 
@@ -59,10 +67,14 @@ export interface Chunk {
   readonly claimed: Array<number>
   /** Records dead-lettered (or blocked) because their event id is held with another payload. */
   conflicts: number
-  /** The emitted pairs, grouped as they are written, owned or not. */
-  readonly pairs: Array<Pairs>
-  /** False when some shard's records came out of shard order, breaking the processor's contract: writes then sort. */
-  inShardOrder: boolean
+  // The emitted pairs, column-wise.
+  readonly pairRecord: Array<number>
+  readonly pairPipeline: Array<number>
+  readonly pairKey: Array<string>
+  readonly pairValue: Array<unknown>
+  readonly pairBucket: Array<Window.Bucket>
+  /** 1 for a pair left out of its bucket as late (see `internal/lateness`); unset when none is. */
+  pairLate?: Uint8Array
   readonly pipelineFailures: Array<{ readonly record: number; readonly pipeline: number; readonly message: string }>
   readonly poison: Array<Poison>
   /** Under "block": the first poison record of each shard that has one. */
@@ -70,27 +82,10 @@ export interface Chunk {
 }
 
 /**
- * The pairs of one `(pipeline, key, bucket, shard)`: what becomes one folded
- * write. Two parallel columns, one entry per pair, in chunk order (which is
- * shard order): no object per pair.
- */
-export interface Pairs {
-  readonly pipeline: number
-  readonly key: string
-  readonly bucket: string
-  /** Scoped by stream, as watermarks see it. */
-  readonly shardId: string
-  readonly expiresAt: number | undefined
-  readonly records: Array<number>
-  readonly values: Array<unknown>
-}
-
-/**
- * Decodes, drops in-chunk duplicates and emits pairs straight into their
- * groups in one pass. Only the small pairs outlive the pass, not the decoded
- * events, so the events die young and garbage collection stays cheap. Under
- * "block", the records after an unreadable or undecodable one in its shard
- * are not even decoded.
+ * Decodes, drops in-chunk duplicates and emits pairs in one pass. Only the
+ * small pairs outlive the pass, not the decoded events, so the events die
+ * young and garbage collection stays cheap. Under "block", the records after
+ * an unreadable or undecodable one in its shard are not even decoded.
  */
 export const decode = (plan: Plan, records: ReadonlyArray<SourceRecord>, scopeOf: (shardId: string) => string): Chunk => {
   const { bucketers, eventTypes, pipelines, source } = plan
@@ -105,18 +100,18 @@ export const decode = (plan: Plan, records: ReadonlyArray<SourceRecord>, scopeOf
     claims: [],
     claimed: [],
     conflicts: 0,
-    pairs: [],
-    inShardOrder: true,
+    pairRecord: [],
+    pairPipeline: [],
+    pairKey: [],
+    pairValue: [],
+    pairBucket: [],
     pipelineFailures: [],
     poison: [],
     blockedAt: new Map()
   }
-  const { blockedAt, claimed, claims, pairs, poison } = chunk
-  // Buckets are cached objects and shard ids repeat, so these lookups hash identities and short keys, not joined strings.
-  const groups = pipelines.map(() => new Map<Window.Bucket, Map<string, Map<string, Pairs>>>())
-  const scoped = new Map<string, string>()
-  const lastOfShard = new Map<string, SourceRecord>()
+  const { blockedAt, claimed, claims, pairBucket, pairKey, pairPipeline, pairRecord, pairValue, poison } = chunk
   const blocking = plan.policy === "block"
+  const blockingUnknown = plan.unknownVersion === "block"
   // The claim of each event id's first record in the chunk.
   const firstByEventId = new Map<string, number>()
   const scratchKeys: Array<string> = []
@@ -127,9 +122,6 @@ export const decode = (plan: Plan, records: ReadonlyArray<SourceRecord>, scopeOf
   }
   for (let i = 0; i < n; i++) {
     const r = records[i]!
-    const last = lastOfShard.get(r.shardId)
-    if (last !== undefined && comparePosition(last, r) > 0) chunk.inShardOrder = false
-    lastOfShard.set(r.shardId, r)
     if (blockedAt.size > 0 && blockedAt.has(r.shardId)) continue
     if (r.unreadable !== undefined) {
       poison.push({ record: i, error: r.unreadable.error, reason: r.unreadable.reason })
@@ -139,7 +131,7 @@ export const decode = (plan: Plan, records: ReadonlyArray<SourceRecord>, scopeOf
     const decoded = source.decoder.decode(r.data)
     if (Either.isLeft(decoded)) {
       poison.push({ record: i, error: decoded.left._tag, reason: decoded.left.message })
-      if (blocking) blockedAt.set(r.shardId, i)
+      if (blocking || (blockingUnknown && decoded.left._tag === "UnknownSchemaVersionError")) blockedAt.set(r.shardId, i)
       continue
     }
     const event = decoded.right
@@ -175,22 +167,12 @@ export const decode = (plan: Plan, records: ReadonlyArray<SourceRecord>, scopeOf
       if (scratchKeys.length === 0) continue
       time ??= source.eventTime(event)
       const bucket = bucketers[p]!(time)
-      let shards = groups[p]!.get(bucket)
-      if (shards === undefined) groups[p]!.set(bucket, shards = new Map())
-      let keys = shards.get(r.shardId)
-      if (keys === undefined) shards.set(r.shardId, keys = new Map())
       for (let k = 0; k < scratchKeys.length; k++) {
-        const key = scratchKeys[k]!
-        let g = keys.get(key)
-        if (g === undefined) {
-          let shardId = scoped.get(r.shardId)
-          if (shardId === undefined) scoped.set(r.shardId, shardId = scopeOf(r.shardId))
-          g = { pipeline: p, key, bucket: bucket.id, shardId, expiresAt: bucket.expiresAt, records: [], values: [] }
-          keys.set(key, g)
-          pairs.push(g)
-        }
-        g.records.push(i)
-        g.values.push(scratchValues[k])
+        pairRecord.push(i)
+        pairPipeline.push(p)
+        pairKey.push(scratchKeys[k]!)
+        pairValue.push(scratchValues[k])
+        pairBucket.push(bucket)
       }
     }
   }
@@ -257,13 +239,14 @@ export const poisonPipelineFailures = (plan: Plan, chunk: Chunk): void => {
  * Under "deadLetter", marks the poison found so far dead-lettered (the send
  * comes last). Under "block", holds back each blocked shard from its first
  * poison record on: nothing of those records is written, so no watermark
- * moves past the poison and its redelivery, once fixed, is applied.
+ * moves past the poison and its redelivery, once fixed, is applied. A record
+ * of an unknown `schemaVersion` blocks its shard so under either policy when
+ * `unknownVersion` is "block" (the poison before it is dead-lettered then).
  */
 export const settlePoison = (plan: Plan, chunk: Chunk): void => {
   const { blockedAt, outcomes, owned, poison, records } = chunk
   if (plan.policy === "deadLetter") {
     for (const p of poison) outcomes[p.record] = { _tag: "DeadLettered", error: p.error, reason: p.reason }
-    return
   }
   if (blockedAt.size === 0) return
   const blocks = new Map<string, Blocked>()
@@ -281,66 +264,69 @@ export const settlePoison = (plan: Plan, chunk: Chunk): void => {
   }
 }
 
-/** Everything one chunk writes for one `(pipeline, key, bucket, shard)`: the owned pairs of a `Pairs`. */
+/** Everything one chunk writes for one `(pipeline, key, bucket, shard)`. */
 export interface Group {
   readonly pipeline: number
   readonly key: string
   readonly bucket: string
   readonly shardId: string
   readonly expiresAt: number | undefined
-  /** Its records, one per value, in chunk order. */
-  readonly records: ReadonlyArray<number>
-  readonly values: ReadonlyArray<unknown>
+  readonly contributions: Array<Store.Contribution>
+  /** Its records, in chunk order. */
+  readonly records: Array<number>
+  ordered: boolean
 }
 
-/** The pairs of the records that own their writes, as groups; a group left with no pair is dropped. */
-export const group = (chunk: Chunk): Array<Group> => {
-  const { owned } = chunk
+/**
+ * Groups the owned pairs per (pipeline, bucket, shard, key). Buckets are
+ * cached objects, so the lookups hash identities and short keys, not joined strings.
+ */
+export const group = (plan: Plan, chunk: Chunk): Array<Group> => {
+  const { owned, pairBucket, pairKey, pairLate, pairPipeline, pairRecord, pairValue, records, scopeOf } = chunk
   const groups: Array<Group> = []
-  for (const g of chunk.pairs) {
-    let all = true
-    for (let k = 0; k < g.records.length && all; k++) all = owned[g.records[k]!] === 1
-    if (all) {
+  const scopes = plan.pipelines.map(() => new Map<Window.Bucket, Map<string, Map<string, Group>>>())
+  for (let e = 0; e < pairRecord.length; e++) {
+    const i = pairRecord[e]!
+    if (owned[i] !== 1 || (pairLate !== undefined && pairLate[e] === 1)) continue
+    const r = records[i]!
+    const p = pairPipeline[e]!
+    const key = pairKey[e]!
+    const bucket = pairBucket[e]!
+    let shards = scopes[p]!.get(bucket)
+    if (shards === undefined) scopes[p]!.set(bucket, shards = new Map())
+    let keys = shards.get(r.shardId)
+    if (keys === undefined) shards.set(r.shardId, keys = new Map())
+    let g = keys.get(key)
+    if (g === undefined) {
+      g = { pipeline: p, key, bucket: bucket.id, shardId: scopeOf(r.shardId), expiresAt: bucket.expiresAt, contributions: [], records: [], ordered: true }
+      keys.set(key, g)
       groups.push(g)
-      continue
     }
-    const records: Array<number> = []
-    const values: Array<unknown> = []
-    for (let k = 0; k < g.records.length; k++) {
-      if (owned[g.records[k]!] !== 1) continue
-      records.push(g.records[k]!)
-      values.push(g.values[k])
-    }
-    if (records.length > 0) groups.push({ ...g, records, values })
+    const last = g.contributions[g.contributions.length - 1]
+    if (last !== undefined && comparePosition(last.position, r) > 0) g.ordered = false
+    g.contributions.push({ position: r, value: pairValue[e] })
+    if (g.records[g.records.length - 1] !== i) g.records.push(i)
   }
   return groups
 }
 
-/**
- * One folded write per group, its contributions in shard order. Records of a
- * shard come in shard order, so chunk order is shard order; a chunk that
- * breaks that contract is sorted rather than written out of order.
- */
-export const foldedWrites = (plan: Plan, chunk: Chunk, groups: ReadonlyArray<Group>): Array<Store.DeltaWrite> => {
-  const { inShardOrder: ordered, records } = chunk
-  return groups.map((g): Store.DeltaWrite => {
+/** One folded write per group, its contributions in shard order. */
+export const foldedWrites = (plan: Plan, groups: ReadonlyArray<Group>): Array<Store.DeltaWrite> =>
+  groups.map((g): Store.DeltaWrite => {
     const pipeline = plan.pipelines[g.pipeline]!
     const monoid = pipeline.aggregate
-    const contributions: Array<Store.Contribution> = new Array(g.records.length)
-    for (let k = 0; k < g.records.length; k++) contributions[k] = { position: records[g.records[k]!]!, value: g.values[k] }
-    if (!ordered) contributions.sort((a, b) => comparePosition(a.position, b.position))
+    if (!g.ordered) g.contributions.sort((a, b) => comparePosition(a.position, b.position))
     return {
       pipeline: pipeline.name,
       key: g.key,
       bucket: g.bucket,
       monoid,
       shardId: g.shardId,
-      delta: monoid.combineAll(ordered ? g.values : contributions.map((c) => c.value)),
-      contributions,
+      delta: monoid.combineAll(g.contributions.map((c) => c.value)),
+      contributions: g.contributions,
       expiresAt: g.expiresAt
     }
   })
-}
 
 /** Folded writes issued, per pipeline. */
 export const writesPerPipeline = (plan: Plan, groups: ReadonlyArray<Group>): Array<number> => {
