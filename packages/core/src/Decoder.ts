@@ -35,6 +35,19 @@ export class NotJsonError extends Data.TaggedError("NotJsonError")<{
   }
 }
 
+/** The record's data is not one MessagePack value, or the value is not a map (an event). */
+export class NotMsgpackError extends Data.TaggedError("NotMsgpackError")<{
+  /** What was found instead of one MessagePack map, e.g. `truncated data`, `an array`. */
+  readonly found: string
+}> {
+  get reason(): string {
+    return `not a MessagePack map: ${this.found}`
+  }
+  override get message(): string {
+    return `record data must be one MessagePack map (an event), found ${this.found}`
+  }
+}
+
 /** A JSON object that is not an event this version knows: unknown `type`, or `schemaVersion` other than 1. */
 export class UnknownEventError extends Data.TaggedError("UnknownEventError")<{
   readonly schemaVersion: number
@@ -71,7 +84,7 @@ export class InvalidEventError extends Data.TaggedError("InvalidEventError")<{
 }
 
 /** Why a record is not an event: each is a poison reason, dead-lettered with its tag. */
-export type DecodeError = NotUtf8Error | NotJsonError | UnknownEventError | InvalidEventError
+export type DecodeError = NotUtf8Error | NotJsonError | NotMsgpackError | UnknownEventError | InvalidEventError
 
 // Fatal, so malformed bytes are an error instead of silently becoming U+FFFD; created once since decoding is stateless.
 const utf8 = new TextDecoder("utf-8", { fatal: true })
