@@ -4,7 +4,6 @@
  * size limit. These formats carry no key of their own, so an aggregate never
  * mixes keys: every user record takes the outer record's key when read.
  */
-import type { Aggregator } from "../Aggregation"
 import type { Aggregate, UserRecord } from "../Kpl"
 import { RECORD_MAX_BYTES } from "../Limits"
 
@@ -36,7 +35,8 @@ export const encode = (framing: Framing, records: ReadonlyArray<UserRecord>): Ui
  * counts them. Unlike the KPL's, an aggregate of one record is still framed:
  * a reader of these formats expects every record framed.
  */
-export class FramedAggregator<A extends UserRecord> implements Aggregator<A> {
+// An `Aggregation.Aggregator` by shape; not declared, which would make the modules import each other.
+export class FramedAggregator<A extends UserRecord> {
   private records: Array<A> = []
   private bytes = 0
 
