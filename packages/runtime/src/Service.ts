@@ -22,7 +22,8 @@
  * (default hostname-pid), `EDDY_INITIAL_POSITION` (TRIM_HORIZON or LATEST),
  * `EDDY_GRACE_PERIOD` (25 seconds), `PORT` (8080), `EDDY_READ_LIMIT`,
  * `EDDY_POLL_INTERVAL`, `EDDY_DISCOVERY_INTERVAL`, `EDDY_CHECKPOINT_INTERVAL`
- * (5 seconds), `EDDY_CHECKPOINT_RECORDS` (10,000), `EDDY_STUCK_AFTER`,
+ * (5 seconds), `EDDY_CHECKPOINT_RECORDS` (10,000), `EDDY_STUCK_AFTER`, `EDDY_QUERY_API`,
+ * `EDDY_UNKNOWN_VERSION` (`deadLetter` or `block`, see `Options.unknownVersion`),
  * `EDDY_STRICT_ORDER` (false) and `EDDY_AGGREGATION` (kpl; see `Aggregation.parse`); the
  * Kinesis client from the SDK's chains (`AWS_REGION`, the profile,
  * `AWS_ENDPOINT_URL_KINESIS`); the log level from `LOG_LEVEL`.
@@ -76,7 +77,7 @@ import * as Aggregation from "@eddy/kinesis/Aggregation"
 import * as Consumer from "@eddy/kinesis/Consumer"
 import * as Kinesis from "@eddy/kinesis/Kinesis"
 import * as StreamId from "@eddy/kinesis/StreamId"
-import type { HttpServer } from "@effect/platform"
+import type { HttpApp, HttpServer } from "@effect/platform"
 import type { ServeError } from "@effect/platform/HttpServerError"
 import {
   Clock,
@@ -102,6 +103,7 @@ import * as ShardWorker from "./internal/shardWorker"
 import * as ServiceMetrics from "./internal/serviceMetrics"
 import * as Log from "./Log"
 import * as Preflight from "./Preflight"
+import * as QueryApi from "./QueryApi"
 import * as PayloadHash from "./PayloadHash"
 import * as Readiness from "./Readiness"
 
@@ -143,6 +145,8 @@ export interface Settings {
   readonly strictOrder?: boolean
   /** How the records of each stream are packed (see `Aggregation`); default `kpl`: KPL aggregates unpacked, other records whole. */
   readonly aggregation?: Aggregation.Setting
+  /** Whether the endpoint also answers queries over the aggregates (see `QueryApi`). Default false. */
+  readonly queryApi?: boolean
 }
 
 const orConfig = <A>(value: A | undefined, config: Config.Config<A>): Config.Config<A> =>
@@ -190,7 +194,8 @@ export const settingsConfig = (given: Partial<Settings> = {}): Config.Config<Set
     ),
     stuckAfter: orConfig(given.stuckAfter, Config.duration("EDDY_STUCK_AFTER").pipe(Config.withDefault(Duration.seconds(60)))),
     strictOrder: orConfig(given.strictOrder, strictOrderConfig),
-    aggregation: orConfig(given.aggregation, Aggregation.config("EDDY_AGGREGATION"))
+    aggregation: orConfig(given.aggregation, Aggregation.config("EDDY_AGGREGATION")),
+    queryApi: orConfig(given.queryApi, Config.boolean("EDDY_QUERY_API").pipe(Config.withDefault(false)))
   })
 
 /** `EDDY_STRICT_ORDER`, false by default. */
@@ -212,6 +217,8 @@ export type ReadOptions = Pick<Consumer.ReadOptions, "maxIdleInterval" | "retry"
 export interface WorkerOptions extends Settings {
   readonly rereadBackoff?: Schedule.Schedule<unknown, unknown>
   readonly read?: ReadOptions
+  /** Serves the paths the endpoint does not know itself: the query API when `queryApi` is on. */
+  readonly api?: HttpApp.Default
 }
 
 export interface Options<E = never> extends Partial<Settings> {
@@ -230,6 +237,13 @@ export interface Options<E = never> extends Partial<Settings> {
   readonly read?: ReadOptions
   /** Start-up checks beyond the stream's (e.g. the tables and their key schemas); see `Preflight`. */
   readonly preflight?: ReadonlyArray<Preflight.Check>
+  /**
+   * What becomes of a record of a `schemaVersion` the pipelines' decoder does
+   * not know (the Processor's `unknownVersion`): "deadLetter" (the default)
+   * sends it to the sink for a redrive once a consumer that reads it is
+   * deployed; "block" holds its shard there until then (`/readyz` reports it stuck).
+   */
+  readonly unknownVersion?: Processor.PoisonPolicy
 }
 
 export type Phase = "starting" | "running" | "stopping"
@@ -322,7 +336,7 @@ export const make = (
     )
     const leasesHeld = Effect.suspend(() => Metric.set(ServiceMetrics.leasesHeld, processingShards.size))
     // Served first, so it is closed last and answers 503 while the worker drains.
-    const address = yield* Health.serve({ port: options.port, readiness: status })
+    const address = yield* Health.serve({ port: options.port, readiness: status, ...(options.api !== undefined ? { api: options.api } : {}) })
 
     const sharded = yield* Consumer.makeSharded(streams, worker, {
       ...options.read,
@@ -385,25 +399,37 @@ export const layer = <E = never>(
 ): Layer.Layer<Service, E | ConfigError.ConfigError | ServeError | StreamId.LegacyLeaseTableError | Leases.LeaseStoreError | Preflight.PreflightError> => {
   // At start, so a bad definition fails the task before any lease is taken.
   Pipeline.validate(options.pipelines)
-  const processor = Layer.unwrapEffect(Effect.map(orConfig(options.strictOrder, strictOrderConfig), (strict) =>
+  const unknownVersion = orConfig(
+    options.unknownVersion,
+    Config.literal("deadLetter", "block")("EDDY_UNKNOWN_VERSION").pipe(Config.withDefault("deadLetter" as const))
+  )
+  const strict = orConfig(options.strictOrder, strictOrderConfig)
+  const processor = Layer.unwrapEffect(Effect.map(Config.all([unknownVersion, strict]), ([unknownVersion, strict]) =>
     Processor.layer({
       pipelines: options.pipelines,
-      poison: strict ? "block" : "deadLetter",
       payloadHash: PayloadHash.sha256Hex,
+      unknownVersion,
+      poison: strict ? "block" : "deadLetter",
       ...(options.retry !== undefined ? { retry: options.retry } : {})
     })))
   const worker = Layer.scoped(
     Service,
     Effect.flatMap(settingsConfig(options), (settings) =>
       // Permanent misconfiguration (no such stream, a missing table, no access) stops the start with what to fix.
-      Effect.zipRight(Preflight.run([...settings.streams.map((stream) => Preflight.stream(stream)), ...(options.preflight ?? [])]), make({
-        ...settings,
-        ...(options.rereadBackoff !== undefined ? { rereadBackoff: options.rereadBackoff } : {}),
-        ...(options.read !== undefined ? { read: options.read } : {})
-      })))
+      Effect.zipRight(
+        Preflight.run([...settings.streams.map((stream) => Preflight.stream(stream)), ...(options.preflight ?? [])]),
+        Effect.flatMap(settings.queryApi === true ? Effect.map(QueryApi.httpApp(options.pipelines), Option.some) : Effect.succeedNone, (api) =>
+          make({
+            ...settings,
+            ...(options.rereadBackoff !== undefined ? { rereadBackoff: options.rereadBackoff } : {}),
+            ...(options.read !== undefined ? { read: options.read } : {}),
+            ...(Option.isSome(api) ? { api: api.value } : {})
+          }))
+      ))
   )
+  // One store for the processor and the query API: a layer given twice is built once.
   return worker.pipe(
-    Layer.provide(Layer.mergeAll(Layer.provide(processor, options.layer), options.kinesis ?? Kinesis.layerConfig(), options.leases))
+    Layer.provide(Layer.mergeAll(Layer.provide(processor, options.layer), options.layer, options.kinesis ?? Kinesis.layerConfig(), options.leases))
   )
 }
 
