@@ -111,6 +111,7 @@ export const variables = {
   EDDY_QUERY_API: "true to answer range queries over the aggregates on the endpoint (/v1/pipelines, /openapi.json); default false",
   PORT: "the port of /healthz, /readyz and /metrics",
   EDDY_STRICT_ORDER: "true to hold a shard at a poison record instead of dead-lettering it",
+  EDDY_AGGREGATION: "how each stream's records are packed: kpl, ndjson, msgpack or none, or stream=format pairs such as orders=ndjson,kpl",
   EDDY_TIMEOUT_MARGIN_MS: "milliseconds before the Lambda timeout at which the handler stops taking chunks",
   EDDY_CHUNK_SIZE: "records processed together, at least 1",
   EDDY_METRICS_NAMESPACE: "the CloudWatch namespace of the EMF metrics"

@@ -35,6 +35,19 @@ export class NotJsonError extends Data.TaggedError("NotJsonError")<{
   }
 }
 
+/** The record's data is not one MessagePack value, or the value is not a map (an event). */
+export class NotMsgpackError extends Data.TaggedError("NotMsgpackError")<{
+  /** What was found instead of one MessagePack map, e.g. `truncated data`, `an array`. */
+  readonly found: string
+}> {
+  get reason(): string {
+    return `not a MessagePack map: ${this.found}`
+  }
+  override get message(): string {
+    return `record data must be one MessagePack map (an event), found ${this.found}`
+  }
+}
+
 /** A JSON object whose `type` is not an event this decoder knows. */
 export class UnknownEventError extends Data.TaggedError("UnknownEventError")<{
   /** The `schemaVersion` it carried. */
@@ -89,7 +102,7 @@ export class InvalidEventError extends Data.TaggedError("InvalidEventError")<{
 }
 
 /** Why a record is not an event: each is a poison reason, dead-lettered with its tag. */
-export type DecodeError = NotUtf8Error | NotJsonError | UnknownEventError | UnknownSchemaVersionError | InvalidEventError
+export type DecodeError = NotUtf8Error | NotJsonError | NotMsgpackError | UnknownEventError | UnknownSchemaVersionError | InvalidEventError
 
 // Fatal, so malformed bytes are an error instead of silently becoming U+FFFD; created once since decoding is stateless.
 const utf8 = new TextDecoder("utf-8", { fatal: true })

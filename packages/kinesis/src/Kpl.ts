@@ -344,6 +344,11 @@ export class Aggregator<A extends UserRecord = UserRecord> {
     return this.count === 0 ? 0 : FRAMING_BYTES + this.builder.protoSize + this.builder.outerKeyBytes
   }
 
+  /** Every record may join a KPL aggregate: each keeps its own partition key. */
+  joins(_record: A): boolean {
+    return true
+  }
+
   /**
    * Adds `record`. Returns what is finished: nothing while it fits; the
    * current aggregate when `record` would push it over `maxBytes` (`record`

@@ -15,8 +15,9 @@
  * - Order per partition key survives retries: a key has at most one Kinesis
  *   record in flight or awaiting a retry, and its later records wait behind
  *   it (see `internal/batcher`). A hot key therefore moves one record per
- *   round trip; `aggregate: true` packs its consecutive records into one
- *   KPL aggregate instead, which Kinesis accepts or rejects as a whole.
+ *   round trip; `aggregation` packs its consecutive records into one
+ *   aggregate instead (KPL, NDJSON or netstring-framed MessagePack: see
+ *   `Aggregation`), which Kinesis accepts or rejects as a whole.
  *   (`SequenceNumberForOrdering` would not help: it exists only on the
  *   single-record PutRecord call.)
  * - Sending is paced per shard (1,000 records/s and 1 MiB/s by default, from
@@ -51,6 +52,7 @@ import {
   type Schedule,
   type Scope
 } from "effect"
+import type * as Aggregation from "./Aggregation"
 import { Kinesis, type KinesisError } from "./Kinesis"
 import { PUT_RECORDS_MAX_BYTES, RECORD_MAX_BYTES, SHARD_WRITE_BYTES_PER_SECOND, SHARD_WRITE_RECORDS_PER_SECOND } from "./Limits"
 import {
@@ -124,7 +126,15 @@ export interface Options {
   readonly rateLimit?: RateLimit.RateLimit
   /** Per-shard pacing. Default Kinesis's write limits: 1,000 records/s and 1 MiB/s. */
   readonly shardLimit?: { readonly recordsPerSecond?: number; readonly bytesPerSecond?: number }
-  /** Pack small records into KPL aggregates, never mixing shards. Default false. */
+  /**
+   * How to pack small records into Kinesis records (see `Aggregation`):
+   * `kpl` mixes the keys of one shard in an aggregate, `ndjson` and `msgpack`
+   * (netstrings) pack consecutive records of one key; records must then be
+   * JSON without line feeds, or MessagePack values (`Msgpack.encode`). Each
+   * user record's acknowledgement carries its sub-sequence number. Default `none`.
+   */
+  readonly aggregation?: Aggregation.Format
+  /** `true` is `aggregation: "kpl"`. */
   readonly aggregate?: boolean
   /** How long closing the scope waits for held records to be written. Default 30 s. */
   readonly closeTimeout?: Duration.DurationInput
@@ -205,13 +215,15 @@ const metersOf = (streamName: string): Meters => {
   }
 }
 
+const aggregationOf = (options: Options): Aggregation.Format => options.aggregation ?? (options.aggregate === true ? "kpl" : "none")
+
 const makeBatcher = (options: Options) =>
   Effect.gen(function*() {
     const shards = yield* Shards.list(options.streamName)
     return new Batcher(
       shards,
       {
-        aggregate: options.aggregate ?? false,
+        aggregation: aggregationOf(options),
         shardRecordsPerSecond: options.shardLimit?.recordsPerSecond ?? SHARD_WRITE_RECORDS_PER_SECOND,
         shardBytesPerSecond: options.shardLimit?.bytesPerSecond ?? SHARD_WRITE_BYTES_PER_SECOND,
         rateLimit: options.rateLimit && {
@@ -242,7 +254,7 @@ export const make = (options: Options): Effect.Effect<ProducerApi, KinesisError,
       new Admission(options.bufferRecords ?? 10_000, Math.max(options.bufferBytes ?? DEFAULT_BUFFER_BYTES, RECORD_MAX_BYTES)),
       yield* FiberSet.make()
     )
-    const admit: Validation.Admit<ProducerRecord> = { partitionKey: options.partitionKey, retryState: schedule.initial }
+    const admit: Validation.Admit<ProducerRecord> = { partitionKey: options.partitionKey, retryState: schedule.initial, aggregation: aggregationOf(options) }
 
     /** Admits entries as room frees up; succeeds with how many got in before the producer closed. */
     const enqueue = (entries: ReadonlyArray<Entry>) =>

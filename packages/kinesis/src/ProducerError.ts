@@ -53,7 +53,14 @@ export class InvalidExplicitHashKeyError extends Data.TaggedError("InvalidExplic
   }
 }
 
-export type InvalidRecordError = RecordTooLargeError | InvalidPartitionKeyError | InvalidExplicitHashKeyError
+/** Refused at `put` by an NDJSON producer: the data holds a line feed, which NDJSON uses to separate records. */
+export class MultilineRecordError extends Data.TaggedError("MultilineRecordError")<{ readonly index: number }> {
+  override get message(): string {
+    return `record ${this.index} holds a line feed, but NDJSON aggregation separates records by line feeds: write it with JSON.stringify without indentation, or aggregate with kpl or msgpack`
+  }
+}
+
+export type InvalidRecordError = RecordTooLargeError | InvalidPartitionKeyError | InvalidExplicitHashKeyError | MultilineRecordError
 
 /**
  * Kinesis rejected the record inside a successful PutRecords (per-record

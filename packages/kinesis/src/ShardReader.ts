@@ -12,6 +12,7 @@ import { Kinesis, type KinesisError } from "./Kinesis"
 import { GET_RECORDS_MAX_RECORDS } from "./Limits"
 import * as StreamId from "./StreamId"
 import * as UserRecords from "./UserRecords"
+import * as Aggregation from "./Aggregation"
 
 /** Where a shard reader starts. */
 export type StartPosition = Data.TaggedEnum<{
@@ -68,6 +69,8 @@ export interface ReadOptions {
   readonly retry?: Schedule.Schedule<unknown, KinesisError>
   /** Longest wait for one GetRecords or GetShardIterator answer before it is retried (default 30 s). */
   readonly requestTimeout?: Duration.DurationInput
+  /** How the stream's records are packed (default `kpl`: KPL aggregates unpacked, other records taken whole); see `Aggregation`. */
+  readonly aggregation?: Aggregation.Setting
 }
 
 /** Reader lag per stream and shard, from each GetRecords' `MillisBehindLatest`. */
@@ -99,6 +102,7 @@ export const readShard = (
     const pollMillis = Duration.toMillis(options.pollInterval ?? "200 millis")
     const maxIdleMillis = Math.max(pollMillis, Duration.toMillis(options.maxIdleInterval ?? "1 second"))
     const id = StreamId.of(stream)
+    const format = Aggregation.formatOf(options.aggregation, id.name)
     const lag = millisBehindLatest.pipe(Metric.tagged("stream", id.name), Metric.tagged("shard", shardId))
 
     // Reader state, private to this run of the stream.
@@ -147,7 +151,7 @@ export const readShard = (
         }
         const { MillisBehindLatest: behind = 0, NextShardIterator: next, Records: raw = [] } = result.value
         yield* Metric.set(lag, behind)
-        const records = Chunk.unsafeFromArray(UserRecords.fromGetRecords(raw, shardId, skip))
+        const records = Chunk.unsafeFromArray(UserRecords.fromGetRecords(raw, shardId, skip, format))
         if (raw.length > 0) {
           resume = StartPosition.AfterSequenceNumber({ sequenceNumber: raw[raw.length - 1]!.SequenceNumber! })
           skip = undefined

@@ -3,13 +3,16 @@
  * the records of a Lambda Kinesis event and those of a GetRecords call go
  * through the same unpacking. Synchronous, one pass, no Effect per record.
  *
- * A KPL aggregate is unpacked into its user records, each keeping the
- * aggregate's sequence number with its index as sub-sequence number. An
- * aggregate that cannot be unpacked is kept whole, marked `unreadable`, so the
- * processor dead-letters it rather than losing it.
+ * An aggregate is unpacked into its user records, each keeping the
+ * aggregate's sequence number with its index as sub-sequence number: a KPL
+ * aggregate always (its magic bytes say what it is), an NDJSON or netstring
+ * one where the stream's `Aggregation.Format` says so. An aggregate that
+ * cannot be unpacked is kept whole, marked `unreadable`, so the processor
+ * dead-letters it rather than losing it.
  */
-import type { Position, SourceRecord } from "@eddy/core/SourceRecord"
+import { type Position, type SourceRecord, streamNameOf } from "@eddy/core/SourceRecord"
 import { Data, Either } from "effect"
+import * as Aggregation from "./Aggregation"
 import * as Kpl from "./Kpl"
 
 /** One Kinesis record, as either driver receives it. */
@@ -21,32 +24,46 @@ export interface KinesisRecord {
   readonly arrivalTime: number
 }
 
+/** Whether records of `format` that are not KPL aggregates are still aggregates. */
+const isFramed = (format: Aggregation.Format): boolean => format === "ndjson" || format === "msgpack"
+
 /**
- * Appends the user records of `record` in `shardId` to `out`, skipping those
- * at or before `skip` (a checkpoint inside an aggregate that is read again).
- * Returns how many were appended.
+ * Appends the user records of `record` in `shardId`, of a stream of `format`
+ * (default `kpl`), to `out`, skipping those at or before `skip` (a
+ * checkpoint inside an aggregate that is read again). Returns how many were
+ * appended.
  */
-export const append = (out: Array<SourceRecord>, shardId: string, record: KinesisRecord, skip?: Position): number => {
+export const append = (
+  out: Array<SourceRecord>,
+  shardId: string,
+  record: KinesisRecord,
+  skip?: Position,
+  format: Aggregation.Format = "kpl"
+): number => {
   const { arrivalTime, data, partitionKey, sequenceNumber } = record
   const first = skip !== undefined && skip.sequenceNumber === sequenceNumber ? skip.subSequenceNumber + 1 : 0
+  const kpl = Kpl.isAggregated(data)
+  const framed = kpl ? undefined : Aggregation.unpack(format, data)
   // Object literals, not spreads: this runs for every record and a spread costs several times more.
-  if (!Kpl.isAggregated(data)) {
+  if (!kpl && framed === undefined) {
     if (first > 0) return 0
     out.push({ data, partitionKey, shardId, sequenceNumber, subSequenceNumber: 0, arrivalTime })
     return 1
   }
-  const users = Kpl.deaggregate(data, partitionKey)
+  const users: Either.Either<ReadonlyArray<Uint8Array | Kpl.UserRecord>, Aggregation.Unreadable> = framed ?? Either.mapLeft(Kpl.deaggregate(data, partitionKey), (e): Aggregation.Unreadable => ({ error: e._tag, reason: e.message }))
   if (Either.isLeft(users)) {
     if (first > 0) return 0
-    const unreadable = { error: users.left._tag, reason: users.left.message }
-    out.push({ data, partitionKey, shardId, sequenceNumber, subSequenceNumber: 0, arrivalTime, unreadable })
+    out.push({ data, partitionKey, shardId, sequenceNumber, subSequenceNumber: 0, arrivalTime, unreadable: users.left })
     return 1
   }
-  for (let i = first; i < users.right.length; i++) {
-    const user = users.right[i]!
-    out.push({ data: user.data, partitionKey: user.partitionKey, shardId, sequenceNumber, subSequenceNumber: i, arrivalTime })
+  const all = users.right
+  for (let i = first; i < all.length; i++) {
+    const user = all[i]!
+    // Framed user records are bare data under the Kinesis record's key; KPL ones carry their own.
+    if (user instanceof Uint8Array) out.push({ data: user, partitionKey, shardId, sequenceNumber, subSequenceNumber: i, arrivalTime })
+    else out.push({ data: user.data, partitionKey: user.partitionKey, shardId, sequenceNumber, subSequenceNumber: i, arrivalTime })
   }
-  return Math.max(0, users.right.length - first)
+  return Math.max(0, all.length - first)
 }
 
 /** The fields of a GetRecords record that eddy reads (the SDK's `_Record`). */
@@ -57,20 +74,26 @@ export interface GetRecordsRecord {
   readonly ApproximateArrivalTimestamp?: Date | undefined
 }
 
-/** The user records of one GetRecords page of `shardId`, less those at or before `skip`. */
-export const fromGetRecords = (page: ReadonlyArray<GetRecordsRecord>, shardId: string, skip?: Position): Array<SourceRecord> => {
+/** The user records of one GetRecords page of `shardId`, of a stream of `format` (default `kpl`), less those at or before `skip`. */
+export const fromGetRecords = (
+  page: ReadonlyArray<GetRecordsRecord>,
+  shardId: string,
+  skip?: Position,
+  format: Aggregation.Format = "kpl"
+): Array<SourceRecord> => {
   const out: Array<SourceRecord> = []
+  const framed = isFramed(format)
   for (const r of page) {
     const data = r.Data!
     const partitionKey = r.PartitionKey!
     const sequenceNumber = r.SequenceNumber!
     const arrivalTime = r.ApproximateArrivalTimestamp?.getTime() ?? 0
     // The usual record, neither an aggregate nor the checkpoint, is pushed here directly.
-    if (!Kpl.isAggregated(data) && (skip === undefined || skip.sequenceNumber !== sequenceNumber)) {
+    if (!framed && !Kpl.isAggregated(data) && (skip === undefined || skip.sequenceNumber !== sequenceNumber)) {
       out.push({ data, partitionKey, shardId, sequenceNumber, subSequenceNumber: 0, arrivalTime })
       continue
     }
-    append(out, shardId, { data, partitionKey, sequenceNumber, arrivalTime }, skip)
+    append(out, shardId, { data, partitionKey, sequenceNumber, arrivalTime }, skip, format)
   }
   return out
 }
@@ -148,12 +171,13 @@ const unreadableOf = (r: LambdaRecord): { readonly error: string; readonly reaso
     : undefined
 
 /**
- * The user records of a Lambda event, base64 decoded and unpacked. Throws
+ * The user records of a Lambda event, base64 decoded and unpacked, each
+ * record by the format `aggregation` gives its stream (default `kpl`). Throws
  * `MalformedEventError`, before anything is processed, for an event without
  * `Records` or a record without its position; a record that is placed but
  * lacks its data or partition key becomes an `unreadable` record.
  */
-export const fromLambdaEvent = (event: LambdaEvent): LambdaBatch => {
+export const fromLambdaEvent = (event: LambdaEvent, aggregation?: Aggregation.Setting): LambdaBatch => {
   if (!Array.isArray(event?.Records)) {
     throw new MalformedEventError({ message: "the event has no Records list: the handler takes Kinesis events from an event-source mapping" })
   }
@@ -161,6 +185,9 @@ export const fromLambdaEvent = (event: LambdaEvent): LambdaBatch => {
   const records: Array<SourceRecord> = []
   const sources: Array<string | undefined> = []
   let newestArrival: number | undefined
+  // An event comes from one source, mostly: its format is looked up once per change of source.
+  let source: string | undefined
+  let format = Aggregation.formatOf(aggregation, "")
   for (let i = 0; i < event.Records.length; i++) {
     const r = event.Records[i]!
     const shardId = shardIds[i]!
@@ -176,13 +203,17 @@ export const fromLambdaEvent = (event: LambdaEvent): LambdaBatch => {
       continue
     }
     const data = Buffer.from(base64, "base64")
+    if (typeof aggregation === "object" && r.eventSourceARN !== source) {
+      source = r.eventSourceARN
+      format = Aggregation.formatOf(aggregation, source === undefined ? "" : streamNameOf(source))
+    }
     // The usual record is not an aggregate: pushed here directly, without `append`'s argument object.
-    if (!Kpl.isAggregated(data)) {
+    if (!isFramed(format) && !Kpl.isAggregated(data)) {
       records.push({ data, partitionKey, shardId, sequenceNumber, subSequenceNumber: 0, arrivalTime })
       sources.push(r.eventSourceARN)
       continue
     }
-    const added = append(records, shardId, { data, partitionKey, sequenceNumber, arrivalTime })
+    const added = append(records, shardId, { data, partitionKey, sequenceNumber, arrivalTime }, undefined, format)
     for (let k = 0; k < added; k++) sources.push(r.eventSourceARN)
   }
   return { records, sources, newestArrival }

@@ -1,9 +1,16 @@
-/** eddy's Kinesis driver: the client, producing, consuming, and the KPL format. */
+/**
+ * eddy's Kinesis driver: the client, producing, consuming, and the aggregation
+ * formats. `Msgpack` is imported on its own (`@eddy/kinesis/Msgpack`), so that
+ * only applications that decode MessagePack bundle its library.
+ */
+export * as Aggregation from "./Aggregation"
 export * as Checkpointer from "./Checkpointer"
 export * as Consumer from "./Consumer"
 export * as Kinesis from "./Kinesis"
 export * as Kpl from "./Kpl"
 export * as Limits from "./Limits"
+export * as Ndjson from "./Ndjson"
+export * as Netstring from "./Netstring"
 export * as Producer from "./Producer"
 export * as ProducerError from "./ProducerError"
 export * as ProducerMetrics from "./ProducerMetrics"

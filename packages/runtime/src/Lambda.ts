@@ -27,6 +27,7 @@ import * as Pipeline from "@eddy/core/Pipeline"
 import * as Processor from "@eddy/core/Processor"
 import { type SourceRecord, streamNameOf } from "@eddy/core/SourceRecord"
 import type * as Store from "@eddy/core/Store"
+import * as Aggregation from "@eddy/kinesis/Aggregation"
 import * as UserRecords from "@eddy/kinesis/UserRecords"
 import type { Context as LambdaContext, KinesisStreamBatchResponse, KinesisStreamEvent } from "aws-lambda"
 import { Config, type ConfigError, Context, Effect, Layer, ManagedRuntime, Option, type Schedule } from "effect"
@@ -68,12 +69,18 @@ export interface Settings {
   readonly chunkSize: number
   /** CloudWatch namespace of the EMF metrics. */
   readonly metricsNamespace: string
+  /**
+   * How the records of each event source are packed: `ndjson` or `msgpack`
+   * aggregates are unpacked into their user records; KPL aggregates always
+   * are (see `Aggregation`). One format, or one per stream name.
+   */
+  readonly aggregation: Aggregation.Setting
 }
 
 /**
  * Settings from `EDDY_STRICT_ORDER` (false), `EDDY_UNKNOWN_VERSION` (`block`
  * or `deadLetter`), `EDDY_TIMEOUT_MARGIN_MS` (2000), `EDDY_CHUNK_SIZE` (1000),
- * `EDDY_METRICS_NAMESPACE` (eddy).
+ * `EDDY_METRICS_NAMESPACE` (eddy), `EDDY_AGGREGATION` (kpl; e.g. `ndjson` or `orders=msgpack,kpl`).
  */
 export const settingsConfig: Config.Config<Settings> = Config.all({
   strictOrder: Config.boolean("EDDY_STRICT_ORDER").pipe(Config.withDefault(false)),
@@ -86,7 +93,8 @@ export const settingsConfig: Config.Config<Settings> = Config.all({
     Config.validate({ message: "must be an integer >= 1", validation: (n) => n >= 1 }),
     Config.withDefault(1_000)
   ),
-  metricsNamespace: Config.nonEmptyString("EDDY_METRICS_NAMESPACE").pipe(Config.withDefault("eddy"))
+  metricsNamespace: Config.nonEmptyString("EDDY_METRICS_NAMESPACE").pipe(Config.withDefault("eddy")),
+  aggregation: Aggregation.config("EDDY_AGGREGATION")
 })
 
 export interface Options<E = never> extends Partial<Settings> {
@@ -122,7 +130,8 @@ export const handler = <E>(options: Options<E>): Handler => {
     unknownVersion: options.unknownVersion ?? env.unknownVersion,
     timeoutMarginMillis: options.timeoutMarginMillis ?? env.timeoutMarginMillis,
     chunkSize: options.chunkSize ?? env.chunkSize,
-    metricsNamespace: options.metricsNamespace ?? env.metricsNamespace
+    metricsNamespace: options.metricsNamespace ?? env.metricsNamespace,
+    aggregation: options.aggregation ?? env.aggregation
   }))
   const layer = Layer.unwrapEffect(
     Effect.map(configured, (settings) =>
@@ -239,7 +248,7 @@ const processEvent = (event: KinesisStreamEvent, context: LambdaContext) =>
     const started = Date.now()
     const processor = yield* Processor.Processor
     const settings = yield* CurrentSettings
-    const batch = UserRecords.fromLambdaEvent(event)
+    const batch = UserRecords.fromLambdaEvent(event, settings.aggregation)
     const { records, sources } = batch
     const n = records.length
     if (n === 0) return { batchItemFailures: [] }

@@ -10,6 +10,7 @@
 import type * as Processor from "@eddy/core/Processor"
 import type * as Consumer from "@eddy/kinesis/Consumer"
 import { Clock, Duration, Effect, Stream } from "effect"
+import * as ServiceMetrics from "./internal/serviceMetrics"
 
 interface ShardState {
   /** The first failure since the last batch fully done; undefined while healthy. */
@@ -42,11 +43,18 @@ export const make = (options: { readonly stuckAfter: Duration.DurationInput }): 
     if (state === undefined) shards.set(shardId, state = { failingSince: undefined, reason: undefined })
     return state
   }
+  /** The halted-shards gauge follows every change. */
+  const halted = (): void => {
+    let n = 0
+    for (const state of shards.values()) if (state.failingSince !== undefined) n++
+    ServiceMetrics.shardsHalted.unsafeUpdate(n, [])
+  }
   const failing = (shardId: string, reason: string) =>
     Effect.map(Clock.currentTimeMillis, (now) => {
       const state = stateOf(shardId)
       state.failingSince ??= now
       state.reason = reason
+      halted()
     })
 
   return {
@@ -63,15 +71,20 @@ export const make = (options: { readonly stuckAfter: Duration.DurationInput }): 
             const stuck = result.outcomes.find((o) => !isDone(o))
             if (stuck === undefined) {
               const state = stateOf(shardId)
+              if (state.failingSince === undefined) return Effect.void
               state.failingSince = undefined
               state.reason = undefined
+              halted()
               return Effect.void
             }
             const why = stuck._tag === "Failed" ? stuck.error.message : `${stuck.error}: ${stuck.reason}`
             return failing(shardId, `a record is not done: ${why}`)
           }))
     }),
-    forget: (shardId) => void shards.delete(shardId),
+    forget: (shardId) => {
+      shards.delete(shardId)
+      halted()
+    },
     report: (owned) =>
       Effect.map(Clock.currentTimeMillis, (now) => {
         const problems: Array<string> = []

@@ -22,8 +22,9 @@
  * (default hostname-pid), `EDDY_INITIAL_POSITION` (TRIM_HORIZON or LATEST),
  * `EDDY_GRACE_PERIOD` (25 seconds), `PORT` (8080), `EDDY_READ_LIMIT`,
  * `EDDY_POLL_INTERVAL`, `EDDY_DISCOVERY_INTERVAL`, `EDDY_CHECKPOINT_INTERVAL`
- * (5 seconds), `EDDY_CHECKPOINT_RECORDS` (10,000), `EDDY_STUCK_AFTER`, `EDDY_QUERY_API` and
- * `EDDY_UNKNOWN_VERSION` (`deadLetter` or `block`, see `Options.unknownVersion`); the
+ * (5 seconds), `EDDY_CHECKPOINT_RECORDS` (10,000), `EDDY_STUCK_AFTER`, `EDDY_QUERY_API`,
+ * `EDDY_UNKNOWN_VERSION` (`deadLetter` or `block`, see `Options.unknownVersion`),
+ * `EDDY_STRICT_ORDER` (false) and `EDDY_AGGREGATION` (kpl; see `Aggregation.parse`); the
  * Kinesis client from the SDK's chains (`AWS_REGION`, the profile,
  * `AWS_ENDPOINT_URL_KINESIS`); the log level from `LOG_LEVEL`.
  * The lease table is the application's choice (`options.leases`: DynamoDB,
@@ -72,6 +73,7 @@ import * as Leases from "@eddy/core/Leases"
 import * as Pipeline from "@eddy/core/Pipeline"
 import * as Processor from "@eddy/core/Processor"
 import type * as Store from "@eddy/core/Store"
+import * as Aggregation from "@eddy/kinesis/Aggregation"
 import * as Consumer from "@eddy/kinesis/Consumer"
 import * as Kinesis from "@eddy/kinesis/Kinesis"
 import * as StreamId from "@eddy/kinesis/StreamId"
@@ -133,6 +135,16 @@ export interface Settings {
   readonly checkpointRecords: number
   /** How long a shard may keep failing (re-reads of a record that is not done) before `/readyz` reports it stuck. Default 60 s. */
   readonly stuckAfter?: Duration.Duration
+  /**
+   * Strict in-order processing: a poison record (unreadable, undecodable, an
+   * event a pipeline throws on, a write the store rejects) halts its shard
+   * instead of being dead-lettered. Nothing after it is written or
+   * checkpointed; the shard is re-read from it after each backoff, without
+   * ever giving its lease up, until it can be processed. Default false.
+   */
+  readonly strictOrder?: boolean
+  /** How the records of each stream are packed (see `Aggregation`); default `kpl`: KPL aggregates unpacked, other records whole. */
+  readonly aggregation?: Aggregation.Setting
   /** Whether the endpoint also answers queries over the aggregates (see `QueryApi`). Default false. */
   readonly queryApi?: boolean
 }
@@ -181,8 +193,13 @@ export const settingsConfig = (given: Partial<Settings> = {}): Config.Config<Set
       )
     ),
     stuckAfter: orConfig(given.stuckAfter, Config.duration("EDDY_STUCK_AFTER").pipe(Config.withDefault(Duration.seconds(60)))),
+    strictOrder: orConfig(given.strictOrder, strictOrderConfig),
+    aggregation: orConfig(given.aggregation, Aggregation.config("EDDY_AGGREGATION")),
     queryApi: orConfig(given.queryApi, Config.boolean("EDDY_QUERY_API").pipe(Config.withDefault(false)))
   })
+
+/** `EDDY_STRICT_ORDER`, false by default. */
+const strictOrderConfig = Config.boolean("EDDY_STRICT_ORDER").pipe(Config.withDefault(false))
 
 /**
  * Waits before a shard is read again after a failed batch or read: from 1 s,
@@ -190,6 +207,9 @@ export const settingsConfig = (given: Partial<Settings> = {}): Config.Config<Set
  * lease is given up so that any worker, this one included, can try afresh.
  */
 export const defaultRereadBackoff: Schedule.Schedule<unknown, unknown> = Backoff.exponential({ base: "1 second", cap: "30 seconds", times: 10 })
+
+/** Under strict order the same waits without end: a halted shard keeps its lease, as no other worker could pass its record either. */
+export const strictRereadBackoff: Schedule.Schedule<unknown, unknown> = Backoff.exponential({ base: "1 second", cap: "30 seconds" })
 
 /** GetRecords tuning beyond the settings; see `Consumer.ReadOptions`. */
 export type ReadOptions = Pick<Consumer.ReadOptions, "maxIdleInterval" | "retry" | "requestTimeout">
@@ -257,7 +277,7 @@ const runShard = (options: WorkerOptions, processor: Processor.Processor["Type"]
   ShardWorker.run({
     shard: tracker.watch(shard),
     processor: AppliedOnce.wrap(tracker.processorFor(shard.lease.leaseKey, processor)),
-    rereadBackoff: options.rereadBackoff ?? defaultRereadBackoff,
+    rereadBackoff: options.rereadBackoff ?? (options.strictOrder === true ? strictRereadBackoff : defaultRereadBackoff),
     stop,
     checkpointInterval: options.checkpointInterval,
     checkpointRecords: options.checkpointRecords
@@ -320,6 +340,7 @@ export const make = (
 
     const sharded = yield* Consumer.makeSharded(streams, worker, {
       ...options.read,
+      ...(options.aggregation !== undefined ? { aggregation: options.aggregation } : {}),
       workerId,
       initialPosition,
       limit: options.readLimit,
@@ -382,11 +403,13 @@ export const layer = <E = never>(
     options.unknownVersion,
     Config.literal("deadLetter", "block")("EDDY_UNKNOWN_VERSION").pipe(Config.withDefault("deadLetter" as const))
   )
-  const processor = Layer.unwrapEffect(Effect.map(unknownVersion, (unknownVersion) =>
+  const strict = orConfig(options.strictOrder, strictOrderConfig)
+  const processor = Layer.unwrapEffect(Effect.map(Config.all([unknownVersion, strict]), ([unknownVersion, strict]) =>
     Processor.layer({
       pipelines: options.pipelines,
       payloadHash: PayloadHash.sha256Hex,
       unknownVersion,
+      poison: strict ? "block" : "deadLetter",
       ...(options.retry !== undefined ? { retry: options.retry } : {})
     })))
   const worker = Layer.scoped(

@@ -202,12 +202,13 @@ describe("Lambda.handler", () => {
   })
 
   it("reads its settings from the environment, options winning", () => {
-    const provider = ConfigProvider.fromMap(new Map([["EDDY_STRICT_ORDER", "true"], ["EDDY_TIMEOUT_MARGIN_MS", "750"], ["EDDY_CHUNK_SIZE", "250"]]))
+    const provider = ConfigProvider.fromMap(new Map([["EDDY_STRICT_ORDER", "true"], ["EDDY_TIMEOUT_MARGIN_MS", "750"], ["EDDY_CHUNK_SIZE", "250"], ["EDDY_AGGREGATION", "orders=ndjson,kpl"]]))
     expect(Effect.runSync(Effect.withConfigProvider(Lambda.settingsConfig, provider))).toEqual({
       strictOrder: true,
       timeoutMarginMillis: 750,
       chunkSize: 250,
-      metricsNamespace: "eddy"
+      metricsNamespace: "eddy",
+      aggregation: { streams: { orders: "ndjson" }, otherwise: "kpl" }
     })
     const bad = ConfigProvider.fromMap(new Map([["EDDY_CHUNK_SIZE", "0"]]))
     expect(Effect.runSync(Effect.flip(Effect.withConfigProvider(Lambda.settingsConfig, bad))).toString()).toContain("EDDY_CHUNK_SIZE")

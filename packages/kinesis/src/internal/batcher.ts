@@ -8,9 +8,12 @@
  * written (or has failed for good), so a rejected record is never overtaken
  * by a later one of the same key, neither inside one PutRecords nor across
  * concurrent ones. With aggregation, consecutive records of a key travel in
- * one aggregated record, which Kinesis accepts or rejects as a whole.
+ * one aggregated record, which Kinesis accepts or rejects as a whole (a KPL
+ * aggregate also carries other keys of its shard; NDJSON and netstring
+ * aggregates carry one key each).
  */
-import { type Aggregate, Aggregator, hashKeyOf } from "../Kpl"
+import * as Aggregation from "../Aggregation"
+import { type Aggregate, hashKeyOf } from "../Kpl"
 import { PUT_RECORDS_MAX_RECORDS, RECORD_MAX_BYTES } from "../Limits"
 import type { Shard, ShardMap } from "../Shards"
 import { TokenBucket } from "../TokenBucket"
@@ -48,7 +51,7 @@ export interface Outgoing {
   readonly partitionKey: string
   readonly explicitHashKey?: string
   readonly data: Uint8Array
-  /** The user records it carries: one, or several in a KPL aggregate. */
+  /** The user records it carries: one, or several in an aggregate. */
   readonly entries: ReadonlyArray<Entry>
   readonly aggregated: boolean
   /** The shard it was packed for. */
@@ -62,7 +65,7 @@ export interface Batch {
 }
 
 export interface BatcherOptions {
-  readonly aggregate: boolean
+  readonly aggregation: Aggregation.Format
   readonly shardRecordsPerSecond: number
   readonly shardBytesPerSecond: number
   /** The overall insert limit, in user records. */
@@ -100,7 +103,7 @@ class Lane {
     readonly shard: Shard,
     readonly records: TokenBucket,
     readonly bytes: TokenBucket,
-    readonly aggregator: Aggregator<Entry> | undefined
+    readonly aggregator: Aggregation.Aggregator<Entry> | undefined
   ) {}
 
   peek(): KeyQueue | undefined {
@@ -257,7 +260,7 @@ export class Batcher {
         shard,
         old?.records ?? new TokenBucket(this.options.shardRecordsPerSecond, second, now),
         old?.bytes ?? new TokenBucket(this.options.shardBytesPerSecond, second, now),
-        this.options.aggregate ? new Aggregator<Entry>({ maxBytes: RECORD_MAX_BYTES }) : undefined
+        Aggregation.aggregator<Entry>(this.options.aggregation, RECORD_MAX_BYTES)
       )
     })
     if (this.lanes.length === 0) throw new Error("a stream has at least one open shard")
@@ -318,14 +321,14 @@ export class Batcher {
     return Infinity
   }
 
-  private fillAggregated(lane: Lane, aggregator: Aggregator<Entry>, now: number): number {
+  private fillAggregated(lane: Lane, aggregator: Aggregation.Aggregator<Entry>, now: number): number {
     for (let queue = lane.peek(); queue !== undefined; queue = lane.peek()) {
       let taken = 0
       let stop: number | undefined
       while (taken < queue.size) {
         const e = queue.entries[queue.head + taken]!
         const growth = e.size + AGGREGATE_OVERHEAD
-        if (aggregator.count > 0 && aggregator.size + growth > aggregator.maxBytes) {
+        if (aggregator.count > 0 && (aggregator.size + growth > aggregator.maxBytes || !aggregator.joins(e))) {
           // The key's other records go in a later batch: one Kinesis record per key in flight.
           if (taken > 0) break
           this.closeAggregate(lane, aggregator)
@@ -378,7 +381,7 @@ export class Batcher {
     e.attempts++
   }
 
-  private closeAggregate(lane: Lane, aggregator: Aggregator<Entry>): void {
+  private closeAggregate(lane: Lane, aggregator: Aggregation.Aggregator<Entry>): void {
     this.openBytes -= aggregator.size
     this.openAggregates--
     for (const finished of aggregator.flush()) this.push(lane, this.outgoing(lane, finished))

@@ -5,7 +5,7 @@ import type { PutFailure } from "../ProducerError"
 export interface Acknowledged {
   readonly shardId: string
   readonly sequenceNumber: string
-  /** The record's position inside the KPL aggregate that carried it, if one did. */
+  /** The record's position inside the aggregate that carried it, if one did. */
   readonly subSequenceNumber?: number
   /** PutRecords calls it took. */
   readonly attempts: number

@@ -3,12 +3,15 @@
  * once per record: the partition key, the size, the explicit hash key.
  */
 import { Effect, Option } from "effect"
+import { type Format, framingOverhead } from "../Aggregation"
 import { effectiveHashKey } from "../Kpl"
+import { fits as oneLine } from "../Ndjson"
 import { PARTITION_KEY_MAX_LENGTH, RECORD_MAX_BYTES } from "../Limits"
 import {
   InvalidExplicitHashKeyError,
   InvalidPartitionKeyError,
   type InvalidRecordError,
+  MultilineRecordError,
   type PartitionKeyProblem,
   RecordTooLargeError
 } from "../ProducerError"
@@ -41,6 +44,8 @@ export interface Admit<R extends PutRecord> {
   readonly partitionKey: ((record: R) => string) | undefined
   /** The retry schedule's initial state, which every new entry starts from. */
   readonly retryState: unknown
+  /** How records are packed: a framed format's frame counts against the record limit. */
+  readonly aggregation: Format
 }
 
 /** The entry for `record`, or why it is refused. */
@@ -55,7 +60,10 @@ export const toEntry = <R extends PutRecord>(
   const problem = partitionKeyProblem(partitionKey)
   if (problem !== undefined) return new InvalidPartitionKeyError({ index, partitionKey, reason: problem })
   const size = record.data.byteLength + Buffer.byteLength(partitionKey, "utf8")
-  if (size > RECORD_MAX_BYTES) return new RecordTooLargeError({ index, size, limit: RECORD_MAX_BYTES })
+  // A framed record travels framed even alone: its frame must fit too.
+  const limit = RECORD_MAX_BYTES - framingOverhead(admit.aggregation, record.data.byteLength)
+  if (size > limit) return new RecordTooLargeError({ index, size, limit })
+  if (admit.aggregation === "ndjson" && !oneLine(record.data)) return new MultilineRecordError({ index })
   const retryState = admit.retryState
   if (record.explicitHashKey === undefined) {
     return { partitionKey, data: record.data, size, explicitHash: undefined, ticket, index, attempts: 0, retryState, due: 0 }
