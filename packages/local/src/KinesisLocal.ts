@@ -103,14 +103,29 @@ export const start = (options: Options = {}): Effect.Effect<{ readonly endpoint:
 
 /**
  * An HTTP/2 handler for kinesis-local's SubscribeToShard. The SDK gives an
- * event stream a session of its own and closes the session (GOAWAY) once the
- * response starts, which kinesis-mock answers with a protocol error; here
- * event streams share the pooled session instead, which stays open.
+ * event stream a session of its own and closes it (GOAWAY) as soon as the
+ * response starts, which kinesis-mock answers with a protocol error; and
+ * kinesis-mock ends a subscription only when its connection closes, not when
+ * the client cancels the stream. Here each event stream gets a connection of
+ * its own that stays open until the stream ends or is cancelled, and is then
+ * closed.
  */
-export const http2Handler = (): NodeHttp2Handler => new PooledEventStreams({ sessionTimeout: 600_000 })
+export const http2Handler = (): NodeHttp2Handler => new OwnConnectionPerEventStream()
 
-class PooledEventStreams extends NodeHttp2Handler {
-  override handle(...[request, options]: Parameters<NodeHttp2Handler["handle"]>) {
-    return super.handle(request, { ...options, isEventStream: false })
+class OwnConnectionPerEventStream extends NodeHttp2Handler {
+  override async handle(...[request, options]: Parameters<NodeHttp2Handler["handle"]>) {
+    if (options?.isEventStream !== true) return super.handle(request, options)
+    const own = new NodeHttp2Handler()
+    const close = () => own.destroy()
+    ;(options.abortSignal as unknown as EventTarget | undefined)?.addEventListener("abort", close, { once: true })
+    try {
+      const out = await own.handle(request, { ...options, isEventStream: false })
+      const body = out.response.body as { once?: (event: string, f: () => void) => void }
+      body.once?.("close", close)
+      return out
+    } catch (cause) {
+      close()
+      throw cause
+    }
   }
 }
