@@ -1,5 +1,4 @@
 import type { ShardIteratorType } from "@aws-sdk/client-kinesis"
-import type { StartPosition } from "../ShardReader"
 
 /** Where a read starts, as GetShardIterator and SubscribeToShard both take it. */
 export interface StartingPoint {
@@ -8,7 +7,14 @@ export interface StartingPoint {
   readonly timestamp?: Date
 }
 
-export const startingPoint = (from: StartPosition): StartingPoint => {
+/** A `ShardReader.StartPosition` (by shape: this module is below it). */
+type From =
+  | { readonly _tag: "TrimHorizon" | "Latest" }
+  | { readonly _tag: "AtSequenceNumber"; readonly sequenceNumber: string }
+  | { readonly _tag: "AfterSequenceNumber"; readonly sequenceNumber: string; readonly subSequenceNumber?: number }
+  | { readonly _tag: "AtTimestamp"; readonly timestamp: number }
+
+export const startingPoint = (from: From): StartingPoint => {
   switch (from._tag) {
     case "TrimHorizon":
       return { type: "TRIM_HORIZON" }
