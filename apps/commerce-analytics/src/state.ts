@@ -111,6 +111,7 @@ export const variables = {
   EDDY_READ_MODE: "poll (GetRecords, the default) or efo (enhanced fan-out: SubscribeToShard with a stream consumer of the service's own)",
   EDDY_CONSUMER_NAME: "needed with efo: the stream consumer's name, the same for every worker of the service",
   EDDY_READ_FALLBACK: "with efo, poll to go on polling when enhanced fan-out fails for good, none (the default) to fail",
+  EDDY_QUERY_API: "true to answer range queries over the aggregates on the endpoint (/v1/pipelines, /openapi.json); default false",
   PORT: "the port of /healthz, /readyz and /metrics",
   EDDY_STRICT_ORDER: "true to hold a shard at a poison record instead of dead-lettering it",
   EDDY_TIMEOUT_MARGIN_MS: "milliseconds before the Lambda timeout at which the handler stops taking chunks",

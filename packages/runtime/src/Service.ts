@@ -22,7 +22,8 @@
  * (default hostname-pid), `EDDY_INITIAL_POSITION` (TRIM_HORIZON or LATEST),
  * `EDDY_GRACE_PERIOD` (25 seconds), `PORT` (8080), `EDDY_READ_LIMIT`,
  * `EDDY_POLL_INTERVAL`, `EDDY_DISCOVERY_INTERVAL`, `EDDY_CHECKPOINT_INTERVAL`
- * (5 seconds), `EDDY_CHECKPOINT_RECORDS` (10,000), `EDDY_STUCK_AFTER`, and
+ * (5 seconds), `EDDY_CHECKPOINT_RECORDS` (10,000), `EDDY_STUCK_AFTER`, `EDDY_QUERY_API`,
+ * `EDDY_UNKNOWN_VERSION` (`deadLetter` or `block`, see `Options.unknownVersion`) and
  * `EDDY_READ_MODE` (`poll`, or `efo` for enhanced fan-out, with
  * `EDDY_CONSUMER_NAME` and `EDDY_READ_FALLBACK`); the
  * Kinesis client from the SDK's chains (`AWS_REGION`, the profile,
@@ -77,7 +78,7 @@ import * as Consumer from "@eddy/kinesis/Consumer"
 import * as FanOut from "@eddy/kinesis/FanOut"
 import * as Kinesis from "@eddy/kinesis/Kinesis"
 import * as StreamId from "@eddy/kinesis/StreamId"
-import type { HttpServer } from "@effect/platform"
+import type { HttpApp, HttpServer } from "@effect/platform"
 import type { ServeError } from "@effect/platform/HttpServerError"
 import {
   Clock,
@@ -103,6 +104,7 @@ import * as ShardWorker from "./internal/shardWorker"
 import * as ServiceMetrics from "./internal/serviceMetrics"
 import * as Log from "./Log"
 import * as Preflight from "./Preflight"
+import * as QueryApi from "./QueryApi"
 import * as PayloadHash from "./PayloadHash"
 import * as Readiness from "./Readiness"
 
@@ -134,6 +136,8 @@ export interface Settings {
   readonly checkpointRecords: number
   /** How long a shard may keep failing (re-reads of a record that is not done) before `/readyz` reports it stuck. Default 60 s. */
   readonly stuckAfter?: Duration.Duration
+  /** Whether the endpoint also answers queries over the aggregates (see `QueryApi`). Default false. */
+  readonly queryApi?: boolean
   /** `poll` (GetRecords, the default) or `efo`: enhanced fan-out, a stream consumer of the service's own with SubscribeToShard (see `FanOut`). */
   readonly readMode?: ReadMode
   /** The stream consumer's name, needed with `efo`: the same for every worker of the service (e.g. the lease table's name). */
@@ -189,6 +193,7 @@ export const settingsConfig = (given: Partial<Settings> = {}): Config.Config<Set
       )
     ),
     stuckAfter: orConfig(given.stuckAfter, Config.duration("EDDY_STUCK_AFTER").pipe(Config.withDefault(Duration.seconds(60)))),
+    queryApi: orConfig(given.queryApi, Config.boolean("EDDY_QUERY_API").pipe(Config.withDefault(false))),
     readMode: orConfig(given.readMode, Config.literal("poll", "efo")("EDDY_READ_MODE").pipe(Config.withDefault("poll" as const))),
     consumerName: orConfig(given.consumerName, Config.nonEmptyString("EDDY_CONSUMER_NAME").pipe(Config.option, Config.map(Option.getOrUndefined))),
     readFallback: orConfig(given.readFallback, Config.literal("poll", "none")("EDDY_READ_FALLBACK").pipe(Config.withDefault("none" as const)))
@@ -213,6 +218,8 @@ export type ReadOptions = Pick<Consumer.ReadOptions, "maxIdleInterval" | "retry"
 export interface WorkerOptions extends Settings {
   readonly rereadBackoff?: Schedule.Schedule<unknown, unknown>
   readonly read?: ReadOptions
+  /** Serves the paths the endpoint does not know itself: the query API when `queryApi` is on. */
+  readonly api?: HttpApp.Default
 }
 
 export interface Options<E = never> extends Partial<Settings> {
@@ -233,6 +240,13 @@ export interface Options<E = never> extends Partial<Settings> {
   readonly read?: ReadOptions
   /** Start-up checks beyond the stream's (e.g. the tables and their key schemas); see `Preflight`. */
   readonly preflight?: ReadonlyArray<Preflight.Check>
+  /**
+   * What becomes of a record of a `schemaVersion` the pipelines' decoder does
+   * not know (the Processor's `unknownVersion`): "deadLetter" (the default)
+   * sends it to the sink for a redrive once a consumer that reads it is
+   * deployed; "block" holds its shard there until then (`/readyz` reports it stuck).
+   */
+  readonly unknownVersion?: Processor.PoisonPolicy
 }
 
 export type Phase = "starting" | "running" | "stopping"
@@ -354,7 +368,7 @@ export const make = (
     )
     const leasesHeld = Effect.suspend(() => Metric.set(ServiceMetrics.leasesHeld, processingShards.size))
     // Served first, so it is closed last and answers 503 while the worker drains.
-    const address = yield* Health.serve({ port: options.port, readiness: status })
+    const address = yield* Health.serve({ port: options.port, readiness: status, ...(options.api !== undefined ? { api: options.api } : {}) })
 
     const source = options.readMode === "efo" ? yield* fanOutSource(options) : undefined
     const sharded = yield* Consumer.makeSharded(streams, worker, {
@@ -421,24 +435,37 @@ export const layer = <E = never>(
 > => {
   // At start, so a bad definition fails the task before any lease is taken.
   Pipeline.validate(options.pipelines)
-  const processor = Processor.layer({
-    pipelines: options.pipelines,
-    payloadHash: PayloadHash.sha256Hex,
-    ...(options.retry !== undefined ? { retry: options.retry } : {})
-  })
+  const unknownVersion = orConfig(
+    options.unknownVersion,
+    Config.literal("deadLetter", "block")("EDDY_UNKNOWN_VERSION").pipe(Config.withDefault("deadLetter" as const))
+  )
+  const processor = Layer.unwrapEffect(Effect.map(unknownVersion, (unknownVersion) =>
+    Processor.layer({
+      pipelines: options.pipelines,
+      payloadHash: PayloadHash.sha256Hex,
+      unknownVersion,
+      ...(options.retry !== undefined ? { retry: options.retry } : {})
+    })))
   const worker = Layer.scoped(
     Service,
     Effect.flatMap(settingsConfig(options), (settings) =>
       // Permanent misconfiguration (no such stream, a missing table, no access) stops the start with what to fix.
-      Effect.zipRight(Preflight.run([...settings.streams.map((stream) => Preflight.stream(stream)), ...(options.preflight ?? [])]), make({
-        ...settings,
-        ...(options.rereadBackoff !== undefined ? { rereadBackoff: options.rereadBackoff } : {}),
-        ...(options.read !== undefined ? { read: options.read } : {})
-      })))
+      Effect.zipRight(
+        Preflight.run([...settings.streams.map((stream) => Preflight.stream(stream)), ...(options.preflight ?? [])]),
+        Effect.flatMap(settings.queryApi === true ? Effect.map(QueryApi.httpApp(options.pipelines), Option.some) : Effect.succeedNone, (api) =>
+          make({
+            ...settings,
+            ...(options.rereadBackoff !== undefined ? { rereadBackoff: options.rereadBackoff } : {}),
+            ...(options.read !== undefined ? { read: options.read } : {}),
+            ...(Option.isSome(api) ? { api: api.value } : {})
+          }))
+      ))
   )
+  // One store for the processor and the query API: a layer given twice is built once.
   return worker.pipe(
     Layer.provide(Layer.mergeAll(
       Layer.provide(processor, options.layer),
+      options.layer,
       options.kinesis ?? Kinesis.layerConfig(),
       options.fanOut ?? FanOut.layerConfig(),
       options.leases
