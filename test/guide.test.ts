@@ -97,7 +97,8 @@ describe("the README's TypeScript", () => {
       "src/lambda.ts",
       "src/service.ts",
       "src/stack.ts",
-      "src/aggregated.ts"
+      "src/aggregated.ts",
+      "src/fanout.ts"
     ])
   })
 

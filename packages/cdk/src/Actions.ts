@@ -17,6 +17,12 @@ export const eventSourceMappingRead = [
 /** The service's reads: `Shards.list` (ListShards), `Consumer` (GetShardIterator, GetRecords). */
 export const serviceRead = ["kinesis:GetRecords", "kinesis:GetShardIterator", "kinesis:ListShards"] as const
 
+/** Enhanced fan-out on the stream, `FanOut.register`: the stream's ARN (DescribeStreamSummary) and registering its consumer. */
+export const fanOutRegister = ["kinesis:DescribeStreamSummary", "kinesis:RegisterStreamConsumer"] as const
+
+/** Enhanced fan-out on the stream's consumer, `FanOut`: waiting for it to be ACTIVE, and its subscriptions. */
+export const fanOutSubscribe = ["kinesis:DescribeStreamConsumer", "kinesis:SubscribeToShard"] as const
+
 /** A producer's writes: `Producer` sends PutRecords and lists shards to pace them per shard. */
 export const produce = ["kinesis:ListShards", "kinesis:PutRecords"] as const
 

@@ -50,6 +50,14 @@ export interface KinesisPipelineServiceProps {
   readonly port?: number
   /** Default TRIM_HORIZON: where a shard without a checkpoint starts. */
   readonly initialPosition?: "TRIM_HORIZON" | "LATEST"
+  /**
+   * `EDDY_READ_MODE`, default `poll` (GetRecords). `efo` reads with enhanced
+   * fan-out through a stream consumer of the service's own (`consumerName`),
+   * and the task role may register it and subscribe with it.
+   */
+  readonly readMode?: "poll" | "efo"
+  /** `EDDY_CONSUMER_NAME` with `efo`, default the lease table's name. */
+  readonly consumerName?: string
   /** Target CPU utilisation for scaling, default 60%. */
   readonly targetCpuUtilization?: number
   readonly vpcSubnets?: ec2.SubnetSelection
@@ -94,6 +102,7 @@ export class KinesisPipelineService extends Construct {
         EDDY_STREAM_NAME: props.stream.streamName,
         EDDY_LEASE_TABLE: this.leaseTable.tableName,
         EDDY_INITIAL_POSITION: props.initialPosition ?? "TRIM_HORIZON",
+        ...(props.readMode === "efo" ? { EDDY_READ_MODE: "efo", EDDY_CONSUMER_NAME: props.consumerName ?? this.leaseTable.tableName } : {}),
         EDDY_GRACE_PERIOD: `${grace.toSeconds()} seconds`,
         ...props.state.environment(props.dedupNamespace ?? "default"),
         ...props.environment
@@ -117,6 +126,11 @@ export class KinesisPipelineService extends Construct {
 
     const role = this.taskDefinition.taskRole
     allow(role, Actions.serviceRead, [props.stream.streamArn])
+    if (props.readMode === "efo") {
+      allow(role, Actions.fanOutRegister, [props.stream.streamArn])
+      // A consumer's ARN ends in its creation time: only that part is left open.
+      allow(role, Actions.fanOutSubscribe, [`${props.stream.streamArn}/consumer/${props.consumerName ?? this.leaseTable.tableName}:*`])
+    }
     allow(role, Actions.store, [props.state.aggregateTable.tableArn])
     allow(role, Actions.deduper, [props.state.dedupTable.tableArn])
     allow(role, Actions.leases, [this.leaseTable.tableArn])

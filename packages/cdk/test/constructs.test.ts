@@ -202,6 +202,23 @@ describe("KinesisPipelineService", () => {
       StateDeadLetterQueue: deadLetters
     })
   })
+  it("with enhanced fan-out, also lets the task role register its stream consumer and subscribe with it, that consumer only", () => {
+    const template = synth({ readMode: "efo", consumerName: "analytics" })
+    const env = Object.fromEntries(
+      Object.values(template.findResources("AWS::ECS::TaskDefinition"))[0]!.Properties.ContainerDefinitions[0].Environment.map((e: { Name: string; Value: unknown }) => [e.Name, e.Value])
+    )
+    expect(env).toMatchObject({ EDDY_READ_MODE: "efo", EDDY_CONSUMER_NAME: "analytics" })
+    const fanOut = commandsOf("kinesis", "kinesis/src/FanOut.ts")
+    const statements = statementsOf(template, "SvcTaskTaskRole")
+    const actions = (s: { Action: string | Array<string> }) => (typeof s.Action === "string" ? [s.Action] : s.Action)
+    const onStream = statements.filter((s) => (s.Resource as { "Fn::GetAtt"?: Array<string> })?.["Fn::GetAtt"]?.[0]?.startsWith("Orders"))
+    const onConsumer = statements.filter((s) => JSON.stringify(s.Resource).includes("/consumer/analytics:*"))
+    expect(onConsumer).toHaveLength(1)
+    expect(JSON.stringify(onConsumer[0]!.Resource)).toMatch(/^\{"Fn::Join":\["",\[\{"Fn::GetAtt":\["Orders[0-9A-F]{8}","Arn"\]\},"\/consumer\/analytics:\*"\]\]\}$/)
+    const granted = unique([...onStream.flatMap(actions), ...onConsumer.flatMap(actions)])
+    expect(granted).toEqual(unique([...kinesisCallsOf("kinesis/src/Consumer.ts", "kinesis/src/ShardReader.ts", "kinesis/src/Shards.ts"), ...fanOut]))
+    expect(unique(onConsumer.flatMap(actions))).toEqual(["kinesis:DescribeStreamConsumer", "kinesis:SubscribeToShard"])
+  })
 })
 
 describe("KinesisProducerService", () => {

@@ -120,7 +120,16 @@ export const all = (
 /** Where shards start that have no checkpoint yet. Shards created by resharding always start at their beginning. */
 export type InitialCheckpoint = "TRIM_HORIZON" | "LATEST"
 
+/**
+ * How a shard is read: by default polling (`readShard`, GetRecords); with
+ * enhanced fan-out `FanOut.source`. Given the shard's stream, id and start, it
+ * yields the shard's batches and ends after a closed shard's `shardEnded` batch.
+ */
+export type ShardSource = (stream: StreamId.StreamId, shardId: string, from: StartPosition) => Stream.Stream<ShardBatch, KinesisError, Kinesis>
+
 export interface ShardedOptions extends ReadOptions {
+  /** Default polling with these options (`readShard`). */
+  readonly source?: ShardSource
   /** Unique among the live workers that share the lease table. */
   readonly workerId: string
   /** Default `TRIM_HORIZON`. */
@@ -202,6 +211,8 @@ const startFrom = (checkpoint: Position, firstRead: boolean, takenAt: number): S
 }
 
 export interface LeasedShardOptions extends ReadOptions {
+  /** Default polling with these options (`readShard`). */
+  readonly source?: ShardSource
   /** Completes when the lease is lost; default never. */
   readonly leaseLost?: Effect.Effect<void>
   /** Completes when the consumer stops: `batches` ends; default never. */
@@ -232,7 +243,7 @@ export const leasedShard = (
     const batches = Stream.unwrap(Effect.map(checkpointer.position, (position) => {
       const from = startFrom(position, firstRead, takenAt)
       firstRead = false
-      return readShard(id, shardId, from, options)
+      return options.source !== undefined ? options.source(id, shardId, from) : readShard(id, shardId, from, options)
     })).pipe(
       Stream.buffer({ capacity: 1 }),
       Stream.interruptWhen(Effect.raceFirst(leaseLost, options.stopped ?? Effect.never)),

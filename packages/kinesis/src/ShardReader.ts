@@ -8,6 +8,7 @@ import type { GetShardIteratorInput } from "@aws-sdk/client-kinesis"
 import type { Position, SourceRecord } from "@eddy/core/SourceRecord"
 import { Chunk, Clock, Data, Duration, Effect, Metric, Option, type Schedule, Stream } from "effect"
 import { readCall } from "./internal/readCall"
+import { startingPoint } from "./internal/startingPoint"
 import { Kinesis, type KinesisError } from "./Kinesis"
 import { GET_RECORDS_MAX_RECORDS } from "./Limits"
 import * as StreamId from "./StreamId"
@@ -170,7 +171,8 @@ export const readShard = (
     return Stream.repeatEffectOption(Effect.suspend(() => ended ? Effect.fail(Option.none()) : Effect.mapError(pull, Option.some)))
   })
 
-const endOfShard = (shardId: string, records: Chunk.Chunk<SourceRecord>, behind: number): ShardBatch => ({
+/** A closed shard's last batch. */
+export const endOfShard = (shardId: string, records: Chunk.Chunk<SourceRecord>, behind: number): ShardBatch => ({
   shardId,
   records,
   millisBehindLatest: behind,
@@ -178,21 +180,12 @@ const endOfShard = (shardId: string, records: Chunk.Chunk<SourceRecord>, behind:
 })
 
 const iteratorInput = (stream: StreamId.StreamId, ShardId: string, from: StartPosition): GetShardIteratorInput => {
-  const named = StreamId.sdkParams(stream)
-  switch (from._tag) {
-    case "TrimHorizon":
-      return { ...named, ShardId, ShardIteratorType: "TRIM_HORIZON" }
-    case "Latest":
-      return { ...named, ShardId, ShardIteratorType: "LATEST" }
-    case "AtSequenceNumber":
-      return { ...named, ShardId, ShardIteratorType: "AT_SEQUENCE_NUMBER", StartingSequenceNumber: from.sequenceNumber }
-    case "AfterSequenceNumber":
-      // Inside an aggregate the record itself is read again and its consumed user records skipped.
-      return from.subSequenceNumber === undefined
-        ? { ...named, ShardId, ShardIteratorType: "AFTER_SEQUENCE_NUMBER", StartingSequenceNumber: from.sequenceNumber }
-        : { ...named, ShardId, ShardIteratorType: "AT_SEQUENCE_NUMBER", StartingSequenceNumber: from.sequenceNumber }
-    case "AtTimestamp":
-      return { ...named, ShardId, ShardIteratorType: "AT_TIMESTAMP", Timestamp: new Date(from.timestamp) }
+  const { sequenceNumber, timestamp, type } = startingPoint(from)
+  return {
+    ...StreamId.sdkParams(stream),
+    ShardId,
+    ShardIteratorType: type,
+    ...(sequenceNumber !== undefined ? { StartingSequenceNumber: sequenceNumber } : {}),
+    ...(timestamp !== undefined ? { Timestamp: timestamp } : {})
   }
 }
-

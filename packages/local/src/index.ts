@@ -1,3 +1,5 @@
 /** In-process stand-ins for AWS services, for tests and the demo: no AWS account needed. */
 export * as Kinesalite from "./Kinesalite"
+/** kinesis-mock as a child process: serves enhanced fan-out (SubscribeToShard over HTTP/2). */
+export * as KinesisLocal from "./KinesisLocal"
 export * as Dynalite from "./Dynalite"

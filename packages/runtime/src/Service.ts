@@ -24,7 +24,9 @@
  * `EDDY_POLL_INTERVAL`, `EDDY_DISCOVERY_INTERVAL`, `EDDY_CHECKPOINT_INTERVAL`
  * (5 seconds), `EDDY_CHECKPOINT_RECORDS` (10,000), `EDDY_STUCK_AFTER`, `EDDY_QUERY_API`,
  * `EDDY_UNKNOWN_VERSION` (`deadLetter` or `block`, see `Options.unknownVersion`),
- * `EDDY_STRICT_ORDER` (false) and `EDDY_AGGREGATION` (kpl; see `Aggregation.parse`); the
+ * `EDDY_STRICT_ORDER` (false), `EDDY_AGGREGATION` (kpl; see `Aggregation.parse`) and
+ * `EDDY_READ_MODE` (`poll`, or `efo` for enhanced fan-out, with
+ * `EDDY_CONSUMER_NAME` and `EDDY_READ_FALLBACK`); the
  * Kinesis client from the SDK's chains (`AWS_REGION`, the profile,
  * `AWS_ENDPOINT_URL_KINESIS`); the log level from `LOG_LEVEL`.
  * The lease table is the application's choice (`options.leases`: DynamoDB,
@@ -75,6 +77,7 @@ import * as Processor from "@eddy/core/Processor"
 import type * as Store from "@eddy/core/Store"
 import * as Aggregation from "@eddy/kinesis/Aggregation"
 import * as Consumer from "@eddy/kinesis/Consumer"
+import * as FanOut from "@eddy/kinesis/FanOut"
 import * as Kinesis from "@eddy/kinesis/Kinesis"
 import * as StreamId from "@eddy/kinesis/StreamId"
 import type { HttpApp, HttpServer } from "@effect/platform"
@@ -147,7 +150,16 @@ export interface Settings {
   readonly aggregation?: Aggregation.Setting
   /** Whether the endpoint also answers queries over the aggregates (see `QueryApi`). Default false. */
   readonly queryApi?: boolean
+  /** `poll` (GetRecords, the default) or `efo`: enhanced fan-out, a stream consumer of the service's own with SubscribeToShard (see `FanOut`). */
+  readonly readMode?: ReadMode
+  /** The stream consumer's name, needed with `efo`: the same for every worker of the service (e.g. the lease table's name). */
+  readonly consumerName?: string
+  /** With `efo`: `poll` goes on polling a shard (or every shard) whose subscriptions or registration fail for good; `none` (the default) fails instead. */
+  readonly readFallback?: "poll" | "none"
 }
+
+/** How the service reads its shards. */
+export type ReadMode = "poll" | "efo"
 
 const orConfig = <A>(value: A | undefined, config: Config.Config<A>): Config.Config<A> =>
   value !== undefined ? Config.succeed(value) : config
@@ -195,8 +207,17 @@ export const settingsConfig = (given: Partial<Settings> = {}): Config.Config<Set
     stuckAfter: orConfig(given.stuckAfter, Config.duration("EDDY_STUCK_AFTER").pipe(Config.withDefault(Duration.seconds(60)))),
     strictOrder: orConfig(given.strictOrder, strictOrderConfig),
     aggregation: orConfig(given.aggregation, Aggregation.config("EDDY_AGGREGATION")),
-    queryApi: orConfig(given.queryApi, Config.boolean("EDDY_QUERY_API").pipe(Config.withDefault(false)))
-  })
+    queryApi: orConfig(given.queryApi, Config.boolean("EDDY_QUERY_API").pipe(Config.withDefault(false))),
+    readMode: orConfig(given.readMode, Config.literal("poll", "efo")("EDDY_READ_MODE").pipe(Config.withDefault("poll" as const))),
+    consumerName: orConfig(given.consumerName, Config.nonEmptyString("EDDY_CONSUMER_NAME").pipe(Config.option, Config.map(Option.getOrUndefined))),
+    readFallback: orConfig(given.readFallback, Config.literal("poll", "none")("EDDY_READ_FALLBACK").pipe(Config.withDefault("none" as const)))
+  }).pipe(Config.mapOrFail(({ consumerName, ...settings }): Either.Either<Settings, ConfigError.ConfigError> =>
+    consumerName !== undefined
+      ? Either.right({ ...settings, consumerName })
+      : settings.readMode === "efo"
+      ? Either.left(ConfigError.MissingData(["EDDY_CONSUMER_NAME"], "Expected EDDY_CONSUMER_NAME to exist in the environment: EDDY_READ_MODE=efo needs the stream consumer's name"))
+      : Either.right(settings)
+  ))
 
 /** `EDDY_STRICT_ORDER`, false by default. */
 const strictOrderConfig = Config.boolean("EDDY_STRICT_ORDER").pipe(Config.withDefault(false))
@@ -228,6 +249,8 @@ export interface Options<E = never> extends Partial<Settings> {
   readonly layer: Layer.Layer<Store.Store | Deduper.Deduper | DeadLetter.DeadLetter, E>
   /** Default `Kinesis.layerConfig`. */
   readonly kinesis?: Layer.Layer<Kinesis.Kinesis, E>
+  /** The HTTP/2 client of enhanced fan-out (`EDDY_READ_MODE=efo`); default `FanOut.layerConfig`. */
+  readonly fanOut?: Layer.Layer<FanOut.FanOut, E>
   /** The lease table the workers share, e.g. `DynamoLeases.layerConfig(...)` or `RedisLeases.layer(...)`. */
   readonly leases: Layer.Layer<Leases.Leases, E>
   /** Retries of store writes, dedup claims and dead-letter sends (see `Processor.defaultRetry`). */
@@ -295,6 +318,35 @@ const runShard = (options: WorkerOptions, processor: Processor.Processor["Type"]
   )
 
 /**
+ * Enhanced fan-out's reader: the service's consumer registered (or found)
+ * on each stream, then every shard read through it. With the polling
+ * fallback, a failed registration leaves the service polling.
+ */
+const fanOutSource = (options: WorkerOptions): Effect.Effect<Consumer.ShardSource | undefined, Kinesis.KinesisError> =>
+  Effect.gen(function*() {
+    const fanOut = yield* Effect.serviceOption(FanOut.FanOut)
+    if (Option.isNone(fanOut)) return yield* Effect.dieMessage("EDDY_READ_MODE=efo needs the FanOut client: provide FanOut.layer (Service.layer does)")
+    const consumerName = options.consumerName
+    if (consumerName === undefined) return yield* Effect.dieMessage("EDDY_READ_MODE=efo needs a consumer name (EDDY_CONSUMER_NAME)")
+    const poll: Consumer.ShardSource = (stream, shardId, from) =>
+      Consumer.readShard(stream, shardId, from, { ...options.read, limit: options.readLimit, pollInterval: options.pollInterval })
+    const fallback = options.readFallback === "poll"
+    const registered = yield* Effect.forEach(options.streams, (stream) =>
+      Effect.map(FanOut.register(stream, consumerName), (consumer) => [StreamId.leasePrefix(stream), consumer] as const), { concurrency: "unbounded" }).pipe(
+        Effect.tap((consumers) => Effect.logInfo("reading with enhanced fan-out").pipe(Effect.annotateLogs({ consumers: consumers.map(([, c]) => c.consumerArn) }))),
+        Effect.map(Option.some),
+        Effect.catchAll((error) =>
+          fallback
+            ? Effect.as(Effect.logWarning("enhanced fan-out unavailable; polling instead").pipe(Effect.annotateLogs({ consumerName, error: error.message })), Option.none())
+            : Effect.fail(error)
+        ),
+        Effect.provideService(FanOut.FanOut, fanOut.value)
+      )
+    if (Option.isNone(registered)) return undefined
+    return yield* FanOut.source(new Map(registered.value), fallback ? { fallback: poll } : {}).pipe(Effect.provideService(FanOut.FanOut, fanOut.value))
+  })
+
+/**
  * Starts the worker and its HTTP endpoint in the current scope; closing the
  * scope is the graceful shutdown described above.
  */
@@ -302,7 +354,7 @@ export const make = (
   options: WorkerOptions
 ): Effect.Effect<
   Service["Type"],
-  ServeError | StreamId.LegacyLeaseTableError | Leases.LeaseStoreError,
+  ServeError | StreamId.LegacyLeaseTableError | Leases.LeaseStoreError | Kinesis.KinesisError,
   Scope.Scope | Kinesis.Kinesis | Leases.Leases | Processor.Processor
 > =>
   Effect.gen(function*() {
@@ -338,9 +390,11 @@ export const make = (
     // Served first, so it is closed last and answers 503 while the worker drains.
     const address = yield* Health.serve({ port: options.port, readiness: status, ...(options.api !== undefined ? { api: options.api } : {}) })
 
+    const source = options.readMode === "efo" ? yield* fanOutSource(options) : undefined
     const sharded = yield* Consumer.makeSharded(streams, worker, {
       ...options.read,
       ...(options.aggregation !== undefined ? { aggregation: options.aggregation } : {}),
+      ...(source !== undefined ? { source } : {}),
       workerId,
       initialPosition,
       limit: options.readLimit,
@@ -396,7 +450,10 @@ export const make = (
 /** The worker with its processor, Kinesis client and lease table, configured from `options` and the environment. */
 export const layer = <E = never>(
   options: Options<E>
-): Layer.Layer<Service, E | ConfigError.ConfigError | ServeError | StreamId.LegacyLeaseTableError | Leases.LeaseStoreError | Preflight.PreflightError> => {
+): Layer.Layer<
+  Service,
+  E | ConfigError.ConfigError | ServeError | StreamId.LegacyLeaseTableError | Leases.LeaseStoreError | Preflight.PreflightError | Kinesis.KinesisError
+> => {
   // At start, so a bad definition fails the task before any lease is taken.
   Pipeline.validate(options.pipelines)
   const unknownVersion = orConfig(
@@ -429,12 +486,21 @@ export const layer = <E = never>(
   )
   // One store for the processor and the query API: a layer given twice is built once.
   return worker.pipe(
-    Layer.provide(Layer.mergeAll(Layer.provide(processor, options.layer), options.layer, options.kinesis ?? Kinesis.layerConfig(), options.leases))
+    Layer.provide(Layer.mergeAll(
+      Layer.provide(processor, options.layer),
+      options.layer,
+      options.kinesis ?? Kinesis.layerConfig(),
+      options.fanOut ?? FanOut.layerConfig(),
+      options.leases
+    ))
   )
 }
 
 /** The service as a program for `NodeRuntime.runMain`, logging JSON lines (level from `LOG_LEVEL`). */
 export const run = <E = never>(
   options: Options<E>
-): Effect.Effect<never, E | ConfigError.ConfigError | ServeError | StreamId.LegacyLeaseTableError | Leases.LeaseStoreError | Preflight.PreflightError> =>
+): Effect.Effect<
+  never,
+  E | ConfigError.ConfigError | ServeError | StreamId.LegacyLeaseTableError | Leases.LeaseStoreError | Preflight.PreflightError | Kinesis.KinesisError
+> =>
   Layer.launch(layer(options)).pipe(Effect.provide(Log.layerConfig))

@@ -1,0 +1,131 @@
+import { NodeHttp2Handler } from "@smithy/node-http-handler"
+import { Duration, Effect, type Scope } from "effect"
+import { type ChildProcess, spawn } from "node:child_process"
+import { createRequire } from "node:module"
+import { createServer } from "node:net"
+import { dirname, join } from "node:path"
+
+const require = createRequire(import.meta.url)
+
+export interface Options {
+  /** Most shards across streams (kinesis-mock's default is 50). */
+  readonly shardLimit?: number
+  /** Longest wait for the emulator to answer (default 60 s: it is a large program to load). */
+  readonly startTimeout?: Duration.DurationInput
+}
+
+/** A free loopback port, as the OS hands one out. */
+const freePort = Effect.async<number, Error>((resume) => {
+  const server = createServer()
+  server.once("error", (cause) => resume(Effect.fail(new Error(`no free port: ${cause.message}`))))
+  server.listen(0, "127.0.0.1", () => {
+    const { port } = server.address() as { port: number }
+    server.close(() => resume(Effect.succeed(port)))
+  })
+})
+
+const launch = (port: number, tlsPort: number, options: Options) =>
+  Effect.acquireRelease(
+    Effect.try({
+      try: () => {
+        const main = require.resolve("kinesis-local/main.js")
+        return spawn(process.execPath, [main], {
+          cwd: dirname(main),
+          stdio: ["ignore", "ignore", "pipe"],
+          env: {
+            PATH: process.env.PATH ?? "",
+            KINESIS_MOCK_PLAIN_PORT: String(port),
+            KINESIS_MOCK_TLS_PORT: String(tlsPort),
+            KINESIS_MOCK_CERT_PATH: join(dirname(main), "server.json"),
+            LOG_LEVEL: "ERROR",
+            SHARD_LIMIT: String(options.shardLimit ?? 1000),
+            // Stream and consumer changes take effect at once, as the other emulators' do.
+            CREATE_STREAM_DURATION: "0ms",
+            DELETE_STREAM_DURATION: "0ms",
+            REGISTER_STREAM_CONSUMER_DURATION: "0ms",
+            DEREGISTER_STREAM_CONSUMER_DURATION: "0ms",
+            MERGE_SHARDS_DURATION: "0ms",
+            SPLIT_SHARD_DURATION: "0ms",
+            UPDATE_SHARD_COUNT_DURATION: "0ms",
+            LOAD_DATA_IF_EXISTS: "false",
+            SHOULD_PERSIST_DATA: "false"
+          }
+        })
+      },
+      catch: (cause) => new Error(`kinesis-local could not start (is the kinesis-local package installed?): ${String(cause)}`)
+    }),
+    (child) =>
+      Effect.async<void>((resume) => {
+        if (child.exitCode !== null || child.signalCode !== null) return resume(Effect.void)
+        child.once("exit", () => resume(Effect.void))
+        child.kill("SIGKILL")
+      })
+  )
+
+/** Resolves once the emulator answers a request; fails with its error output if it exits first. */
+const ready = (child: ChildProcess, endpoint: string, timeout: Duration.DurationInput) =>
+  Effect.async<void, Error>((resume) => {
+    let stderr = ""
+    let done = false
+    child.stderr?.on("data", (chunk: Buffer) => (stderr = (stderr + chunk.toString()).slice(-4000)))
+    child.once("exit", (code, signal) => {
+      if (!done) (done = true, resume(Effect.fail(new Error(`kinesis-local exited (${code ?? signal}) before it answered: ${stderr}`))))
+    })
+    const probe = () => {
+      if (done) return
+      fetch(endpoint, { method: "POST", headers: { "content-type": "application/x-amz-json-1.1" }, body: "{}" }).then(
+        () => done || (done = true, resume(Effect.void)),
+        () => setTimeout(probe, 200)
+      )
+    }
+    probe()
+  }).pipe(
+    Effect.timeoutFail({ duration: timeout, onTimeout: () => new Error(`kinesis-local did not answer on ${endpoint} within ${Duration.format(Duration.decode(timeout))}`) })
+  )
+
+/**
+ * Starts kinesis-local (kinesis-mock, which serves enhanced fan-out:
+ * RegisterStreamConsumer, SubscribeToShard) as a child process on a free
+ * port, in memory, with stream and consumer changes taking effect at once;
+ * stopped with the scope. `endpoint` is plain HTTP: it serves HTTP/1.1 for
+ * the ordinary calls and HTTP/2 without TLS for SubscribeToShard, through
+ * `http2Handler()`. Fails if it cannot start or does not answer.
+ */
+export const start = (options: Options = {}): Effect.Effect<{ readonly endpoint: string; readonly port: number }, Error, Scope.Scope> =>
+  Effect.gen(function*() {
+    const port = yield* freePort
+    const tlsPort = yield* freePort
+    const child = yield* launch(port, tlsPort, options)
+    const endpoint = `http://127.0.0.1:${port}`
+    yield* ready(child, endpoint, options.startTimeout ?? "60 seconds")
+    return { endpoint, port }
+  })
+
+/**
+ * An HTTP/2 handler for kinesis-local's SubscribeToShard. The SDK gives an
+ * event stream a session of its own and closes it (GOAWAY) as soon as the
+ * response starts, which kinesis-mock answers with a protocol error; and
+ * kinesis-mock ends a subscription only when its connection closes, not when
+ * the client cancels the stream. Here each event stream gets a connection of
+ * its own that stays open until the stream ends or is cancelled, and is then
+ * closed.
+ */
+export const http2Handler = (): NodeHttp2Handler => new OwnConnectionPerEventStream()
+
+class OwnConnectionPerEventStream extends NodeHttp2Handler {
+  override async handle(...[request, options]: Parameters<NodeHttp2Handler["handle"]>) {
+    if (options?.isEventStream !== true) return super.handle(request, options)
+    const own = new NodeHttp2Handler()
+    const close = () => own.destroy()
+    ;(options.abortSignal as unknown as EventTarget | undefined)?.addEventListener("abort", close, { once: true })
+    try {
+      const out = await own.handle(request, { ...options, isEventStream: false })
+      const body = out.response.body as { once?: (event: string, f: () => void) => void }
+      body.once?.("close", close)
+      return out
+    } catch (cause) {
+      close()
+      throw cause
+    }
+  }
+}
