@@ -265,6 +265,8 @@ export class Log {
     frame[HEADER] = ACKS
     frame.writeUInt32LE(seqs.length, HEADER + 1)
     for (let i = 0; i < seqs.length; i++) frame.writeUIntLE(seqs[i]!, HEADER + 5 + i * SEQ, SEQ)
+    frame.writeUInt32LE(frame.length - HEADER, 0)
+    frame.writeUInt32LE(crc32(frame.subarray(HEADER)), 4)
     try {
       this.writeFrame(frame)
     } catch {
