@@ -20,6 +20,7 @@ const KinesisLocal = Layer.unwrapScoped(Effect.map(Kinesalite.start(), ({ endpoi
 
 const unpaced = { shardLimit: { recordsPerSecond: 1e9, bytesPerSecond: 1e12 } } as const
 const quickRetry = Producer.retrySchedule({ base: "2 millis", cap: "20 millis", retries: 30 })
+const keepTrying = Producer.retrySchedule({ base: "2 millis", cap: "20 millis", retries: 1_000_000 })
 const encoder = new TextEncoder()
 const decoder = new TextDecoder()
 
@@ -55,6 +56,43 @@ const offerWhileDown = (stream: string, directory: string, rs: ReturnType<typeof
   )
 
 describe("Producer with a write-ahead log", () => {
+  // Live: retries wait real milliseconds.
+  it.scopedLive("after a stop sends again only what Kinesis had not acknowledged, acknowledgements and records sharing segments", () =>
+    Effect.gen(function*() {
+      const dir = yield* tempDir
+      yield* createStream("mixed", 2)
+      const real = yield* Kinesis
+      let up = true
+      const switched: KinesisApi = {
+        ...real,
+        putRecords: (input) =>
+          up ? real.putRecords(input) : Effect.fail(new KinesisUnavailableError({ operation: "PutRecords", message: "Kinesis is down (injected)" }))
+      }
+      const written = records(100, "written")
+      const kept = records(100, "kept")
+      yield* Effect.scoped(Effect.gen(function*() {
+        // Retrying for as long as the test runs: given up on, a record would go to the failure sink instead.
+        const producer = yield* Producer.make({ streamName: "mixed", linger: 0, closeTimeout: 0, retry: keepTrying, writeAheadLog: { directory: dir }, ...unpaced }).pipe(
+          Effect.provideService(Kinesis, switched)
+        )
+        // Interleaved, so one segment holds records, their acknowledgements, and records never acknowledged.
+        for (let i = 0; i < 100; i += 10) {
+          up = true
+          const outcomes = yield* producer.putAll(written.slice(i, i + 10))
+          expect(outcomes.every((o) => o._tag === "Right")).toBe(true)
+          up = false
+          yield* producer.offerAll(kept.slice(i, i + 10))
+        }
+      }))
+      expect(segments(dir).length).toBe(1)
+      yield* Effect.scoped(Effect.gen(function*() {
+        const producer = yield* Producer.make({ streamName: "mixed", retry: quickRetry, writeAheadLog: { directory: dir }, ...unpaced })
+        yield* producer.flush
+      }))
+      // Each exactly once: the acknowledged ones were not sent again.
+      expect(yield* dataIn("mixed")).toEqual([...written, ...kept].map((r) => decoder.decode(r.data)).sort())
+    }).pipe(Effect.provide(KinesisLocal)))
+
   it.scoped("sends what the last producer took but could not write, once the log is opened again", () =>
     Effect.gen(function*() {
       const dir = yield* tempDir
