@@ -156,6 +156,7 @@ export class Log {
   private written = 0
   private synced = 0
   private syncing = false
+  private closed = false
   /** Old segments' descriptors, closed once the fsync in progress is done. */
   private retired: Array<number> = []
   /** Awaited by appends waiting for the next fsync (`fsync: "put"`). */
@@ -224,6 +225,8 @@ export class Log {
    */
   append(entries: ReadonlyArray<Entry>): Effect.Effect<void, WriteAheadLogFullError | WriteAheadLogIoError> {
     return Effect.suspend((): Effect.Effect<void, WriteAheadLogFullError | WriteAheadLogIoError> => {
+      // The producer has closed too and refuses them: nothing to keep.
+      if (this.closed) return Effect.void
       let bytes = 0
       for (let i = 0; i < entries.length; i++) bytes += frameBytes(entries[i]!)
       if (this.waiters.size === 0 && this.fits(bytes)) return this.write(entries, bytes)
@@ -313,6 +316,7 @@ export class Log {
 
   /** Flushes and closes the active segment and releases the lock. */
   close(): void {
+    this.closed = true
     try {
       if (this.settings.fsync !== "none") fs.fsyncSync(this.fd)
     } finally {
