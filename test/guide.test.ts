@@ -98,7 +98,8 @@ describe("the README's TypeScript", () => {
       "src/service.ts",
       "src/stack.ts",
       "src/aggregated.ts",
-      "src/fanout.ts"
+      "src/fanout.ts",
+      "src/producer.ts"
     ])
   })
 

@@ -9,11 +9,19 @@
  * here) is lifted: this measures the client path, not Kinesis's limits. The
  * PutRecord loop runs a 10,000-record subset, as 100,000 single calls take
  * minutes; its rate is extrapolated to 100,000.
+ *
+ * The write-ahead log rows are the same producer appending every record to
+ * a log in a fresh temporary directory first (fsync before `putAll` queues
+ * them with `"put"`, never with `"none"`); "vs Producer" is their cost.
  */
 import { Kinesalite } from "@eddy/local"
 import { Kinesis, type KinesisApi, layer as kinesisLayer } from "@eddy/kinesis/Kinesis"
 import * as Producer from "@eddy/kinesis/Producer"
+import type * as WriteAheadLog from "@eddy/kinesis/WriteAheadLog"
 import { Effect, Either, Layer, Schedule } from "effect"
+import { mkdtempSync, rmSync } from "node:fs"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
 import { median, table } from "./measure"
 
 const RECORDS = 100_000
@@ -77,13 +85,20 @@ const putRecordsLoop = (kinesis: KinesisApi) =>
     return RECORDS
   })
 
-const producer = (aggregate: boolean) => (_: KinesisApi) =>
+const logDirectory = Effect.acquireRelease(
+  Effect.sync(() => mkdtempSync(join(tmpdir(), "eddy-bench-wal-"))),
+  (dir) => Effect.sync(() => rmSync(dir, { recursive: true, force: true }))
+)
+
+const producer = (aggregate: boolean, fsync?: WriteAheadLog.Fsync) => (_: KinesisApi) =>
   Effect.scoped(
     Effect.gen(function*() {
+      const directory = fsync === undefined ? undefined : yield* logDirectory
       const p = yield* Producer.make({
         streamName: "bench",
         aggregate,
-        shardLimit: { recordsPerSecond: 1e9, bytesPerSecond: 1e12 }
+        shardLimit: { recordsPerSecond: 1e9, bytesPerSecond: 1e12 },
+        ...(directory !== undefined && { writeAheadLog: { directory, ...(fsync !== undefined && { fsync }) } })
       })
       const outcomes = yield* p.putAll(records)
       const failed = outcomes.filter(Either.isLeft).length
@@ -96,7 +111,9 @@ const variants = [
   { name: `PutRecord loop (${SINGLE_SUBSET.toLocaleString("en-US")} subset, extrapolated)`, body: putRecordLoop },
   { name: "PutRecords loop, 500 per call", body: putRecordsLoop },
   { name: "Producer", body: producer(false) },
-  { name: "Producer, aggregate: true", body: producer(true) }
+  { name: "Producer, aggregate: true", body: producer(true) },
+  { name: "Producer, write-ahead log (fsync: put)", body: producer(false, "put") },
+  { name: "Producer, write-ahead log (fsync: none)", body: producer(false, "none") }
 ] as const
 
 export async function run(): Promise<void> {
@@ -107,6 +124,7 @@ export async function run(): Promise<void> {
   const rate = (name: string) => median(results.get(name)!.map((r) => (r.records / r.millis) * 1000))
   const single = rate(variants[0].name)
   const batched = rate(variants[1].name)
+  const inMemory = rate(variants[2].name)
   console.log(
     `${RECORDS.toLocaleString("en-US")} records of ~300 bytes to in-process kinesalite, ${SHARDS} shards; median of ${RUNS} runs, each on a fresh kinesalite`
   )
@@ -120,7 +138,8 @@ export async function run(): Promise<void> {
       [`seconds for ${RECORDS.toLocaleString("en-US")}`]: RECORDS / r,
       "API calls": `${median(runs.map((x) => x.calls)).toLocaleString("en-US")} ${singleCalls ? "PutRecord" : "PutRecords"}`,
       "vs PutRecord loop": `${(r / single).toFixed(1)}x`,
-      "vs PutRecords loop": `${(r / batched).toFixed(2)}x`
+      "vs PutRecords loop": `${(r / batched).toFixed(2)}x`,
+      "vs Producer": `${(r / inMemory).toFixed(2)}x`
     }
   }))
 }

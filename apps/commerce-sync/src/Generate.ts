@@ -486,7 +486,8 @@ export const generate = (
       const to = Math.min(events.length, from + chunk)
       if (from < to) {
         const outcomes = yield* sync.syncAll(events.slice(from, to))
-        count(outcomes.map((o) => Either.mapLeft(o, (e) => e.cause)))
+        // A write the write-ahead log refused made no attempt.
+        count(outcomes.map((o) => Either.mapLeft(o, (e) => ({ attempts: "attempts" in e.cause ? e.cause.attempts : 0 }))))
       }
       // Invalid records go out spread evenly among the events.
       const dueInvalid = to >= events.length ? invalid.length : Math.floor((to / events.length) * invalid.length)

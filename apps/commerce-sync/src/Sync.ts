@@ -13,6 +13,16 @@
  * `KINESIS_INSERT_RATE_LIMIT` (e.g. `100/m`, `50/s`) limits the events this
  * service writes across all its streams: `sync` waits for room under it,
  * `trySync` refuses at once (for request handlers that answer 429).
+ *
+ * `COMMERCE_SYNC_WAL_DIR` gives each stream's producer a write-ahead log in
+ * a subdirectory named after the stream: an event is on local disk before
+ * the producer takes it, so one the service took but had not yet written
+ * when it crashed, was killed or hit its stop deadline is sent when the
+ * service starts again (with its `eventId`, so a client's retry after the
+ * crash, which sends the same id, is dropped downstream as a duplicate).
+ * `COMMERCE_SYNC_WAL_MAX_BYTES` bounds each log (default 256 MiB; a full log
+ * makes writes wait) and `COMMERCE_SYNC_WAL_FSYNC` says when it reaches the
+ * disk (`put`, the default, `interval` or `none`; see `WriteAheadLog.Fsync`).
  */
 import * as Metrics from "@eddy/core/Metrics"
 import {
@@ -23,10 +33,12 @@ import {
   timestampMillis
 } from "@eddy/commerce/CommerceEvent"
 import { type DecodeError, InvalidEventError } from "@eddy/core/Decoder"
-import type { Kinesis, KinesisError } from "@eddy/kinesis/Kinesis"
+import type { Kinesis } from "@eddy/kinesis/Kinesis"
 import { PARTITION_KEY_MAX_LENGTH, RECORD_MAX_BYTES } from "@eddy/kinesis/Limits"
 import * as Producer from "@eddy/kinesis/Producer"
+import { join } from "node:path"
 import type * as ProducerError from "@eddy/kinesis/ProducerError"
+import type * as WriteAheadLog from "@eddy/kinesis/WriteAheadLog"
 import * as RateLimit from "@eddy/kinesis/RateLimit"
 import { TokenBucket } from "@eddy/kinesis/TokenBucket"
 import {
@@ -108,7 +120,7 @@ export class EventTooLargeError extends Data.TaggedError("EventTooLargeError")<{
 export class WriteFailedError extends Data.TaggedError("WriteFailedError")<{
   readonly eventId: string
   readonly stream: string
-  readonly cause: ProducerError.PutFailure
+  readonly cause: ProducerError.PutFailure | WriteAheadLog.WriteAheadLogError
 }> {
   override get message(): string {
     return `event ${this.eventId} was not written to Kinesis stream ${this.stream}: ${this.cause.message}`
@@ -190,7 +202,10 @@ export interface CommerceSyncApi {
   readonly putRaw: (
     stream: StreamRole,
     records: ReadonlyArray<{ readonly data: Uint8Array; readonly partitionKey: string }>
-  ) => Effect.Effect<ReadonlyArray<Either.Either<Producer.Acknowledged, ProducerError.PutFailure>>, ProducerError.InvalidRecordError>
+  ) => Effect.Effect<
+    ReadonlyArray<Either.Either<Producer.Acknowledged, ProducerError.PutFailure>>,
+    ProducerError.InvalidRecordError | WriteAheadLog.WriteAheadLogError
+  >
   readonly load: Effect.Effect<Load>
   /** Sends whatever the producers hold and waits until they hold nothing. */
   readonly flush: Effect.Effect<void>
@@ -205,7 +220,9 @@ export interface Options {
   /** `trySync` calls that may wait for their write at once; more are refused. Default 1,000. */
   readonly maxInFlight?: number
   /** Settings of each stream's producer (buffer, retry schedule, failure sink, ...); linger defaults to 20 ms here. */
-  readonly producer?: Omit<Producer.Options, "streamName" | "rateLimit" | "partitionKey">
+  readonly producer?: Omit<Producer.Options, "streamName" | "rateLimit" | "partitionKey" | "writeAheadLog">
+  /** A write-ahead log per stream, each in `directory`/<stream name>. Default none. */
+  readonly writeAheadLog?: WriteAheadLog.Options
 }
 
 // ---------------------------------------------------------------------------
@@ -252,6 +269,9 @@ interface Prepared {
   readonly data: Uint8Array
 }
 
+const isLogError = (e: { readonly _tag: string }): e is WriteAheadLog.WriteAheadLogError =>
+  e._tag === "WriteAheadLogFullError" || e._tag === "WriteAheadLogIoError"
+
 const asInvalid = (error: DecodeError): InvalidEventError =>
   error._tag === "InvalidEventError"
     ? error
@@ -260,15 +280,20 @@ const asInvalid = (error: DecodeError): InvalidEventError =>
       rule: error.reason
     })
 
-export const make = (options: Options): Effect.Effect<CommerceSyncApi, KinesisError, Kinesis | Scope.Scope> =>
+export const make = (options: Options): Effect.Effect<CommerceSyncApi, Producer.MakeError, Kinesis | Scope.Scope> =>
   Effect.gen(function*() {
     const { streams } = options
     const bufferRecords = options.producer?.bufferRecords ?? DEFAULT_BUFFER_RECORDS
     const maxInFlight = options.maxInFlight ?? DEFAULT_MAX_IN_FLIGHT
-    const producers = new Map<string, Producer.ProducerApi>()
+    const producers = new Map<string, Producer.ProducerApi<WriteAheadLog.WriteAheadLogError>>()
+    const log = options.writeAheadLog
     for (const streamName of [streams.product, streams.productUpdate, streams.orders]) {
       if (streamName === undefined || producers.has(streamName)) continue
-      producers.set(streamName, yield* Producer.make({ linger: DEFAULT_LINGER, ...options.producer, bufferRecords, streamName }))
+      const writeAheadLog = log && { ...log, directory: join(log.directory, streamName) }
+      producers.set(
+        streamName,
+        yield* Producer.make({ linger: DEFAULT_LINGER, ...options.producer, bufferRecords, streamName, ...(writeAheadLog && { writeAheadLog }) })
+      )
     }
     const producerOf = (stream: string) => producers.get(stream)!
     const everyProducer = [...producers.values()]
@@ -355,7 +380,9 @@ export const make = (options: Options): Effect.Effect<CommerceSyncApi, KinesisEr
         byStream,
         ([stream, indices]) =>
           producerOf(stream).putAll(indices.map((i) => prepared[i]!)).pipe(
-            // `prepare` checked size and partition key, the only reasons putAll refuses.
+            // The write-ahead log could not take them: they were not written.
+            Effect.catchIf(isLogError, (error) => Effect.succeed(indices.map(() => Either.left(error)))),
+            // `prepare` checked size and partition key, the only other reasons putAll refuses.
             Effect.orDie,
             Effect.flatMap((outcomes) =>
               Effect.map(Clock.currentTimeMillis, (now) => settle(prepared, indices, outcomes, now, out))
@@ -368,7 +395,7 @@ export const make = (options: Options): Effect.Effect<CommerceSyncApi, KinesisEr
     const settle = (
       prepared: ReadonlyArray<Prepared>,
       indices: ReadonlyArray<number>,
-      outcomes: ReadonlyArray<Either.Either<Producer.Acknowledged, ProducerError.PutFailure>>,
+      outcomes: ReadonlyArray<Either.Either<Producer.Acknowledged, ProducerError.PutFailure | WriteAheadLog.WriteAheadLogError>>,
       now: number,
       out: Array<Either.Either<Synced, WriteFailedError>>
     ) => {
@@ -457,7 +484,7 @@ export const make = (options: Options): Effect.Effect<CommerceSyncApi, KinesisEr
     } satisfies CommerceSyncApi
   })
 
-export const layer = (options: Options): Layer.Layer<CommerceSync, KinesisError, Kinesis> =>
+export const layer = (options: Options): Layer.Layer<CommerceSync, Producer.MakeError, Kinesis> =>
   Layer.scoped(CommerceSync, make(options))
 
 /**
@@ -466,14 +493,26 @@ export const layer = (options: Options): Layer.Layer<CommerceSync, KinesisError,
  * false) with `KINESIS_PRODUCT_UPDATE_STREAM` (required when it is true),
  * and `KINESIS_INSERT_RATE_LIMIT` (optional).
  */
-export const config: Config.Config<Pick<Options, "streams" | "rateLimit">> = Config.all({
+/** Each stream's write-ahead log, from `COMMERCE_SYNC_WAL_DIR` (none when unset), `COMMERCE_SYNC_WAL_MAX_BYTES` and `COMMERCE_SYNC_WAL_FSYNC`. */
+const writeAheadLogConfig: Config.Config<Option.Option<WriteAheadLog.Options>> = Config.all({
+  directory: Config.option(Config.nonEmptyString("COMMERCE_SYNC_WAL_DIR")),
+  maxBytes: Config.option(Config.integer("COMMERCE_SYNC_WAL_MAX_BYTES").pipe(Config.validate({ message: "must be a positive number of bytes", validation: (n) => n > 0 }))),
+  fsync: Config.literal("put", "interval", "none")("COMMERCE_SYNC_WAL_FSYNC").pipe(Config.withDefault("put" as const))
+}).pipe(
+  Config.map(({ directory, fsync, maxBytes }) =>
+    Option.map(directory, (directory): WriteAheadLog.Options => Option.isSome(maxBytes) ? { directory, fsync, maxBytes: maxBytes.value } : { directory, fsync })
+  )
+)
+
+export const config: Config.Config<Pick<Options, "streams" | "rateLimit" | "writeAheadLog">> = Config.all({
   product: Config.nonEmptyString("KINESIS_PRODUCT_STREAM"),
   orders: Config.nonEmptyString("KINESIS_ORDERS_STREAM"),
   separate: Config.boolean("SEPARATE_SKU_CREATE_UPDATE_STREAM").pipe(Config.withDefault(false)),
   productUpdate: Config.option(Config.nonEmptyString("KINESIS_PRODUCT_UPDATE_STREAM")),
-  rateLimit: Config.option(RateLimit.config("KINESIS_INSERT_RATE_LIMIT"))
+  rateLimit: Config.option(RateLimit.config("KINESIS_INSERT_RATE_LIMIT")),
+  writeAheadLog: writeAheadLogConfig
 }).pipe(
-  Config.mapOrFail(({ orders, product, productUpdate, rateLimit, separate }) => {
+  Config.mapOrFail(({ orders, product, productUpdate, rateLimit, separate, writeAheadLog }) => {
     if (separate && Option.isNone(productUpdate)) {
       return Either.left(
         ConfigError.MissingData(
@@ -483,7 +522,11 @@ export const config: Config.Config<Pick<Options, "streams" | "rateLimit">> = Con
       )
     }
     const streams: Streams = separate ? { product, orders, productUpdate: Option.getOrThrow(productUpdate) } : { product, orders }
-    return Either.right(Option.isSome(rateLimit) ? { streams, rateLimit: rateLimit.value } : { streams })
+    return Either.right({
+      streams,
+      ...(Option.isSome(rateLimit) && { rateLimit: rateLimit.value }),
+      ...(Option.isSome(writeAheadLog) && { writeAheadLog: writeAheadLog.value })
+    })
   })
 )
 
@@ -493,11 +536,14 @@ export const variables = {
   KINESIS_ORDERS_STREAM: "the Kinesis stream of order events",
   SEPARATE_SKU_CREATE_UPDATE_STREAM: "true to send product.updated events to KINESIS_PRODUCT_UPDATE_STREAM",
   KINESIS_PRODUCT_UPDATE_STREAM: "the Kinesis stream of product.updated events, when SEPARATE_SKU_CREATE_UPDATE_STREAM is true",
-  KINESIS_INSERT_RATE_LIMIT: "the most events sent per period across all streams, e.g. 100/m"
+  KINESIS_INSERT_RATE_LIMIT: "the most events sent per period across all streams, e.g. 100/m",
+  COMMERCE_SYNC_WAL_DIR: "a directory for each stream's write-ahead log, so a crash loses no event taken; none when unset",
+  COMMERCE_SYNC_WAL_MAX_BYTES: "the most bytes each write-ahead log holds before writes wait (default 256 MiB)",
+  COMMERCE_SYNC_WAL_FSYNC: "when the write-ahead log reaches the disk: put (before each write is taken, the default), interval or none"
 } as const
 
 /** Like `layer`, with streams and rate limit from `config`. */
 export const layerConfig = (
-  options: Omit<Options, "streams" | "rateLimit"> = {}
-): Layer.Layer<CommerceSync, KinesisError | ConfigError.ConfigError, Kinesis> =>
+  options: Omit<Options, "streams" | "rateLimit" | "writeAheadLog"> = {}
+): Layer.Layer<CommerceSync, Producer.MakeError | ConfigError.ConfigError, Kinesis> =>
   Layer.scoped(CommerceSync, Effect.flatMap(config, (fromEnv) => make({ ...options, ...fromEnv })))

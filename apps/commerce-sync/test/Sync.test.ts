@@ -7,7 +7,11 @@
 import { describe, expect, it, layer } from "@effect/vitest"
 import { sampleOrders, sampleProducts } from "@eddy/commerce/CommerceArbitrary"
 import { type CommerceEvent, decodeCommerceEvent } from "@eddy/commerce/CommerceEvent"
-import { ConfigProvider, Effect, Either, Exit, Fiber, Layer, Metric, Option, Scope, TestServices } from "effect"
+import { ConfigProvider, Context, Effect, Either, Exit, Fiber, Layer, Metric, Option, Scope, TestServices } from "effect"
+import { Kinesis, type KinesisApi, KinesisUnavailableError } from "@eddy/kinesis/Kinesis"
+import * as fs from "node:fs"
+import * as os from "node:os"
+import * as path from "node:path"
 import * as Changes from "../src/Changes"
 import * as Sync from "../src/Sync"
 import { createStream, KinesisLocal, readBack, uniqueName, unpaced, until } from "./support/kinesis"
@@ -185,5 +189,48 @@ describe("config", () => {
       const env = ConfigProvider.fromMap(new Map([["KINESIS_PRODUCT_STREAM", product], ["KINESIS_ORDERS_STREAM", orders]]))
       const sync = yield* Effect.provide(Sync.CommerceSync, Sync.layerConfig({ producer: unpaced }).pipe(Layer.provide(Layer.setConfigProvider(env))))
       expect(sync.streams).toEqual({ product, orders })
+    }).pipe(Effect.provide(KinesisLocal), TestServices.provideLive))
+
+  it.scoped("with COMMERCE_SYNC_WAL_DIR, an event taken but not yet written when the service stopped is sent by its next start", () =>
+    Effect.gen(function*() {
+      const product = uniqueName("products")
+      const orders = uniqueName("orders")
+      yield* createStream(product, 1)
+      yield* createStream(orders, 1)
+      const dir = yield* Effect.acquireRelease(
+        Effect.sync(() => fs.mkdtempSync(path.join(os.tmpdir(), "commerce-sync-wal-"))),
+        (d) => Effect.sync(() => fs.rmSync(d, { recursive: true, force: true }))
+      )
+      const env = ConfigProvider.fromMap(
+        new Map([["KINESIS_PRODUCT_STREAM", product], ["KINESIS_ORDERS_STREAM", orders], ["COMMERCE_SYNC_WAL_DIR", dir]])
+      )
+      const real = yield* Kinesis
+      const down: KinesisApi = {
+        ...real,
+        putRecords: () => Effect.fail(new KinesisUnavailableError({ operation: "PutRecords", message: "Kinesis is down (injected)" }))
+      }
+      const event = sampleOrders(1, { seed: 11 })[0]!
+      const service = (kinesis: KinesisApi) =>
+        Sync.layerConfig({ producer: { ...unpaced, closeTimeout: 0 } }).pipe(
+          Layer.provide(Layer.setConfigProvider(env)),
+          Layer.provide(Layer.succeed(Kinesis, kinesis))
+        )
+
+      const scope = yield* Scope.make()
+      const first = Context.get(yield* Layer.build(service(down)).pipe(Scope.extend(scope)), Sync.CommerceSync)
+      const waiting = yield* Effect.fork(first.sync(event))
+      yield* until(Effect.map(first.load, (l) => l.queued === 1), "the producer holds the event")
+      yield* Scope.close(scope, Exit.void)
+      const failed = yield* Effect.flip(Fiber.join(waiting))
+      expect(failed._tag).toBe("WriteFailedError")
+      // A log per stream; only the orders stream's holds a record.
+      expect(fs.readdirSync(dir).sort()).toEqual([orders, product].sort())
+      expect(fs.readdirSync(path.join(dir, orders)).filter((f) => f.endsWith(".wal")).length).toBe(1)
+      expect(fs.readdirSync(path.join(dir, product)).filter((f) => f.endsWith(".wal"))).toEqual([])
+
+      const second = Context.get(yield* Layer.build(service(real)), Sync.CommerceSync)
+      yield* second.flush
+      const sent = decodeAll(yield* readBack(orders, 1))
+      expect(sent.map((e) => e.eventId)).toEqual([event.eventId])
     }).pipe(Effect.provide(KinesisLocal), TestServices.provideLive))
 })

@@ -30,6 +30,12 @@
  * timeout, say) is retried and writes its records again, so consumers
  * deduplicate by event id.
  *
+ * With `writeAheadLog`, records survive a crash of the process: `put` and
+ * `offer` append them to a local log first (see `WriteAheadLog`), `offer`
+ * returns once they are there (and on disk, per its `fsync`), and the next
+ * producer to open the log sends whatever Kinesis had not acknowledged,
+ * including what was still held when the scope closed.
+ *
  * The errors are in `ProducerError`; the steps in `internal/`: `validation`
  * (what `put` refuses), `dispatcher` (the send loop and closing),
  * `settlement` (acknowledging and requeueing a sent batch) and `batcher`
@@ -71,6 +77,8 @@ import * as Dispatcher from "./internal/dispatcher"
 import { type Meters, State } from "./internal/state"
 import { type Acknowledged, type Outcome, Ticket } from "./internal/ticket"
 import * as Validation from "./internal/validation"
+import * as Log from "./internal/writeAheadLog"
+import type * as WriteAheadLog from "./WriteAheadLog"
 
 export type { Acknowledged } from "./internal/ticket"
 
@@ -138,29 +146,42 @@ export interface Options {
   readonly aggregate?: boolean
   /** How long closing the scope waits for held records to be written. Default 30 s. */
   readonly closeTimeout?: Duration.DurationInput
+  /** Appends every record to this local write-ahead log before taking it, so a crash loses none. Default none. */
+  readonly writeAheadLog?: WriteAheadLog.Options
 }
 
-export interface ProducerApi {
+/**
+ * A producer's calls; `E` is what its write-ahead log may refuse with
+ * (`WriteAheadLogError`), `never` without one.
+ */
+export interface ProducerApi<E = never> {
   readonly streamName: string
-  /** Waits for room, then for the record's outcome. */
-  readonly put: (record: ProducerRecord) => Effect.Effect<Acknowledged, InvalidRecordError | PutFailure>
+  /** Waits for room (in the write-ahead log too, if there is one), then for the record's outcome. */
+  readonly put: (record: ProducerRecord) => Effect.Effect<Acknowledged, InvalidRecordError | PutFailure | E>
   /**
    * Waits for room for each record in turn, then for all outcomes, in input
    * order. An invalid record refuses the whole call before any is queued.
    */
   readonly putAll: (
     records: ReadonlyArray<ProducerRecord>
-  ) => Effect.Effect<ReadonlyArray<Either.Either<Acknowledged, PutFailure>>, InvalidRecordError>
-  /** Waits for room only; a record that later fails reaches the failure sink. */
-  readonly offer: (record: ProducerRecord) => Effect.Effect<void, InvalidRecordError | ProducerClosedError>
-  readonly offerAll: (records: ReadonlyArray<ProducerRecord>) => Effect.Effect<void, InvalidRecordError | ProducerClosedError>
+  ) => Effect.Effect<ReadonlyArray<Either.Either<Acknowledged, PutFailure>>, InvalidRecordError | E>
+  /**
+   * Waits for room only; a record that later fails reaches the failure sink.
+   * With a write-ahead log, it returns once the record is in the log (and on
+   * disk, per its `fsync`): from then on a crash does not lose it.
+   */
+  readonly offer: (record: ProducerRecord) => Effect.Effect<void, InvalidRecordError | ProducerClosedError | E>
+  readonly offerAll: (
+    records: ReadonlyArray<ProducerRecord>
+  ) => Effect.Effect<void, InvalidRecordError | ProducerClosedError | E>
   /** Sends at once whatever waits to fill a batch and waits until the producer holds no record. */
   readonly flush: Effect.Effect<void>
   /** Records held now: queued, in flight or awaiting a retry. Never above `bufferRecords`, but for a single record put into an empty producer. */
   readonly depth: Effect.Effect<number>
 }
 
-export class Producer extends Context.Tag("@eddy/kinesis/Producer")<Producer, ProducerApi>() {}
+/** The producer a layer builds; its calls' errors include the write-ahead log's, which only a producer with one raises. */
+export class Producer extends Context.Tag("@eddy/kinesis/Producer")<Producer, ProducerApi<WriteAheadLog.WriteAheadLogError>>() {}
 
 // ---------------------------------------------------------------------------
 // Metrics
@@ -236,10 +257,49 @@ const makeBatcher = (options: Options) =>
     )
   })
 
-export const make = (options: Options): Effect.Effect<ProducerApi, KinesisError, Kinesis | Scope.Scope> =>
-  Effect.gen(function*() {
+/** Why a producer could not start: listing the stream's shards failed, or its write-ahead log could not be opened. */
+export type MakeError = KinesisError | WriteAheadLog.WriteAheadLogLockedError | WriteAheadLog.WriteAheadLogIoError
+
+/**
+ * Queues what the write-ahead log kept from the last run, oldest first and
+ * before any new record, so order per key holds across the restart; past
+ * the buffer bound, as the records are in memory already.
+ */
+const resend = (state: State, admit: Validation.Admit<ProducerRecord>, recovered: ReadonlyArray<Log.Recovered>) => {
+  let bytes = 0
+  const invalid: Array<number> = []
+  const entries: Array<Entry> = []
+  for (const r of recovered) {
+    const entry = Validation.toEntry(admit, r, entries.length, undefined)
+    // Checked when first put; only a change of Kinesis's limits could refuse it now, and retrying would not help.
+    if ("_tag" in entry) {
+      invalid.push(r.seq)
+      continue
+    }
+    entry.logSeq = r.seq
+    entries.push(entry)
+    bytes += entry.size
+  }
+  state.log?.acknowledge(invalid)
+  if (entries.length === 0) return
+  state.admission.force(entries.length, bytes)
+  for (const e of entries) state.batcher.add(e)
+  state.drained.unsafeClose()
+  state.wake.unsafeOpen()
+}
+
+/** A producer of `options.streamName`, for the scope; closing the scope sends what it holds (see the module's notes). */
+export function make(options: Options & { readonly writeAheadLog?: undefined }): Effect.Effect<ProducerApi, KinesisError, Kinesis | Scope.Scope>
+export function make(
+  options: Options
+): Effect.Effect<ProducerApi<WriteAheadLog.WriteAheadLogError>, MakeError, Kinesis | Scope.Scope>
+export function make(options: Options): Effect.Effect<ProducerApi<WriteAheadLog.WriteAheadLogError>, MakeError, Kinesis | Scope.Scope> {
+  return Effect.gen(function*() {
     const { streamName } = options
     const schedule = options.retry ?? retrySchedule()
+    // Opened first, so it closes last: after the producer has settled what it could.
+    const opened = options.writeAheadLog === undefined ? undefined : yield* Log.open(options.writeAheadLog)
+    const log = opened?.log
     const state = new State(
       {
         streamName,
@@ -252,7 +312,8 @@ export const make = (options: Options): Effect.Effect<ProducerApi, KinesisError,
       },
       yield* makeBatcher(options),
       new Admission(options.bufferRecords ?? 10_000, Math.max(options.bufferBytes ?? DEFAULT_BUFFER_BYTES, RECORD_MAX_BYTES)),
-      yield* FiberSet.make()
+      yield* FiberSet.make(),
+      log
     )
     const admit: Validation.Admit<ProducerRecord> = { partitionKey: options.partitionKey, retryState: schedule.initial, aggregation: aggregationOf(options) }
 
@@ -270,15 +331,23 @@ export const make = (options: Options): Effect.Effect<ProducerApi, KinesisError,
         const deferred = yield* Deferred.make<ReadonlyArray<Outcome>>()
         const ticket = new Ticket(records.length, deferred)
         const entries = yield* Validation.toEntries(admit, records, ticket)
+        if (log !== undefined) yield* log.append(entries)
         const admitted = yield* enqueue(entries)
         for (let i = admitted; i < entries.length; i++) ticket.settle(i, Either.left(new ProducerClosedError({ attempts: 0 })))
         return yield* Deferred.await(deferred)
       })
 
     const offerAll = (records: ReadonlyArray<ProducerRecord>) =>
-      Effect.flatMap(Validation.toEntries(admit, records, undefined), (entries) =>
-        Effect.flatMap(enqueue(entries), (admitted) =>
-          admitted < entries.length ? Effect.fail(new ProducerClosedError({ attempts: 0 })) : Effect.void))
+      Effect.gen(function*() {
+        const entries = yield* Validation.toEntries(admit, records, undefined)
+        if (log !== undefined) yield* log.append(entries)
+        const admitted = yield* enqueue(entries)
+        // Returning means accepted: on disk first, as the log's fsync setting says.
+        if (log !== undefined) yield* log.durable
+        if (admitted < entries.length) return yield* Effect.fail(new ProducerClosedError({ attempts: 0 }))
+      })
+
+    if (opened !== undefined) resend(state, admit, opened.recovered)
 
     yield* FiberSet.run(
       state.fibers,
@@ -294,14 +363,15 @@ export const make = (options: Options): Effect.Effect<ProducerApi, KinesisError,
       offerAll,
       flush: Dispatcher.flush(state),
       depth: Effect.sync(() => state.admission.records)
-    } satisfies ProducerApi
+    } satisfies ProducerApi<WriteAheadLog.WriteAheadLogError>
   })
+}
 
-export const layer = (options: Options): Layer.Layer<Producer, KinesisError, Kinesis> => Layer.scoped(Producer, make(options))
+export const layer = (options: Options): Layer.Layer<Producer, MakeError, Kinesis> => Layer.scoped(Producer, make(options))
 
 /**
  * Like `layer`, with the options from `Config`, e.g. `{ streamName:
  * Config.string("ORDERS_STREAM"), rateLimit: Config.option(RateLimit.config("INSERT_RATE_LIMIT")).pipe(Config.map(Option.getOrUndefined)) }`.
  */
-export const layerConfig = (config: Config.Config.Wrap<Options>): Layer.Layer<Producer, KinesisError | ConfigError.ConfigError, Kinesis> =>
+export const layerConfig = (config: Config.Config.Wrap<Options>): Layer.Layer<Producer, MakeError | ConfigError.ConfigError, Kinesis> =>
   Layer.scoped(Producer, Effect.flatMap(Config.unwrap(config), make))

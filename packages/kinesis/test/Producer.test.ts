@@ -30,6 +30,7 @@ import * as Kpl from "../src/Kpl"
 import * as Producer from "../src/Producer"
 import type * as ProducerError from "../src/ProducerError"
 import * as RateLimit from "../src/RateLimit"
+import { awaitActive, createStream, readAll, userRecords } from "./support/Stream"
 
 const KinesisLocal = Layer.unwrapScoped(Effect.map(Kinesalite.start(), ({ endpoint }) => kinesisLayer({ endpoint })))
 
@@ -41,58 +42,6 @@ const bytes = (s: string) => encoder.encode(s)
 const unpaced = { shardLimit: { recordsPerSecond: 1e9, bytesPerSecond: 1e12 } } as const
 /** Quick retries: the delays' shape is tested on the TestClock. */
 const quickRetry = Producer.retrySchedule({ base: "2 millis", cap: "20 millis", retries: 30 })
-
-const createStream = (name: string, shards: number) =>
-  Effect.gen(function*() {
-    const kinesis = yield* Kinesis
-    yield* kinesis.createStream({ StreamName: name, ShardCount: shards })
-    yield* awaitActive(name)
-  })
-
-const awaitActive = (name: string) =>
-  Effect.flatMap(Kinesis, (kinesis) =>
-    kinesis.describeStreamSummary({ StreamName: name }).pipe(
-      Effect.repeat({
-        until: (out) => out.StreamDescriptionSummary?.StreamStatus === "ACTIVE",
-        schedule: Schedule.spaced("5 millis")
-      })
-    ))
-
-interface Stored {
-  readonly shardId: string
-  readonly sequenceNumber: string
-  readonly partitionKey: string
-  readonly data: Uint8Array
-}
-
-/** Every record of every shard, from TRIM_HORIZON; shards in ListShards order (parents before children), records in shard order. */
-const readAll = (name: string) =>
-  Effect.gen(function*() {
-    const kinesis = yield* Kinesis
-    const shards = (yield* kinesis.listShards({ StreamName: name })).Shards ?? []
-    const out: Array<Stored> = []
-    for (const shard of shards) {
-      let iterator = (yield* kinesis.getShardIterator({
-        StreamName: name,
-        ShardId: shard.ShardId!,
-        ShardIteratorType: "TRIM_HORIZON"
-      })).ShardIterator
-      while (iterator) {
-        const page = yield* kinesis.getRecords({ ShardIterator: iterator, Limit: 10_000 })
-        const records = page.Records ?? []
-        for (const r of records) {
-          out.push({ shardId: shard.ShardId!, sequenceNumber: r.SequenceNumber!, partitionKey: r.PartitionKey!, data: r.Data! })
-        }
-        if (records.length === 0) break
-        iterator = page.NextShardIterator
-      }
-    }
-    return out
-  })
-
-/** The user records inside stored Kinesis records, aggregates unpacked. */
-const userRecords = (stored: ReadonlyArray<Stored>) =>
-  stored.flatMap((r) => Either.getOrThrow(Kpl.deaggregate(r.data, r.partitionKey)).map((u) => ({ ...u, shardId: r.shardId })))
 
 /** `key-k#n` records: `perKey` of each of `keys` keys, interleaved. */
 const numbered = (keys: number, perKey: number, prefix = ""): Array<Producer.ProducerRecord> =>

@@ -44,6 +44,12 @@ export class Admission {
     })
   }
 
+  /** Holds records past the bound (those a write-ahead log hands back at start): later callers wait until they drain. */
+  force(records: number, bytes: number): void {
+    this.records += records
+    this.bytes += bytes
+  }
+
   /** Frees room for records whose outcome is known, admitting waiters in order. */
   release(records: number, bytes: number): void {
     this.records -= records

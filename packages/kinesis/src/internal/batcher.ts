@@ -44,6 +44,8 @@ export interface Entry {
   retryState: unknown
   /** When it may be sent again (Clock milliseconds). */
   due: number
+  /** Its sequence number in the producer's write-ahead log; -1 without one. */
+  logSeq: number
 }
 
 /** One Kinesis record of a PutRecords call. */

@@ -101,6 +101,15 @@ export const close = (state: State, timeout: Duration.DurationInput) =>
     yield* FiberSet.clear(state.fibers)
     const left = batcher.drain()
     if (left.length === 0) return
+    if (state.log !== undefined) {
+      // Not given up on: they stay in the log, and the next producer to open it sends them.
+      yield* Effect.logWarning(
+        `${left.length} record(s) for Kinesis stream ${state.settings.streamName} were not written before the producer closed; they stay in the write-ahead log in ${state.log.settings.directory} and are sent when it is opened again`
+      )
+      for (const e of left) e.ticket?.settle(e.index, Either.left(new ProducerClosedError({ attempts: e.attempts })))
+      admission.release(left.length, left.reduce((n, e) => n + e.size, 0))
+      return
+    }
     const failures = left.map((e) => [e, new ProducerClosedError({ attempts: e.attempts })] as const)
     yield* sink(failures.map(([e, error]) => toFailedRecord(e, error)))
     for (const [e, error] of failures) e.ticket?.settle(e.index, Either.left(error))

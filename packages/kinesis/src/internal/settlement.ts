@@ -146,10 +146,17 @@ export const settle = (state: State, batch: Batch, result: Either.Either<PutReco
     if (failed.length > 0) yield* sink(failed.map(([e, error]) => toFailedRecord(e, error)))
 
     let doneBytes = 0
+    const logged: Array<number> = []
     for (const out of batch.records) {
       batcher.finish(out, again.size > 0 ? again : undefined)
-      for (const e of out.entries) if (again.size === 0 || !again.has(e)) doneBytes += e.size
+      for (const e of out.entries) {
+        if (again.size > 0 && again.has(e)) continue
+        doneBytes += e.size
+        if (e.logSeq >= 0) logged.push(e.logSeq)
+      }
     }
+    // Written or given to the sink: a restart must not send them again.
+    state.log?.acknowledge(logged)
     for (const [e, error] of failed) e.ticket?.settle(e.index, Either.left(error))
     admission.release(batch.userRecords - again.size, doneBytes)
     if (admission.records === 0) state.drained.unsafeOpen()

@@ -8,6 +8,7 @@ import type { KinesisApi } from "../Kinesis"
 import type { FailedRecord, RetryCause } from "../ProducerError"
 import type { Admission } from "./admission"
 import type { Batcher } from "./batcher"
+import type { Log } from "./writeAheadLog"
 
 /** The producer's metrics, tagged with its stream. */
 export interface Meters {
@@ -46,6 +47,8 @@ export class State {
     readonly settings: Settings,
     readonly batcher: Batcher,
     readonly admission: Admission,
-    readonly fibers: FiberSet.FiberSet
+    readonly fibers: FiberSet.FiberSet,
+    /** The write-ahead log records are appended to before they are admitted, if the producer has one. */
+    readonly log: Log | undefined
   ) {}
 }

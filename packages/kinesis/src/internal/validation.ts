@@ -66,12 +66,12 @@ export const toEntry = <R extends PutRecord>(
   if (admit.aggregation === "ndjson" && !oneLine(record.data)) return new MultilineRecordError({ index })
   const retryState = admit.retryState
   if (record.explicitHashKey === undefined) {
-    return { partitionKey, data: record.data, size, explicitHash: undefined, ticket, index, attempts: 0, retryState, due: 0 }
+    return { partitionKey, data: record.data, size, explicitHash: undefined, ticket, index, attempts: 0, retryState, due: 0, logSeq: -1 }
   }
   const explicitHashKey = record.explicitHashKey
   const hash = effectiveHashKey({ partitionKey, explicitHashKey, data: record.data })
   return Option.isSome(hash)
-    ? { partitionKey, explicitHashKey, data: record.data, size, explicitHash: hash.value, ticket, index, attempts: 0, retryState, due: 0 }
+    ? { partitionKey, explicitHashKey, data: record.data, size, explicitHash: hash.value, ticket, index, attempts: 0, retryState, due: 0, logSeq: -1 }
     : new InvalidExplicitHashKeyError({ index, explicitHashKey })
 }
 
