@@ -70,7 +70,6 @@ import type * as Deduper from "@eddy/core/Deduper"
 import * as Leases from "@eddy/core/Leases"
 import * as Pipeline from "@eddy/core/Pipeline"
 import * as Processor from "@eddy/core/Processor"
-import type * as Store from "@eddy/core/Store"
 import * as Consumer from "@eddy/kinesis/Consumer"
 import * as Kinesis from "@eddy/kinesis/Kinesis"
 import * as StreamId from "@eddy/kinesis/StreamId"
@@ -194,11 +193,11 @@ export interface WorkerOptions extends Settings {
   readonly read?: ReadOptions
 }
 
-export interface Options<E = never> extends Partial<Settings> {
+export interface Options<E = never, P extends ReadonlyArray<Pipeline.Pipeline> = ReadonlyArray<Pipeline.Pipeline>> extends Partial<Settings> {
   /** The pipelines to run: the same definition the Lambda handler runs. */
-  readonly pipelines: ReadonlyArray<Pipeline.Pipeline>
-  /** Store, deduper and dead-letter sink. */
-  readonly layer: Layer.Layer<Store.Store | Deduper.Deduper | DeadLetter.DeadLetter, E>
+  readonly pipelines: P
+  /** The pipelines' stores (`Store.Store` for those that name none, and each placement they name), deduper and dead-letter sink. */
+  readonly layer: Layer.Layer<Pipeline.StoresOf<P> | Deduper.Deduper | DeadLetter.DeadLetter, E>
   /** Default `Kinesis.layerConfig`. */
   readonly kinesis?: Layer.Layer<Kinesis.Kinesis, E>
   /** The lease table the workers share, e.g. `DynamoLeases.layerConfig(...)` or `RedisLeases.layer(...)`. */
@@ -359,13 +358,13 @@ export const make = (
   }).pipe(Effect.annotateLogs({ workerId: options.workerId }))
 
 /** The worker with its processor, Kinesis client and lease table, configured from `options` and the environment. */
-export const layer = <E = never>(
-  options: Options<E>
+export const layer = <E = never, const P extends ReadonlyArray<Pipeline.Pipeline> = ReadonlyArray<Pipeline.Pipeline>>(
+  options: Options<E, P>
 ): Layer.Layer<Service, E | ConfigError.ConfigError | ServeError | StreamId.LegacyLeaseTableError | Leases.LeaseStoreError | Preflight.PreflightError> => {
   // At start, so a bad definition fails the task before any lease is taken.
   Pipeline.validate(options.pipelines)
   const processor = Processor.layer({
-    pipelines: options.pipelines,
+    pipelines: Processor.provided(options.pipelines),
     payloadHash: PayloadHash.sha256Hex,
     ...(options.retry !== undefined ? { retry: options.retry } : {})
   })
@@ -385,7 +384,7 @@ export const layer = <E = never>(
 }
 
 /** The service as a program for `NodeRuntime.runMain`, logging JSON lines (level from `LOG_LEVEL`). */
-export const run = <E = never>(
-  options: Options<E>
+export const run = <E = never, const P extends ReadonlyArray<Pipeline.Pipeline> = ReadonlyArray<Pipeline.Pipeline>>(
+  options: Options<E, P>
 ): Effect.Effect<never, E | ConfigError.ConfigError | ServeError | StreamId.LegacyLeaseTableError | Leases.LeaseStoreError | Preflight.PreflightError> =>
   Layer.launch(layer(options)).pipe(Effect.provide(Log.layerConfig))
