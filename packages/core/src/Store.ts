@@ -247,12 +247,19 @@ export const makeMemory = Effect.sync(() => {
         return writes.map(() => undefined)
       }),
     getMany: (monoid, refs) =>
-      Effect.sync(() =>
-        refs.map((ref) => {
-          const item = items.get(itemId(ref))
-          return item === undefined ? Option.none() : Option.some(monoid.decode(item.state))
-        })
-      )
+      Effect.try({
+        try: () =>
+          refs.map((ref) => {
+            const item = items.get(itemId(ref))
+            return item === undefined ? Option.none() : Option.some(monoid.decode(item.state))
+          }),
+        catch: (cause) =>
+          new StoreMisconfiguredError({
+            code: "AggregateChanged",
+            message: `a stored state is not a ${monoid.name} (${cause instanceof Error ? cause.message : String(cause)}); a pipeline whose aggregate changed needs a new name`,
+            cause
+          })
+      })
   })
 })
 
