@@ -280,7 +280,7 @@ export const make = (options: Options) =>
         const rounds: Array<Array<number>> = []
         for (const group of groups.values()) group.forEach((i, r) => (rounds[r] ??= []).push(i))
         return Effect.forEach(rounds, (round) => settle(writes, steps, round), { discard: true }).pipe(
-          Effect.as(steps.map((s): WriteResult => (s._tag === "Failed" ? s.error : undefined)))
+          Effect.map(() => steps.map((s): WriteResult => (s._tag === "Failed" ? s.error : undefined)))
         )
       })
 
