@@ -96,7 +96,8 @@ describe("the README's TypeScript", () => {
       "src/state.ts",
       "src/lambda.ts",
       "src/service.ts",
-      "src/stack.ts"
+      "src/stack.ts",
+      "src/stores.ts"
     ])
   })
 
