@@ -99,7 +99,8 @@ describe("the README's TypeScript", () => {
       "src/stack.ts",
       "src/aggregated.ts",
       "src/fanout.ts",
-      "src/producer.ts"
+      "src/producer.ts",
+      "src/stores.ts"
     ])
   })
 

@@ -83,7 +83,7 @@ const pnpm = (): { readonly command: string; readonly prefix: ReadonlyArray<stri
 }
 
 /** Modules that load only inside a test runner (they register tests with @effect/vitest). */
-const testRunnerOnly = new Set(["@eddy/testing/LeasesSuite"])
+const testRunnerOnly = new Set(["@eddy/testing/LeasesSuite", "@eddy/testing/StoreSuite"])
 
 /** A TypeScript file importing every public module: tsc checks each one's declarations. */
 const everyModuleSource = (): string =>

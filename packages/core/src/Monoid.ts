@@ -18,8 +18,9 @@ export type MonoidKind = "sum" | "count" | "min" | "max" | "first" | "last" | "s
  *
  * States are immutable: no operation mutates a state it is given or returned.
  */
-export interface Monoid<A> {
-  readonly kind: MonoidKind
+export interface Monoid<A, K extends MonoidKind = MonoidKind> {
+  /** The structural kind; a pipeline's store must hold it (see `Store.Tag`). */
+  readonly kind: K
   /** Human-readable description including parameters, e.g. `topk(10,100)`. */
   readonly name: string
   readonly empty: A
@@ -77,7 +78,7 @@ const add = (x: number, y: number): number => x + y
  * Sum of safe integers (money in minor units, quantities). State and JSON: the
  * number. Associative and commutative, not idempotent.
  */
-export const sum: Monoid<number> = {
+export const sum: Monoid<number, "sum"> = {
   kind: "sum",
   name: "sum",
   empty: 0,
@@ -90,9 +91,9 @@ export const sum: Monoid<number> = {
 }
 
 /** Count of events: a sum under its own name. The pipeline says what each event adds (`value: () => 1` to count them). */
-export const count: Monoid<number> = { ...sum, kind: "count", name: "count", decode: number("count") }
+export const count: Monoid<number, "count"> = { ...sum, kind: "count", name: "count", decode: number("count") }
 
-const extremum = (kind: "min" | "max", combine: (x: number, y: number) => number, empty: number): Monoid<number> => {
+const extremum = <K extends "min" | "max">(kind: K, combine: (x: number, y: number) => number, empty: number): Monoid<number, K> => {
   const decodeNumber = number(kind)
   return {
     kind,
@@ -117,10 +118,10 @@ const extremum = (kind: "min" | "max", combine: (x: number, y: number) => number
  * conditional set treats `null` or absence as "no value yet"). Associative,
  * commutative, idempotent.
  */
-export const min: Monoid<number> = extremum("min", (x, y) => Math.min(x, y), Infinity)
+export const min: Monoid<number, "min"> = extremum("min", (x, y) => Math.min(x, y), Infinity)
 
 /** Largest of finite numbers; as `min`, with identity `-Infinity` stored as `null`. */
-export const max: Monoid<number> = extremum("max", (x, y) => Math.max(x, y), -Infinity)
+export const max: Monoid<number, "max"> = extremum("max", (x, y) => Math.max(x, y), -Infinity)
 
 /** A value stamped with its event time; the state of `first` and `last`. */
 export interface Timed {
@@ -144,7 +145,7 @@ const compareTimed = (x: Timed, y: Timed): number => {
   return a < b ? -1 : a > b ? 1 : 0
 }
 
-const byEventTime = (kind: "first" | "last", keep: 1 | -1): Monoid<Timed | null> => {
+const byEventTime = <K extends "first" | "last">(kind: K, keep: 1 | -1): Monoid<Timed | null, K> => {
   const combine = (x: Timed | null, y: Timed | null): Timed | null =>
     x === null ? y : y === null ? x : compareTimed(y, x) * keep > 0 ? y : x
   return {
@@ -177,10 +178,10 @@ const byEventTime = (kind: "first" | "last", keep: 1 | -1): Monoid<Timed | null>
  * on the set of inputs only: associative, commutative, idempotent. Build
  * states with `timed(at, value)`.
  */
-export const first: Monoid<Timed | null> = byEventTime("first", -1)
+export const first: Monoid<Timed | null, "first"> = byEventTime("first", -1)
 
 /** The value with the latest event time; as `first`, ties going to the larger canonical JSON. */
-export const last: Monoid<Timed | null> = byEventTime("last", 1)
+export const last: Monoid<Timed | null, "last"> = byEventTime("last", 1)
 
 /** State of a bounded set: at most `capacity` items, ascending, and whether others were dropped. */
 export interface SetState {
@@ -191,8 +192,7 @@ export interface SetState {
 }
 
 /** The monoid of `set(capacity)`. */
-export interface BoundedSet extends Monoid<SetState> {
-  readonly kind: "set"
+export interface BoundedSet extends Monoid<SetState, "set"> {
   readonly capacity: number
   /** The state of one item. */
   readonly of: (item: string) => SetState
@@ -277,8 +277,7 @@ export const set = (capacity: number): BoundedSet => {
 export type { HllState } from "./internal/hyperLogLog"
 
 /** The monoid of `hll(precision)`: build values with `of`, read counts with `estimate`. */
-export interface HyperLogLog extends Monoid<Hll.HllState> {
-  readonly kind: "hll"
+export interface HyperLogLog extends Monoid<Hll.HllState, "hll"> {
   readonly precision: number
   /** The sketch of one string. */
   readonly of: (item: string) => Hll.HllState
@@ -347,8 +346,7 @@ export interface TopKEntry {
 }
 
 /** The monoid of `topK(k)`: build values with `of`, read the best with `top`. */
-export interface TopK extends Monoid<TopKState> {
-  readonly kind: "topk"
+export interface TopK extends Monoid<TopKState, "topk"> {
   readonly k: number
   readonly capacity: number
   /** The state of one item seen `count` times (a positive safe integer, default 1). */
@@ -454,8 +452,7 @@ export const topK = (k: number, options: { readonly capacity?: number } = {}): T
 }
 
 /** The monoid of `map(inner)`: values are maps folded key by key with `inner`. */
-export interface MapMonoid<A> extends Monoid<ReadonlyMap<string, A>> {
-  readonly kind: "map"
+export interface MapMonoid<A> extends Monoid<ReadonlyMap<string, A>, "map"> {
   readonly inner: Monoid<A>
   /** The state of one key holding one value. */
   readonly of: (key: string, value: A) => ReadonlyMap<string, A>

@@ -1,6 +1,7 @@
 import { Data } from "effect"
 import type { Decoder } from "./Decoder"
-import type { HllState, Monoid, SetState, Timed, TopKState } from "./Monoid"
+import type { HllState, Monoid, MonoidKind, SetState, Timed, TopKState } from "./Monoid"
+import * as Store from "./Store"
 import * as Window from "./Window"
 
 /**
@@ -18,13 +19,20 @@ export interface EventSource<E extends { readonly type: string }> {
 /** Receives the `(key, value)` pairs a pipeline emits for one event. */
 export type Emit<A> = (key: string, value: A) => void
 
-/** A compiled aggregation: which events it takes and how each becomes `(key, value)` pairs. */
-export interface Pipeline<E extends { readonly type: string } = any, A = any> {
+/**
+ * A compiled aggregation: which events it takes, how each becomes `(key,
+ * value)` pairs, and where the aggregates live. `R` is the service its store
+ * needs (`Store.Store` unless the definition names a placement); `any` when
+ * erased, as in `ReadonlyArray<Pipeline>`.
+ */
+export interface Pipeline<E extends { readonly type: string } = any, A = any, R = any> {
   readonly name: string
   readonly source: EventSource<E>
   readonly events: ReadonlySet<E["type"]>
   readonly aggregate: Monoid<A>
   readonly window: Window.Window
+  /** Where its aggregates live: `Store.Store` (the driver's default store) or the placement the definition names. */
+  readonly store: Store.Placement<R>
   /**
    * Calls `emit` for every pair the event yields. Synchronous; may throw on a
    * bug in user code, and the Processor then treats the event as poison
@@ -32,6 +40,9 @@ export interface Pipeline<E extends { readonly type: string } = any, A = any> {
    */
   readonly run: (event: E, emit: Emit<A>) => void
 }
+
+/** The services the stores of `P` need: what a driver's layer must provide for them. */
+export type StoresOf<P extends ReadonlyArray<Pipeline>> = P[number] extends infer X ? X extends Pipeline<any, any, infer R> ? R : never : never
 
 /** A pipeline definition that cannot run: a bad name, no events, pipelines that cannot run together. */
 export class PipelineDefinitionError extends Data.TaggedError("PipelineDefinitionError")<{ readonly message: string }> {}
@@ -61,25 +72,45 @@ export type ValueOf<A> = [A] extends [HllState] ? HllState & Hint<"a HyperLogLog
   : [A] extends [Timed | null] ? (Timed & Hint<"first/last take timed values: give Monoid.timed(eventTime, value)">) | null
   : A
 
-interface Common<E extends { readonly type: string }, T extends E["type"], A> {
+/**
+ * What a placement must be to hold aggregates of kind `K`: itself when it
+ * holds `K`, otherwise a type that names the kind it cannot hold, so the
+ * definition fails to compile with that in the message.
+ */
+export type Holding<P, K extends MonoidKind> = P extends { readonly holds: ReadonlyArray<infer H> } ? [K] extends [H] ? unknown
+  : { readonly [X in `this store cannot hold a ${Exclude<K, H>} aggregate`]: never }
+  : unknown
+
+interface Common<E extends { readonly type: string }, T extends E["type"], A, K extends MonoidKind, P> {
   /** Stable name: the store keys aggregates by it. Letters, digits, `_`, `-`, `.`. */
   readonly name: string
   readonly source: EventSource<E>
   readonly events: readonly [T, ...Array<T>]
   /** The monoid decides the value type: a `value` that does not fit it does not compile. */
-  readonly aggregate: Monoid<A>
+  readonly aggregate: Monoid<A, K>
   readonly window?: Window.Window
+  /**
+   * Where the aggregates live (default `Store.Store`, the driver's store): a
+   * placement such as `DynamoStore.DynamoStore`, `RedisStore.RedisStore`,
+   * `Store.Memory` or one of your own (`Store.Tag`). One that cannot hold the
+   * aggregate's kind does not compile.
+   */
+  readonly store?: P & Holding<P, K>
 }
 
 /** One `(key, value)` per event. */
-export interface KeyValue<E extends { readonly type: string }, T extends E["type"], A> extends Common<E, T, A> {
+export interface KeyValue<E extends { readonly type: string }, T extends E["type"], A, K extends MonoidKind = MonoidKind, P = typeof Store.Store>
+  extends Common<E, T, A, K, P>
+{
   readonly key: (event: Of<E, T>) => string
   readonly value: (event: Of<E, T>) => NoInfer<ValueOf<A>>
   readonly emit?: KeyValueOrEmit
 }
 
 /** Any number of `(key, value)` pairs per event, e.g. one per order line. */
-export interface Emitting<E extends { readonly type: string }, T extends E["type"], A> extends Common<E, T, A> {
+export interface Emitting<E extends { readonly type: string }, T extends E["type"], A, K extends MonoidKind = MonoidKind, P = typeof Store.Store>
+  extends Common<E, T, A, K, P>
+{
   readonly emit: (event: Of<E, T>) => Iterable<readonly [string, NoInfer<ValueOf<A>>]>
   readonly key?: never
   readonly value?: never
@@ -101,16 +132,29 @@ const validName = /^[A-Za-z0-9_.-]{1,128}$/
  * })
  * ```
  *
- * Throws `PipelineDefinitionError` for what types cannot catch (a bad name, no events).
+ * Throws `PipelineDefinitionError` for what types cannot catch (a bad name, no
+ * events, a store that cannot hold the aggregate given through a cast).
  */
-export const make = <E extends { readonly type: string }, const T extends E["type"], A>(
-  definition: KeyValue<E, T, A> | Emitting<E, T, A>
-): Pipeline<E, A> => {
+export const make = <
+  E extends { readonly type: string },
+  const T extends E["type"],
+  A,
+  K extends MonoidKind,
+  P extends Store.Placement = typeof Store.Store
+>(
+  definition: KeyValue<E, T, A, K, P> | Emitting<E, T, A, K, P>
+): Pipeline<E, A, P["Identifier"]> => {
   const { name, source, events, aggregate } = definition
+  const store = (definition.store ?? Store.Store) as Store.Placement<P["Identifier"]>
   if (!validName.test(name)) {
     throw new PipelineDefinitionError({ message: `pipeline name ${JSON.stringify(name)} must be 1..128 letters, digits, '_', '-' or '.'` })
   }
   if (events.length === 0) throw new PipelineDefinitionError({ message: `pipeline ${name} must take at least one event type` })
+  if (!store.holds.includes(aggregate.kind)) {
+    throw new PipelineDefinitionError({
+      message: `pipeline ${name} aggregates with ${aggregate.name}, but its store ${store.key} holds only ${store.holds.join(", ")}: choose another store or monoid`
+    })
+  }
   let run: Pipeline<E, A>["run"]
   if (typeof definition.emit === "function") {
     const emitAll = definition.emit
@@ -118,10 +162,10 @@ export const make = <E extends { readonly type: string }, const T extends E["typ
       for (const [key, value] of emitAll(event as Of<E, T>)) emit(key, value as A)
     }
   } else {
-    const { key, value } = definition as KeyValue<E, T, A>
+    const { key, value } = definition as KeyValue<E, T, A, K, P>
     run = (event, emit) => emit(key(event as Of<E, T>), value(event as Of<E, T>) as A)
   }
-  return { name, source, events: new Set(events), aggregate, window: definition.window ?? Window.none, run }
+  return { name, source, events: new Set(events), aggregate, window: definition.window ?? Window.none, run, store }
 }
 
 /** Checks a set of pipelines can run together: distinct names, one event source. */

@@ -1,4 +1,4 @@
-import { Context, Data, Effect, Either, Layer, Metric, Schedule } from "effect"
+import { Context, Data, Effect, Either, Layer, Metric, Option, Schedule } from "effect"
 import * as Backoff from "./Backoff"
 import * as DeadLetter from "./DeadLetter"
 import * as Deduper from "./Deduper"
@@ -17,8 +17,9 @@ export type { PoisonPolicy } from "./internal/chunk"
 /** A pipeline's own code threw on an event (a bug, or an event it cannot handle); its tag is the poison outcome's `error`. */
 export class PipelineFailure extends Data.TaggedError("PipelineFailure")<{ readonly pipeline: string; readonly message: string }> {}
 
-export interface Options {
-  readonly pipelines: ReadonlyArray<Pipeline.Pipeline>
+export interface Options<P extends ReadonlyArray<Pipeline.Pipeline> = ReadonlyArray<Pipeline.Pipeline>> {
+  /** The pipelines; each one's writes go to its own store (`Pipeline.store`), all in one chunk. */
+  readonly pipelines: P
   /**
    * Retries of dedup claims, store writes and dead-letter sends. A failed
    * claim or send call is retried whole; of the store writes, only those that
@@ -223,11 +224,38 @@ const scoper = (source: string | undefined): (shardId: string) => string => {
   return stream === undefined ? (shardId) => shardId : (shardId) => `${stream}/${shardId}`
 }
 
-export const make = (options: Options) =>
+/** The store of each pipeline, from the context: one store routing each write and read to its pipeline's (for the processor and for queries). */
+export const storesOf = <const P extends ReadonlyArray<Pipeline.Pipeline>>(pipelines: P): Effect.Effect<Store.Service, never, Pipeline.StoresOf<P>> =>
+  Effect.gen(function*() {
+    const byPipeline = new Map<string, Store.Service>()
+    for (const p of pipelines) {
+      const placement: Store.Placement = p.store ?? Store.Store
+      const store = yield* Effect.serviceOption(Store.tagOf(placement))
+      if (Option.isNone(store)) {
+        return yield* Effect.dieMessage(
+          `pipeline ${p.name} stores its aggregates in ${placement.key}, but no layer provides it: add that store's layer to the driver's layer`
+        )
+      }
+      byPipeline.set(p.name, store.value)
+    }
+    return Store.routed(byPipeline)
+  })
+
+/**
+ * The pipelines as a driver passes them on once its own options have made
+ * the layer provide their stores (`Pipeline.StoresOf`): the processor then
+ * asks for no store by type, and still finds each in the context.
+ */
+export const provided = (pipelines: ReadonlyArray<Pipeline.Pipeline>): ReadonlyArray<Pipeline.Pipeline<any, any, never>> =>
+  pipelines as ReadonlyArray<Pipeline.Pipeline<any, any, never>>
+
+export const make = <const P extends ReadonlyArray<Pipeline.Pipeline>>(
+  options: Options<P>
+): Effect.Effect<Processor["Type"], never, Pipeline.StoresOf<P> | Deduper.Deduper | DeadLetter.DeadLetter> =>
   Effect.gen(function*() {
     const { pipelines } = options
     Pipeline.validate(pipelines)
-    const store = yield* Store.Store
+    const store = yield* storesOf(pipelines)
     const deduper = yield* Deduper.Deduper
     const deadLetter = yield* DeadLetter.DeadLetter
     const retry = options.retry ?? defaultRetry
@@ -324,5 +352,6 @@ const recordMetrics = (
     Metric.update(Metrics.batchDuration, millis)
   ], { discard: true })
 
-export const layer = (options: Options): Layer.Layer<Processor, never, Store.Store | Deduper.Deduper | DeadLetter.DeadLetter> =>
-  Layer.effect(Processor, make(options))
+export const layer = <const P extends ReadonlyArray<Pipeline.Pipeline>>(
+  options: Options<P>
+): Layer.Layer<Processor, never, Pipeline.StoresOf<P> | Deduper.Deduper | DeadLetter.DeadLetter> => Layer.effect(Processor, make(options))

@@ -1,6 +1,6 @@
-import { Context, Data, Effect, Layer, Option } from "effect"
+import { Context, Data, Effect, Either, Layer, Option } from "effect"
 import type { Json } from "./Json"
-import type { Monoid } from "./Monoid"
+import type { Monoid, MonoidKind } from "./Monoid"
 import { comparePosition, type Position } from "./SourceRecord"
 
 /** Identifies one aggregate: a pipeline's value for one key in one window bucket. */
@@ -78,13 +78,110 @@ export const isRetryable = (e: StoreError): boolean => e._tag === "StoreUnavaila
 /** Result of one write in a batch: `undefined` when the delta is durably applied (now or before). */
 export type WriteResult = StoreError | undefined
 
-/** Where aggregates live: one item per `(pipeline, key, bucket)`, written as folded deltas with per-shard watermarks. */
-export class Store extends Context.Tag("@eddy/core/Store")<Store, {
+/** What a store does: the service behind `Store` and behind every placement tag (see `Tag`). */
+export interface Service {
   /** Applies a chunk's folded deltas, one atomic write per item. Results align with `writes`. */
   readonly apply: (writes: ReadonlyArray<DeltaWrite>) => Effect.Effect<ReadonlyArray<WriteResult>, StoreError>
   /** Reads items; results align with `refs`, `None` where nothing is stored. */
   readonly getMany: <A>(monoid: Monoid<A>, refs: ReadonlyArray<ItemRef>) => Effect.Effect<ReadonlyArray<Option.Option<A>>, StoreError>
-}>() {}
+}
+
+/** Every monoid kind: what the built-in stores (memory, DynamoDB, Redis) hold. */
+export const allKinds: ReadonlyArray<MonoidKind> = ["sum", "count", "min", "max", "first", "last", "set", "hll", "topk", "map"]
+
+/**
+ * Where a pipeline's aggregates live: a tag for a store service, and the
+ * monoid kinds that store can hold. A pipeline names it as its `store`; a
+ * pipeline whose aggregate is of a kind the placement does not hold does not
+ * compile (and `Pipeline.make` refuses it at run time too).
+ */
+export interface Placement<Id = any, Holds extends MonoidKind = MonoidKind> {
+  /** The tag's key. */
+  readonly key: string
+  readonly Identifier: Id
+  readonly Service: Service
+  readonly holds: ReadonlyArray<Holds>
+}
+
+/** The placement's service tag: a placement is a tag with the kinds it holds. */
+export const tagOf = <Id>(placement: Placement<Id>): Context.Tag<Id, Service> => placement as unknown as Context.Tag<Id, Service>
+
+/** The store of the pipelines that name none: one item per `(pipeline, key, bucket)`, written as folded deltas with per-shard watermarks. */
+export class Store extends Context.Tag("@eddy/core/Store")<Store, Service>() {
+  static readonly holds = allKinds
+}
+
+/**
+ * Declares a placement, as `Context.Tag` declares a service:
+ *
+ * ```ts
+ * // A store of counters only: sums and counts.
+ * class Counters extends Store.Tag("app/Counters", { holds: ["sum", "count"] })<Counters>() {}
+ * ```
+ *
+ * `holds` defaults to every kind. Provide it with `Store.as(Counters)` on a
+ * store layer, or `Layer.succeed(Counters, service)` for a store of your own.
+ */
+export const Tag = <const Key extends string, const Holds extends MonoidKind = MonoidKind>(
+  key: Key,
+  options?: { readonly holds: ReadonlyArray<Holds> }
+) =>
+<Self>(): Context.TagClass<Self, Key, Service> & { readonly holds: ReadonlyArray<Holds> } =>
+  Object.assign(Context.Tag(key)<Self, Service>(), { holds: options?.holds ?? (allKinds as ReadonlyArray<Holds>) })
+
+/** The in-memory store as a placement: for pipelines whose aggregates need not outlive the process, and for tests. */
+export class Memory extends Tag("@eddy/core/Store/Memory")<Memory>() {}
+
+/**
+ * Makes a store layer serve a placement instead of the default `Store`:
+ * `RedisStore.layer(options).pipe(Store.as(RedisStore.RedisStore))`.
+ */
+export const as = <Id>(placement: Placement<Id>) => <E, R>(layer: Layer.Layer<Store, E, R>): Layer.Layer<Id, E, R> =>
+  Layer.project(layer, Store, tagOf(placement), (service) => service)
+
+/**
+ * One store over several, by pipeline name: each write goes to its pipeline's
+ * store, the stores are called concurrently, and results come back aligned
+ * with the writes. A store call that fails fails only its own writes.
+ */
+export const routed = (byPipeline: ReadonlyMap<string, Service>): Service => {
+  const distinct = new Set(byPipeline.values())
+  if (distinct.size === 1) return distinct.values().next().value!
+  const storeOf = (pipeline: string): Service => {
+    const store = byPipeline.get(pipeline)
+    if (store === undefined) throw new Error(`no store for pipeline ${pipeline}`)
+    return store
+  }
+  /** Indices of `refs` by the store of their pipeline. */
+  const byStore = (refs: ReadonlyArray<ItemRef>): Map<Service, Array<number>> => {
+    const groups = new Map<Service, Array<number>>()
+    refs.forEach((ref, i) => {
+      const store = storeOf(ref.pipeline)
+      const group = groups.get(store)
+      if (group === undefined) groups.set(store, [i])
+      else group.push(i)
+    })
+    return groups
+  }
+  return {
+    apply: (writes) =>
+      Effect.suspend(() => {
+        const results: Array<WriteResult> = new Array(writes.length)
+        return Effect.forEach(byStore(writes), ([store, indices]) =>
+          Effect.map(Effect.either(store.apply(indices.map((i) => writes[i]!))), (r) => {
+            indices.forEach((i, j) => (results[i] = Either.isLeft(r) ? r.left : r.right[j]))
+          }), { concurrency: "unbounded", discard: true }).pipe(Effect.as(results as ReadonlyArray<WriteResult>))
+      }),
+    getMany: <A>(monoid: Monoid<A>, refs: ReadonlyArray<ItemRef>) =>
+      Effect.suspend(() => {
+        const values: Array<Option.Option<A>> = new Array(refs.length)
+        return Effect.forEach(byStore(refs), ([store, indices]) =>
+          Effect.map(store.getMany(monoid, indices.map((i) => refs[i]!)), (found) => {
+            indices.forEach((i, j) => (values[i] = found[j]!))
+          }), { concurrency: "unbounded", discard: true }).pipe(Effect.as(values as ReadonlyArray<Option.Option<A>>))
+      })
+  }
+}
 
 /** Reads one item with its monoid; `None` when nothing is stored. */
 export const get = <A>(monoid: Monoid<A>, ref: ItemRef): Effect.Effect<Option.Option<A>, StoreError, Store> =>
@@ -165,14 +262,24 @@ export const makeMemory = Effect.sync(() => {
         return writes.map(() => undefined)
       }),
     getMany: (monoid, refs) =>
-      Effect.sync(() =>
-        refs.map((ref) => {
-          const item = keysOf(ref, false)?.get(ref.key)
-          return item === undefined ? Option.none() : Option.some(monoid.decode(item.state))
-        })
-      )
+      Effect.try({
+        try: () =>
+          refs.map((ref) => {
+            const item = keysOf(ref, false)?.get(ref.key)
+            return item === undefined ? Option.none() : Option.some(monoid.decode(item.state))
+          }),
+        catch: (cause) =>
+          new StoreMisconfiguredError({
+            code: "AggregateChanged",
+            message: `a stored state is not a ${monoid.name} (${cause instanceof Error ? cause.message : String(cause)}); a pipeline whose aggregate changed needs a new name`,
+            cause
+          })
+      })
   })
 })
 
 /** The in-memory store as a layer (see `makeMemory`). */
 export const layerMemory: Layer.Layer<Store> = Layer.effect(Store, makeMemory)
+
+/** The in-memory store as the `Memory` placement. */
+export const layerMemoryPlacement: Layer.Layer<Memory> = Layer.effect(Memory, makeMemory)

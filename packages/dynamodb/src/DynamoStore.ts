@@ -19,6 +19,7 @@ import {
   StoreMisconfiguredError,
   StoreRejectedError,
   StoreUnavailableError,
+  Tag,
   type WriteResult
 } from "@eddy/core/Store"
 import { Config, type ConfigError, Effect, Layer, Option, Schedule } from "effect"
@@ -29,6 +30,9 @@ import * as Watermark from "./internal/watermark"
 import { attributes } from "./Tables"
 
 type Item = Record<string, AttributeValue>
+
+/** Aggregates in DynamoDB as a placement: name it as a pipeline's `store`, provide it with `layer(...).pipe(Store.as(DynamoStore))`. */
+export class DynamoStore extends Tag("@eddy/dynamodb/DynamoStore")<DynamoStore>() {}
 
 export interface Options {
   /** The aggregate table (see `Tables.aggregateTable`). */

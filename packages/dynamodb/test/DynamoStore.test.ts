@@ -8,6 +8,7 @@ import { Clock, Config, ConfigProvider, Effect, Layer, Logger, LogLevel, Option,
 import * as DynamoClient from "../src/DynamoClient"
 import * as DynamoDeduper from "../src/DynamoDeduper"
 import * as DynamoStore from "../src/DynamoStore"
+import { storeSuite } from "@eddy/testing/StoreSuite"
 import { advanceUntilDone } from "./support/Clock"
 import * as Local from "./support/Local"
 
@@ -63,7 +64,24 @@ const applyOk = (store: Store.Store["Type"], writes: ReadonlyArray<Store.DeltaWr
 
 const ref = (pipeline: string, key = "k", bucket = "all"): Store.ItemRef => ({ pipeline, key, bucket })
 
-const noDelay = { conflictRetry: Schedule.recurs(50), readRetry: Schedule.recurs(5) }
+
+/** The client of the last store the suite made: each test gets its own dynalite. */
+let suiteClient: DynamoClient.DynamoClient["Type"] | undefined
+
+storeSuite({
+  name: "DynamoDB on dynalite",
+  it: it.scoped,
+  make: (options) =>
+    Effect.gen(function*() {
+      const client = yield* Local.raw
+      suiteClient = client
+      yield* Local.ensure({ aggregate: table }).pipe(Effect.provideService(DynamoClient.DynamoClient, client))
+      return yield* DynamoStore.make({ table, ...options }).pipe(Effect.provideService(DynamoClient.DynamoClient, client))
+    }),
+  expiresAt: (_, r) =>
+    Effect.map(rawItem(r).pipe(Effect.provideService(DynamoClient.DynamoClient, suiteClient!)), (item) =>
+      item?.expiresAt?.N === undefined ? undefined : Number(item.expiresAt.N))
+})
 
 layer(Env)("DynamoStore", (it) => {
   it.effect("sum: adds, ignores a redelivered write, applies only the tail of a partial redelivery", () =>
@@ -85,37 +103,6 @@ layer(Env)("DynamoStore", (it) => {
       expect(item?.expiresAt).toBeUndefined()
     }))
 
-  it.effect("count: redelivery with a KPL sub-sequence split applies only the sub-records after the watermark", () =>
-    Effect.gen(function*() {
-      const store = yield* DynamoStore.make({ table })
-      const r = ref("orders")
-      const at = (sub: number, value: number) => ({ position: { sequenceNumber: seq(7), subSequenceNumber: sub }, value })
-      const w = (cs: ReadonlyArray<{ position: { sequenceNumber: string; subSequenceNumber: number }; value: number }>): Store.DeltaWrite => ({
-        ...r,
-        monoid: Monoid.count as Monoid.Monoid<unknown>,
-        shardId: "shard-0",
-        contributions: cs,
-        delta: Monoid.count.combineAll(cs.map((c) => c.value)),
-        expiresAt: undefined
-      })
-      yield* applyOk(store, [w([at(0, 1), at(1, 1)])])
-      yield* applyOk(store, [w([at(0, 1), at(1, 1), at(2, 1), at(10, 1)])])
-      expect(yield* store.getMany(Monoid.count, [r])).toEqual([Option.some(4)])
-    }))
-
-  it.effect("min and max: keep the extreme, whatever order and redelivery", () =>
-    Effect.gen(function*() {
-      const store = yield* DynamoStore.make({ table })
-      const lo = ref("cheapest")
-      const hi = ref("dearest")
-      yield* applyOk(store, [write(Monoid.min, lo, "shard-0", 1, [50, 30]), write(Monoid.max, hi, "shard-0", 1, [50, 30])])
-      yield* applyOk(store, [write(Monoid.min, lo, "shard-0", 3, [40, 70]), write(Monoid.max, hi, "shard-0", 3, [40, 70])])
-      yield* applyOk(store, [write(Monoid.min, lo, "shard-1", 1, [-2]), write(Monoid.max, hi, "shard-1", 1, [-2])])
-      yield* applyOk(store, [write(Monoid.min, lo, "shard-0", 3, [40, 70]), write(Monoid.max, hi, "shard-0", 3, [40, 70])])
-      expect(yield* store.getMany(Monoid.min, [lo])).toEqual([Option.some(-2)])
-      expect(yield* store.getMany(Monoid.max, [hi])).toEqual([Option.some(70)])
-    }))
-
   it.effect("hll: merges sketches by compare-and-set; a redelivery is a no-op", () =>
     Effect.gen(function*() {
       const store = yield* DynamoStore.make({ table })
@@ -130,31 +117,6 @@ layer(Env)("DynamoStore", (it) => {
       expect(hll.equals(Option.getOrThrow(stored[0]!), hll.combineAll(users(0, 500)))).toBe(true)
       const item = yield* rawItem(r)
       expect(item?.ver?.N).toBe("2")
-    }))
-
-  it.effect("topk: a partial redelivery counts only the records after the watermark", () =>
-    Effect.gen(function*() {
-      const store = yield* DynamoStore.make({ table })
-      const top = Monoid.topK(3)
-      const r = ref("top_products")
-      const items = ["a", "b", "a", "c", "a", "b"].map((item) => top.of(item))
-      yield* applyOk(store, [write(top, r, "shard-0", 1, items.slice(0, 4))])
-      // Sequence 3 and 4 were applied; 5 and 6 are new.
-      yield* applyOk(store, [write(top, r, "shard-0", 3, items.slice(2))])
-      yield* applyOk(store, [write(top, r, "shard-0", 3, items.slice(2))])
-      const [stored] = yield* store.getMany(top, [r])
-      expect(top.top(Option.getOrThrow(stored!))).toEqual([{ item: "a", count: 3 }, { item: "b", count: 2 }, { item: "c", count: 1 }])
-    }))
-
-  it.effect("windowed buckets carry their expiry as the TTL attribute", () =>
-    Effect.gen(function*() {
-      const store = yield* DynamoStore.make({ table })
-      const expiresAt = 1_800_000_000
-      const sum = ref("hourly", "p-1", "2026-11-21T10Z")
-      const hll = ref("hourly_buyers", "p-1", "2026-11-21T10Z")
-      yield* applyOk(store, [write(Monoid.sum, sum, "shard-0", 1, [1], expiresAt), write(Monoid.hll(8), hll, "shard-0", 1, [Monoid.hll(8).of("u")], expiresAt)])
-      expect((yield* rawItem(sum))?.expiresAt).toEqual({ N: String(expiresAt) })
-      expect((yield* rawItem(hll))?.expiresAt).toEqual({ N: String(expiresAt) })
     }))
 
   it.effect("a state over 400 KB is rejected before it is written", () =>
@@ -187,58 +149,6 @@ layer(Env)("DynamoStore", (it) => {
       const [result] = yield* store.apply([write(set, r, "shard-new", 1, [0, 1, 2].map((i) => set.of(long(i))))])
       expect(result).toMatchObject({ _tag: "StoreMisconfiguredError", code: "ItemTooLarge" })
       expect(result?.message).toMatch(/watermarks of the shards/)
-    }))
-
-  it.effect("two writers on different shards merging into one hot key lose no update", () =>
-    Effect.gen(function*() {
-      const store = yield* DynamoStore.make({ table, ...noDelay })
-      const top = Monoid.topK(5)
-      const hll = Monoid.hll(10)
-      const chunks = 15
-      // Each chunk of each shard writes the same three hot items; a failed write is retried, as the processor does.
-      const writer = (shard: number) =>
-        Effect.forEach(Array.from({ length: chunks }, (_, c) => c), (c) => {
-          const at = 1 + c * 4
-          const writes = [
-            write(Monoid.sum, ref("hot_sum"), `shard-${shard}`, at, [1, 2, 3, 4]),
-            write(top, ref("hot_top"), `shard-${shard}`, at, [top.of("x"), top.of(`s${shard}`), top.of("x"), top.of("y")]),
-            write(hll, ref("hot_hll"), `shard-${shard}`, at, [0, 1, 2, 3].map((i) => hll.of(`u-${shard}-${c}-${i}`)))
-          ]
-          return store.apply(writes).pipe(
-            Effect.flatMap((results) => results.every((r) => r === undefined) ? Effect.void : Effect.fail("retry")),
-            Effect.retry(Schedule.recurs(20))
-          )
-        }, { discard: true })
-      yield* Effect.all([writer(0), writer(1)], { concurrency: 2, discard: true })
-      expect(yield* store.getMany(Monoid.sum, [ref("hot_sum")])).toEqual([Option.some(2 * chunks * 10)])
-      const [tops] = yield* store.getMany(top, [ref("hot_top")])
-      expect(top.top(Option.getOrThrow(tops!))).toEqual([
-        { item: "x", count: 4 * chunks },
-        { item: "s0", count: chunks },
-        { item: "s1", count: chunks },
-        { item: "y", count: 2 * chunks }
-      ].sort((a, b) => b.count - a.count || a.item.localeCompare(b.item)))
-      const [sketch] = yield* store.getMany(hll, [ref("hot_hll")])
-      const all = Array.from({ length: 2 * chunks * 4 }, (_, i) => hll.of(`u-${Math.floor(i / (chunks * 4))}-${Math.floor(i / 4) % chunks}-${i % 4}`))
-      expect(hll.equals(Option.getOrThrow(sketch!), hll.combineAll(all))).toBe(true)
-    }))
-
-  it.effect("getMany reads more than 100 keys, and getRange skips absent buckets", () =>
-    Effect.gen(function*() {
-      const store = yield* DynamoStore.make({ table })
-      const refs = Array.from({ length: 150 }, (_, i) => ref("many", `k-${i}`))
-      yield* applyOk(store, refs.filter((_, i) => i % 3 !== 0).map((r, i) => write(Monoid.sum, r, "shard-0", 1, [i + 1])))
-      const values = yield* store.getMany(Monoid.sum, refs)
-      expect(values.filter(Option.isSome).length).toBe(100)
-      expect(values[0]).toEqual(Option.none())
-      expect(values[1]).toEqual(Option.some(1))
-      // The same key twice in one read is allowed.
-      expect(yield* store.getMany(Monoid.sum, [refs[1]!, refs[1]!])).toEqual([Option.some(1), Option.some(1)])
-      const buckets = ["2026-11-21T08Z", "2026-11-21T09Z", "2026-11-21T10Z"]
-      yield* applyOk(store, [write(Monoid.max, ref("range", "p", buckets[0]!), "s", 1, [7]), write(Monoid.max, ref("range", "p", buckets[2]!), "s", 1, [3])])
-      const range = yield* Store.getRange(Monoid.max, "range", "p", buckets).pipe(Effect.provideService(Store.Store, store))
-      expect(range).toEqual(Option.some(7))
-      expect(yield* Store.getRange(Monoid.max, "range", "none", buckets).pipe(Effect.provideService(Store.Store, store))).toEqual(Option.none())
     }))
 
   it.effect("retries UnprocessedKeys until every key is read", () =>

@@ -1,6 +1,6 @@
 import { type Config, type ConfigError, Duration, Effect, Layer } from "effect"
 import { type ClaimResult, conflict, Deduper, DeduperError, DeduperMisconfiguredError } from "@eddy/core/Deduper"
-import { defineScript, replies } from "./internal/script"
+import { defineScript, misconfiguredCodes, replies, replyCode } from "./internal/script"
 import { RedisClient } from "./RedisClient"
 
 /**
@@ -34,15 +34,11 @@ local held = redis.call('GET', KEYS[1])
 if held and (held == ARGV[1] or string.sub(held, 1, #ARGV[1] + 1) == ARGV[1] .. '\\n') then redis.call('DEL', KEYS[1]) end
 return 0`
 
-/** Replies that say the deployment is wrong (authentication, ACL permissions): retrying cannot help. */
-const misconfiguredCodes = new Set(["NOAUTH", "WRONGPASS", "NOPERM"])
-
 /** A Redis error reply starts with its code (RESP): a refused login or ACL is the deployment's fault, anything else retryable. */
 const toDeduperError = (what: string) => (cause: unknown) => {
-  const reply = cause as { name?: string; message?: string } | undefined
-  const code = reply?.name === "ReplyError" ? (reply.message ?? "").split(" ", 1)[0]! : ""
+  const code = replyCode(cause)
   return misconfiguredCodes.has(code)
-    ? new DeduperMisconfiguredError({ code, message: `Redis refused ${what} (${reply?.message}): check the Redis user, password and ACL of this process`, cause })
+    ? new DeduperMisconfiguredError({ code, message: `Redis refused ${what} (${(cause as Error).message}): check the Redis user, password and ACL of this process`, cause })
     : new DeduperError({
       message: `Redis could not ${what} (${(cause as Error)?.message ?? String(cause)}); none was treated as first seen, retry the batch`,
       cause

@@ -1,4 +1,5 @@
-/** eddy's Redis backends: dedup claims and leases with heartbeats. */
+/** eddy's Redis backends: the aggregate store, dedup claims, and leases with heartbeats. */
 export * as RedisClient from "./RedisClient"
 export * as RedisDeduper from "./RedisDeduper"
 export * as RedisLeases from "./RedisLeases"
+export * as RedisStore from "./RedisStore"

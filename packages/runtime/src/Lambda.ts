@@ -26,7 +26,6 @@ import type * as Deduper from "@eddy/core/Deduper"
 import * as Pipeline from "@eddy/core/Pipeline"
 import * as Processor from "@eddy/core/Processor"
 import { type SourceRecord, streamNameOf } from "@eddy/core/SourceRecord"
-import type * as Store from "@eddy/core/Store"
 import * as Aggregation from "@eddy/kinesis/Aggregation"
 import * as UserRecords from "@eddy/kinesis/UserRecords"
 import type { Context as LambdaContext, KinesisStreamBatchResponse, KinesisStreamEvent } from "aws-lambda"
@@ -97,14 +96,15 @@ export const settingsConfig: Config.Config<Settings> = Config.all({
   aggregation: Aggregation.config("EDDY_AGGREGATION")
 })
 
-export interface Options<E = never> extends Partial<Settings> {
+export interface Options<E = never, P extends ReadonlyArray<Pipeline.Pipeline> = ReadonlyArray<Pipeline.Pipeline>> extends Partial<Settings> {
   /** The pipelines to run: one event source, as the service driver runs them too. */
-  readonly pipelines: ReadonlyArray<Pipeline.Pipeline>
+  readonly pipelines: P
   /**
-   * Store, deduper and dead-letter sink, built once per container. It may also
+   * The pipelines' stores (`Store.Store` for those that name none, and each
+   * placement they name), deduper and dead-letter sink, built once per container. It may also
    * provide an `Emf.Writer` to send metrics elsewhere than stdout.
    */
-  readonly layer: Layer.Layer<Store.Store | Deduper.Deduper | DeadLetter.DeadLetter, E>
+  readonly layer: Layer.Layer<Pipeline.StoresOf<P> | Deduper.Deduper | DeadLetter.DeadLetter, E>
   /** Retries of store writes, dedup claims and dead-letter sends (see `Processor.defaultRetry`). */
   readonly retry?: Schedule.Schedule<unknown, unknown>
 }
@@ -121,8 +121,8 @@ class CurrentSettings extends Context.Tag("@eddy/runtime/Lambda/Settings")<Curre
  * the first invocation and reused by every warm one; options given here win
  * over the environment.
  */
-export const handler = <E>(options: Options<E>): Handler => {
-  const { pipelines } = options
+export const handler = <E, const P extends ReadonlyArray<Pipeline.Pipeline> = ReadonlyArray<Pipeline.Pipeline>>(options: Options<E, P>): Handler => {
+  const pipelines = Processor.provided(options.pipelines)
   // At init, so a bad definition fails the container before any batch is taken.
   Pipeline.validate(pipelines)
   const configured = Effect.map(settingsConfig, (env): Settings => ({

@@ -74,7 +74,7 @@ import type * as Deduper from "@eddy/core/Deduper"
 import * as Leases from "@eddy/core/Leases"
 import * as Pipeline from "@eddy/core/Pipeline"
 import * as Processor from "@eddy/core/Processor"
-import type * as Store from "@eddy/core/Store"
+import * as Store from "@eddy/core/Store"
 import * as Aggregation from "@eddy/kinesis/Aggregation"
 import * as Consumer from "@eddy/kinesis/Consumer"
 import * as FanOut from "@eddy/kinesis/FanOut"
@@ -242,11 +242,11 @@ export interface WorkerOptions extends Settings {
   readonly api?: HttpApp.Default
 }
 
-export interface Options<E = never> extends Partial<Settings> {
+export interface Options<E = never, P extends ReadonlyArray<Pipeline.Pipeline> = ReadonlyArray<Pipeline.Pipeline>> extends Partial<Settings> {
   /** The pipelines to run: the same definition the Lambda handler runs. */
-  readonly pipelines: ReadonlyArray<Pipeline.Pipeline>
-  /** Store, deduper and dead-letter sink. */
-  readonly layer: Layer.Layer<Store.Store | Deduper.Deduper | DeadLetter.DeadLetter, E>
+  readonly pipelines: P
+  /** The pipelines' stores (`Store.Store` for those that name none, and each placement they name), deduper and dead-letter sink. */
+  readonly layer: Layer.Layer<Pipeline.StoresOf<P> | Deduper.Deduper | DeadLetter.DeadLetter, E>
   /** Default `Kinesis.layerConfig`. */
   readonly kinesis?: Layer.Layer<Kinesis.Kinesis, E>
   /** The HTTP/2 client of enhanced fan-out (`EDDY_READ_MODE=efo`); default `FanOut.layerConfig`. */
@@ -448,8 +448,8 @@ export const make = (
   }).pipe(Effect.annotateLogs({ workerId: options.workerId }))
 
 /** The worker with its processor, Kinesis client and lease table, configured from `options` and the environment. */
-export const layer = <E = never>(
-  options: Options<E>
+export const layer = <E = never, const P extends ReadonlyArray<Pipeline.Pipeline> = ReadonlyArray<Pipeline.Pipeline>>(
+  options: Options<E, P>
 ): Layer.Layer<
   Service,
   E | ConfigError.ConfigError | ServeError | StreamId.LegacyLeaseTableError | Leases.LeaseStoreError | Preflight.PreflightError | Kinesis.KinesisError
@@ -463,7 +463,7 @@ export const layer = <E = never>(
   const strict = orConfig(options.strictOrder, strictOrderConfig)
   const processor = Layer.unwrapEffect(Effect.map(Config.all([unknownVersion, strict]), ([unknownVersion, strict]) =>
     Processor.layer({
-      pipelines: options.pipelines,
+      pipelines: Processor.provided(options.pipelines),
       payloadHash: PayloadHash.sha256Hex,
       unknownVersion,
       poison: strict ? "block" : "deadLetter",
@@ -484,11 +484,11 @@ export const layer = <E = never>(
           }))
       ))
   )
-  // One store for the processor and the query API: a layer given twice is built once.
+  // One store for the processor and the query API (each pipeline read from its own store): a layer given twice is built once.
+  const queryStore = Layer.effect(Store.Store, Processor.storesOf(Processor.provided(options.pipelines)))
   return worker.pipe(
     Layer.provide(Layer.mergeAll(
-      Layer.provide(processor, options.layer),
-      options.layer,
+      Layer.provide(Layer.merge(processor, queryStore), options.layer),
       options.kinesis ?? Kinesis.layerConfig(),
       options.fanOut ?? FanOut.layerConfig(),
       options.leases
@@ -497,8 +497,8 @@ export const layer = <E = never>(
 }
 
 /** The service as a program for `NodeRuntime.runMain`, logging JSON lines (level from `LOG_LEVEL`). */
-export const run = <E = never>(
-  options: Options<E>
+export const run = <E = never, const P extends ReadonlyArray<Pipeline.Pipeline> = ReadonlyArray<Pipeline.Pipeline>>(
+  options: Options<E, P>
 ): Effect.Effect<
   never,
   E | ConfigError.ConfigError | ServeError | StreamId.LegacyLeaseTableError | Leases.LeaseStoreError | Preflight.PreflightError | Kinesis.KinesisError

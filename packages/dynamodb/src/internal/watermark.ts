@@ -1,30 +1,4 @@
-import type { Position } from "@eddy/core/SourceRecord"
-
-/**
- * Watermarks are stored as strings that DynamoDB compares byte-wise in a
- * condition, so their text order must equal `comparePosition`: a three-digit
- * length, the sequence number, then the sub-sequence number zero-padded to ten
- * digits. Length-first is how `comparePosition` orders sequence numbers too,
- * and it costs about 70 bytes for today's 56-digit numbers instead of the 139
- * that padding to Kinesis's 128-digit maximum would.
- */
-export const encode = (p: Position): string => {
-  const seq = p.sequenceNumber
-  return String(seq.length).padStart(3, "0") + seq + String(p.subSequenceNumber).padStart(10, "0")
-}
-
-export const decode = (s: string): Position => {
-  const length = Number(s.slice(0, 3))
-  return { sequenceNumber: s.slice(3, 3 + length), subSequenceNumber: Number(s.slice(3 + length)) }
-}
-
-/** `undefined` when the position cannot be encoded in order (not a Kinesis sequence number). */
-export const invalid = (p: Position): string | undefined =>
-  !/^[0-9]{1,999}$/.test(p.sequenceNumber)
-    ? `sequence number ${JSON.stringify(p.sequenceNumber)} is not a decimal string`
-    : !Number.isSafeInteger(p.subSequenceNumber) || p.subSequenceNumber < 0 || p.subSequenceNumber > 9_999_999_999
-    ? `sub-sequence number ${p.subSequenceNumber} is not an integer in 0..9999999999`
-    : undefined
+export { decode, encode, invalid } from "@eddy/core/Watermark"
 
 /** Top-level attribute holding a shard's watermark (a nested map path fails while the map is missing). */
 export const attribute = (shardId: string): string => `wm:${shardId}`

@@ -23,3 +23,12 @@ export const replies = (results: Array<[error: Error | null, result: unknown]> |
   for (const [error] of results) if (error !== null) throw error
   return results.map(([, result]) => result)
 }
+
+/** The code an error reply starts with (RESP), e.g. `NOAUTH`; empty for errors that are not replies (a lost connection). */
+export const replyCode = (cause: unknown): string => {
+  const reply = cause as { name?: string; message?: string } | undefined
+  return reply?.name === "ReplyError" ? (reply.message ?? "").split(" ", 1)[0]! : ""
+}
+
+/** Replies that say the deployment is wrong (authentication, ACL permissions): retrying cannot help. */
+export const misconfiguredCodes: ReadonlySet<string> = new Set(["NOAUTH", "WRONGPASS", "NOPERM"])

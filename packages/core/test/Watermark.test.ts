@@ -1,7 +1,7 @@
 import { describe, expect, it } from "@effect/vitest"
-import { comparePosition, type Position } from "@eddy/core/SourceRecord"
+import { comparePosition, type Position } from "../src/SourceRecord"
 import { FastCheck as fc } from "effect"
-import * as Watermark from "../src/internal/watermark"
+import * as Watermark from "../src/Watermark"
 
 const digits = fc.array(fc.constantFrom(..."0123456789"), { minLength: 0, maxLength: 127 }).chain((rest) =>
   fc.constantFrom(..."123456789").map((head) => head + rest.join(""))

@@ -1,0 +1,327 @@
+import * as Backoff from "@eddy/core/Backoff"
+import type { Json } from "@eddy/core/Json"
+import type { Monoid } from "@eddy/core/Monoid"
+import {
+  deltaAfter,
+  type DeltaWrite,
+  type ItemRef,
+  itemId,
+  Store,
+  type StoreError,
+  StoreMisconfiguredError,
+  StoreRejectedError,
+  StoreUnavailableError,
+  Tag,
+  type WriteResult
+} from "@eddy/core/Store"
+import * as Watermark from "@eddy/core/Watermark"
+import { Config, type ConfigError, Effect, Layer, Option, Schedule } from "effect"
+import type { ChainableCommander } from "ioredis"
+import { defineScript, misconfiguredCodes, replyCode } from "./internal/script"
+import { RedisClient } from "./RedisClient"
+
+/**
+ * Aggregates in Redis, with the DynamoDB store's exactly-once contract. Each
+ * `(pipeline, key, bucket)` is one hash, `<namespace>:<pipeline>#<bucket>#<key>`:
+ * `v` the state as JSON text, `ver` its version (compare-and-set states
+ * only), and `wm:<shardId>` each shard's watermark (`@eddy/core/Watermark`).
+ * Every write is one Lua script that changes the value and the shard's
+ * watermark together and sets the key's expiry (`EXPIREAT`) from the window's
+ * retention:
+ *
+ * - sum, count: add the delta if the watermark is below the first
+ *   contribution; otherwise the script answers the watermark, and the store
+ *   adds only the contributions after it, on condition it is unchanged.
+ *   Lua adds doubles as JavaScript does, and keeps 17 significant digits.
+ * - min, max: set the value if it improves on the stored one (idempotent: no
+ *   watermark needed).
+ * - sketches, sets, maps, first/last: read value, version and watermark,
+ *   fold in the contributions after the watermark, and write on condition the
+ *   version is unchanged (compare-and-set); a lost race reads again.
+ *
+ * A chunk's writes go out as one pipeline per step. Aggregates outlive a
+ * server restart only if the server persists them: run it with AOF
+ * (`appendfsync always`, or `everysec` accepting up to a second of writes
+ * lost on a crash, which a redelivery then cannot restore).
+ */
+
+// KEYS[1] item; ARGV: watermark field, mode ('first' | 'exact'), first or expected watermark, last, delta, expiresAt or ''.
+// Answers 1 when applied, otherwise the stored watermark ('' when absent).
+const addScript = `
+local wm = redis.call('HGET', KEYS[1], ARGV[1])
+if ARGV[2] == 'first' then
+  if wm and wm >= ARGV[3] then return wm end
+elseif (wm or '') ~= ARGV[3] then return wm or '' end
+local stored = redis.call('HGET', KEYS[1], 'v')
+local current = 0
+if stored then
+  current = tonumber(stored)
+  if current == nil then return redis.error_reply('AGGREGATE_CHANGED the stored state is not a number') end
+end
+local v = current + tonumber(ARGV[5])
+if v ~= v or v == math.huge or v == -math.huge then return redis.error_reply('NOT_FINITE the sum is not a finite number') end
+redis.call('HSET', KEYS[1], 'v', string.format('%.17g', v), ARGV[1], ARGV[4])
+if ARGV[6] ~= '' then redis.call('EXPIREAT', KEYS[1], ARGV[6]) end
+return 1`
+
+// KEYS[1] item; ARGV: 'min' | 'max', value, expiresAt or ''.
+const extremumScript = `
+local stored = redis.call('HGET', KEYS[1], 'v')
+local d = tonumber(ARGV[2])
+if stored then
+  local current = tonumber(stored)
+  if current == nil then return redis.error_reply('AGGREGATE_CHANGED the stored state is not a number') end
+  if (ARGV[1] == 'max' and d <= current) or (ARGV[1] == 'min' and d >= current) then return 0 end
+end
+redis.call('HSET', KEYS[1], 'v', ARGV[2])
+if ARGV[3] ~= '' then redis.call('EXPIREAT', KEYS[1], ARGV[3]) end
+return 1`
+
+// KEYS[1] item; ARGV: expected version ('' when absent), state JSON, watermark field, last, expiresAt or ''. Answers 1, or 0 on a lost race.
+const casScript = `
+local ver = redis.call('HGET', KEYS[1], 'ver')
+if (ver or '') ~= ARGV[1] then return 0 end
+redis.call('HSET', KEYS[1], 'v', ARGV[2], 'ver', (tonumber(ver) or 0) + 1, ARGV[3], ARGV[4])
+if ARGV[5] ~= '' then redis.call('EXPIREAT', KEYS[1], ARGV[5]) end
+return 1`
+
+/** Aggregates in Redis as a placement: name it as a pipeline's `store`, provide it with `layer(...).pipe(Store.as(RedisStore))`. */
+export class RedisStore extends Tag("@eddy/redis/RedisStore")<RedisStore>() {}
+
+export interface Options {
+  /** Key prefix, e.g. `eddy:aggregates:orders`. */
+  readonly namespace: string
+  /** Retries of a write that lost a race (a concurrent compare-and-set, a moved watermark). */
+  readonly conflictRetry?: Schedule.Schedule<unknown, unknown>
+}
+
+/** Conflicts: from 10 ms, jittered, each delay at most 500 ms, at most 8 retries. */
+export const defaultConflictRetry: Schedule.Schedule<unknown, unknown> = Backoff.exponential({ base: "10 millis", cap: "500 millis", times: 8 })
+
+const describe = (ref: ItemRef): string => `${ref.pipeline}/${ref.key}/${ref.bucket}`
+
+/** What a write does next: send `command`, or it is settled (done or failed). */
+type Step =
+  | { readonly _tag: "Send"; readonly command: (p: ChainableCommander) => void; readonly onReply: (reply: unknown) => Step }
+  | { readonly _tag: "Conflict"; readonly retry: Step }
+  | { readonly _tag: "Done" }
+  | { readonly _tag: "Failed"; readonly error: StoreError }
+
+const done: Step = { _tag: "Done" }
+const failed = (error: StoreError): Step => ({ _tag: "Failed", error })
+
+/** A reply or connection failure as a store error: refused logins and out-of-memory are the deployment's, anything else retryable. */
+const toStoreError = (what: string, cause: unknown): StoreError => {
+  const code = replyCode(cause)
+  const message = (cause as Error)?.message ?? String(cause)
+  if (misconfiguredCodes.has(code)) {
+    return new StoreMisconfiguredError({ code, message: `Redis refused ${what} (${message}): check the Redis user, password and ACL of this process`, cause })
+  }
+  if (code === "OOM") return new StoreMisconfiguredError({ code, message: `Redis is out of memory for ${what}: raise maxmemory or shorten the windows' retention`, cause })
+  if (code === "AGGREGATE_CHANGED") {
+    return new StoreMisconfiguredError({ code: "AggregateChanged", message: `${what}: ${message}; a pipeline whose aggregate changed needs a new name`, cause })
+  }
+  if (code === "NOT_FINITE") return new StoreRejectedError({ message: `${what}: ${message}`, cause })
+  return new StoreUnavailableError({ message: `Redis could not do ${what} (${message}); retry the write`, cause })
+}
+
+const decodeJson = <A>(monoid: Monoid<A>, ref: ItemRef, text: string): A | StoreMisconfiguredError => {
+  try {
+    return monoid.decode(JSON.parse(text) as Json)
+  } catch (cause) {
+    return new StoreMisconfiguredError({
+      code: "AggregateChanged",
+      message: `${describe(ref)} holds a state that is not a ${monoid.name} (${cause instanceof Error ? cause.message : String(cause)}); ` +
+        `a pipeline whose aggregate changed needs a new name`,
+      cause
+    })
+  }
+}
+
+/**
+ * A `Store` on one Redis namespace (see the module comment for the layout and
+ * the scripts). Needs a `RedisClient`.
+ */
+export const make = (options: Options) =>
+  Effect.map(RedisClient, (redis) => {
+    const conflictRetry = options.conflictRetry ?? defaultConflictRetry
+    const add = defineScript(redis, "eddyStoreAdd", 1, addScript)
+    const extremum = defineScript(redis, "eddyStoreExtremum", 1, extremumScript)
+    const cas = defineScript(redis, "eddyStoreCas", 1, casScript)
+    const keyOf = (ref: ItemRef): string | { readonly rejected: string } =>
+      ref.pipeline.length === 0 || ref.pipeline.includes("#") || ref.bucket.length === 0 || ref.bucket.includes("#")
+        ? { rejected: `pipeline ${JSON.stringify(ref.pipeline)} and bucket ${JSON.stringify(ref.bucket)} must be non-empty without '#'` }
+        : `${options.namespace}:${ref.pipeline}#${ref.bucket}#${ref.key}`
+
+    const addStep = (w: DeltaWrite, key: string, field: string, mode: "first" | "exact", watermark: string, delta: unknown, last: string, ttl: string): Step => ({
+      _tag: "Send",
+      command: (p) => add.queue(p, key, field, mode, watermark, last, String(w.monoid.encode(delta)), ttl),
+      onReply: (reply) => {
+        if (reply === 1) return done
+        const stored = reply as string
+        const todo = deltaAfter(w, stored === "" ? undefined : Watermark.decode(stored))
+        if (todo === undefined) return done
+        const next = addStep(w, key, field, "exact", stored, todo.delta, Watermark.encode(todo.last), ttl)
+        // A watermark that moved since the first answer is another writer's doing: back off, then catch up from where it is now.
+        return mode === "first" ? next : { _tag: "Conflict", retry: next }
+      }
+    })
+
+    const casStep = (w: DeltaWrite, key: string, field: string, ttl: string): Step => ({
+      _tag: "Send",
+      command: (p) => void p.hmget(key, "v", "ver", field),
+      onReply: (reply) => {
+        const [value, version, stored] = reply as [string | null, string | null, string | null]
+        const todo = deltaAfter(w, stored === null ? undefined : Watermark.decode(stored))
+        if (todo === undefined) return done
+        const current = value === null ? w.monoid.empty : decodeJson(w.monoid, w, value)
+        if (current instanceof StoreMisconfiguredError) return failed(current)
+        let next: unknown
+        let json: string
+        try {
+          next = w.monoid.combine(current, todo.delta)
+          json = JSON.stringify(w.monoid.encode(next))
+        } catch (cause) {
+          return failed(new StoreRejectedError({ message: `${describe(w)}: the new ${w.monoid.name} state cannot be encoded: ${String(cause)}`, cause }))
+        }
+        if (w.monoid.idempotent && value !== null && w.monoid.equals(next, current)) return done
+        return {
+          _tag: "Send",
+          command: (p) => cas.queue(p, key, version ?? "", json, field, Watermark.encode(todo.last), ttl),
+          onReply: (written) => written === 1 ? done : { _tag: "Conflict", retry: casStep(w, key, field, ttl) }
+        }
+      }
+    })
+
+    /** The first step of a write, or why it cannot be stored. */
+    const firstStep = (w: DeltaWrite): Step => {
+      const key = keyOf(w)
+      const cs = w.contributions
+      const invalid = typeof key === "object" ? key.rejected : Watermark.invalid(cs[0]!.position) ?? Watermark.invalid(cs[cs.length - 1]!.position)
+      if (invalid !== undefined || typeof key === "object") return failed(new StoreRejectedError({ message: `${describe(w)}: ${invalid}` }))
+      let encoded: Json
+      try {
+        encoded = w.monoid.encode(w.delta)
+      } catch (cause) {
+        return failed(new StoreRejectedError({ message: `${describe(w)}: the ${w.monoid.name} delta cannot be encoded: ${String(cause)}`, cause }))
+      }
+      if (w.monoid.idempotent && w.monoid.equals(w.delta, w.monoid.empty)) return done
+      const ttl = w.expiresAt === undefined ? "" : String(w.expiresAt)
+      const field = `wm:${w.shardId}`
+      const kind = w.monoid.kind
+      if (typeof encoded === "number" && (kind === "sum" || kind === "count")) {
+        return addStep(w, key, field, "first", Watermark.encode(cs[0]!.position), w.delta, Watermark.encode(cs[cs.length - 1]!.position), ttl)
+      }
+      if (typeof encoded === "number" && (kind === "min" || kind === "max") && w.monoid.idempotent) {
+        return { _tag: "Send", command: (p) => extremum.queue(p, key, kind, String(encoded), ttl), onReply: () => done }
+      }
+      return casStep(w, key, field, ttl)
+    }
+
+    /**
+     * Runs the steps of `indices` to the end: each round sends every pending
+     * command in one pipeline; writes that lost a race wait for the conflict
+     * schedule, then go again.
+     */
+    const settle = (writes: ReadonlyArray<DeltaWrite>, steps: Array<Step>, indices: ReadonlyArray<number>) => {
+      let waiting = indices.filter((i) => steps[i]!._tag !== "Done" && steps[i]!._tag !== "Failed")
+      const rounds = Effect.promise(async () => {
+        let sending = waiting.map((i) => {
+          const s = steps[i]!
+          return s._tag === "Conflict" ? (steps[i] = s.retry, i) : i
+        })
+        const conflicted: Array<number> = []
+        while (sending.length > 0) {
+          const pipeline = redis.pipeline()
+          for (const i of sending) (steps[i] as Extract<Step, { _tag: "Send" }>).command(pipeline)
+          let results: Array<[Error | null, unknown]>
+          try {
+            results = (await pipeline.exec()) ?? []
+          } catch (cause) {
+            for (const i of sending) steps[i] = failed(toStoreError(`writing ${describe(writes[i]!)}`, cause))
+            break
+          }
+          const next: Array<number> = []
+          sending.forEach((i, j) => {
+            const [error, reply] = results[j] ?? [new Error("the pipeline was discarded"), undefined]
+            const step = steps[i] as Extract<Step, { _tag: "Send" }>
+            const after = error !== null ? failed(toStoreError(`writing ${describe(writes[i]!)}`, error)) : step.onReply(reply)
+            steps[i] = after
+            if (after._tag === "Send") next.push(i)
+            else if (after._tag === "Conflict") conflicted.push(i)
+          })
+          sending = next
+        }
+        waiting = conflicted
+        return conflicted.length > 0
+      })
+      return Effect.retry(Effect.flatMap(rounds, (again) => (again ? Effect.fail("conflict" as const) : Effect.void)), conflictRetry).pipe(
+        Effect.catchAll(() =>
+          Effect.sync(() => {
+            for (const i of waiting) {
+              steps[i] = failed(new StoreUnavailableError({ message: `writing ${describe(writes[i]!)}: concurrent writes kept changing the item; retry the write` }))
+            }
+          })
+        )
+      )
+    }
+
+    const apply = (writes: ReadonlyArray<DeltaWrite>) =>
+      Effect.suspend(() => {
+        const steps = writes.map(firstStep)
+        // Writes to one item run one after the other (in rounds); different items go out together.
+        const groups = new Map<string, Array<number>>()
+        writes.forEach((w, i) => {
+          const id = itemId(w)
+          const group = groups.get(id)
+          if (group === undefined) groups.set(id, [i])
+          else group.push(i)
+        })
+        const rounds: Array<Array<number>> = []
+        for (const group of groups.values()) group.forEach((i, r) => (rounds[r] ??= []).push(i))
+        return Effect.forEach(rounds, (round) => settle(writes, steps, round), { discard: true }).pipe(
+          Effect.map(() => steps.map((s): WriteResult => (s._tag === "Failed" ? s.error : undefined)))
+        )
+      })
+
+    const getMany = <A>(monoid: Monoid<A>, refs: ReadonlyArray<ItemRef>) =>
+      Effect.suspend(() => {
+        const keys: Array<string> = []
+        for (const ref of refs) {
+          const key = keyOf(ref)
+          if (typeof key === "object") return Effect.fail(new StoreRejectedError({ message: `${describe(ref)}: ${key.rejected}` }))
+          keys.push(key)
+        }
+        if (keys.length === 0) return Effect.succeed([])
+        return Effect.tryPromise({
+          try: async () => {
+            const pipeline = redis.pipeline()
+            for (const key of keys) pipeline.hget(key, "v")
+            return (await pipeline.exec()) ?? []
+          },
+          catch: (cause) => toStoreError(`reading ${keys.length} items`, cause)
+        }).pipe(Effect.flatMap((results) => {
+          const values: Array<Option.Option<A>> = []
+          for (let i = 0; i < refs.length; i++) {
+            const [error, text] = results[i] ?? [new Error("the pipeline was discarded"), null]
+            if (error !== null) return Effect.fail(toStoreError(`reading ${describe(refs[i]!)}`, error))
+            if (text === null) values.push(Option.none())
+            else {
+              const value = decodeJson(monoid, refs[i]!, text as string)
+              if (value instanceof StoreMisconfiguredError) return Effect.fail(value)
+              values.push(Option.some(value))
+            }
+          }
+          return Effect.succeed(values as ReadonlyArray<Option.Option<A>>)
+        }))
+      })
+
+    return Store.of({ apply, getMany })
+  })
+
+/** The store of pipelines that name none. Needs a `RedisClient`. */
+export const layer = (options: Options): Layer.Layer<Store, never, RedisClient> => Layer.effect(Store, make(options))
+
+/** Like `layer`, with the options from `config`, e.g. `{ namespace: Config.string("AGGREGATE_NAMESPACE") }`. Needs a `RedisClient`. */
+export const layerConfig = (config: Config.Config.Wrap<Options>): Layer.Layer<Store, ConfigError.ConfigError, RedisClient> =>
+  Layer.effect(Store, Effect.flatMap(Config.unwrap(config), make))
