@@ -29,13 +29,16 @@ import * as DynamoLeases from "@eddy/dynamodb/DynamoLeases"
 import * as Tables from "@eddy/dynamodb/Tables"
 import * as Kinesis from "@eddy/kinesis/Kinesis"
 import { Dynalite, Kinesalite } from "@eddy/local"
+import * as ConfigReport from "@eddy/runtime/ConfigReport"
 import * as Emf from "@eddy/runtime/Emf"
 import * as Lambda from "@eddy/runtime/Lambda"
+import * as Log from "@eddy/runtime/Log"
+import * as Main from "@eddy/runtime/Main"
 import * as Service from "@eddy/runtime/Service"
 import * as EventSourceMapping from "@eddy/testing/EventSourceMapping"
 import { Command as CliCommand, HelpDoc, Options, ValidationError } from "@effect/cli"
 import { NodeContext, NodeRuntime } from "@effect/platform-node"
-import { Data, Duration, Effect, Either, Layer, Logger, LogLevel, Metric, Option, Schedule } from "effect"
+import { Config, Data, Duration, Effect, Either, Layer, Logger, LogLevel, Metric, Option, Schedule } from "effect"
 import { type Items, readAll } from "./internal/storedItems"
 import * as Verify from "./internal/verify"
 import { pipelines } from "./pipelines"
@@ -108,6 +111,16 @@ const recordingTips = (tips: Tips) =>
       }
     })
   )
+
+/**
+ * What the demo reads from its environment: only the adapters' logging
+ * settings (everything else it starts itself). Checked whole before any work,
+ * so a bad value is reported at once rather than when the Lambda phase starts.
+ */
+export const config = Config.all({ minimumLevel: Log.levelConfig, service: Log.serviceConfig("commerce-analytics-demo") })
+
+/** The demo's configuration, every problem at once in plain words (see `ConfigReport`). */
+export const loadConfig = ConfigReport.load(config, Main.logVariables)
 
 const count = (metric: Metric.Metric.Counter<number>) => Effect.map(Metric.value(metric), (state) => state.count)
 
@@ -366,6 +379,7 @@ export const command = CliCommand.make("demo", {
     process.env.LOG_LEVEL ??= "ERROR"
     // The AWS SDK's notice that its releases from 2027 need Node 22 is not news to a demo run on Node 20.
     process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= "true"
+    yield* loadConfig
     const tty = process.stderr.isTTY === true
     let shown = 0
     const progress = (line: string, phaseChanged: boolean) => {
