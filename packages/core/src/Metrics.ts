@@ -7,7 +7,7 @@ import { Metric, MetricBoundaries } from "effect"
  */
 export const recordsIn = Metric.counter("eddy_records_in", { description: "source records handed to the processor", incremental: true })
 export const recordsApplied = Metric.counter("eddy_records_applied", { description: "records whose aggregates are durably written", incremental: true })
-export const recordsDuplicate = Metric.counter("eddy_records_duplicate", { description: "records skipped as producer duplicates", incremental: true })
+export const recordsDuplicate = Metric.counter("eddy_records_duplicate", { description: "records not applied again: producer duplicates, or records read again whose writes were already applied", incremental: true })
 export const recordsDeadLettered = Metric.counter("eddy_records_dead_lettered", { description: "records sent to the dead-letter sink", incremental: true })
 export const recordsBlocked = Metric.counter("eddy_records_blocked", { description: "records held back by a poison record under the block policy", incremental: true })
 export const recordsFailed = Metric.counter("eddy_records_failed", { description: "records left for redelivery", incremental: true })

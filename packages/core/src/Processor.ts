@@ -144,7 +144,7 @@ const callWithRetries = <A, E extends ProcessError>(
 
 /** Applies the writes; each retry sends only those still failing with a retryable error. */
 const writeAll = (store: Store.Store["Type"], retry: Schedule.Schedule<unknown, unknown>, tally: Tally, writes: ReadonlyArray<Store.DeltaWrite>) => {
-  const errors: Array<Store.StoreError | undefined> = new Array(writes.length).fill(undefined)
+  const errors: Array<Store.WriteResult> = new Array(writes.length).fill(undefined)
   if (writes.length === 0) return Effect.succeed(errors)
   let pending = writes.map((_, i) => i)
   const attempt = Effect.suspend(() => {
@@ -153,8 +153,9 @@ const writeAll = (store: Store.Store["Type"], retry: Schedule.Schedule<unknown, 
       const next: Array<number> = []
       sending.forEach((i, j) => {
         const error = Either.isLeft(results) ? results.left : results.right[j]
-        errors[i] = error
-        if (error !== undefined && Store.isRetryable(error)) next.push(i)
+        // A retry finding its own earlier attempt (which failed but landed) applied it in this call.
+        errors[i] = error?._tag === "AlreadyApplied" && Store.isFailure(errors[i]) ? undefined : error
+        if (Store.isFailure(error) && Store.isRetryable(error)) next.push(i)
       })
       pending = next
       return next.length > 0
@@ -163,7 +164,7 @@ const writeAll = (store: Store.Store["Type"], retry: Schedule.Schedule<unknown, 
   return Effect.as(withRetries(retry, tally, attempt), errors).pipe(Effect.tap((errors) =>
     Effect.sync(() => {
       errors.forEach((error, i) => {
-        if (error !== undefined && isDeploymentFault(error)) noteFault(tally, "store", writes[i]!.pipeline, error)
+        if (Store.isFailure(error) && isDeploymentFault(error)) noteFault(tally, "store", writes[i]!.pipeline, error)
       })
     })
   ))
@@ -228,7 +229,8 @@ export const make = (options: Options) =>
         Chunk.settlePoison(plan, chunk)
         const groups = Chunk.group(plan, chunk)
         const errors = yield* writeAll(store, retry, tally, Chunk.foldedWrites(plan, groups))
-        Chunk.settleWrites(plan, chunk, groups, errors)
+        Chunk.settleWrites(plan, chunk, groups, errors.map((r) => Store.isFailure(r) ? r : undefined))
+        Chunk.settleAlreadyApplied(chunk, groups, errors)
         yield* releaseAndSend(deduper, plan.policy === "deadLetter" ? deadLetter : noSink, retry, tally, chunk, context.source)
         const result: Result = {
           outcomes: chunk.outcomes,

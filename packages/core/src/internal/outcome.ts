@@ -10,7 +10,11 @@ export interface Applied {
   readonly _tag: "Applied"
 }
 
-/** A producer duplicate: another record with the same event id holds the claim. */
+/**
+ * Not applied again: a producer duplicate (another record with the same event
+ * id holds the claim), or a record read again whose every write the store had
+ * already applied (its watermark is at or past the record).
+ */
 export interface Duplicate {
   readonly _tag: "Duplicate"
 }
