@@ -14,6 +14,7 @@ import { Construct } from "constructs"
 import * as Actions from "./Actions"
 import { allow } from "./internal/grant"
 
+/** Props of `KinesisProducerService`. */
 export interface KinesisProducerServiceProps {
   readonly cluster: ecs.ICluster
   readonly image: ecs.ContainerImage
@@ -36,6 +37,7 @@ export interface KinesisProducerServiceProps {
   readonly logRetention?: logs.RetentionDays
 }
 
+/** An HTTP producer on ECS Fargate (such as commerce-sync) that may put records to exactly its streams. */
 export class KinesisProducerService extends Construct {
   readonly service: ecs.FargateService
   readonly taskDefinition: ecs.FargateTaskDefinition

@@ -16,6 +16,7 @@ export type { PoisonPolicy } from "./internal/chunk"
 /** A pipeline's own code threw on an event (a bug, or an event it cannot handle); its tag is the poison outcome's `error`. */
 export class PipelineFailure extends Data.TaggedError("PipelineFailure")<{ readonly pipeline: string; readonly message: string }> {}
 
+/** The processor's pipelines, retries and poison policy. */
 export interface Options {
   readonly pipelines: ReadonlyArray<Pipeline.Pipeline>
   /**
@@ -42,6 +43,7 @@ export interface Options {
   readonly payloadHash?: (data: Uint8Array) => string
 }
 
+/** Where a chunk comes from: the stream, so watermarks and claims are scoped by it. */
 export interface ProcessContext {
   /**
    * The stream the records come from, as a name or ARN. It goes into dead-letter
@@ -73,6 +75,7 @@ export interface Result {
  */
 export const defaultRetry: Schedule.Schedule<unknown, unknown> = Backoff.exponential({ base: "100 millis", cap: "5 seconds", times: 6 })
 
+/** Processes a chunk of source records through the pipelines, exactly once, into the store. */
 export class Processor extends Context.Tag("@eddy/core/Processor")<Processor, {
   readonly pipelines: ReadonlyArray<Pipeline.Pipeline>
   /**
@@ -208,6 +211,7 @@ const scoper = (source: string | undefined): (shardId: string) => string => {
   return stream === undefined ? (shardId) => shardId : (shardId) => `${stream}/${shardId}`
 }
 
+/** A processor on the `Store`, `Deduper` and `DeadLetter` in context. */
 export const make = (options: Options) =>
   Effect.gen(function*() {
     const { pipelines } = options
@@ -277,5 +281,6 @@ const recordMetrics = (result: Result, writeCounters: ReadonlyArray<Metric.Metri
     Metric.update(Metrics.batchDuration, millis)
   ], { discard: true })
 
+/** `make` as a layer. */
 export const layer = (options: Options): Layer.Layer<Processor, never, Store.Store | Deduper.Deduper | DeadLetter.DeadLetter> =>
   Layer.effect(Processor, make(options))

@@ -32,6 +32,7 @@ import { attributes } from "./Tables"
 
 type Item = Record<string, AttributeValue>
 
+/** The aggregate table, write concurrency, retries and read consistency. */
 export interface Options {
   /** The aggregate table (see `Tables.aggregateTable`). */
   readonly table: string

@@ -35,6 +35,7 @@ export const records = (
     Stream.map((batch) => batch.records)
   )
 
+/** How the stream's shards are discovered. */
 export interface DiscoveryOptions extends Shards.ListOptions {
   /** Time between two ListShards listings (default 10 s). */
   readonly discoveryInterval?: Duration.DurationInput
@@ -57,6 +58,7 @@ export const shards = (streamName: string, options: DiscoveryOptions = {}): Stre
 /** Where `all` starts the shards it finds at first; shards that appear later are read from their start. */
 export type InitialPosition = Extract<StartPosition, { readonly _tag: "TrimHorizon" | "Latest" | "AtTimestamp" }>
 
+/** Options of a consumer of every shard. */
 export interface AllOptions extends ReadOptions, DiscoveryOptions {
   /** Batches buffered ahead of the consumer across all shards (default 16). */
   readonly bufferSize?: number
@@ -120,6 +122,7 @@ export const all = (
 /** Where shards start that have no checkpoint yet. Shards created by resharding always start at their beginning. */
 export type InitialCheckpoint = "TRIM_HORIZON" | "LATEST"
 
+/** Options of a consumer that reads the shards its leases give it. */
 export interface ShardedOptions extends ReadOptions {
   /** Unique among the live workers that share the lease table. */
   readonly workerId: string
@@ -164,6 +167,7 @@ export interface ShardedStatus {
   readonly shards: ReadonlyArray<string>
 }
 
+/** A consumer of leased shards. */
 export interface ShardedConsumer {
   /** A shard each time this worker takes a lease; ends after `stop`. */
   readonly shards: Stream.Stream<ShardStream>
@@ -201,6 +205,7 @@ const startFrom = (checkpoint: Position, firstRead: boolean, takenAt: number): S
   return after(checkpoint)
 }
 
+/** Options of reading one leased shard. */
 export interface LeasedShardOptions extends ReadOptions {
   /** Completes when the lease is lost; default never. */
   readonly leaseLost?: Effect.Effect<void>

@@ -100,6 +100,7 @@ export const retrySchedule = (
 ): Schedule.Schedule<unknown, RetryCause> =>
   Backoff.exponential({ base: options.base ?? "100 millis", cap: options.cap ?? "5 seconds", times: options.retries ?? 10, jitter: "full" })
 
+/** The producer's stream, batching, rate limit and retries. */
 export interface Options {
   readonly streamName: string
   /** Derives the partition key of a record put without one. */
@@ -130,6 +131,7 @@ export interface Options {
   readonly closeTimeout?: Duration.DurationInput
 }
 
+/** What a producer offers. */
 export interface ProducerApi {
   readonly streamName: string
   /** Waits for room, then for the record's outcome. */
@@ -150,6 +152,7 @@ export interface ProducerApi {
   readonly depth: Effect.Effect<number>
 }
 
+/** A Kinesis producer: batches records into PutRecords calls, retries what failed. */
 export class Producer extends Context.Tag("@eddy/kinesis/Producer")<Producer, ProducerApi>() {}
 
 // ---------------------------------------------------------------------------
@@ -224,6 +227,7 @@ const makeBatcher = (options: Options) =>
     )
   })
 
+/** A producer, stopped with the scope. */
 export const make = (options: Options): Effect.Effect<ProducerApi, KinesisError, Kinesis | Scope.Scope> =>
   Effect.gen(function*() {
     const { streamName } = options
@@ -285,6 +289,7 @@ export const make = (options: Options): Effect.Effect<ProducerApi, KinesisError,
     } satisfies ProducerApi
   })
 
+/** `make` as a layer. */
 export const layer = (options: Options): Layer.Layer<Producer, KinesisError, Kinesis> => Layer.scoped(Producer, make(options))
 
 /**

@@ -53,6 +53,7 @@ export class InvalidExplicitHashKeyError extends Data.TaggedError("InvalidExplic
   }
 }
 
+/** A record Kinesis would refuse as it is. */
 export type InvalidRecordError = RecordTooLargeError | InvalidPartitionKeyError | InvalidExplicitHashKeyError
 
 /**

@@ -9,10 +9,12 @@
 import { Metric } from "effect"
 import type { PutFailure } from "./ProducerError"
 
+/** Records Kinesis accepted. */
 export const recordsSent = Metric.counter("kinesis_producer_records_sent", {
   description: "user records Kinesis acknowledged",
   incremental: true
 })
+/** Records that failed for good, by error code. */
 export const recordsFailed = Metric.counter("kinesis_producer_records_failed", {
   description: "user records given to the failure sink",
   incremental: true
@@ -22,16 +24,21 @@ export const failures = Metric.counter("kinesis_producer_record_failures", {
   description: "user records given to the failure sink, by error code",
   incremental: true
 })
+/** Records sent again after a failure. */
 export const recordsRetried = Metric.counter("kinesis_producer_records_retried", {
   description: "user records queued again after a rejection or a failed call",
   incremental: true
 })
+/** Records Kinesis throttled. */
 export const recordsThrottled = Metric.counter("kinesis_producer_records_throttled", {
   description: "user records Kinesis refused for throughput, alone or with their whole call",
   incremental: true
 })
+/** PutRecords calls made. */
 export const putRecordsCalls = Metric.counter("kinesis_producer_put_records_calls", { description: "PutRecords calls made", incremental: true })
+/** How long PutRecords calls take. */
 export const putRecordsLatency = Metric.timer("kinesis_producer_put_records_latency", "PutRecords call duration")
+/** User records waiting to be sent. */
 export const queueDepth = Metric.gauge("kinesis_producer_queue_depth", { description: "user records held by the producer" })
 
 /** The `error_code` of a record the producer gave up on. */

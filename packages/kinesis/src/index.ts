@@ -1,6 +1,7 @@
 /** eddy's Kinesis driver: the client, producing, consuming, and the KPL format. */
 export * as Checkpointer from "./Checkpointer"
 export * as Consumer from "./Consumer"
+/** The Kinesis API as effects with typed errors. */
 export * as Kinesis from "./Kinesis"
 export * as Kpl from "./Kpl"
 export * as Limits from "./Limits"

@@ -11,6 +11,7 @@ import type * as Processor from "@eddy/core/Processor"
 import { comparePosition, type Position } from "@eddy/core/SourceRecord"
 import { Effect, Metric } from "effect"
 
+/** Applied records, each counted once per worker. */
 export const recordsApplied = Metric.counter("eddy_service_records_applied", {
   description: "records whose aggregates are durably written, each counted once even when its shard is read again",
   incremental: true

@@ -36,6 +36,7 @@ import * as Log from "./Log"
 
 export { MalformedEventError } from "@eddy/kinesis/UserRecords"
 
+/** The Lambda handler's settings (strict order, timeout margin, chunk size, metrics namespace). */
 export interface Settings {
   /**
    * Hold a shard at its first poison record instead of dead-lettering it (the
@@ -76,6 +77,7 @@ export const settingsConfig: Config.Config<Settings> = Config.all({
   metricsNamespace: Config.nonEmptyString("EDDY_METRICS_NAMESPACE").pipe(Config.withDefault("eddy"))
 })
 
+/** What the Lambda handler runs: the pipelines and their state. */
 export interface Options<E = never> extends Partial<Settings> {
   /** The pipelines to run: one event source, as the service driver runs them too. */
   readonly pipelines: ReadonlyArray<Pipeline.Pipeline>

@@ -3,6 +3,7 @@ import type * as DeadLetter from "../DeadLetter"
 import type * as Deduper from "../Deduper"
 import type * as Store from "../Store"
 
+/** What became of one record. */
 export type Outcome = Applied | Duplicate | DeadLettered | Blocked | Failed
 
 /** Its aggregates are durably written (or it had nothing to aggregate). */
@@ -43,11 +44,13 @@ export interface Failed {
   readonly error: ProcessError
 }
 
+/** What a store, dedup or dead-letter call can fail with. */
 export type ProcessError = Store.StoreError | Deduper.ClaimError | DeadLetter.SendError
 
 /** A fault of the deployment, not of the record: never retried in the chunk, never dead-lettered; the alarm is raised. */
 export type DeploymentFault = Store.StoreMisconfiguredError | Deduper.DeduperMisconfiguredError | DeadLetter.DeadLetterMisconfiguredError
 
+/** Whether an error is the deployment's fault (missing table, denied access), not the record's. */
 export const isDeploymentFault = (e: ProcessError): e is DeploymentFault =>
   e._tag === "StoreMisconfiguredError" || e._tag === "DeduperMisconfiguredError" || e._tag === "DeadLetterMisconfiguredError"
 
