@@ -134,6 +134,8 @@ export const run = (options: Options = {}): Effect.Effect<Report, DemoError> =>
     let status = () => ""
     const say = (line: string, phaseChanged = false) => options.progress?.(line, phaseChanged)
     const enter = (name: string, line: () => string) => {
+      // The phase that ends, as it ends.
+      if (phase !== "") say(`${phase}: ${status()}`)
       phase = name
       status = line
       say(`${phase}: ${status()}`, true)
@@ -380,17 +382,9 @@ export const command = CliCommand.make("demo", {
     // The AWS SDK's notice that its releases from 2027 need Node 22 is not news to a demo run on Node 20.
     process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= "true"
     yield* loadConfig
-    const tty = process.stderr.isTTY === true
-    let shown = 0
-    const progress = (line: string, phaseChanged: boolean) => {
-      if (tty) process.stderr.write(`\r\x1b[2K${line}${phaseChanged ? "\n" : ""}`)
-      else if (phaseChanged || Date.now() - shown >= 5_000) {
-        shown = Date.now()
-        process.stderr.write(`${line}\n`)
-      }
-    }
+    const lines = Render.progressLines((text) => process.stderr.write(text), process.stderr.isTTY === true)
     const numbers = Object.fromEntries(Object.entries(o).flatMap(([name, n]) => (Option.isSome(n) ? [[name, n.value]] : [])))
-    const report = yield* run({ ...numbers, progress }).pipe(Logger.withMinimumLogLevel(LogLevel.Error))
+    const report = yield* run({ ...numbers, progress: lines.update }).pipe(Logger.withMinimumLogLevel(LogLevel.Error), Effect.ensuring(Effect.sync(lines.end)))
     process.stdout.write(print(report))
     process.exitCode = report.differences.length === 0 ? 0 : 1
   })).pipe(CliCommand.withDescription(
