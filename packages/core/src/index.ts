@@ -24,6 +24,7 @@ export * as Monoid from "./Monoid"
 export * as Pipeline from "./Pipeline"
 /** The processor: chunks of records into the store, exactly once. */
 export * as Processor from "./Processor"
+export * as Query from "./Query"
 export * as Random from "./Random"
 export * as SourceRecord from "./SourceRecord"
 /** The store of aggregates, with per-shard watermarks. */

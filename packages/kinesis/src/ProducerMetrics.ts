@@ -6,36 +6,22 @@
  * on `recordsThrottled` rising (the stream needs more shards, or the
  * producers a lower rate).
  */
+import * as Metrics from "@eddy/core/Metrics"
 import { Metric } from "effect"
 import type { PutFailure } from "./ProducerError"
 
 /** Records Kinesis accepted. */
-export const recordsSent = Metric.counter("kinesis_producer_records_sent", {
-  description: "user records Kinesis acknowledged",
-  incremental: true
-})
-/** Records that failed for good, by error code. */
-export const recordsFailed = Metric.counter("kinesis_producer_records_failed", {
-  description: "user records given to the failure sink",
-  incremental: true
-})
+export const recordsSent = Metrics.counter("kinesis_producer_records_sent", "user records Kinesis acknowledged")
+/** Records that failed for good. */
+export const recordsFailed = Metrics.counter("kinesis_producer_records_failed", "user records given to the failure sink")
 /** Tagged with `error_code` too: Kinesis's per-record code (e.g. `InternalFailure`), the failed call's error, or `ProducerClosed`. */
-export const failures = Metric.counter("kinesis_producer_record_failures", {
-  description: "user records given to the failure sink, by error code",
-  incremental: true
-})
+export const failures = Metrics.counter("kinesis_producer_record_failures", "user records given to the failure sink, by error code")
 /** Records sent again after a failure. */
-export const recordsRetried = Metric.counter("kinesis_producer_records_retried", {
-  description: "user records queued again after a rejection or a failed call",
-  incremental: true
-})
+export const recordsRetried = Metrics.counter("kinesis_producer_records_retried", "user records queued again after a rejection or a failed call")
 /** Records Kinesis throttled. */
-export const recordsThrottled = Metric.counter("kinesis_producer_records_throttled", {
-  description: "user records Kinesis refused for throughput, alone or with their whole call",
-  incremental: true
-})
+export const recordsThrottled = Metrics.counter("kinesis_producer_records_throttled", "user records Kinesis refused for throughput, alone or with their whole call")
 /** PutRecords calls made. */
-export const putRecordsCalls = Metric.counter("kinesis_producer_put_records_calls", { description: "PutRecords calls made", incremental: true })
+export const putRecordsCalls = Metrics.counter("kinesis_producer_put_records_calls", "PutRecords calls made")
 /** How long PutRecords calls take. */
 export const putRecordsLatency = Metric.timer("kinesis_producer_put_records_latency", "PutRecords call duration")
 /** User records waiting to be sent. */

@@ -7,15 +7,13 @@
  * done with every record before it (so it will be checkpointed), and only
  * past the furthest position already counted on its shard.
  */
+import * as Metrics from "@eddy/core/Metrics"
 import type * as Processor from "@eddy/core/Processor"
 import { comparePosition, type Position } from "@eddy/core/SourceRecord"
 import { Effect, Metric } from "effect"
 
 /** Applied records, each counted once per worker. */
-export const recordsApplied = Metric.counter("eddy_service_records_applied", {
-  description: "records whose aggregates are durably written, each counted once even when its shard is read again",
-  incremental: true
-})
+export const recordsApplied = Metrics.counter("eddy_service_records_applied", "records whose aggregates are durably written, each counted once even when its shard is read again")
 
 /** `processor` with its applied records counted once each in `recordsApplied`; one per shard. */
 export const wrap = (processor: Processor.Processor["Type"]): Processor.Processor["Type"] => {

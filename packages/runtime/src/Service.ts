@@ -22,7 +22,7 @@
  * (default hostname-pid), `EDDY_INITIAL_POSITION` (TRIM_HORIZON or LATEST),
  * `EDDY_GRACE_PERIOD` (25 seconds), `PORT` (8080), `EDDY_READ_LIMIT`,
  * `EDDY_POLL_INTERVAL`, `EDDY_DISCOVERY_INTERVAL`, `EDDY_CHECKPOINT_INTERVAL`
- * (5 seconds), `EDDY_CHECKPOINT_RECORDS` (10,000) and `EDDY_STUCK_AFTER`; the
+ * (5 seconds), `EDDY_CHECKPOINT_RECORDS` (10,000), `EDDY_STUCK_AFTER` and `EDDY_QUERY_API`; the
  * Kinesis client from the SDK's chains (`AWS_REGION`, the profile,
  * `AWS_ENDPOINT_URL_KINESIS`); the log level from `LOG_LEVEL`.
  * The lease table is the application's choice (`options.leases`: DynamoDB,
@@ -74,7 +74,7 @@ import type * as Store from "@eddy/core/Store"
 import * as Consumer from "@eddy/kinesis/Consumer"
 import * as Kinesis from "@eddy/kinesis/Kinesis"
 import * as StreamId from "@eddy/kinesis/StreamId"
-import type { HttpServer } from "@effect/platform"
+import type { HttpApp, HttpServer } from "@effect/platform"
 import type { ServeError } from "@effect/platform/HttpServerError"
 import {
   Clock,
@@ -100,6 +100,7 @@ import * as ShardWorker from "./internal/shardWorker"
 import * as ServiceMetrics from "./internal/serviceMetrics"
 import * as Log from "./Log"
 import * as Preflight from "./Preflight"
+import * as QueryApi from "./QueryApi"
 import * as PayloadHash from "./PayloadHash"
 import * as Readiness from "./Readiness"
 
@@ -132,6 +133,8 @@ export interface Settings {
   readonly checkpointRecords: number
   /** How long a shard may keep failing (re-reads of a record that is not done) before `/readyz` reports it stuck. Default 60 s. */
   readonly stuckAfter?: Duration.Duration
+  /** Whether the endpoint also answers queries over the aggregates (see `QueryApi`). Default false. */
+  readonly queryApi?: boolean
 }
 
 const orConfig = <A>(value: A | undefined, config: Config.Config<A>): Config.Config<A> =>
@@ -177,7 +180,8 @@ export const settingsConfig = (given: Partial<Settings> = {}): Config.Config<Set
         Config.withDefault(10_000)
       )
     ),
-    stuckAfter: orConfig(given.stuckAfter, Config.duration("EDDY_STUCK_AFTER").pipe(Config.withDefault(Duration.seconds(60))))
+    stuckAfter: orConfig(given.stuckAfter, Config.duration("EDDY_STUCK_AFTER").pipe(Config.withDefault(Duration.seconds(60)))),
+    queryApi: orConfig(given.queryApi, Config.boolean("EDDY_QUERY_API").pipe(Config.withDefault(false)))
   })
 
 /**
@@ -194,6 +198,8 @@ export type ReadOptions = Pick<Consumer.ReadOptions, "maxIdleInterval" | "retry"
 export interface WorkerOptions extends Settings {
   readonly rereadBackoff?: Schedule.Schedule<unknown, unknown>
   readonly read?: ReadOptions
+  /** Serves the paths the endpoint does not know itself: the query API when `queryApi` is on. */
+  readonly api?: HttpApp.Default
 }
 
 /** What the service runs: the pipelines, their state, Kinesis and the lease table. */
@@ -307,7 +313,7 @@ export const make = (
     )
     const leasesHeld = Effect.suspend(() => Metric.set(ServiceMetrics.leasesHeld, processingShards.size))
     // Served first, so it is closed last and answers 503 while the worker drains.
-    const address = yield* Health.serve({ port: options.port, readiness: status })
+    const address = yield* Health.serve({ port: options.port, readiness: status, ...(options.api !== undefined ? { api: options.api } : {}) })
 
     const sharded = yield* Consumer.makeSharded(streams, worker, {
       ...options.read,
@@ -378,14 +384,20 @@ export const layer = <E = never>(
     Service,
     Effect.flatMap(settingsConfig(options), (settings) =>
       // Permanent misconfiguration (no such stream, a missing table, no access) stops the start with what to fix.
-      Effect.zipRight(Preflight.run([...settings.streams.map((stream) => Preflight.stream(stream)), ...(options.preflight ?? [])]), make({
-        ...settings,
-        ...(options.rereadBackoff !== undefined ? { rereadBackoff: options.rereadBackoff } : {}),
-        ...(options.read !== undefined ? { read: options.read } : {})
-      })))
+      Effect.zipRight(
+        Preflight.run([...settings.streams.map((stream) => Preflight.stream(stream)), ...(options.preflight ?? [])]),
+        Effect.flatMap(settings.queryApi === true ? Effect.map(QueryApi.httpApp(options.pipelines), Option.some) : Effect.succeedNone, (api) =>
+          make({
+            ...settings,
+            ...(options.rereadBackoff !== undefined ? { rereadBackoff: options.rereadBackoff } : {}),
+            ...(options.read !== undefined ? { read: options.read } : {}),
+            ...(Option.isSome(api) ? { api: api.value } : {})
+          }))
+      ))
   )
+  // One store for the processor and the query API: a layer given twice is built once.
   return worker.pipe(
-    Layer.provide(Layer.mergeAll(Layer.provide(processor, options.layer), options.kinesis ?? Kinesis.layerConfig(), options.leases))
+    Layer.provide(Layer.mergeAll(Layer.provide(processor, options.layer), options.layer, options.kinesis ?? Kinesis.layerConfig(), options.leases))
   )
 }
 
