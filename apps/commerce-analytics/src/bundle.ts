@@ -17,7 +17,8 @@
  *
  * Run `pnpm --filter @eddy/commerce-analytics bundle`; it prints each file's size.
  */
-import { build } from "esbuild"
+import { build, type Plugin } from "esbuild"
+import { readFile } from "node:fs/promises"
 import { statSync } from "node:fs"
 import { fileURLToPath } from "node:url"
 
@@ -47,6 +48,31 @@ export interface Options {
   readonly external?: ReadonlyArray<string>
 }
 
+const effectBarrel = /import\s+(type\s+)?\{([^}]*)\}\s*from\s*"effect"/g
+
+/**
+ * `import { Effect, Schema } from "effect"` as `import * as Effect from
+ * "effect/Effect"` and so on, in the workspace's own sources. The barrel
+ * re-exports every module as a namespace object (`export * as Schema`),
+ * which esbuild keeps whole; imported from its own path, a module is
+ * tree-shaken to what is used, which halves the Effect code in a bundle.
+ */
+export const effectModules: Plugin = {
+  name: "effect-modules",
+  setup(build) {
+    build.onLoad({ filter: /\/(packages|apps)\/[^/]+\/src\/.*\.ts$/ }, async (args) => {
+      const source = await readFile(args.path, "utf8")
+      const contents = source.replace(effectBarrel, (_, typeOnly: string | undefined, names: string) =>
+        names.split(",").map((name) => name.trim()).filter((name) => name !== "").map((name) => {
+          const [, type, module, alias] = /^(type\s+)?(\w+)(?:\s+as\s+(\w+))?$/.exec(name) ?? []
+          if (module === undefined) throw new Error(`${args.path}: cannot read the effect import ${JSON.stringify(name)}`)
+          return `import ${typeOnly ?? type ?? ""}* as ${alias ?? module} from "effect/${module}"`
+        }).join("; "))
+      return { contents, loader: "ts" }
+    })
+  }
+}
+
 // CommonJS dependencies inside an ES module call `require` for Node's built-in modules.
 const requireShim = `import { createRequire as __createRequire } from "node:module"; const require = __createRequire(import.meta.url);`
 
@@ -68,6 +94,7 @@ export const bundle = async (entry: Entry, options: Options = {}): Promise<Bundl
     legalComments: "linked",
     banner: { js: requireShim },
     external: [...(options.external ?? [])],
+    plugins: [effectModules],
     logLevel: "warning"
   })
   return { entry, outfile, bytes: statSync(outfile).size }

@@ -255,7 +255,10 @@ interface Prepared {
 const asInvalid = (error: DecodeError): InvalidEventError =>
   error._tag === "InvalidEventError"
     ? error
-    : new InvalidEventError({ path: error._tag === "UnknownEventError" ? "type" : "", rule: error.reason })
+    : new InvalidEventError({
+      path: error._tag === "UnknownEventError" ? "type" : error._tag === "UnknownSchemaVersionError" ? "schemaVersion" : "",
+      rule: error.reason
+    })
 
 export const make = (options: Options): Effect.Effect<CommerceSyncApi, KinesisError, Kinesis | Scope.Scope> =>
   Effect.gen(function*() {

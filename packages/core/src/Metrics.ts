@@ -31,6 +31,12 @@ export const retries = counter("eddy_retries", "retried store, dedup and dead-le
 export const deploymentFaults = counter("eddy_deployment_faults_total", "calls refused because of the deployment; the shard waits until it is fixed")
 /** Records dead-lettered because their event id was already held by a record with another payload. */
 export const eventIdConflicts = counter("eddy_event_id_conflicts_total", "event ids reused for a different payload")
+/**
+ * Records that arrived after their bucket closed (the window's
+ * `allowedLateness`), tagged with `pipeline`: dead-lettered as `LateEvent` or
+ * applied anyway, as the window's `late` policy says.
+ */
+export const lateEvents = counter("eddy_late_events_total", "records that arrived after their window bucket closed")
 /** Tagged with `pipeline`. */
 export const storeWrites = counter("eddy_store_writes", "folded item writes issued to the store")
 /** How long one processor call takes. */

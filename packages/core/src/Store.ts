@@ -145,19 +145,34 @@ interface MemoryItem {
   expiresAt: number | undefined
 }
 
-/** An in-memory store with the same exactly-once semantics as the durable ones. */
+/**
+ * An in-memory store with the same exactly-once semantics as the durable ones.
+ * Items are found by pipeline, bucket, then key: the processor hands over the
+ * same key strings it grouped by, whose hashes are then already known, where
+ * a joined id would be a new string to hash per write.
+ */
 export const makeMemory = Effect.sync(() => {
-  const items = new Map<string, MemoryItem>()
+  const items = new Map<string, Map<string, Map<string, MemoryItem>>>()
+  const keysOf = (ref: ItemRef, create: boolean): Map<string, MemoryItem> | undefined => {
+    let buckets = items.get(ref.pipeline)
+    if (buckets === undefined) {
+      if (!create) return undefined
+      items.set(ref.pipeline, buckets = new Map())
+    }
+    let keys = buckets.get(ref.bucket)
+    if (keys === undefined && create) buckets.set(ref.bucket, keys = new Map())
+    return keys
+  }
   const applyOne = (w: DeltaWrite): WriteResult => {
-    const id = itemId(w)
-    const item = items.get(id)
+    const keys = keysOf(w, true)!
+    const item = keys.get(w.key)
     const watermark = item?.watermarks.get(w.shardId)
     const result = skipped(w, watermark)
     const todo = deltaAfter(w, watermark)
     if (todo === undefined) return result
     const current = item === undefined ? w.monoid.empty : w.monoid.decode(item.state)
     const state = w.monoid.encode(w.monoid.combine(current, todo.delta))
-    if (item === undefined) items.set(id, { state, watermarks: new Map([[w.shardId, todo.last]]), expiresAt: w.expiresAt })
+    if (item === undefined) keys.set(w.key, { state, watermarks: new Map([[w.shardId, todo.last]]), expiresAt: w.expiresAt })
     else {
       item.state = state
       item.watermarks.set(w.shardId, todo.last)
@@ -171,7 +186,7 @@ export const makeMemory = Effect.sync(() => {
     getMany: (monoid, refs) =>
       Effect.sync(() =>
         refs.map((ref) => {
-          const item = items.get(itemId(ref))
+          const item = keysOf(ref, false)?.get(ref.key)
           return item === undefined ? Option.none() : Option.some(monoid.decode(item.state))
         })
       )

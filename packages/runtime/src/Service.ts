@@ -22,7 +22,8 @@
  * (default hostname-pid), `EDDY_INITIAL_POSITION` (TRIM_HORIZON or LATEST),
  * `EDDY_GRACE_PERIOD` (25 seconds), `PORT` (8080), `EDDY_READ_LIMIT`,
  * `EDDY_POLL_INTERVAL`, `EDDY_DISCOVERY_INTERVAL`, `EDDY_CHECKPOINT_INTERVAL`
- * (5 seconds), `EDDY_CHECKPOINT_RECORDS` (10,000), `EDDY_STUCK_AFTER` and `EDDY_QUERY_API`; the
+ * (5 seconds), `EDDY_CHECKPOINT_RECORDS` (10,000), `EDDY_STUCK_AFTER`, `EDDY_QUERY_API` and
+ * `EDDY_UNKNOWN_VERSION` (`deadLetter` or `block`, see `Options.unknownVersion`); the
  * Kinesis client from the SDK's chains (`AWS_REGION`, the profile,
  * `AWS_ENDPOINT_URL_KINESIS`); the log level from `LOG_LEVEL`.
  * The lease table is the application's choice (`options.leases`: DynamoDB,
@@ -219,6 +220,13 @@ export interface Options<E = never> extends Partial<Settings> {
   readonly read?: ReadOptions
   /** Start-up checks beyond the stream's (e.g. the tables and their key schemas); see `Preflight`. */
   readonly preflight?: ReadonlyArray<Preflight.Check>
+  /**
+   * What becomes of a record of a `schemaVersion` the pipelines' decoder does
+   * not know (the Processor's `unknownVersion`): "deadLetter" (the default)
+   * sends it to the sink for a redrive once a consumer that reads it is
+   * deployed; "block" holds its shard there until then (`/readyz` reports it stuck).
+   */
+  readonly unknownVersion?: Processor.PoisonPolicy
 }
 
 /** Where the service is in its life. */
@@ -375,11 +383,17 @@ export const layer = <E = never>(
 ): Layer.Layer<Service, E | ConfigError.ConfigError | ServeError | StreamId.LegacyLeaseTableError | Leases.LeaseStoreError | Preflight.PreflightError> => {
   // At start, so a bad definition fails the task before any lease is taken.
   Pipeline.validate(options.pipelines)
-  const processor = Processor.layer({
-    pipelines: options.pipelines,
-    payloadHash: PayloadHash.sha256Hex,
-    ...(options.retry !== undefined ? { retry: options.retry } : {})
-  })
+  const unknownVersion = orConfig(
+    options.unknownVersion,
+    Config.literal("deadLetter", "block")("EDDY_UNKNOWN_VERSION").pipe(Config.withDefault("deadLetter" as const))
+  )
+  const processor = Layer.unwrapEffect(Effect.map(unknownVersion, (unknownVersion) =>
+    Processor.layer({
+      pipelines: options.pipelines,
+      payloadHash: PayloadHash.sha256Hex,
+      unknownVersion,
+      ...(options.retry !== undefined ? { retry: options.retry } : {})
+    })))
   const worker = Layer.scoped(
     Service,
     Effect.flatMap(settingsConfig(options), (settings) =>
