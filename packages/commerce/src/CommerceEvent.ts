@@ -294,7 +294,9 @@ const GiftVoucher_ = Schema.Struct({ code: NonEmptyString, amount: PositiveInt }
 export interface GiftVoucher extends Schema.Schema.Type<typeof GiftVoucher_> {}
 export const GiftVoucher: Schema.Schema<GiftVoucher> = GiftVoucher_
 
+/** Every kind of discount. */
 export const discountKinds = ["giftVoucher", "coupon", "promotion"] as const
+/** The schema of a discount kind. */
 export const DiscountKind = oneOf("DiscountKind", discountKinds)
 export type DiscountKind = typeof DiscountKind.Type
 
