@@ -7,10 +7,12 @@
  */
 import * as DynamoClient from "@eddy/dynamodb/DynamoClient"
 import * as DynamoStore from "@eddy/dynamodb/DynamoStore"
+import * as AwsClientOptions from "@eddy/aws/AwsClientOptions"
+import * as ConfigReport from "@eddy/runtime/ConfigReport"
 import * as Window from "@eddy/core/Window"
 import { Args, CliConfig, Command as CliCommand, CommandDescriptor, CommandDirective, HelpDoc, Options, ValidationError } from "@effect/cli"
 import { NodeContext, NodeRuntime } from "@effect/platform-node"
-import { Config, type ConfigError, Data, Effect, Either, Layer, Option } from "effect"
+import { Config, Data, Effect, Either, Layer, Option } from "effect"
 import { orderStatusTransitionsDaily, pipelines, revenueHourly, topProductsDaily, uniqueCustomersDaily } from "./pipelines"
 import * as Query from "./query"
 import * as Render from "./render"
@@ -181,17 +183,30 @@ export const execute = (command: Exclude<Command, { readonly _tag: "Pipelines" }
     }
   }).pipe(Effect.map(Render.render))
 
-/** The aggregate table from `EDDY_AGGREGATE_TABLE`, its client from `AWS_REGION` and `AWS_ENDPOINT_URL_DYNAMODB`. */
-const storeConfig = DynamoStore.layerConfig({ table: Config.string("EDDY_AGGREGATE_TABLE") }).pipe(Layer.provide(DynamoClient.layerConfig()))
+/** What each variable the commands read is for. */
+export const variables: ConfigReport.Variables = {
+  EDDY_AGGREGATE_TABLE: "the DynamoDB table of the aggregates (key pk, sk)",
+  AWS_ENDPOINT_URL_DYNAMODB: "the DynamoDB endpoint, for a local stand-in (default: the SDK's)",
+  AWS_ENDPOINT_URL: "the endpoint of every AWS service, for local stand-ins (default: the SDK's)",
+  AWS_IGNORE_CONFIGURED_ENDPOINT_URLS: "true to ignore the AWS_ENDPOINT_URL variables"
+}
 
-type RunError = UsageError | Query.QueryError | Query.UnknownPipelineError | ConfigError.ConfigError
+/** Everything a query command reads from its environment: the aggregate table and its client. */
+export const config = Config.all({ table: Config.string("EDDY_AGGREGATE_TABLE"), client: AwsClientOptions.config("DYNAMODB") })
+
+/** The store the commands read, from the whole configuration checked at once (see `ConfigReport`). */
+export const storeLayer = Layer.unwrapEffect(
+  Effect.map(ConfigReport.load(config, variables), ({ client, table }) => DynamoStore.layer({ table }).pipe(Layer.provide(DynamoClient.layer(client))))
+)
+
+type RunError = UsageError | Query.QueryError | Query.UnknownPipelineError | ConfigReport.ConfigurationError
 
 /** Runs what `parse` would give for subcommand `name`, printing its table. */
 const handle = (name: string, options: unknown): Effect.Effect<void, RunError> =>
   Either.match(toCommand(name, options), {
     onLeft: (error) => Effect.fail(error),
     onRight: (c) =>
-      Effect.map(c._tag === "Pipelines" ? Effect.succeed(Render.render(pipelinesTable)) : Effect.provide(execute(c), storeConfig), (text) => {
+      Effect.map(c._tag === "Pipelines" ? Effect.succeed(Render.render(pipelinesTable)) : Effect.provide(execute(c), storeLayer), (text) => {
         process.stdout.write(text)
       })
   })

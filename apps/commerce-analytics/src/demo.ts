@@ -29,13 +29,16 @@ import * as DynamoLeases from "@eddy/dynamodb/DynamoLeases"
 import * as Tables from "@eddy/dynamodb/Tables"
 import * as Kinesis from "@eddy/kinesis/Kinesis"
 import { Dynalite, Kinesalite } from "@eddy/local"
+import * as ConfigReport from "@eddy/runtime/ConfigReport"
 import * as Emf from "@eddy/runtime/Emf"
 import * as Lambda from "@eddy/runtime/Lambda"
+import * as Log from "@eddy/runtime/Log"
+import * as Main from "@eddy/runtime/Main"
 import * as Service from "@eddy/runtime/Service"
 import * as EventSourceMapping from "@eddy/testing/EventSourceMapping"
 import { Command as CliCommand, HelpDoc, Options, ValidationError } from "@effect/cli"
 import { NodeContext, NodeRuntime } from "@effect/platform-node"
-import { Data, Duration, Effect, Either, Layer, Logger, LogLevel, Metric, Option, Schedule } from "effect"
+import { Config, Data, Duration, Effect, Either, Layer, Logger, LogLevel, Metric, Option, Schedule } from "effect"
 import { type Items, readAll } from "./internal/storedItems"
 import * as Verify from "./internal/verify"
 import { pipelines } from "./pipelines"
@@ -109,6 +112,16 @@ const recordingTips = (tips: Tips) =>
     })
   )
 
+/**
+ * What the demo reads from its environment: only the adapters' logging
+ * settings (everything else it starts itself). Checked whole before any work,
+ * so a bad value is reported at once rather than when the Lambda phase starts.
+ */
+export const config = Config.all({ minimumLevel: Log.levelConfig, service: Log.serviceConfig("commerce-analytics-demo") })
+
+/** The demo's configuration, every problem at once in plain words (see `ConfigReport`). */
+export const loadConfig = ConfigReport.load(config, Main.logVariables)
+
 const count = (metric: Metric.Metric.Counter<number>) => Effect.map(Metric.value(metric), (state) => state.count)
 
 const thousands = (n: number) => Render.integer(n)
@@ -121,6 +134,8 @@ export const run = (options: Options = {}): Effect.Effect<Report, DemoError> =>
     let status = () => ""
     const say = (line: string, phaseChanged = false) => options.progress?.(line, phaseChanged)
     const enter = (name: string, line: () => string) => {
+      // The phase that ends, as it ends.
+      if (phase !== "") say(`${phase}: ${status()}`)
       phase = name
       status = line
       say(`${phase}: ${status()}`, true)
@@ -366,17 +381,10 @@ export const command = CliCommand.make("demo", {
     process.env.LOG_LEVEL ??= "ERROR"
     // The AWS SDK's notice that its releases from 2027 need Node 22 is not news to a demo run on Node 20.
     process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= "true"
-    const tty = process.stderr.isTTY === true
-    let shown = 0
-    const progress = (line: string, phaseChanged: boolean) => {
-      if (tty) process.stderr.write(`\r\x1b[2K${line}${phaseChanged ? "\n" : ""}`)
-      else if (phaseChanged || Date.now() - shown >= 5_000) {
-        shown = Date.now()
-        process.stderr.write(`${line}\n`)
-      }
-    }
+    yield* loadConfig
+    const lines = Render.progressLines((text) => process.stderr.write(text), process.stderr.isTTY === true)
     const numbers = Object.fromEntries(Object.entries(o).flatMap(([name, n]) => (Option.isSome(n) ? [[name, n.value]] : [])))
-    const report = yield* run({ ...numbers, progress }).pipe(Logger.withMinimumLogLevel(LogLevel.Error))
+    const report = yield* run({ ...numbers, progress: lines.update }).pipe(Logger.withMinimumLogLevel(LogLevel.Error), Effect.ensuring(Effect.sync(lines.end)))
     process.stdout.write(print(report))
     process.exitCode = report.differences.length === 0 ? 0 : 1
   })).pipe(CliCommand.withDescription(

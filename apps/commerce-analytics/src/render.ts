@@ -157,13 +157,57 @@ export const topProductsTable = (report: Query.TopProducts): Table => {
 const moneyList = (amounts: Query.ByCurrency): string =>
   amounts.size === 0 ? money(0, undefined) : Array.from(amounts).sort(([a], [b]) => (a < b ? -1 : 1)).map(([c, n]) => money(n, c)).join(" + ")
 
+const eighths = ["", "▏", "▎", "▍", "▌", "▋", "▊", "▉"]
+
+/** `value` as a bar of block characters, `width` of them for `max`, to eighths of a character. */
+export const bar = (value: number, max: number, width = 24): string => {
+  if (max <= 0 || value <= 0) return ""
+  const units = Math.max(1, Math.round((Math.min(value, max) / max) * width * 8))
+  return "█".repeat(Math.floor(units / 8)) + eighths[units % 8]!
+}
+
 export const revenuePerHourTable = (report: Query.RevenuePerHour): Table => {
   const currencies = Array.from(report.total.keys()).sort()
+  // The bars show the currency with the most revenue, so hours compare at a glance.
+  const charted = currencies.reduce<string | undefined>((best, c) => best === undefined || report.total.get(c)! > report.total.get(best)! ? c : best, undefined)
+  const max = charted === undefined ? 0 : Math.max(...report.hours.map((h) => h.revenue.get(charted) ?? 0))
   return {
     title: `Gross revenue per hour (order subtotals, before gift vouchers)${report.hours.length > 0 ? `, ${span(report.hours.map((h) => h.hour))}` : ""}`,
-    columns: [{ header: "hour (UTC)" }, ...currencies.map((c) => ({ header: c, align: "right" as const }))],
-    rows: report.hours.map((h) => [h.hour, ...currencies.map((c) => money(h.revenue.get(c) ?? 0, c))]),
-    footer: ["total", ...currencies.map((c) => money(report.total.get(c)!, c))]
+    columns: [
+      { header: "hour (UTC)" },
+      ...currencies.map((c) => ({ header: c, align: "right" as const })),
+      ...(charted === undefined ? [] : [{ header: charted }])
+    ],
+    rows: report.hours.map((h) => [
+      h.hour,
+      ...currencies.map((c) => money(h.revenue.get(c) ?? 0, c)),
+      ...(charted === undefined ? [] : [bar(h.revenue.get(charted) ?? 0, max)])
+    ]),
+    footer: ["total", ...currencies.map((c) => money(report.total.get(c)!, c))],
+    ...(currencies.length > 1 ? { note: `the bars are ${charted} revenue, the busiest hour the full bar` } : {})
+  }
+}
+
+/**
+ * Progress lines on stderr that end each phase on its final state. On a
+ * terminal the current phase's line is redrawn in place and kept, final, when
+ * the next phase starts; without one only those final lines are printed.
+ */
+export const progressLines = (write: (text: string) => void, tty: boolean) => {
+  let last: string | undefined
+  const end = () => {
+    if (last !== undefined) write(tty ? `\r\x1b[2K${last}\n` : `${last}\n`)
+    last = undefined
+  }
+  return {
+    /** The current state of the phase, or (`phaseChanged`) the first state of a new one. */
+    update: (line: string, phaseChanged: boolean) => {
+      if (phaseChanged) end()
+      last = line
+      if (tty) write(`\r\x1b[2K${line}`)
+    },
+    /** Prints the last phase's final state. */
+    end
   }
 }
 

@@ -1,5 +1,7 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Either } from "effect"
+import { spawnSync } from "node:child_process"
+import { fileURLToPath } from "node:url"
 import { parse, parseTime } from "../src/cli"
 import * as Query from "../src/query"
 
@@ -44,5 +46,31 @@ describe("eddy-analytics arguments", () => {
     expect(parseTime("2026-11-21", false)).toEqual(Either.right(Date.UTC(2026, 10, 21)))
     expect(parseTime("2026-11-21", true)).toEqual(Either.right(Date.UTC(2026, 10, 22) - 1))
     expect(Either.isLeft(parseTime("2026-11-21T10:00", false))).toBe(true)
+  })
+})
+
+describe("eddy-analytics configuration", () => {
+  const cli = (args: ReadonlyArray<string>, env: Record<string, string | undefined>) =>
+    spawnSync(process.execPath, ["--import", "tsx", fileURLToPath(new URL("../src/cli.ts", import.meta.url)), ...args], {
+      encoding: "utf8",
+      timeout: 60_000,
+      env: { ...process.env, EDDY_AGGREGATE_TABLE: undefined, ...env }
+    })
+
+  it("lists every missing or invalid variable at once, in plain words, before reading anything", () => {
+    // The endpoint points nowhere reachable: the command must stop before any request.
+    const bad = cli(["revenue"], { AWS_IGNORE_CONFIGURED_ENDPOINT_URLS: "perhaps", AWS_ENDPOINT_URL_DYNAMODB: "http://127.0.0.1:9", AWS_REGION: "eu-west-1" })
+    expect(bad.status).toBe(1)
+    expect(bad.stderr).toContain("the configuration is invalid (2 problems)")
+    expect(bad.stderr).toContain("EDDY_AGGREGATE_TABLE is not set: the DynamoDB table of the aggregates")
+    expect(bad.stderr).toMatch(/AWS_IGNORE_CONFIGURED_ENDPOINT_URLS must be .*perhaps.*: true to ignore/)
+    expect(bad.stderr).not.toContain("Missing data at")
+    expect(bad.stdout).toBe("")
+  })
+
+  it("needs no configuration for what reads nothing", () => {
+    const listed = cli(["pipelines"], {})
+    expect(listed.status).toBe(0)
+    expect(listed.stdout).toContain("Pipelines")
   })
 })

@@ -25,8 +25,12 @@ describe("the demo", () => {
 })
 
 describe("the demo's command line", () => {
-  const demo = (args: ReadonlyArray<string>) =>
-    spawnSync(process.execPath, ["--import", "tsx", fileURLToPath(new URL("../src/demo.ts", import.meta.url)), ...args], { encoding: "utf8", timeout: 60_000 })
+  const demo = (args: ReadonlyArray<string>, env: Record<string, string> = {}) =>
+    spawnSync(process.execPath, ["--import", "tsx", fileURLToPath(new URL("../src/demo.ts", import.meta.url)), ...args], {
+      encoding: "utf8",
+      timeout: 60_000,
+      env: { ...process.env, ...env }
+    })
 
   it("prints help for --help, without a stack trace", () => {
     const help = demo(["--help"])
@@ -40,5 +44,15 @@ describe("the demo's command line", () => {
     const bad = demo(["--orders", "-3"])
     expect(bad.status).toBe(2)
     expect(bad.stderr).toContain("--orders takes a whole number >= 0, got -3")
+  })
+
+  it("lists every invalid variable at once, in plain words, before starting anything", () => {
+    const bad = demo([], { LOG_LEVEL: "LOUD", AWS_LAMBDA_LOG_LEVEL: "CHATTY" })
+    expect(bad.status).toBe(1)
+    expect(bad.stderr).toContain("the configuration is invalid (2 problems)")
+    expect(bad.stderr).toMatch(/LOG_LEVEL .*LOUD.*: the least level logged/)
+    expect(bad.stderr).toMatch(/AWS_LAMBDA_LOG_LEVEL .*CHATTY.*: Lambda's log level setting/)
+    expect(bad.stderr).not.toContain("starting:")
+    expect(bad.stderr).not.toContain("Missing data at")
   })
 })

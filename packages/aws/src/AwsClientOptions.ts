@@ -13,6 +13,7 @@
  */
 import { Config, Option, Redacted } from "effect"
 
+/** What an AWS SDK client of eddy is built with; every field is optional. */
 export interface Options {
   /** Default: the SDK's region chain (`AWS_REGION`, the profile, the instance metadata); `us-east-1` when only `endpoint` is set. */
   readonly region?: string
@@ -41,6 +42,7 @@ export const httpHandlerOptions = { connectionTimeout: 2_000, requestTimeout: 10
 /** Local emulators accept any credentials, and the SDK's chain may find none on a developer's machine. */
 export const localCredentials = { accessKeyId: "local", secretAccessKey: Redacted.make("local") }
 
+/** The SDK client configuration for `options`: dummy credentials and a signing region for a plain `http:` endpoint, SDK retries off by default. */
 export const clientConfig = (options: Options): ClientConfig => {
   const credentials = options.credentials ?? (options.endpoint?.startsWith("http:") ? localCredentials : undefined)
   // An explicit endpoint is an emulator or a private endpoint: a region is still needed to sign, and any will do for an emulator.

@@ -19,6 +19,7 @@ export interface Fields {
   readonly message: string
 }
 
+/** The fields of an SDK failure (`name`, HTTP status, message, request id) for messages and error mapping. */
 export const fieldsOf = (operation: string, cause: unknown): Fields => {
   const e = cause as
     | { name?: string; code?: string; message?: string; $metadata?: { httpStatusCode?: number }; $fault?: string; $retryable?: unknown }

@@ -17,6 +17,7 @@ import * as Actions from "./Actions"
 import { allow } from "./internal/grant"
 import { PipelineState } from "./PipelineState"
 
+/** Props of `KinesisPipelineFunction`. */
 export interface KinesisPipelineFunctionProps {
   /** The bundle with the handler, e.g. `Code.fromAsset("dist")` or `Code.fromCfnParameters()`. */
   readonly code: lambda.Code
@@ -68,6 +69,7 @@ export const eventTypeFilter = (eventTypes: ReadonlyArray<string>): Record<strin
   data: { type: Array.from(new Set(eventTypes)).sort() }
 })
 
+/** The bundled handler as a Lambda function behind one Kinesis event-source mapping per stream. */
 export class KinesisPipelineFunction extends Construct {
   readonly function: lambda.Function
   readonly role: iam.Role

@@ -26,6 +26,7 @@ import * as Fargate from "./internal/fargate"
 import { allow } from "./internal/grant"
 import type { PipelineState } from "./PipelineState"
 
+/** Props of `KinesisPipelineService`. */
 export interface KinesisPipelineServiceProps {
   readonly cluster: ecs.ICluster
   /** The service image, e.g. `ContainerImage.fromAsset(...)` or `fromEcrRepository(...)`. */
@@ -68,6 +69,7 @@ export interface KinesisPipelineServiceProps {
   readonly environment?: Record<string, string>
 }
 
+/** The service driver on ECS Fargate: tasks running the pipelines as workers of one stream, sharing its shards through a lease table. */
 export class KinesisPipelineService extends Construct {
   readonly service: ecs.FargateService
   readonly taskDefinition: ecs.FargateTaskDefinition

@@ -15,6 +15,7 @@ import * as Actions from "./Actions"
 import * as Fargate from "./internal/fargate"
 import { allow } from "./internal/grant"
 
+/** Props of `KinesisProducerService`. */
 export interface KinesisProducerServiceProps {
   readonly cluster: ecs.ICluster
   readonly image: ecs.ContainerImage
@@ -37,6 +38,7 @@ export interface KinesisProducerServiceProps {
   readonly logRetention?: logs.RetentionDays
 }
 
+/** An HTTP producer on ECS Fargate (such as commerce-sync) that may put records to exactly its streams. */
 export class KinesisProducerService extends Construct {
   readonly service: ecs.FargateService
   readonly taskDefinition: ecs.FargateTaskDefinition

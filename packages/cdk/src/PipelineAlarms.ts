@@ -17,6 +17,7 @@ import type * as sqs from "aws-cdk-lib/aws-sqs"
 import { Construct } from "constructs"
 import type { PipelineState } from "./PipelineState"
 
+/** Props of `PipelineAlarms`. */
 export interface PipelineAlarmsProps {
   readonly state: PipelineState
   /** The streams the pipelines read. */
@@ -47,6 +48,7 @@ const anyIn = (periods: number, metric: cloudwatch.IMetric): Omit<cloudwatch.Ala
   treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING
 })
 
+/** The alarms of a pipeline deployment: iterator age, unprocessed records, state-table throttles and errors, Lambda errors, a silent stream. */
 export class PipelineAlarms extends Construct {
   readonly alarms: Array<cloudwatch.Alarm> = []
   readonly topic: sns.ITopic | undefined

@@ -11,6 +11,7 @@ import * as dynamodb from "aws-cdk-lib/aws-dynamodb"
 import * as sqs from "aws-cdk-lib/aws-sqs"
 import { Construct } from "constructs"
 
+/** Props of `PipelineState`. */
 export interface PipelineStateProps {
   /** Prefix of the table and queue names; CloudFormation names them when absent. */
   readonly namePrefix?: string
@@ -23,6 +24,7 @@ export interface PipelineStateProps {
 /** The TTL attribute of both tables. */
 export const EXPIRES_AT = "expiresAt"
 
+/** Where a pipeline deployment keeps its state: the aggregate and dedup tables and the dead-letter queue. */
 export class PipelineState extends Construct {
   readonly aggregateTable: dynamodb.Table
   readonly dedupTable: dynamodb.Table

@@ -199,9 +199,9 @@ export const groupsOfEntries = (entries: ReadonlyArray<DeadLetter.DeadLetterEntr
   }))
 
 export interface Report {
-  /** Records applied by this run (or, after a run that stopped half-way, by that run). */
+  /** Records applied by this run. */
   readonly applied: number
-  /** Records whose event was applied before: by another record, or by an earlier re-drive. */
+  /** Records whose event was applied before: by another record, or by an earlier re-drive (one that stopped half-way too). */
   readonly duplicate: number
   /** Records that are poison still: their new dead-letter entries. */
   readonly poisoned: ReadonlyArray<DeadLetter.DeadLetterEntry>

@@ -13,7 +13,9 @@ import * as DynamoDeduper from "@eddy/dynamodb/DynamoDeduper"
 import * as DynamoStore from "@eddy/dynamodb/DynamoStore"
 import * as Kinesis from "@eddy/kinesis/Kinesis"
 import * as DeadLetterSinks from "@eddy/runtime/DeadLetterSinks"
+import { CreateQueueCommand, GetQueueAttributesCommand, SQSClient } from "@aws-sdk/client-sqs"
 import { Effect, Layer } from "effect"
+import { buildApp } from "fauxqs"
 import { type ChildProcess, execFile, spawn } from "node:child_process"
 import { mkdtempSync, readFileSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
@@ -251,6 +253,56 @@ describe("eddy against the emulators of eddy local up", () => {
     expect(await redrive(["--from", `kinesis:${DLQ}`])).toEqual({ read: 2, applied: 2, duplicate: 0, poisoned: 0, failed: 0 })
     expect(await redrive(["--from", `kinesis:${DLQ}`])).toEqual({ read: 2, applied: 0, duplicate: 2, poisoned: 0, failed: 0 })
     expect(await queryTotal("d3")).toBe(values.reduce((a, b) => a + b, 0))
+  })
+
+  it("re-drives the dead letters of an SQS dead-letter queue exactly once, deleting what it processed", async () => {
+    // SQS in this process (fauxqs: the SQS JSON protocol, in Node), on loopback only.
+    const app = buildApp({ logger: false })
+    const endpoint = await app.listen({ port: 0, host: "127.0.0.1" })
+    const sqs = new SQSClient({ region: "us-east-1", endpoint, credentials: { accessKeyId: "local", secretAccessKey: "local" } })
+    try {
+      const { QueueUrl } = await sqs.send(new CreateQueueCommand({ QueueName: "readings-dead-letters" }))
+      const queueUrl = QueueUrl!
+      const waiting = async () =>
+        Number((await sqs.send(new GetQueueAttributesCommand({ QueueUrl: queueUrl, AttributeNames: ["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"] })))
+          .Attributes?.ApproximateNumberOfMessages)
+      const values = [3, -4, 8, -6, 10]
+      const records: Array<SourceRecord> = values.map((v, i) => ({
+        data: bytes(reading(300 + i, "d5", v)),
+        partitionKey: "d5",
+        shardId: "shardId-000000000003",
+        sequenceNumber: String(3n * 10n ** 20n + BigInt(i)),
+        subSequenceNumber: 0,
+        arrivalTime: 0
+      }))
+      const { deadLetters } = await processBroken(records)
+      expect(deadLetters).toHaveLength(2)
+      // The SQS sink as an entry uses it, through the real SDK client.
+      const sink = DeadLetterSinks.makeSqs({ client: sqs, queueUrl })
+      await Effect.runPromise(sink.send(deadLetters))
+      expect(await waiting()).toBe(2)
+      expect(await queryTotal("d5")).toBe(3 + 8 + 10)
+
+      const sqsEnv = { ...env, AWS_ENDPOINT_URL_SQS: endpoint }
+      const redriveSqs = async () => {
+        const r = await eddy(["redrive", "--pipelines", fixture, "--dedup-namespace", NAMESPACE, "--json", "--from", `sqs:${queueUrl}`], sqsEnv)
+        expect(r.code, r.stderr).toBe(0)
+        return JSON.parse(r.stdout.split("\n")[0]!)
+      }
+      expect(await redriveSqs()).toEqual({ read: 2, applied: 2, duplicate: 0, poisoned: 0, failed: 0 })
+      expect(await queryTotal("d5")).toBe(values.reduce((a, b) => a + b, 0))
+      // Processed messages are deleted: nothing is left to read.
+      expect(await waiting()).toBe(0)
+      expect(await redriveSqs()).toEqual({ read: 0, applied: 0, duplicate: 0, poisoned: 0, failed: 0 })
+      // The same entries from another source (the stdout sink's lines, say) are duplicates now.
+      const file = join(dir, "sqs-dead-letters.jsonl")
+      writeFileSync(file, deadLetters.map((entry) => DeadLetterSinks.logLine(entry, "full")).join("\n") + "\n")
+      expect(await redrive(["--from", file])).toEqual({ read: 2, applied: 0, duplicate: 2, poisoned: 0, failed: 0 })
+      expect(await queryTotal("d5")).toBe(values.reduce((a, b) => a + b, 0))
+    } finally {
+      sqs.destroy()
+      await app.close()
+    }
   })
 
   it("reports entries that are poison still, ready to be re-driven again", async () => {

@@ -62,6 +62,7 @@ export const arbitraryTimestamp: fc.Arbitrary<string> = fc
 /** Event ids as producers make them: a prefix and a UUID. */
 export const arbitraryEventId: fc.Arbitrary<string> = fc.uuid().map((uuid) => `evt-${uuid}`)
 
+/** An amount in minor units with its currency. */
 export const arbitraryMoney: fc.Arbitrary<Money> = fc.record({ amount, currency })
 
 const category: fc.Arbitrary<Category> = fc.record({
@@ -88,6 +89,7 @@ const stockLevel: fc.Arbitrary<StockLevel> = fc.record({
 
 const pricelistPrice: fc.Arbitrary<PricelistPrice> = fc.record({ id: idOf("pl", 99), price: arbitraryMoney })
 
+/** A product with variants and categories. */
 export const arbitraryProduct: fc.Arbitrary<Product> = fc.record({
   id: productId,
   parentId: fc.option(productId, { nil: null }),
@@ -110,11 +112,13 @@ const envelope = <T extends CommerceEventType>(type: T) => ({
   occurredAt: arbitraryTimestamp
 })
 
+/** A valid `product.created` event. */
 export const arbitraryProductCreated: fc.Arbitrary<ProductCreated> = fc.record({
   ...envelope("product.created"),
   product: arbitraryProduct
 })
 
+/** A valid `product.updated` event. */
 export const arbitraryProductUpdated: fc.Arbitrary<ProductUpdated> = fc.record({
   ...envelope("product.updated"),
   product: arbitraryProduct
@@ -166,19 +170,23 @@ const orderWith = <S extends OrderStatus>(status: fc.Arbitrary<S>) =>
       return { ...order, discounts, subtotal, discountTotal, total: subtotal - discountTotal, createdAt }
     })
 
+/** An order in any status. */
 export const arbitraryOrder: fc.Arbitrary<Order> = orderWith(orderStatus)
 
+/** A valid `order.created` event. */
 export const arbitraryOrderCreated: fc.Arbitrary<OrderCreated> = fc.record({
   ...envelope("order.created"),
   order: arbitraryOrder
 })
 
+/** A valid `order.status_changed` event. */
 export const arbitraryOrderStatusChanged: fc.Arbitrary<OrderStatusChanged> = fc.record({
   ...envelope("order.status_changed"),
   order: arbitraryOrder,
   previousStatus: orderStatus
 })
 
+/** A valid `order.cancelled` event. */
 export const arbitraryOrderCancelled: fc.Arbitrary<OrderCancelled> = fc
   .record({
     ...envelope("order.cancelled"),
@@ -188,6 +196,7 @@ export const arbitraryOrderCancelled: fc.Arbitrary<OrderCancelled> = fc
   })
   .map(({ reason, ...event }) => (reason === undefined ? event : { ...event, reason }))
 
+/** Any valid commerce event. */
 export const arbitraryCommerceEvent: fc.Arbitrary<CommerceEvent> = fc.oneof(
   arbitraryProductCreated,
   arbitraryProductUpdated,
@@ -218,6 +227,7 @@ export const arbitraryVersion1Expressible: fc.Arbitrary<CommerceEvent> = arbitra
 // Invalid records
 // ----------------------------------------------------------------------------
 
+/** A record that is not a valid commerce event, with why. */
 export interface InvalidRecord {
   readonly name: string
   readonly data: Uint8Array
@@ -450,6 +460,7 @@ export const invalidCommerceRecords: ReadonlyArray<InvalidRecord> = [
 // Seeded generators for benchmarks and load
 // ----------------------------------------------------------------------------
 
+/** Options of the sample generators: seed, offset, start time, catalogue sizes. */
 export interface SampleOptions {
   /** Same seed, same events. Default 1. */
   readonly seed?: number

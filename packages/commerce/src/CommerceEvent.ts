@@ -156,6 +156,7 @@ const oneOf = <const L extends ReadonlyArray<string>>(identifier: string, litera
 // Envelope
 // ----------------------------------------------------------------------------
 
+/** Every commerce event type. */
 export const commerceEventTypes = [
   "product.created",
   "product.updated",
@@ -164,6 +165,7 @@ export const commerceEventTypes = [
   "order.cancelled"
 ] as const
 
+/** The schema of a commerce event type. */
 export const CommerceEventType = oneOf("CommerceEventType", commerceEventTypes)
 export type CommerceEventType = typeof CommerceEventType.Type
 
@@ -195,6 +197,7 @@ const envelopeV1 = envelopeOf(Schema.Literal(1).annotations({ message: () => "mu
 // Products
 // ----------------------------------------------------------------------------
 
+/** The schema of a product's status: active, draft or archived. */
 export const ProductStatus = oneOf("ProductStatus", ["active", "draft", "archived"])
 export type ProductStatus = typeof ProductStatus.Type
 
@@ -203,6 +206,7 @@ const Category_ = Schema.Struct({
   name: NonEmptyString,
   path: Schema.Array(Text).annotations(array)
 }).annotations({ identifier: "Category", ...object })
+/** A product category. */
 export interface Category extends Schema.Schema.Type<typeof Category_> {}
 export const Category: Schema.Schema<Category> = Category_
 
@@ -211,6 +215,7 @@ const Variant_ = Schema.Struct({
   sku: NonEmptyString,
   attributes: Schema.Record({ key: Schema.String, value: Text }).annotations({ message: () => "must be an object of string values" })
 }).annotations({ identifier: "Variant", ...object })
+/** A product variant (a SKU). */
 export interface Variant extends Schema.Schema.Type<typeof Variant_> {}
 export const Variant: Schema.Schema<Variant> = Variant_
 
@@ -241,18 +246,21 @@ const Product_ = Schema.Struct({
   pricelists: Schema.Array(PricelistPrice).annotations(array),
   updatedAt: Timestamp
 }).annotations({ identifier: "Product", ...object })
+/** A product as its events carry it. */
 export interface Product extends Schema.Schema.Type<typeof Product_> {}
 export const Product: Schema.Schema<Product> = Product_
 
 const ProductCreated_ = Schema.Struct({ ...envelope("product.created"), product: Product }).annotations({
   identifier: "ProductCreated"
 })
+/** A `product.created` event. */
 export interface ProductCreated extends Schema.Schema.Type<typeof ProductCreated_> {}
 export const ProductCreated: Schema.Schema<ProductCreated> = ProductCreated_
 
 const ProductUpdated_ = Schema.Struct({ ...envelope("product.updated"), product: Product }).annotations({
   identifier: "ProductUpdated"
 })
+/** A `product.updated` event. */
 export interface ProductUpdated extends Schema.Schema.Type<typeof ProductUpdated_> {}
 export const ProductUpdated: Schema.Schema<ProductUpdated> = ProductUpdated_
 
@@ -260,7 +268,9 @@ export const ProductUpdated: Schema.Schema<ProductUpdated> = ProductUpdated_
 // Orders
 // ----------------------------------------------------------------------------
 
+/** Every order status. */
 export const orderStatuses = ["pending", "paid", "fulfilled", "shipped", "delivered", "cancelled", "refunded"] as const
+/** The schema of an order status. */
 export const OrderStatus = oneOf("OrderStatus", orderStatuses)
 export type OrderStatus = typeof OrderStatus.Type
 
@@ -272,6 +282,7 @@ const LineItem_ = Schema.Struct({
   /** Minor units of the order's currency. */
   unitPrice: NonNegativeInt
 }).annotations({ identifier: "LineItem", ...object })
+/** A line of an order. */
 export interface LineItem extends Schema.Schema.Type<typeof LineItem_> {}
 export const LineItem: Schema.Schema<LineItem> = LineItem_
 
@@ -283,7 +294,9 @@ const GiftVoucher_ = Schema.Struct({ code: NonEmptyString, amount: PositiveInt }
 export interface GiftVoucher extends Schema.Schema.Type<typeof GiftVoucher_> {}
 export const GiftVoucher: Schema.Schema<GiftVoucher> = GiftVoucher_
 
+/** Every kind of discount. */
 export const discountKinds = ["giftVoucher", "coupon", "promotion"] as const
+/** The schema of a discount kind. */
 export const DiscountKind = oneOf("DiscountKind", discountKinds)
 export type DiscountKind = typeof DiscountKind.Type
 
@@ -391,12 +404,14 @@ export const pendingOrder = (order: Omit<Order, "status" | "subtotal" | "discoun
 const CancelledOrder_ = orderOf(
   Schema.Literal("cancelled").annotations({ message: () => "must be cancelled in an order.cancelled event" })
 ).annotations({ identifier: "CancelledOrder" })
+/** An order as an `order.cancelled` event carries it. */
 export interface CancelledOrder extends Schema.Schema.Type<typeof CancelledOrder_> {}
 export const CancelledOrder: Schema.Schema<CancelledOrder> = CancelledOrder_
 
 const OrderCreated_ = Schema.Struct({ ...envelope("order.created"), order: Order }).annotations({
   identifier: "OrderCreated"
 })
+/** An `order.created` event. */
 export interface OrderCreated extends Schema.Schema.Type<typeof OrderCreated_> {}
 export const OrderCreated: Schema.Schema<OrderCreated> = OrderCreated_
 
@@ -406,6 +421,7 @@ const OrderStatusChanged_ = Schema.Struct({
   order: Order,
   previousStatus: OrderStatus
 }).annotations({ identifier: "OrderStatusChanged" })
+/** An `order.status_changed` event. */
 export interface OrderStatusChanged extends Schema.Schema.Type<typeof OrderStatusChanged_> {}
 export const OrderStatusChanged: Schema.Schema<OrderStatusChanged> = OrderStatusChanged_
 
@@ -415,6 +431,7 @@ const OrderCancelled_ = Schema.Struct({
   previousStatus: OrderStatus,
   reason: Schema.optionalWith(Text, { exact: true })
 }).annotations({ identifier: "OrderCancelled" })
+/** An `order.cancelled` event. */
 export interface OrderCancelled extends Schema.Schema.Type<typeof OrderCancelled_> {}
 export const OrderCancelled: Schema.Schema<OrderCancelled> = OrderCancelled_
 
@@ -422,7 +439,9 @@ export const OrderCancelled: Schema.Schema<OrderCancelled> = OrderCancelled_
 // All events
 // ----------------------------------------------------------------------------
 
+/** A product event. */
 export type ProductEvent = ProductCreated | ProductUpdated
+/** An order event. */
 export type OrderEvent = OrderCreated | OrderStatusChanged | OrderCancelled
 export type CommerceEvent = ProductEvent | OrderEvent
 

@@ -15,6 +15,7 @@
  */
 import type { OrderStatus } from "./CommerceEvent"
 
+/** The statuses an order may move to from each status. */
 export const transitions: { readonly [S in OrderStatus]: ReadonlyArray<OrderStatus> } = {
   pending: ["paid", "cancelled"],
   paid: ["fulfilled", "cancelled", "refunded"],

@@ -5,6 +5,7 @@
  */
 import { Duration, Schedule } from "effect"
 
+/** Options of `exponential`. */
 export interface Options {
   /** The first delay. */
   readonly base: Duration.DurationInput
@@ -20,6 +21,7 @@ export interface Options {
   readonly jitter?: "full" | "proportional"
 }
 
+/** Exponential backoff from `base`, jittered, each wait at most `cap`, `times` retries. */
 export const exponential = (options: Options): Schedule.Schedule<unknown, unknown> => {
   const cap = Duration.decode(options.cap)
   const capped = Schedule.modifyDelay((_, delay: Duration.Duration) => Duration.min(delay, cap))

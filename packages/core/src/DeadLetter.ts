@@ -36,6 +36,7 @@ export class DeadLetterMisconfiguredError extends Data.TaggedError("DeadLetterMi
   readonly cause?: unknown
 }> {}
 
+/** What sending dead letters can fail with. */
 export type SendError = DeadLetterError | DeadLetterMisconfiguredError
 
 /** Where poison records go, with their payload, reason and position. */

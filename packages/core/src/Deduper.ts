@@ -34,6 +34,7 @@ export interface Conflict {
  */
 export type ClaimResult = boolean | Conflict
 
+/** The answer to a claim whose event id is held with another payload (its hash). */
 export const conflict = (payloadHash: string): Conflict => ({ _tag: "Conflict", payloadHash })
 
 /**
@@ -68,6 +69,7 @@ export class DeduperMisconfiguredError extends Data.TaggedError("DeduperMisconfi
   readonly cause?: unknown
 }> {}
 
+/** What a claim call can fail with. */
 export type ClaimError = DeduperError | DeduperMisconfiguredError
 
 /** Event-id claims: which record owns an event id, so a producer duplicate is refused and a redelivery is not. */

@@ -34,10 +34,12 @@ export { type Lease, LeaseStoreError, type LeaseTable, type LeaseUpdate, taken, 
 
 /** Checkpoint sentinels, stored in `checkpoint` in place of a sequence number, as KCL does. */
 export const TRIM_HORIZON: Position = { sequenceNumber: "TRIM_HORIZON", subSequenceNumber: 0 }
+/** The checkpoint of a shard read from its newest records. */
 export const LATEST: Position = { sequenceNumber: "LATEST", subSequenceNumber: 0 }
 /** The shard is closed and fully processed: its children may start. */
 export const SHARD_END: Position = { sequenceNumber: "SHARD_END", subSequenceNumber: 0 }
 
+/** Whether a checkpoint says the shard was read to its end. */
 export const isShardEnd = (p: Position): boolean => p.sequenceNumber === SHARD_END.sequenceNumber
 
 /** A lease this worker holds. `concurrencyToken` names the tenure: a checkpoint from an earlier tenure is refused. */
@@ -89,11 +91,13 @@ export interface LeaseWorker {
   readonly rescan: Effect.Effect<void>
 }
 
+/** Options of `LeaseWorker`. */
 export interface WorkerOptions {
   /** The leases this worker may take, e.g. those of its streams; default all. Others are neither taken nor counted. */
   readonly accepts?: (leaseKey: string) => boolean
 }
 
+/** The lease service on a lease table: create, list and remove leases, and one `LeaseWorker` per worker. */
 export class Leases extends Context.Tag("@eddy/core/Leases")<Leases, {
   /** A lease whose counter has not moved for this long is expired. */
   readonly failoverTime: Duration.Duration
@@ -118,6 +122,7 @@ export class Leases extends Context.Tag("@eddy/core/Leases")<Leases, {
 export const worker = (workerId: string, options?: WorkerOptions): Effect.Effect<LeaseWorker, never, Leases | Scope.Scope> =>
   Effect.flatMap(Leases, (leases) => Effect.acquireRelease(leases.worker(workerId, options), (w) => Effect.ignoreLogged(w.releaseAll)))
 
+/** A lease row for `lease`: no owner, counter 0. */
 export const newLease = (lease: NewLease): Lease => ({
   leaseKey: lease.leaseKey,
   leaseOwner: undefined,
@@ -127,6 +132,7 @@ export const newLease = (lease: NewLease): Lease => ({
   parentShardIds: lease.parentShardIds ?? []
 })
 
+/** Options of the lease service. */
 export interface Options {
   /** Default 10 seconds, as KCL. */
   readonly failoverTime?: Duration.DurationInput

@@ -9,11 +9,17 @@ export const counter = (name: string, description: string) => Metric.counter(nam
  * writes its own CloudWatch EMF set per invocation from each chunk's `Processor.Result`.
  */
 export const recordsIn = counter("eddy_records_in", "source records handed to the processor")
+/** Records whose aggregates are durably written. */
 export const recordsApplied = counter("eddy_records_applied", "records whose aggregates are durably written")
-export const recordsDuplicate = counter("eddy_records_duplicate", "records skipped as producer duplicates")
+/** Records not applied again: producer duplicates, or re-read records already applied. */
+export const recordsDuplicate = counter("eddy_records_duplicate", "records not applied again: producer duplicates, or records read again whose writes were already applied")
+/** Records sent to the dead-letter sink. */
 export const recordsDeadLettered = counter("eddy_records_dead_lettered", "records sent to the dead-letter sink")
+/** Records held back under the block poison policy. */
 export const recordsBlocked = counter("eddy_records_blocked", "records held back by a poison record under the block policy")
+/** Records left for redelivery. */
 export const recordsFailed = counter("eddy_records_failed", "records left for redelivery")
+/** Retried store, dedup and dead-letter calls. */
 export const retries = counter("eddy_retries", "retried store, dedup and dead-letter calls")
 /**
  * The alarm: calls refused because of the deployment (a missing table, access
@@ -33,6 +39,7 @@ export const eventIdConflicts = counter("eddy_event_id_conflicts_total", "event 
 export const lateEvents = counter("eddy_late_events_total", "records that arrived after their window bucket closed")
 /** Tagged with `pipeline`. */
 export const storeWrites = counter("eddy_store_writes", "folded item writes issued to the store")
+/** How long one processor call takes. */
 export const batchDuration = Metric.histogram(
   "eddy_batch_duration_ms",
   MetricBoundaries.exponential({ start: 1, factor: 2, count: 16 }),

@@ -17,6 +17,7 @@ export type { PoisonPolicy } from "./internal/chunk"
 /** A pipeline's own code threw on an event (a bug, or an event it cannot handle); its tag is the poison outcome's `error`. */
 export class PipelineFailure extends Data.TaggedError("PipelineFailure")<{ readonly pipeline: string; readonly message: string }> {}
 
+/** The processor's pipelines, retries and poison policy. */
 export interface Options<P extends ReadonlyArray<Pipeline.Pipeline> = ReadonlyArray<Pipeline.Pipeline>> {
   /** The pipelines; each one's writes go to its own store (`Pipeline.store`), all in one chunk. */
   readonly pipelines: P
@@ -53,6 +54,7 @@ export interface Options<P extends ReadonlyArray<Pipeline.Pipeline> = ReadonlyAr
   readonly payloadHash?: (data: Uint8Array) => string
 }
 
+/** Where a chunk comes from: the stream, so watermarks and claims are scoped by it. */
 export interface ProcessContext {
   /**
    * The stream the records come from, as a name or ARN. It goes into dead-letter
@@ -90,6 +92,7 @@ export interface Result {
  */
 export const defaultRetry: Schedule.Schedule<unknown, unknown> = Backoff.exponential({ base: "100 millis", cap: "5 seconds", times: 6 })
 
+/** Processes a chunk of source records through the pipelines, exactly once, into the store. */
 export class Processor extends Context.Tag("@eddy/core/Processor")<Processor, {
   readonly pipelines: ReadonlyArray<Pipeline.Pipeline>
   /**
@@ -161,7 +164,7 @@ const callWithRetries = <A, E extends ProcessError>(
 
 /** Applies the writes; each retry sends only those still failing with a retryable error. */
 const writeAll = (store: Store.Store["Type"], retry: Schedule.Schedule<unknown, unknown>, tally: Tally, writes: ReadonlyArray<Store.DeltaWrite>) => {
-  const errors: Array<Store.StoreError | undefined> = new Array(writes.length).fill(undefined)
+  const errors: Array<Store.WriteResult> = new Array(writes.length).fill(undefined)
   if (writes.length === 0) return Effect.succeed(errors)
   let pending = writes.map((_, i) => i)
   const attempt = Effect.suspend(() => {
@@ -170,8 +173,9 @@ const writeAll = (store: Store.Store["Type"], retry: Schedule.Schedule<unknown, 
       const next: Array<number> = []
       sending.forEach((i, j) => {
         const error = Either.isLeft(results) ? results.left : results.right[j]
-        errors[i] = error
-        if (error !== undefined && Store.isRetryable(error)) next.push(i)
+        // A retry finding its own earlier attempt (which failed but landed) applied it in this call.
+        errors[i] = error?._tag === "AlreadyApplied" && Store.isFailure(errors[i]) ? undefined : error
+        if (Store.isFailure(error) && Store.isRetryable(error)) next.push(i)
       })
       pending = next
       return next.length > 0
@@ -180,7 +184,7 @@ const writeAll = (store: Store.Store["Type"], retry: Schedule.Schedule<unknown, 
   return Effect.as(withRetries(retry, tally, attempt), errors).pipe(Effect.tap((errors) =>
     Effect.sync(() => {
       errors.forEach((error, i) => {
-        if (error !== undefined && isDeploymentFault(error)) noteFault(tally, "store", writes[i]!.pipeline, error)
+        if (Store.isFailure(error) && isDeploymentFault(error)) noteFault(tally, "store", writes[i]!.pipeline, error)
       })
     })
   ))
@@ -249,6 +253,7 @@ export const storesOf = <const P extends ReadonlyArray<Pipeline.Pipeline>>(pipel
 export const provided = (pipelines: ReadonlyArray<Pipeline.Pipeline>): ReadonlyArray<Pipeline.Pipeline<any, any, never>> =>
   pipelines as ReadonlyArray<Pipeline.Pipeline<any, any, never>>
 
+/** A processor on its pipelines' stores, the `Deduper` and the `DeadLetter` in context. */
 export const make = <const P extends ReadonlyArray<Pipeline.Pipeline>>(
   options: Options<P>
 ): Effect.Effect<Processor["Type"], never, Pipeline.StoresOf<P> | Deduper.Deduper | DeadLetter.DeadLetter> =>
@@ -275,7 +280,8 @@ export const make = <const P extends ReadonlyArray<Pipeline.Pipeline>>(
         const late = Lateness.classify(plan, chunk)
         const groups = Chunk.group(plan, chunk)
         const errors = yield* writeAll(store, retry, tally, Chunk.foldedWrites(plan, groups))
-        Chunk.settleWrites(plan, chunk, groups, errors)
+        Chunk.settleWrites(plan, chunk, groups, errors.map((r) => Store.isFailure(r) ? r : undefined))
+        Chunk.settleAlreadyApplied(chunk, groups, errors)
         yield* releaseAndSend(deduper, plan.policy === "deadLetter" ? deadLetter : noSink, retry, tally, chunk, context.source)
         yield* sendLate(deadLetter, retry, tally, plan, chunk, late, context.source)
         const result: Result = {
@@ -352,6 +358,7 @@ const recordMetrics = (
     Metric.update(Metrics.batchDuration, millis)
   ], { discard: true })
 
+/** `make` as a layer. */
 export const layer = <const P extends ReadonlyArray<Pipeline.Pipeline>>(
   options: Options<P>
 ): Layer.Layer<Processor, never, Pipeline.StoresOf<P> | Deduper.Deduper | DeadLetter.DeadLetter> => Layer.effect(Processor, make(options))

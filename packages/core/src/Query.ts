@@ -18,8 +18,11 @@ export type Range =
   | { readonly _tag: "Between"; readonly from: number; readonly to: number }
   | { readonly _tag: "Buckets"; readonly buckets: ReadonlyArray<string> }
 
+/** The last `count` buckets up to now. */
 export const last = (count: number): Range => ({ _tag: "Last", count })
+/** The buckets covering `[from, to]`, in epoch milliseconds. */
 export const between = (from: number, to: number): Range => ({ _tag: "Between", from, to })
+/** The buckets named by their ids. */
 export const buckets = (ids: ReadonlyArray<string>): Range => ({ _tag: "Buckets", buckets: ids })
 
 /** Reads beyond this many buckets at once are refused rather than sent as thousands of requests. */

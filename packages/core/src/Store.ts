@@ -75,8 +75,27 @@ export type StoreError = StoreUnavailableError | StoreRejectedError | StoreMisco
 /** A store that was unavailable may answer a retry; a rejected write never will. */
 export const isRetryable = (e: StoreError): boolean => e._tag === "StoreUnavailableError"
 
-/** Result of one write in a batch: `undefined` when the delta is durably applied (now or before). */
-export type WriteResult = StoreError | undefined
+/**
+ * A write the store had, at least in part, applied before: the item's
+ * watermark for the shard was at or past its first contribution, so every
+ * contribution at or below `watermark` was skipped (an earlier delivery wrote
+ * it) and only the rest, if any, was folded in now. The processor counts a
+ * record all of whose writes it skipped as a duplicate, not as applied again.
+ */
+export interface AlreadyApplied {
+  readonly _tag: "AlreadyApplied"
+  readonly watermark: Position
+}
+
+/** Result of one write in a batch: `undefined` when the delta is durably applied now, `AlreadyApplied` when some of it was before, else why not. */
+export type WriteResult = StoreError | AlreadyApplied | undefined
+
+/** What a store answers for `write` given the watermark it found: `AlreadyApplied` when it skipped some of the contributions. */
+export const skipped = (write: DeltaWrite, watermark: Position | undefined): AlreadyApplied | undefined =>
+  watermark !== undefined && comparePosition(write.contributions[0]!.position, watermark) <= 0 ? { _tag: "AlreadyApplied", watermark } : undefined
+
+/** The write failed (it is not durably applied): a `StoreError`, not `undefined` or `AlreadyApplied`. */
+export const isFailure = (result: WriteResult): result is StoreError => result !== undefined && result._tag !== "AlreadyApplied"
 
 /** What a store does: the service behind `Store` and behind every placement tag (see `Tag`). */
 export interface Service {
@@ -241,11 +260,13 @@ export const makeMemory = Effect.sync(() => {
     if (keys === undefined && create) buckets.set(ref.bucket, keys = new Map())
     return keys
   }
-  const applyOne = (w: DeltaWrite): void => {
+  const applyOne = (w: DeltaWrite): WriteResult => {
     const keys = keysOf(w, true)!
     const item = keys.get(w.key)
-    const todo = deltaAfter(w, item?.watermarks.get(w.shardId))
-    if (todo === undefined) return
+    const watermark = item?.watermarks.get(w.shardId)
+    const result = skipped(w, watermark)
+    const todo = deltaAfter(w, watermark)
+    if (todo === undefined) return result
     const current = item === undefined ? w.monoid.empty : w.monoid.decode(item.state)
     const state = w.monoid.encode(w.monoid.combine(current, todo.delta))
     if (item === undefined) keys.set(w.key, { state, watermarks: new Map([[w.shardId, todo.last]]), expiresAt: w.expiresAt })
@@ -254,13 +275,11 @@ export const makeMemory = Effect.sync(() => {
       item.watermarks.set(w.shardId, todo.last)
       item.expiresAt = w.expiresAt
     }
+    return result
   }
   return Store.of({
     apply: (writes) =>
-      Effect.sync(() => {
-        for (const w of writes) applyOne(w)
-        return writes.map(() => undefined)
-      }),
+      Effect.sync(() => writes.map(applyOne)),
     getMany: (monoid, refs) =>
       Effect.try({
         try: () =>

@@ -3,6 +3,7 @@ import * as AwsClient from "@eddy/aws/AwsClient"
 import * as AwsClientOptions from "@eddy/aws/AwsClientOptions"
 import { Config, type ConfigError, Context, Effect, Layer } from "effect"
 
+/** Options of the DynamoDB client (see `AwsClientOptions`). */
 export type Options = AwsClientOptions.Options
 
 /** The AWS SDK DynamoDB client, built once and destroyed with its scope. */
@@ -11,6 +12,7 @@ export class DynamoClient extends Context.Tag("@eddy/dynamodb/DynamoClient")<Dyn
 /** Builds the SDK client (see `AwsClient`) and destroys it with the scope. */
 export const make = (options: Options = {}) => AwsClient.scoped((config) => new DynamoDBClient(config), options)
 
+/** A DynamoDB client, destroyed with the layer. */
 export const layer = (options?: Options): Layer.Layer<DynamoClient> => Layer.scoped(DynamoClient, make(options))
 
 /**

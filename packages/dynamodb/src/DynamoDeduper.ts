@@ -8,6 +8,7 @@ import { attributes } from "./Tables"
 /** The claim's payload hash (see `Deduper.Claim`). */
 const payloadHashAttribute = "payloadHash"
 
+/** The dedup table, the namespace of claim ids and how long claims are kept. */
 export interface Options {
   /** The dedup table (see `Tables.dedupTable`). */
   readonly table: string

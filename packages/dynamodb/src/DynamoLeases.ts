@@ -223,13 +223,17 @@ export const makeTable = (tableName: string) =>
     }
   })
 
+/** The lease table's name, and the lease service's options. */
 export interface Options extends Leases.Options {
   readonly tableName: string
 }
 
+/** The lease service on a DynamoDB lease table. */
 export const make = (options: Options) => Effect.flatMap(makeTable(options.tableName), (table) => Leases.make(table, options))
 
+/** `make` as a layer; needs a `DynamoClient`. */
 export const layer = (options: Options): Layer.Layer<Leases.Leases, never, DynamoClient> => Layer.effect(Leases.Leases, make(options))
 
+/** `layer` with its options from `config`. */
 export const layerConfig = (config: Config.Config<Options>): Layer.Layer<Leases.Leases, ConfigError.ConfigError, DynamoClient> =>
   Layer.effect(Leases.Leases, Effect.flatMap(config, make))

@@ -10,10 +10,12 @@ import type { Json } from "@eddy/core/Json"
 import type { Monoid } from "@eddy/core/Monoid"
 import type { Position } from "@eddy/core/SourceRecord"
 import {
+  type AlreadyApplied,
   deltaAfter,
   type DeltaWrite,
   type ItemRef,
   itemId,
+  skipped,
   Store,
   type StoreError,
   StoreMisconfiguredError,
@@ -34,6 +36,7 @@ type Item = Record<string, AttributeValue>
 /** Aggregates in DynamoDB as a placement: name it as a pipeline's `store`, provide it with `layer(...).pipe(Store.as(DynamoStore))`. */
 export class DynamoStore extends Tag("@eddy/dynamodb/DynamoStore")<DynamoStore>() {}
 
+/** The aggregate table, write concurrency, retries and read consistency. */
 export interface Options {
   /** The aggregate table (see `Tables.aggregateTable`). */
   readonly table: string
@@ -227,7 +230,7 @@ export const make = (options: Options) =>
      * read the watermark and add only the contributions after it, on condition
      * the watermark is still exactly what was read.
      */
-    const writeAdd = (p: Plan): Effect.Effect<void, WriteFailure> => {
+    const writeAdd = (p: Plan): Effect.Effect<AlreadyApplied | undefined, WriteFailure> => {
       const w = p.write
       const t = ttl(w)
       const add = (delta: AttributeValue, last: Position, condition: string, values: Item) =>
@@ -241,8 +244,9 @@ export const make = (options: Options) =>
       const catchUp = Effect.gen(function*() {
         const item = yield* readItem(p.key)
         const stored = item?.[p.watermark]?.S
-        const todo = deltaAfter(w, stored === undefined ? undefined : Watermark.decode(stored))
-        if (todo === undefined) return
+        const watermark = stored === undefined ? undefined : Watermark.decode(stored)
+        const todo = deltaAfter(w, watermark)
+        if (todo === undefined) return skipped(w, watermark)
         const delta = numberValue(w.monoid, todo.delta)
         if (typeof delta === "string") return yield* new StoreRejectedError({ message: `${describe(w)}: ${delta}` })
         yield* conflictOnCondition(
@@ -250,12 +254,13 @@ export const make = (options: Options) =>
             ? add(delta, todo.last, "attribute_not_exists(#w)", {})
             : add(delta, todo.last, "#w = :stored", { ":stored": S(stored) })
         )
+        return skipped(w, watermark)
       })
       const delta = numberValue(w.monoid, w.delta)
       if (typeof delta === "string") return Effect.fail(new StoreRejectedError({ message: `${describe(w)}: ${delta}` }))
       const last = w.contributions[w.contributions.length - 1]!.position
       return add(delta, last, "attribute_not_exists(#w) OR #w < :first", { ":first": S(Watermark.encode(w.contributions[0]!.position)) }).pipe(
-        Effect.asVoid,
+        Effect.as(undefined),
         Effect.catchIf((e) => e.kind === "condition", () => retryConflicts(catchUp))
       )
     }
@@ -283,17 +288,23 @@ export const make = (options: Options) =>
      * Sketches, sets, maps, first/last: read (or reuse the prefetched item),
      * fold in the contributions after the watermark, and write the new state
      * with the watermark on condition the version is unchanged. Returns the item
-     * as written, so a later write to the same item needs no read.
+     * as written, so a later write to the same item needs no read, and whether
+     * some contributions were applied before.
      */
-    const writeCas = (p: Plan, prefetched: Item | undefined | null): Effect.Effect<Item | undefined, WriteFailure> => {
+    const writeCas = (
+      p: Plan,
+      prefetched: Item | undefined | null
+    ): Effect.Effect<readonly [Item | undefined, AlreadyApplied | undefined], WriteFailure> => {
       const w = p.write
       const t = ttl(w)
       let known = prefetched
       const once = (item: Item | undefined) =>
-        Effect.suspend((): Effect.Effect<Item | undefined, WriteFailure> => {
+        Effect.suspend((): Effect.Effect<readonly [Item | undefined, AlreadyApplied | undefined], WriteFailure> => {
           const stored = item?.[p.watermark]?.S
-          const todo = deltaAfter(w, stored === undefined ? undefined : Watermark.decode(stored))
-          if (todo === undefined) return Effect.succeed(item)
+          const watermark = stored === undefined ? undefined : Watermark.decode(stored)
+          const before = skipped(w, watermark)
+          const todo = deltaAfter(w, watermark)
+          if (todo === undefined) return Effect.succeed([item, before] as const)
           const storedValue = item?.[attributes.value]
           let current: unknown
           let next: unknown
@@ -310,7 +321,7 @@ export const make = (options: Options) =>
             return Effect.fail(new StoreRejectedError({ message: `${describe(w)}: the new ${w.monoid.name} state cannot be encoded: ${String(cause)}`, cause }))
           }
           // An idempotent state that already holds the delta stays as it is: no write needed.
-          if (w.monoid.idempotent && storedValue !== undefined && w.monoid.equals(next, current)) return Effect.succeed(item)
+          if (w.monoid.idempotent && storedValue !== undefined && w.monoid.equals(next, current)) return Effect.succeed([item, before] as const)
           const version = item?.[attributes.version]?.N
           const written: Item = {
             ...(item ?? p.key),
@@ -348,7 +359,7 @@ export const make = (options: Options) =>
               ...t.values,
               ...(version === undefined ? {} : { ":old": { N: version } })
             }
-          }).pipe(conflictOnCondition, Effect.as(written))
+          }).pipe(conflictOnCondition, Effect.as([written, before] as const))
         })
       const attempt = Effect.suspend(() => known === null ? readItem(p.key) : Effect.succeed(known)).pipe(
         Effect.flatMap(once),
@@ -393,18 +404,19 @@ export const make = (options: Options) =>
               let known: Item | undefined | null = prefetched._tag === "Right" ? prefetched.right.get(keyString(plans[indices[0]!]!.key)) : null
               return Effect.forEach(indices, (i) => {
                 const p = plans[i]!
-                const write: Effect.Effect<Item | undefined | null, WriteFailure> = p.strategy === "add"
-                  ? Effect.as(writeAdd(p), null)
+                const write: Effect.Effect<readonly [Item | undefined | null, AlreadyApplied | undefined], WriteFailure> = p.strategy === "add"
+                  ? Effect.map(writeAdd(p), (before) => [null, before] as const)
                   : p.strategy === "extremum"
-                  ? Effect.as(writeExtremum(p), null)
+                  ? Effect.as(writeExtremum(p), [null, undefined] as const)
                   : writeCas(p, known)
                 return Effect.match(write, {
                   onFailure: (e) => {
                     results[i] = toStoreError(table, `writing ${describe(p.write)} to ${table}`)(e)
                     known = null
                   },
-                  onSuccess: (item) => {
+                  onSuccess: ([item, before]) => {
                     known = item
+                    results[i] = before
                   }
                 })
               }, { discard: true })

@@ -29,6 +29,7 @@ export const attributes = {
   expiresAt: "expiresAt"
 } as const
 
+/** CreateTable input of an aggregate table (key pk, sk; TTL attribute expiresAt). */
 export const aggregateTable = (name: string): CreateTableCommandInput => ({
   TableName: name,
   KeySchema: [{ AttributeName: attributes.partitionKey, KeyType: "HASH" }, { AttributeName: attributes.sortKey, KeyType: "RANGE" }],
@@ -36,6 +37,7 @@ export const aggregateTable = (name: string): CreateTableCommandInput => ({
   BillingMode: "PAY_PER_REQUEST"
 })
 
+/** CreateTable input of a dedup table (key id). */
 export const dedupTable = (name: string): CreateTableCommandInput => ({
   TableName: name,
   KeySchema: [{ AttributeName: attributes.claimId, KeyType: "HASH" }],
@@ -50,6 +52,7 @@ export class TableError extends Data.TaggedError("TableError")<{
   readonly cause?: unknown
 }> {}
 
+/** The names of a deployment's aggregate and dedup tables. */
 export interface Names {
   readonly aggregate?: string
   readonly dedup?: string
@@ -68,6 +71,7 @@ class NotActive {
 const sameKeys = (expected: CreateTableCommandInput, actual: ReadonlyArray<{ AttributeName?: string | undefined; KeyType?: string | undefined }>): boolean =>
   JSON.stringify(expected.KeySchema?.map((k) => [k.AttributeName, k.KeyType])) === JSON.stringify(actual.map((k) => [k.AttributeName, k.KeyType]))
 
+/** Options of `ensure`. */
 export interface EnsureOptions {
   /** How to poll a table until it is ACTIVE. Default `defaultActiveSchedule`. */
   readonly activeSchedule?: Schedule.Schedule<unknown, unknown>

@@ -17,6 +17,7 @@ export type End =
   /** The lease was given up without finishing the shard, for any worker to try afresh. */
   | "released"
 
+/** Saves how far a shard was processed. */
 export interface Checkpointer {
   readonly shardId: string
   /** The position the shard resumes after: the last checkpoint written, at first the lease's. */

@@ -35,6 +35,7 @@ export const records = (
     Stream.map((batch) => batch.records)
   )
 
+/** How the stream's shards are discovered. */
 export interface DiscoveryOptions extends Shards.ListOptions {
   /** Time between two ListShards listings (default 10 s). */
   readonly discoveryInterval?: Duration.DurationInput
@@ -57,6 +58,7 @@ export const shards = (streamName: string, options: DiscoveryOptions = {}): Stre
 /** Where `all` starts the shards it finds at first; shards that appear later are read from their start. */
 export type InitialPosition = Extract<StartPosition, { readonly _tag: "TrimHorizon" | "Latest" | "AtTimestamp" }>
 
+/** Options of a consumer of every shard. */
 export interface AllOptions extends ReadOptions, DiscoveryOptions {
   /** Batches buffered ahead of the consumer across all shards (default 16). */
   readonly bufferSize?: number
@@ -127,6 +129,7 @@ export type InitialCheckpoint = "TRIM_HORIZON" | "LATEST"
  */
 export type ShardSource = (stream: StreamId.StreamId, shardId: string, from: StartPosition) => Stream.Stream<ShardBatch, KinesisError, Kinesis>
 
+/** Options of a consumer that reads the shards its leases give it. */
 export interface ShardedOptions extends ReadOptions {
   /** Default polling with these options (`readShard`). */
   readonly source?: ShardSource
@@ -173,6 +176,7 @@ export interface ShardedStatus {
   readonly shards: ReadonlyArray<string>
 }
 
+/** A consumer of leased shards. */
 export interface ShardedConsumer {
   /** A shard each time this worker takes a lease; ends after `stop`. */
   readonly shards: Stream.Stream<ShardStream>
@@ -210,6 +214,7 @@ const startFrom = (checkpoint: Position, firstRead: boolean, takenAt: number): S
   return after(checkpoint)
 }
 
+/** Options of reading one leased shard. */
 export interface LeasedShardOptions extends ReadOptions {
   /** Default polling with these options (`readShard`). */
   readonly source?: ShardSource

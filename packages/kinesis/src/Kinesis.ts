@@ -37,6 +37,7 @@ export class KinesisThrottledError extends Data.TaggedError("KinesisThrottledErr
   readonly cause?: unknown
 }> {}
 
+/** Kinesis did not answer or refused for now (throttling, faults, network): retry. */
 export class KinesisUnavailableError extends Data.TaggedError("KinesisUnavailableError")<{
   readonly operation: string
   readonly message: string
@@ -71,6 +72,7 @@ export class KinesisRequestError extends Data.TaggedError("KinesisRequestError")
   readonly cause?: unknown
 }> {}
 
+/** What a Kinesis call can fail with. */
 export type KinesisError =
   | KinesisThrottledError
   | KinesisUnavailableError
@@ -79,6 +81,7 @@ export type KinesisError =
   | KinesisResourceInUseError
   | KinesisRequestError
 
+/** Whether retrying the call may help. */
 export const isRetryable = (e: KinesisError): boolean =>
   e._tag === "KinesisThrottledError" || e._tag === "KinesisUnavailableError" || e._tag === "KinesisResourceInUseError"
 
@@ -112,6 +115,7 @@ const commands = {
 } as const
 
 type Commands = typeof commands
+/** A Kinesis operation eddy calls. */
 export type Operation = keyof Commands
 
 /** The Kinesis API as Effects: each call passes its abort signal (interruption cancels the request) and fails with a `KinesisError`. */
@@ -119,6 +123,7 @@ export type KinesisApi = {
   readonly [K in Operation]: (input: Commands[K][1]) => Effect.Effect<Commands[K][2], KinesisError>
 }
 
+/** The Kinesis API as effects with typed errors. */
 export class Kinesis extends Context.Tag("@eddy/kinesis/Kinesis")<Kinesis, KinesisApi>() {}
 
 /** Wraps an SDK client; every operation becomes an interruptible Effect. */
@@ -135,13 +140,16 @@ export const fromClient = (client: KinesisClient): KinesisApi => {
   return api as KinesisApi
 }
 
+/** Options of the Kinesis client (see `AwsClientOptions`). */
 export type Options = AwsClientOptions.Options
 
 /** Builds the SDK client (see `AwsClient`) and destroys it with the scope. */
 export const makeClient = (options: Options = {}) => AwsClient.scoped((config) => new KinesisClient(config), options)
 
+/** The Kinesis API on a new client, destroyed with the scope. */
 export const make = (options?: Options) => Effect.map(makeClient(options), fromClient)
 
+/** `make` as a layer. */
 export const layer = (options?: Options): Layer.Layer<Kinesis> => Layer.scoped(Kinesis, make(options))
 
 /**

@@ -293,6 +293,7 @@ export interface Aggregate<A extends UserRecord = UserRecord> {
   readonly records: ReadonlyArray<A>
 }
 
+/** Options of the KPL aggregator. */
 export interface AggregatorOptions {
   /**
    * Largest Kinesis record to produce, counting its data and the UTF-8 bytes

@@ -110,6 +110,7 @@ export const retrySchedule = (
 ): Schedule.Schedule<unknown, RetryCause> =>
   Backoff.exponential({ base: options.base ?? "100 millis", cap: options.cap ?? "5 seconds", times: options.retries ?? 10, jitter: "full" })
 
+/** The producer's stream, batching, rate limit and retries. */
 export interface Options {
   readonly streamName: string
   /** Derives the partition key of a record put without one. */
@@ -367,6 +368,7 @@ export function make(options: Options): Effect.Effect<ProducerApi<WriteAheadLog.
   })
 }
 
+/** `make` as a layer. */
 export const layer = (options: Options): Layer.Layer<Producer, MakeError, Kinesis> => Layer.scoped(Producer, make(options))
 
 /**

@@ -60,6 +60,7 @@ export class MultilineRecordError extends Data.TaggedError("MultilineRecordError
   }
 }
 
+/** A record Kinesis would refuse as it is. */
 export type InvalidRecordError = RecordTooLargeError | InvalidPartitionKeyError | InvalidExplicitHashKeyError | MultilineRecordError
 
 /**

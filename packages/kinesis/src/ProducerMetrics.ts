@@ -10,14 +10,21 @@ import * as Metrics from "@eddy/core/Metrics"
 import { Metric } from "effect"
 import type { PutFailure } from "./ProducerError"
 
+/** Records Kinesis accepted. */
 export const recordsSent = Metrics.counter("kinesis_producer_records_sent", "user records Kinesis acknowledged")
+/** Records that failed for good. */
 export const recordsFailed = Metrics.counter("kinesis_producer_records_failed", "user records given to the failure sink")
 /** Tagged with `error_code` too: Kinesis's per-record code (e.g. `InternalFailure`), the failed call's error, or `ProducerClosed`. */
 export const failures = Metrics.counter("kinesis_producer_record_failures", "user records given to the failure sink, by error code")
+/** Records sent again after a failure. */
 export const recordsRetried = Metrics.counter("kinesis_producer_records_retried", "user records queued again after a rejection or a failed call")
+/** Records Kinesis throttled. */
 export const recordsThrottled = Metrics.counter("kinesis_producer_records_throttled", "user records Kinesis refused for throughput, alone or with their whole call")
+/** PutRecords calls made. */
 export const putRecordsCalls = Metrics.counter("kinesis_producer_put_records_calls", "PutRecords calls made")
+/** How long PutRecords calls take. */
 export const putRecordsLatency = Metric.timer("kinesis_producer_put_records_latency", "PutRecords call duration")
+/** User records waiting to be sent. */
 export const queueDepth = Metric.gauge("kinesis_producer_queue_depth", { description: "user records held by the producer" })
 
 /** The `error_code` of a record the producer gave up on. */

@@ -4,8 +4,10 @@
  */
 import { Config, ConfigError, Data, Either } from "effect"
 
+/** The unit of a rate: per second, minute or hour. */
 export type Unit = "s" | "m" | "h"
 
+/** A number of records per unit of time. */
 export interface RateLimit {
   /** Records allowed per `per`; a burst of up to this many is allowed at once. */
   readonly records: number
@@ -17,8 +19,10 @@ const unitMillis: Record<Unit, number> = { s: 1_000, m: 60_000, h: 3_600_000 }
 /** The length of the limit's period in milliseconds. */
 export const periodMillis = (limit: RateLimit): number => unitMillis[limit.per]
 
+/** How a rate limit is written, for messages. */
 export const FORMAT = `"<records>/<s|m|h>", e.g. "1000/s", "100/m" or "50000/h"`
 
+/** A rate limit that is not written as `FORMAT`. */
 export class InvalidRateLimitError extends Data.TaggedError("InvalidRateLimitError")<{
   readonly input: string
 }> {
@@ -29,6 +33,7 @@ export class InvalidRateLimitError extends Data.TaggedError("InvalidRateLimitErr
 
 const pattern = /^\s*([0-9]+)\s*\/\s*([smh])\s*$/
 
+/** Reads a rate limit such as `100/s`. */
 export const parse = (input: string): Either.Either<RateLimit, InvalidRateLimitError> => {
   const match = pattern.exec(input)
   const records = match ? Number(match[1]) : NaN
@@ -37,6 +42,7 @@ export const parse = (input: string): Either.Either<RateLimit, InvalidRateLimitE
     : Either.left(new InvalidRateLimitError({ input }))
 }
 
+/** A rate limit as `parse` reads it. */
 export const format = (limit: RateLimit): string => `${limit.records}/${limit.per}`
 
 /**

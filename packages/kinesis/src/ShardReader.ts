@@ -53,6 +53,7 @@ export interface ShardBatch {
   readonly shardEnded: boolean
 }
 
+/** How a shard is read: records per call, pacing, retries, timeouts. */
 export interface ReadOptions {
   /** Most records per GetRecords call, 1..10,000 (default 10,000). */
   readonly limit?: number

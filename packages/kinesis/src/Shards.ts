@@ -10,6 +10,7 @@ import { Kinesis, type KinesisError } from "./Kinesis"
 import { readCall } from "./internal/readCall"
 import * as StreamId from "./StreamId"
 
+/** A shard: its id, parents, hash key range and whether it is closed. */
 export interface Shard {
   readonly shardId: string
   /** The shard this one was split from, or the first of the two it was merged from. */
@@ -29,6 +30,7 @@ export interface Shard {
 /** The shards of one stream by id, in the order ListShards returned them (parents before children). */
 export type ShardMap = ReadonlyMap<string, Shard>
 
+/** A `Shard` from the SDK's shard description. */
 export const fromSdk = (s: SdkShard): Shard => {
   const parents = [s.ParentShardId, s.AdjacentParentShardId].filter((p): p is string => p !== undefined && p !== "")
   const ending = s.SequenceNumberRange?.EndingSequenceNumber
@@ -44,6 +46,7 @@ export const fromSdk = (s: SdkShard): Shard => {
   }
 }
 
+/** Options of listing shards. */
 export interface ListOptions {
   /** Page size of each ListShards call (1..10,000; Kinesis' default is 1,000). */
   readonly pageSize?: number

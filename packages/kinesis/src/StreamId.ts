@@ -11,6 +11,7 @@
  */
 import { Data, Either } from "effect"
 
+/** A stream, by name or ARN. */
 export interface StreamId {
   readonly name: string
   /** Present when the stream was given by ARN: SDK calls then name it by `StreamARN`. */
@@ -64,6 +65,7 @@ export const sdkParams = (id: StreamId): { readonly StreamName: string } | { rea
 /** The stream part of its lease keys. */
 export const leasePrefix = (id: StreamId): string => id.account !== undefined ? `${id.account}:${id.name}` : id.name
 
+/** The lease key of a shard of a stream. */
 export const leaseKey = (id: StreamId, shardId: string): string => `${leasePrefix(id)}:${shardId}`
 
 /** The shard id of one of the stream's lease keys, or undefined for another stream's. */
@@ -85,6 +87,7 @@ export class LegacyLeaseTableError extends Data.TaggedError("LegacyLeaseTableErr
   readonly message: string
 }> {}
 
+/** The error for a lease table whose keys are in an older format. */
 export const legacyLeaseTableError = (table: string, leaseKeys: ReadonlyArray<string>, stream: StreamId) =>
   new LegacyLeaseTableError({
     table,

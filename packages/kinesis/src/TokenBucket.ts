@@ -14,6 +14,7 @@
 /** Absorbs float error, so a wake-up at `readyAt` always finds its tokens. */
 const EPSILON = 1e-6
 
+/** A token bucket: how long to wait before taking some tokens at a rate. */
 export class TokenBucket {
   private tokens: number
 

@@ -6,6 +6,7 @@
 export * as Aggregation from "./Aggregation"
 export * as Checkpointer from "./Checkpointer"
 export * as Consumer from "./Consumer"
+/** The Kinesis API as effects with typed errors. */
 export * as Kinesis from "./Kinesis"
 export * as Kpl from "./Kpl"
 export * as Limits from "./Limits"

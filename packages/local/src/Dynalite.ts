@@ -5,6 +5,7 @@ import { listen } from "./internal/server"
 
 const require = createRequire(import.meta.url)
 
+/** Options of the local DynamoDB: its port. */
 export interface Options {
   /** The port to listen on; default a free one. */
   readonly port?: number

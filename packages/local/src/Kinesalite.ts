@@ -5,6 +5,7 @@ import { listen } from "./internal/server"
 
 const require = createRequire(import.meta.url)
 
+/** Options of the local Kinesis: its port and shard limits. */
 export interface Options {
   /** Most shards the emulator allows across streams (kinesalite's default is 10). */
   readonly shardLimit?: number

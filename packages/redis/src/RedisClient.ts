@@ -14,6 +14,7 @@ export class RedisConnectionError extends Data.TaggedError("RedisConnectionError
   readonly cause?: unknown
 }> {}
 
+/** Where Redis is: a `redis://` URL. */
 export interface Options {
   /** `redis://[user:password@]host:port[/db]` or `rediss://` for TLS; default `redis://127.0.0.1:6379`. */
   readonly url?: Redacted.Redacted<string> | string
@@ -21,6 +22,7 @@ export interface Options {
   readonly commandTimeoutMillis?: number
 }
 
+/** Redis on this machine's default port. */
 export const defaultUrl = "redis://127.0.0.1:6379"
 
 /** The host and port of a URL, for messages: never its credentials. */
@@ -32,6 +34,7 @@ const host = (url: string): string => {
   }
 }
 
+/** A connected Redis client, closed with the scope. */
 export const make = (options: Options = {}) =>
   Effect.gen(function*() {
     const runtime = yield* Effect.runtime<never>()
@@ -66,6 +69,7 @@ export const make = (options: Options = {}) =>
     )
   })
 
+/** `make` as a layer. */
 export const layer = (options?: Options): Layer.Layer<RedisClient, RedisConnectionError> => Layer.scoped(RedisClient, make(options))
 
 /** Like `layer`, with the options from `config`, e.g. `{ url: Config.redacted("REDIS_URL") }`. */

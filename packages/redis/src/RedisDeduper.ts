@@ -45,6 +45,7 @@ const toDeduperError = (what: string) => (cause: unknown) => {
     })
 }
 
+/** The namespace of claim keys and how long claims are kept. */
 export interface Options {
   /** Key prefix per application or pipeline, e.g. `eddy:dedup:orders`. */
   readonly namespace: string
@@ -52,6 +53,7 @@ export interface Options {
   readonly retention?: Duration.DurationInput
 }
 
+/** A `Deduper` on Redis. */
 export const make = (options: Options) =>
   Effect.map(RedisClient, (redis) => {
     const retentionMs = Math.max(1, Math.round(Duration.toMillis(options.retention ?? Duration.days(1))))
@@ -79,7 +81,9 @@ export const make = (options: Options) =>
     })
   })
 
+/** `make` as a layer; needs a `RedisClient`. */
 export const layer = (options: Options): Layer.Layer<Deduper, never, RedisClient> => Layer.effect(Deduper, make(options))
 
+/** `layer` with its options from `config`. */
 export const layerConfig = (config: Config.Config<Options>): Layer.Layer<Deduper, ConfigError.ConfigError, RedisClient> =>
   Layer.effect(Deduper, Effect.flatMap(config, make))

@@ -125,14 +125,18 @@ export const makeTable = (namespace: string) =>
     }
   })
 
+/** The namespace of lease keys, and the lease service's options. */
 export interface Options extends Leases.Options {
   /** One namespace per application (consumer group), e.g. the application name. */
   readonly namespace: string
 }
 
+/** The lease service on Redis. */
 export const make = (options: Options) => Effect.flatMap(makeTable(options.namespace), (table) => Leases.make(table, options))
 
+/** `make` as a layer; needs a `RedisClient`. */
 export const layer = (options: Options): Layer.Layer<Leases.Leases, never, RedisClient> => Layer.effect(Leases.Leases, make(options))
 
+/** `layer` with its options from `config`. */
 export const layerConfig = (config: Config.Config<Options>): Layer.Layer<Leases.Leases, ConfigError.ConfigError, RedisClient> =>
   Layer.effect(Leases.Leases, Effect.flatMap(config, make))

@@ -1,19 +1,18 @@
 /**
- * Counts applied records once per worker. The processor reports a record
- * read again (after a failed batch, its shard re-read from the checkpoint)
- * as applied again when the store skips its already-written contribution,
- * so its own `eddy_records_applied` counts re-reads; this counter counts a
- * record only once it is done with every record before it (so it will be
- * checkpointed), and only past the furthest position already counted on its
- * shard.
- * (After a restart a worker cannot know what its predecessor counted: the
- * records after the last checkpoint are counted again then.)
+ * Counts applied records once per worker. The processor already reports a
+ * record read again as a duplicate when the store skips every write of it
+ * (its watermarks are past it), across restarts too; this counter also
+ * covers the records that write nothing a watermark guards (no pipeline
+ * takes them, or only min/max ones), by counting a record only once it is
+ * done with every record before it (so it will be checkpointed), and only
+ * past the furthest position already counted on its shard.
  */
 import * as Metrics from "@eddy/core/Metrics"
 import type * as Processor from "@eddy/core/Processor"
 import { comparePosition, type Position } from "@eddy/core/SourceRecord"
 import { Effect, Metric } from "effect"
 
+/** Applied records, each counted once per worker. */
 export const recordsApplied = Metrics.counter("eddy_service_records_applied", "records whose aggregates are durably written, each counted once even when its shard is read again")
 
 /** `processor` with its applied records counted once each in `recordsApplied`; one per shard. */

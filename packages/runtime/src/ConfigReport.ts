@@ -22,6 +22,7 @@ import { type Config, ConfigError, Data, Effect } from "effect"
 /** What each variable is for, by name. */
 export type Variables = Readonly<Record<string, string>>
 
+/** One missing or invalid variable. */
 export interface Problem {
   /** The variable (a config path joined with `_`), or several alternatives: `A or B`. */
   readonly variable: string
@@ -100,6 +101,7 @@ export const describe = (problem: Problem): string =>
 export const format = (list: ReadonlyArray<Problem>): string =>
   `the configuration is invalid (${list.length} problem${list.length === 1 ? "" : "s"}):\n${list.map((p) => `  - ${describe(p)}`).join("\n")}`
 
+/** A `ConfigurationError` listing every problem of `error`. */
 export const fromConfigError = (error: ConfigError.ConfigError, variables: Variables = {}): ConfigurationError => {
   const list = problems(error, variables)
   return new ConfigurationError({ problems: list, message: format(list) })
@@ -117,4 +119,5 @@ export const loadSync = <A>(config: Config.Config<A>, variables: Variables = {})
   throw failure !== undefined ? new Error(failure.message) : new Error("the configuration could not be read")
 }
 
+/** Whether a value is an Effect `ConfigError`. */
 export const isConfigError = ConfigError.isConfigError

@@ -86,6 +86,7 @@ export class SqsQueueNotFoundError extends Data.TaggedError("SqsQueueNotFoundErr
 /** SQS refused the request as it is (access denied, KMS key, invalid request): retrying cannot help. */
 export class SqsRequestError extends Data.TaggedError("SqsRequestError")<{ readonly message: string; readonly cause?: unknown }> {}
 
+/** What sending to SQS can fail with. */
 export type SqsError = SqsThrottledError | SqsUnavailableError | SqsQueueNotFoundError | SqsRequestError
 
 /** The sink accepted the request but not some entries, for reasons on its side (throttled, internal error): retried. */
@@ -113,6 +114,7 @@ export class EntriesRejectedError extends Data.TaggedError("EntriesRejectedError
 /** Why a sink did not deliver: SQS's errors, or the Kinesis producer's (which has retried already). */
 export type SinkError = SqsError | EntriesNotAcceptedError | EntriesRejectedError | ProducerError.PutFailure
 
+/** Whether a sink failure may pass if retried. */
 export const isRetryable = (e: SinkError): boolean => {
   switch (e._tag) {
     case "SqsThrottledError":
@@ -184,6 +186,7 @@ export interface SqsClient {
   readonly send: (command: SendMessageBatchCommand, options?: { readonly abortSignal?: AbortSignal }) => Promise<SendMessageBatchCommandOutput>
 }
 
+/** The SQS sink's queue, client, message size and retries. */
 export interface SqsOptions {
   readonly queueUrl: string
   readonly client: SqsClient
@@ -275,6 +278,7 @@ export const makeSqs = (options: SqsOptions): DeadLetter.DeadLetter["Type"] => {
 const positionDigest = (e: DeadLetter.DeadLetterEntry): string =>
   createHash("sha256").update(`${e.source ?? ""}\u0000${e.shardId}\u0000${e.sequenceNumber}\u0000${e.subSequenceNumber}`).digest("hex")
 
+/** Options of the SQS sink's own client (see `AwsClientOptions`). */
 export type SqsClientOptions = AwsClientOptions.Options
 
 /** Builds an `SQSClient` (see `AwsClient`; SDK retries off: the sink retries with its Schedule) and destroys it with the scope. */
@@ -294,6 +298,7 @@ export const layerSqs = (options: Omit<SqsOptions, "client"> & SqsClientOptions 
 // Kinesis
 // ---------------------------------------------------------------------------
 
+/** The Kinesis sink's stream and retries. */
 export interface KinesisOptions {
   readonly streamName: string
   /** Retries of records Kinesis rejects and of failed calls, by the producer. Default `defaultRetry`. */
@@ -357,6 +362,7 @@ export const makeKinesis = (
     }
   })
 
+/** The Kinesis sink as a layer; needs `Kinesis`. */
 export const layerKinesis = (options: KinesisOptions): Layer.Layer<DeadLetter.DeadLetter, Kinesis.KinesisError, Kinesis.Kinesis> =>
   Layer.scoped(DeadLetter.DeadLetter, makeKinesis(options))
 
@@ -404,6 +410,7 @@ export type Target =
   | { readonly _tag: "Kinesis"; readonly streamName: string }
   | { readonly _tag: "Stdout"; readonly payload?: PayloadLogging }
 
+/** Reads `EDDY_DEAD_LETTER`: `sqs:<queue URL>`, `kinesis:<stream>` or `stdout`. */
 export const parseTarget = (text: string): Either.Either<Target, string> => {
   const colon = text.indexOf(":")
   const scheme = colon < 0 ? text : text.slice(0, colon)
@@ -425,6 +432,7 @@ export const targetConfig = (name: string): Config.Config<Target> =>
     Config.mapOrFail((text) => Either.mapLeft(parseTarget(text), (message) => ConfigError.InvalidData([], message)))
   )
 
+/** Where dead letters go, as configured. */
 export interface Settings {
   readonly target: Target
   /** The SQS or Kinesis client's options; default `AWS_REGION` and `AWS_ENDPOINT_URL_SQS` / `AWS_ENDPOINT_URL_KINESIS` (or `AWS_ENDPOINT_URL`), as the AWS SDKs read them. */

@@ -8,6 +8,7 @@ import { Context, Effect, Layer, Ref } from "effect"
 /** The CloudWatch units eddy reports in. */
 export type Unit = "Count" | "Milliseconds" | "Bytes" | "Count/Second" | "None"
 
+/** One metric value of an EMF document. */
 export interface MetricValue {
   readonly name: string
   readonly unit: Unit
@@ -79,6 +80,7 @@ export const stdout: Writer["Type"] = {
     })
 }
 
+/** Writes EMF documents to stdout, where Lambda sends them to CloudWatch. */
 export const layerStdout: Layer.Layer<Writer> = Layer.succeed(Writer, stdout)
 
 /** Keeps the rendered lines in memory; `lines` reads them. */
@@ -86,6 +88,7 @@ export class MemoryWriter extends Context.Tag("@eddy/runtime/Emf/MemoryWriter")<
   readonly lines: Effect.Effect<ReadonlyArray<string>>
 }>() {}
 
+/** Keeps EMF documents in memory, for tests. */
 export const layerMemory: Layer.Layer<Writer | MemoryWriter> = Layer.effectContext(
   Effect.map(Ref.make<ReadonlyArray<string>>([]), (ref) =>
     Context.make(Writer, { write: (documents) => Ref.update(ref, (lines) => [...lines, ...documents.map(render)]) }).pipe(

@@ -18,10 +18,12 @@ import { createServer } from "node:http"
 import * as AccessLog from "./AccessLog"
 import * as Prometheus from "./Prometheus"
 
+/** What `/readyz` reports: whether the process is ready. */
 export interface Readiness {
   readonly ready: boolean
 }
 
+/** The HTTP routes `/healthz`, `/readyz` and `/metrics`, and `api` beside them when given. */
 export const router = <R extends Readiness>(readiness: Effect.Effect<R>, api?: HttpApp.Default) => {
   const own = HttpRouter.empty.pipe(
     HttpRouter.get("/healthz", Effect.succeed(HttpServerResponse.unsafeJson({ status: "ok" }))),

@@ -36,6 +36,7 @@ import * as Log from "./Log"
 
 export { MalformedEventError } from "@eddy/kinesis/UserRecords"
 
+/** The Lambda handler's settings (strict order, timeout margin, chunk size, metrics namespace). */
 export interface Settings {
   /**
    * Hold a shard at its first poison record instead of dead-lettering it (the
@@ -96,6 +97,7 @@ export const settingsConfig: Config.Config<Settings> = Config.all({
   aggregation: Aggregation.config("EDDY_AGGREGATION")
 })
 
+/** What the Lambda handler runs: the pipelines and their state. */
 export interface Options<E = never, P extends ReadonlyArray<Pipeline.Pipeline> = ReadonlyArray<Pipeline.Pipeline>> extends Partial<Settings> {
   /** The pipelines to run: one event source, as the service driver runs them too. */
   readonly pipelines: P

@@ -19,6 +19,7 @@
  */
 import { Cause, Config, type ConfigError, Effect, FiberRef, HashMap, HashSet, Layer, List, Logger, LogLevel } from "effect"
 
+/** The service name and least level of the JSON logs. */
 export interface Options {
   readonly minimumLevel?: LogLevel.LogLevel
   /** The `service` field. Default `eddy`. */

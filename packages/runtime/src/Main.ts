@@ -25,6 +25,7 @@ import * as Log from "./Log"
  */
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= "true"
 
+/** What `run` needs: the service name, the whole configuration and what each variable means. */
 export interface Options<A> {
   /** The `service` field of every log line, unless `POWERTOOLS_SERVICE_NAME` says otherwise. */
   readonly service: string

@@ -6,4 +6,5 @@
  */
 import * as Crypto from "node:crypto"
 
+/** The SHA-256 of `data` as hex, with Node's native hash. */
 export const sha256Hex = (data: Uint8Array): string => Crypto.hash("sha256", data, "hex")

@@ -18,6 +18,7 @@
  */
 import { Effect, Metric, type MetricPair, MetricState, Option } from "effect"
 
+/** The content type of the Prometheus text format. */
 export const contentType = "text/plain; version=0.0.4; charset=utf-8"
 
 type Kind = "counter" | "gauge" | "histogram" | "summary"

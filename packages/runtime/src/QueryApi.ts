@@ -55,10 +55,14 @@ const RangeParams = Schema.Struct({
   cursor: Schema.optional(Schema.NumberFromString)
 })
 
+/** A query the API cannot answer as asked (400). */
 export class InvalidQuery extends Schema.TaggedError<InvalidQuery>()("InvalidQuery", { message: Schema.String }, HttpApiSchema.annotations({ status: 400 })) {}
+/** No pipeline of that name (404). */
 export class UnknownPipeline extends Schema.TaggedError<UnknownPipeline>()("UnknownPipeline", { message: Schema.String }, HttpApiSchema.annotations({ status: 404 })) {}
+/** The store did not answer (503). */
 export class StoreUnavailable extends Schema.TaggedError<StoreUnavailable>()("StoreUnavailable", { message: Schema.String }, HttpApiSchema.annotations({ status: 503 })) {}
 
+/** The aggregates endpoints: the pipelines, and one pipeline's value for a key over a range. */
 export class Aggregates extends HttpApiGroup.make("aggregates")
   .add(HttpApiEndpoint.get("pipelines", "/v1/pipelines").addSuccess(Schema.Array(PipelineInfo)))
   .add(
@@ -75,7 +79,9 @@ export class Aggregates extends HttpApiGroup.make("aggregates")
 /** The API: its OpenAPI document is `OpenApi.fromApi(Api)`. */
 export class Api extends HttpApi.make("eddy").add(Aggregates).annotate(OpenApi.Title, "eddy aggregates").annotate(OpenApi.Version, "1") {}
 
+/** Buckets per page when the query names no limit. */
 export const DEFAULT_LIMIT = 100
+/** The most buckets one page holds. */
 export const MAX_LIMIT = 1_000
 
 type Params = typeof RangeParams.Type

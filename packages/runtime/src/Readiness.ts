@@ -18,11 +18,13 @@ interface ShardState {
   reason: string | undefined
 }
 
+/** Whether every owned shard is being read, and what is wrong if not. */
 export interface Report {
   /** Every problem that makes the worker not ready, in plain words; empty when ready. */
   readonly problems: ReadonlyArray<string>
 }
 
+/** Follows the shards' reads to tell which are stuck. */
 export interface Tracker {
   /** `shard` with its read failures observed. */
   readonly watch: (shard: Consumer.ShardStream) => Consumer.ShardStream
@@ -35,6 +37,7 @@ export interface Tracker {
 
 const isDone = (o: Processor.Outcome) => o._tag === "Applied" || o._tag === "Duplicate" || o._tag === "DeadLettered"
 
+/** A tracker calling a shard stuck after `stuckAfter` without progress. */
 export const make = (options: { readonly stuckAfter: Duration.DurationInput }): Tracker => {
   const stuckMillis = Duration.toMillis(Duration.decode(options.stuckAfter))
   const shards = new Map<string, ShardState>()

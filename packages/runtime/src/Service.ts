@@ -116,6 +116,7 @@ export const metrics = ServiceMetrics
 /** Where shards start that have no checkpoint yet. Shards created by resharding always start at their beginning. */
 export type InitialPosition = "TRIM_HORIZON" | "LATEST"
 
+/** The service's settings (stream, worker id, intervals, limits, port). */
 export interface Settings {
   /** The streams this worker consumes, each by name or ARN (see `StreamId.parseList`). */
   readonly streams: ReadonlyArray<StreamId.StreamId>
@@ -235,6 +236,7 @@ export const strictRereadBackoff: Schedule.Schedule<unknown, unknown> = Backoff.
 /** GetRecords tuning beyond the settings; see `Consumer.ReadOptions`. */
 export type ReadOptions = Pick<Consumer.ReadOptions, "maxIdleInterval" | "retry" | "requestTimeout">
 
+/** The settings of one worker, with its reread backoff and read options. */
 export interface WorkerOptions extends Settings {
   readonly rereadBackoff?: Schedule.Schedule<unknown, unknown>
   readonly read?: ReadOptions
@@ -242,6 +244,7 @@ export interface WorkerOptions extends Settings {
   readonly api?: HttpApp.Default
 }
 
+/** What the service runs: the pipelines, their state, Kinesis and the lease table. */
 export interface Options<E = never, P extends ReadonlyArray<Pipeline.Pipeline> = ReadonlyArray<Pipeline.Pipeline>> extends Partial<Settings> {
   /** The pipelines to run: the same definition the Lambda handler runs. */
   readonly pipelines: P
@@ -269,6 +272,7 @@ export interface Options<E = never, P extends ReadonlyArray<Pipeline.Pipeline> =
   readonly unknownVersion?: Processor.PoisonPolicy
 }
 
+/** Where the service is in its life. */
 export type Phase = "starting" | "running" | "stopping"
 
 /** What `/readyz` reports. */
@@ -287,6 +291,7 @@ export interface Status {
   readonly problems?: ReadonlyArray<string>
 }
 
+/** A running service: its worker id, address and status. */
 export class Service extends Context.Tag("@eddy/runtime/Service")<Service, {
   readonly workerId: string
   /** Where the health and metrics endpoint listens. */

@@ -22,6 +22,7 @@ import { Data, Effect, Either } from "effect"
 /** What Lambda calls: any function of the standard signature. */
 export type Handler = (event: KinesisStreamEvent, context: LambdaContext) => Promise<KinesisStreamBatchResponse | void>
 
+/** How the simulated event-source mapping invokes the handler (batch size, bisecting, retries). */
 export interface Options {
   readonly streamName: string
   /** Records per invocation at most (Lambda's BatchSize, default 100). */
@@ -53,6 +54,7 @@ export interface OnFailure {
   }
 }
 
+/** What the simulation did on one shard. */
 export interface ShardStats {
   readonly shardId: string
   /** Records read from the shard. */
@@ -63,6 +65,7 @@ export interface ShardStats {
   readonly checkpoint: string | undefined
 }
 
+/** What the simulation did. */
 export interface Stats {
   readonly invocations: number
   /** Invocations that redelivered from a checkpoint an earlier invocation did not get past. */

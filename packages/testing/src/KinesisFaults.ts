@@ -31,6 +31,7 @@ export interface CallPick {
   readonly probability?: number
 }
 
+/** A fault injected into matching Kinesis calls. */
 export interface CallFault extends CallPick {
   /** The operations it applies to; all of them when absent. */
   readonly operations?: ReadonlyArray<Operation>
@@ -39,6 +40,7 @@ export interface CallFault extends CallPick {
 /** The per-record error codes a successful PutRecords can carry. */
 export type RejectCode = "ProvisionedThroughputExceededException" | "InternalFailure"
 
+/** A fault injected into matching records of PutRecords calls. */
 export interface RecordFault {
   /** Each record with this probability, drawn from the seeded generator. */
   readonly probability?: number
@@ -48,6 +50,7 @@ export interface RecordFault {
   readonly errorCodes?: ReadonlyArray<RejectCode>
 }
 
+/** The faults to inject. */
 export interface Plan {
   /** Seed of the generator behind every `probability`; the same seed replays the same faults. */
   readonly seed?: number
@@ -61,6 +64,7 @@ export interface Plan {
   readonly expireIterators?: CallPick
 }
 
+/** How many faults were injected. */
 export interface Counts {
   /** Calls made per operation, injected failures included. */
   readonly calls: Readonly<Record<Operation, number>>
@@ -70,6 +74,7 @@ export interface Counts {
   readonly expiredIterators: number
 }
 
+/** A record the faults rejected. */
 export interface RejectedRecord {
   readonly call: number
   readonly index: number
@@ -77,6 +82,7 @@ export interface RejectedRecord {
   readonly errorCode: RejectCode
 }
 
+/** Controls the injected faults. */
 export interface FaultsApi {
   readonly counts: Effect.Effect<Counts>
   /** Every record rejected so far, in the order of rejection. */
@@ -86,6 +92,7 @@ export interface FaultsApi {
   readonly unblock: (operation: Operation) => Effect.Effect<void>
 }
 
+/** The fault injector around `Kinesis`. */
 export class KinesisFaults extends Context.Tag("@eddy/testing/KinesisFaults")<KinesisFaults, FaultsApi>() {}
 
 /** Wraps `real`: the returned `kinesis` injects the plan's faults, `faults` counts them. */

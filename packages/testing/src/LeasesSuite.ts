@@ -15,6 +15,7 @@ export interface LeasesBackend {
   readonly failoverTime: Duration.DurationInput
 }
 
+/** `n` shard ids. */
 export const shards = (n: number): ReadonlyArray<string> => Array.from({ length: n }, (_, i) => `shardId-${String(i).padStart(12, "0")}`)
 
 const at = (sequenceNumber: string) => ({ sequenceNumber, subSequenceNumber: 0 })
@@ -67,6 +68,7 @@ const converge = (
     return yield* Effect.dieMessage(`no ${share}-each balance after ${maxRounds} rounds: ${JSON.stringify([...owners(yield* leases.list)])}`)
   })
 
+/** The lease service's shared tests, for a lease table backend. */
 export const leasesSuite = (backend: LeasesBackend) =>
   describe(`Leases (${backend.name})`, () => {
     const { it } = backend

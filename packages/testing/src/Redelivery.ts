@@ -3,8 +3,10 @@ import * as Acknowledgement from "@eddy/core/Acknowledgement"
 import { Processor } from "@eddy/core/Processor"
 import type { SourceRecord } from "@eddy/core/SourceRecord"
 
+/** Redelivery made no progress: the records never got done. */
 export class NoProgressError extends Data.TaggedError("NoProgressError")<{ readonly message: string }> {}
 
+/** Options of redelivery until done. */
 export interface Options {
   /** Records per delivered batch. */
   readonly batchSize: number
@@ -12,6 +14,7 @@ export interface Options {
   readonly maxDeliveries: number
 }
 
+/** What redelivery took. */
 export interface Summary {
   readonly deliveries: number
   readonly crashes: number

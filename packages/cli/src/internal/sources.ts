@@ -5,7 +5,7 @@ import * as AwsClient from "@eddy/aws/AwsClient"
 import * as AwsClientOptions from "@eddy/aws/AwsClientOptions"
 import * as Kinesis from "@eddy/kinesis/Kinesis"
 import * as UserRecords from "@eddy/kinesis/UserRecords"
-import { Context, Data, Effect, Either, Layer } from "effect"
+import { Config, Context, Data, Effect, Either, Layer, Option } from "effect"
 import { existsSync, readFileSync } from "node:fs"
 import * as Redrive from "../Redrive"
 
@@ -22,10 +22,25 @@ export interface Input {
 
 export class Sqs extends Context.Tag("@eddy/cli/Sqs")<Sqs, SQSClient>() {}
 
-/** An SQS client from `AWS_REGION` and `AWS_ENDPOINT_URL_SQS`, built only when a command uses it. */
+/** Whether an SQS endpoint is configured (`AWS_ENDPOINT_URL_SQS` or `AWS_ENDPOINT_URL`, not ignored), as the SDK reads it. */
+const endpointConfigured = Config.all({
+  endpoint: Config.option(Config.string("AWS_ENDPOINT_URL_SQS").pipe(Config.orElse(() => Config.string("AWS_ENDPOINT_URL")))),
+  ignored: Config.boolean("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS").pipe(Config.withDefault(false))
+}).pipe(Config.map(({ endpoint, ignored }) => !ignored && Option.isSome(endpoint)))
+
+/**
+ * An SQS client from `AWS_REGION` and `AWS_ENDPOINT_URL_SQS`, built only when
+ * a command uses it. A configured endpoint wins over the queue URL's host (the
+ * SDK otherwise sends to the host a queue URL names, which an emulator's
+ * `sqs.<region>.localhost` URLs make unreachable).
+ */
 export const sqsClient: Layer.Layer<Sqs> = Layer.scoped(
   Sqs,
-  Effect.flatMap(Effect.orElseSucceed(AwsClientOptions.config("SQS"), () => ({})), (options) => AwsClient.scoped((c) => new SQSClient(c), options))
+  Effect.gen(function*() {
+    const options = yield* Effect.orElseSucceed(AwsClientOptions.config("SQS"), () => ({}))
+    const configured = yield* Effect.orElseSucceed(endpointConfigured, () => false)
+    return yield* AwsClient.scoped((c) => new SQSClient({ ...c, ...(configured || c.endpoint !== undefined ? { useQueueUrlAsEndpoint: false } : {}) }), options)
+  })
 )
 
 const readText = (path: string) =>

@@ -374,6 +374,24 @@ export const settleWrites = (plan: Plan, chunk: Chunk, groups: ReadonlyArray<Gro
 }
 
 /**
+ * A record read again (after a restart, say) whose every write the store had
+ * already applied is a duplicate, not applied twice: the store skipped it.
+ */
+export const settleAlreadyApplied = (chunk: Chunk, groups: ReadonlyArray<Group>, results: ReadonlyArray<Store.WriteResult>): void => {
+  const { outcomes, records } = chunk
+  // Per record: 1 once a write skipped it, 2 once a write applied it now (which wins).
+  const seen = new Uint8Array(records.length)
+  for (let w = 0; w < groups.length; w++) {
+    const result = results[w]
+    if (result !== undefined && result._tag !== "AlreadyApplied") continue
+    for (const i of groups[w]!.records) {
+      seen[i] = result !== undefined && comparePosition(records[i]!, result.watermark) <= 0 ? Math.max(seen[i]!, 1) : 2
+    }
+  }
+  for (let i = 0; i < records.length; i++) if (seen[i] === 1 && outcomes[i]!._tag === "Applied") outcomes[i] = duplicate
+}
+
+/**
  * The claims to give up: of the records that hold one and wrote nothing, now
  * dead-lettered (`sending`) or blocked. A re-drive of the event, or a
  * redelivery that comes after a producer duplicate took the id, then claims

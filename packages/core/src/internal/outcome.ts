@@ -3,6 +3,7 @@ import type * as DeadLetter from "../DeadLetter"
 import type * as Deduper from "../Deduper"
 import type * as Store from "../Store"
 
+/** What became of one record. */
 export type Outcome = Applied | Duplicate | DeadLettered | Blocked | Failed
 
 /** Its aggregates are durably written (or it had nothing to aggregate). */
@@ -10,7 +11,11 @@ export interface Applied {
   readonly _tag: "Applied"
 }
 
-/** A producer duplicate: another record with the same event id holds the claim. */
+/**
+ * Not applied again: a producer duplicate (another record with the same event
+ * id holds the claim), or a record read again whose every write the store had
+ * already applied (its watermark is at or past the record).
+ */
 export interface Duplicate {
   readonly _tag: "Duplicate"
 }
@@ -40,11 +45,13 @@ export interface Failed {
   readonly error: ProcessError
 }
 
+/** What a store, dedup or dead-letter call can fail with. */
 export type ProcessError = Store.StoreError | Deduper.ClaimError | DeadLetter.SendError
 
 /** A fault of the deployment, not of the record: never retried in the chunk, never dead-lettered; the alarm is raised. */
 export type DeploymentFault = Store.StoreMisconfiguredError | Deduper.DeduperMisconfiguredError | DeadLetter.DeadLetterMisconfiguredError
 
+/** Whether an error is the deployment's fault (missing table, denied access), not the record's. */
 export const isDeploymentFault = (e: ProcessError): e is DeploymentFault =>
   e._tag === "StoreMisconfiguredError" || e._tag === "DeduperMisconfiguredError" || e._tag === "DeadLetterMisconfiguredError"
 
