@@ -199,6 +199,42 @@ describe("Service checkpoint cadence", () => {
       expect(checkpoints(journal).length).toBeLessThanOrEqual(5)
     }))
 
+  it.scopedLive("folds several reads into one store write per item, checkpointing only what those writes landed", () =>
+    Effect.gen(function*() {
+      const kinesis = yield* localKinesis
+      yield* F.createStream(F.streamName, 1).pipe(Effect.provide(kinesis))
+      const tips = yield* F.put(F.streamName, orderRecords(200)).pipe(Effect.provide(kinesis))
+      const services = memoryServices()
+      const journal = F.journal()
+      const { layer: leases, leases: service } = yield* memoryLeases(journal)
+      const journaled = journal.store(services.store)
+      /** Per store call, the records it wrote for: the most contributions of one item. */
+      const calls: Array<number> = []
+      const counting = Store.Store.of({
+        ...journaled,
+        apply: (writes) => Effect.zipRight(Effect.sync(() => calls.push(new Set(writes.flatMap((w) => w.contributions.map((c) => c.position.sequenceNumber))).size)), journaled.apply(writes))
+      })
+      const worker = yield* F.startService({
+        ...base,
+        streams: [{ name: F.streamName }],
+        workerId: "w1",
+        // Reads of at most 25 records, written together by the hundred; the interval only writes a remainder.
+        flushRecords: 100,
+        flushInterval: Duration.seconds(3),
+        layer: Layer.merge(Layer.succeed(Store.Store, counting), services.rest),
+        leases,
+        kinesis
+      })
+      yield* F.until(Effect.provideService(F.consumed(tips), Leases.Leases, service), "the shard is checkpointed at its tip")
+      yield* worker.stop
+      expect(F.violations(journal.events)).toEqual([])
+      // 200 records in eight or more reads, written in at most three store calls (two of 100 or more, and a remainder).
+      expect(calls.length).toBeGreaterThanOrEqual(2)
+      expect(calls.length).toBeLessThanOrEqual(3)
+      expect(calls.some((records) => records > 25)).toBe(true)
+      expect(yield* mismatches(services.store, expectedItems(orders(200)))).toEqual([])
+    }))
+
   it.scopedLive("an idle shard's last records are checkpointed once the interval passed, and shutdown checkpoints what is written", () =>
     Effect.gen(function*() {
       const kinesis = yield* localKinesis
