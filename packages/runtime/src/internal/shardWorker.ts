@@ -191,10 +191,16 @@ export const run = (options: Options): Effect.Effect<Exit> =>
           )
         }
         for (const batch of next.right) {
-          if (buffered.length === 0) bufferedSince = yield* Clock.currentTimeMillis
+          const t = yield* Clock.currentTimeMillis
+          if (buffered.length === 0) bufferedSince = t
           for (const record of batch.records) buffered.push(record)
-          // A closed shard's last records are written at once: SHARD_END follows them.
-          const end = batch.shardEnded ? yield* write(true) : buffered.length >= recordsPerFlush ? yield* write() : undefined
+          // A closed shard's last records are written at once: SHARD_END follows them. Checked here too, as reads that
+          // keep arriving would win every race against the timer.
+          const end = batch.shardEnded
+            ? yield* write(true)
+            : buffered.length >= recordsPerFlush || t - bufferedSince >= flushMillis
+            ? yield* write()
+            : undefined
           if (end !== undefined) return end
         }
         yield* backoff.reset
