@@ -87,8 +87,10 @@ describe("the README's TypeScript", () => {
   it("has a TypeScript block for each step of the guide, each its own file", () => {
     expect(blocks.map((b) => b.file)).toEqual([
       "src/events.ts",
+      "src/readings.ts",
       "src/pipelines.ts",
       "src/more.ts",
+      "src/late.ts",
       "src/local.ts",
       "test/pipelines.test.ts",
       "src/state.ts",

@@ -13,7 +13,7 @@ const timestamp = z.string().refine((s) => !Number.isNaN(timestampMillis(s)), "m
 const currency = z.string().regex(/^[A-Z]{3}$/)
 
 const lineItem = z.object({ productId: nonEmpty, sku: nonEmpty, name: z.string(), quantity: integer(1), unitPrice: integer(0) })
-const giftVoucher = z.object({ code: nonEmpty, amount: integer(1) })
+const discount = z.object({ kind: z.enum(["giftVoucher", "coupon", "promotion"]), code: nonEmpty, amount: integer(1) })
 
 const order = z
   .object({
@@ -22,7 +22,7 @@ const order = z
     status: z.enum(orderStatuses),
     currency,
     lineItems: z.array(lineItem).min(1),
-    giftVouchers: z.array(giftVoucher),
+    discounts: z.array(discount),
     subtotal: integer(0),
     discountTotal: integer(0),
     total: integer(0),
@@ -32,7 +32,7 @@ const order = z
     let subtotal = 0
     for (const item of o.lineItems) subtotal += item.quantity * item.unitPrice
     let discountTotal = 0
-    for (const voucher of o.giftVouchers) discountTotal += voucher.amount
+    for (const d of o.discounts) discountTotal += d.amount
     if (o.subtotal !== subtotal) ctx.addIssue({ code: "custom", path: ["subtotal"], message: `must equal ${subtotal}` })
     else if (o.discountTotal !== discountTotal || discountTotal > subtotal) {
       ctx.addIssue({ code: "custom", path: ["discountTotal"], message: `must equal ${discountTotal} and not exceed subtotal` })
@@ -40,7 +40,7 @@ const order = z
   })
 
 export const OrderCreatedZod = z.object({
-  schemaVersion: z.literal(1),
+  schemaVersion: z.literal(2),
   type: z.literal("order.created"),
   eventId: z.string().min(1).max(128),
   occurredAt: timestamp,

@@ -1,16 +1,17 @@
 /**
- * Reading the commerce aggregates back: any pipeline's value for a key over
- * a range of window buckets (buckets with nothing stored are skipped, not
- * counted as zero), and the reports a person asks for: top products, revenue
- * per hour, unique customers, order status transitions, product updates.
- * Everything returns data; `render.ts` turns it into tables.
+ * Reading the commerce aggregates back: the reports a person asks for (top
+ * products, revenue per hour, unique customers, order status transitions,
+ * product updates) over `@eddy/core/Query`, which reads any pipeline's value
+ * for a key over a range of buckets. Everything returns data; `render.ts`
+ * turns it into tables.
  */
 import { orderStatuses } from "@eddy/commerce/CommerceEvent"
 import * as Monoid from "@eddy/core/Monoid"
 import type * as Pipeline from "@eddy/core/Pipeline"
-import * as Store from "@eddy/core/Store"
+import { bucketsOf, merged, type QueryError, type Range, seriesOf, value } from "@eddy/core/Query"
+import type * as Store from "@eddy/core/Store"
 import * as Window from "@eddy/core/Window"
-import { Clock, Data, Effect, Either, Option } from "effect"
+import { Data, Effect, Either, Option } from "effect"
 import {
   ALL,
   customers,
@@ -25,22 +26,7 @@ import {
   uniqueCustomersDaily
 } from "./pipelines"
 
-// ---------------------------------------------------------------------------
-// Ranges of buckets
-// ---------------------------------------------------------------------------
-
-/** Which buckets to read: the last `count` up to now, or those covering `[from, to]` (epoch milliseconds). */
-export type Range =
-  | { readonly _tag: "Last"; readonly count: number }
-  | { readonly _tag: "Between"; readonly from: number; readonly to: number }
-
-export const last = (count: number): Range => ({ _tag: "Last", count })
-export const between = (from: number, to: number): Range => ({ _tag: "Between", from, to })
-
-/** Reads beyond this many buckets at once are refused rather than sent as thousands of requests. */
-export const MAX_BUCKETS = 10_000
-
-export class InvalidRangeError extends Data.TaggedError("InvalidRangeError")<{ readonly message: string }> {}
+export { between, last, MAX_BUCKETS, type InvalidRangeError, type QueryError, type Range, type Result, value } from "@eddy/core/Query"
 
 export class UnknownPipelineError extends Data.TaggedError("UnknownPipelineError")<{ readonly name: string }> {
   override get message(): string {
@@ -48,34 +34,10 @@ export class UnknownPipelineError extends Data.TaggedError("UnknownPipelineError
   }
 }
 
-export type QueryError = Store.StoreError | InvalidRangeError
-
 export const pipelineNamed = (name: string): Either.Either<Pipeline.Pipeline, UnknownPipelineError> => {
   const found = pipelines.find((p) => p.name === name)
   return found === undefined ? Either.left(new UnknownPipelineError({ name })) : Either.right(found)
 }
-
-/** The bucket ids of `range` in `window`, oldest first; an unbounded window has the one bucket `all`. */
-export const bucketsOf = (window: Window.Window, range: Range): Effect.Effect<ReadonlyArray<string>, InvalidRangeError> =>
-  Effect.flatMap(Clock.currentTimeMillis, (now) => {
-    if (window._tag === "Unbounded") return Effect.succeed(["all"])
-    if (range._tag === "Last") {
-      if (!Number.isSafeInteger(range.count) || range.count < 1 || range.count > MAX_BUCKETS) {
-        return Effect.fail(new InvalidRangeError({ message: `--last takes a whole number of buckets from 1 to ${MAX_BUCKETS}, got ${range.count}` }))
-      }
-      return Effect.succeed(Window.lastBuckets(window, now, range.count))
-    }
-    const { from, to } = range
-    if (!Number.isFinite(from) || !Number.isFinite(to) || from > to) {
-      return Effect.fail(new InvalidRangeError({ message: `the range must run forward in time, got ${isoOrText(from)} to ${isoOrText(to)}` }))
-    }
-    if ((to - from) / window.sizeMillis >= MAX_BUCKETS) {
-      return Effect.fail(new InvalidRangeError({ message: `the range spans more than ${MAX_BUCKETS} ${window.unit} buckets; narrow it` }))
-    }
-    return Effect.succeed(Window.bucketsBetween(window, from, to))
-  })
-
-const isoOrText = (millis: number): string => Number.isFinite(millis) ? new Date(millis).toISOString() : String(millis)
 
 /** When a bucket starts, from its id (see `Window`): `2026-11-21`, `2026-11-21T10Z`, `2026-11-21T10:15Z`. */
 export const bucketStartMillis = (bucket: string): number => {
@@ -87,57 +49,6 @@ export const bucketStartMillis = (bucket: string): number => {
 /** The hours of the days `days` (day bucket ids, ascending), as hour bucket ids. */
 const hoursOf = (days: ReadonlyArray<string>): ReadonlyArray<string> =>
   days.length === 0 ? [] : Window.bucketsBetween(revenueHourly.window, bucketStartMillis(days[0]!), bucketStartMillis(days[days.length - 1]!) + 86_400_000 - 1)
-
-// ---------------------------------------------------------------------------
-// Any pipeline
-// ---------------------------------------------------------------------------
-
-/** A stored value of one bucket. */
-export interface Point<A> {
-  readonly bucket: string
-  readonly value: A
-}
-
-/** Each key's stored values per bucket, oldest first; buckets without a value are left out. One batched read. */
-export const seriesOf = <A>(
-  pipeline: Pipeline.Pipeline<any, A>,
-  keys: ReadonlyArray<string>,
-  buckets: ReadonlyArray<string>
-): Effect.Effect<ReadonlyMap<string, ReadonlyArray<Point<A>>>, Store.StoreError, Store.Store> =>
-  Effect.gen(function*() {
-    const store = yield* Store.Store
-    const refs = keys.flatMap((key) => buckets.map((bucket) => ({ pipeline: pipeline.name, key, bucket })))
-    const values = refs.length === 0 ? [] : yield* store.getMany(pipeline.aggregate, refs)
-    const out = new Map<string, Array<Point<A>>>(keys.map((key) => [key, []]))
-    refs.forEach((ref, i) => {
-      const value = values[i]!
-      if (Option.isSome(value)) out.get(ref.key)!.push({ bucket: ref.bucket, value: value.value })
-    })
-    return out
-  })
-
-/** The monoid fold of the points; `None` when there are none. */
-export const merged = <A>(monoid: Monoid.Monoid<A>, points: ReadonlyArray<Point<A>>): Option.Option<A> =>
-  points.length === 0 ? Option.none() : Option.some(monoid.combineAll(points.map((p) => p.value)))
-
-export interface PipelineValue<A = unknown> {
-  readonly pipeline: Pipeline.Pipeline<any, A>
-  readonly key: string
-  /** Every bucket read, oldest first. */
-  readonly buckets: ReadonlyArray<string>
-  /** The buckets holding a value. */
-  readonly points: ReadonlyArray<Point<A>>
-  /** All points merged with the pipeline's monoid. */
-  readonly total: Option.Option<A>
-}
-
-/** One pipeline's value for one key per bucket of `range`, and merged. */
-export const value = <A>(pipeline: Pipeline.Pipeline<any, A>, key: string, range: Range): Effect.Effect<PipelineValue<A>, QueryError, Store.Store> =>
-  Effect.gen(function*() {
-    const buckets = yield* bucketsOf(pipeline.window, range)
-    const points = (yield* seriesOf(pipeline, [key], buckets)).get(key)!
-    return { pipeline, key, buckets, points, total: merged(pipeline.aggregate, points) }
-  })
 
 /** Pipelines whose values are amounts of money in minor units. */
 export const moneyPipelines: ReadonlySet<string> = new Set([revenueByProductHourly.name, revenueHourly.name])
@@ -167,9 +78,8 @@ export interface TopProducts {
 /** The best-selling products over the days of `range`, by units, with their revenue. */
 export const topProductsReport = (range: Range, limit = 10): Effect.Effect<TopProducts, QueryError, Store.Store> =>
   Effect.gen(function*() {
-    const days = yield* bucketsOf(topProductsDaily.window, range)
-    const points = (yield* seriesOf(topProductsDaily, [ALL], days)).get(ALL)!
-    const state = Option.getOrElse(merged(topProducts, points), () => topProducts.empty)
+    const { buckets: days, total } = yield* value(topProductsDaily, ALL, range)
+    const state = Option.getOrElse(total, () => topProducts.empty)
     const best = topProducts.top(state).slice(0, limit)
     const hours = hoursOf(days)
     const revenue = yield* seriesOf(revenueByProductHourly, best.map((e) => e.item), hours)
@@ -195,8 +105,7 @@ export interface RevenuePerHour {
 /** Gross revenue per currency of each hour of `range` that had orders. */
 export const revenuePerHourReport = (range: Range): Effect.Effect<RevenuePerHour, QueryError, Store.Store> =>
   Effect.gen(function*() {
-    const buckets = yield* bucketsOf(revenueHourly.window, range)
-    const points = (yield* seriesOf(revenueHourly, [ALL], buckets)).get(ALL)!
+    const { points } = yield* value(revenueHourly, ALL, range)
     return {
       hours: points.map((p) => ({ hour: p.bucket, revenue: p.value })),
       total: Option.getOrElse(merged(revenueByCurrency, points), () => new Map())
@@ -212,8 +121,7 @@ export interface UniqueCustomers {
 /** Estimated distinct customers who ordered, per day of `range` and over all of it. */
 export const uniqueCustomersReport = (range: Range): Effect.Effect<UniqueCustomers, QueryError, Store.Store> =>
   Effect.gen(function*() {
-    const buckets = yield* bucketsOf(uniqueCustomersDaily.window, range)
-    const points = (yield* seriesOf(uniqueCustomersDaily, [ALL], buckets)).get(ALL)!
+    const { points } = yield* value(uniqueCustomersDaily, ALL, range)
     return {
       days: points.map((p) => ({ day: p.bucket, customers: Monoid.estimate(p.value) })),
       total: Option.match(merged(customers, points), { onNone: () => 0, onSome: Monoid.estimate })

@@ -116,7 +116,7 @@ export const valueText = (monoid: Monoid.Monoid<any>, value: unknown, options: {
 }
 
 /** One pipeline's value per bucket, and merged over the range. */
-export const valueTable = (result: Query.PipelineValue, options: { readonly currency?: string } = {}): Table => {
+export const valueTable = (result: Query.Result, options: { readonly currency?: string } = {}): Table => {
   const { pipeline } = result
   const money = Query.moneyPipelines.has(pipeline.name)
   const text = (v: unknown) => valueText(pipeline.aggregate, v, { money, ...(options.currency !== undefined ? { currency: options.currency } : {}) })

@@ -108,6 +108,7 @@ export const variables = {
   EDDY_POLL_INTERVAL: "the least time between two GetRecords calls on a shard, e.g. \"200 millis\"",
   EDDY_DISCOVERY_INTERVAL: "the time between two shard listings, e.g. \"10 seconds\"",
   EDDY_STUCK_AFTER: "how long a shard may keep failing before /readyz reports it stuck, e.g. \"60 seconds\"",
+  EDDY_QUERY_API: "true to answer range queries over the aggregates on the endpoint (/v1/pipelines, /openapi.json); default false",
   PORT: "the port of /healthz, /readyz and /metrics",
   EDDY_STRICT_ORDER: "true to hold a shard at a poison record instead of dead-lettering it",
   EDDY_TIMEOUT_MARGIN_MS: "milliseconds before the Lambda timeout at which the handler stops taking chunks",

@@ -137,11 +137,11 @@ describe("the CDK app (what pnpm deploy:* deploys)", () => {
         const manifest = JSON.parse(readFileSync(join(dir, "cdk.out", `${id}.assets.json`), "utf8"))
         return {
           files: Object.values(manifest.files ?? {}).map((f: any) => f.source.path).filter((p: string) => !p.endsWith(".json")),
-          images: Object.values(manifest.dockerImages ?? {}).map((i: any) => [i.source.dockerFile, i.source.platform])
+          images: Object.values(manifest.dockerImages ?? {}).map((i: any) => [i.source.dockerFile, i.source.dockerBuildArgs, i.source.platform])
         }
       }
-      expect(assets("CommerceSync").images).toEqual([["apps/commerce-sync/Dockerfile", "linux/arm64"]])
-      expect(assets("CommerceAnalyticsService").images).toEqual([["apps/commerce-analytics/Dockerfile", "linux/arm64"]])
+      expect(assets("CommerceSync").images).toEqual([["apps/commerce-analytics/Dockerfile", { ENTRY: "sync" }, "linux/arm64"]])
+      expect(assets("CommerceAnalyticsService").images).toEqual([["apps/commerce-analytics/Dockerfile", { ENTRY: "service" }, "linux/arm64"]])
       expect(assets("CommerceAnalyticsLambda").files).toHaveLength(1)
       // The same stacks as the checked-in templates, less the code and image parameters.
       const lambda = assembly.getStackByName(stacks[1]!.stackName).template

@@ -39,14 +39,14 @@ export const stamp = (eventId?: string): Effect.Effect<Stamp> =>
   }))
 
 export const productCreated = (stamp: Stamp, product: Product): ProductCreated => ({
-  schemaVersion: 1,
+  schemaVersion: 2,
   type: "product.created",
   ...stamp,
   product
 })
 
 export const productUpdated = (stamp: Stamp, product: Product): ProductUpdated => ({
-  schemaVersion: 1,
+  schemaVersion: 2,
   type: "product.updated",
   ...stamp,
   product
@@ -80,7 +80,7 @@ export const variantProduct = (
 }
 
 export const orderCreated = (stamp: Stamp, order: Order): OrderCreated => ({
-  schemaVersion: 1,
+  schemaVersion: 2,
   type: "order.created",
   ...stamp,
   order
@@ -91,7 +91,7 @@ export type ChangeableStatus = Exclude<OrderStatus, "cancelled">
 
 /** `order` moved to `status`: the event carries the order after the change and its status before. */
 export const orderStatusChanged = (stamp: Stamp, order: Order, status: ChangeableStatus): OrderStatusChanged => ({
-  schemaVersion: 1,
+  schemaVersion: 2,
   type: "order.status_changed",
   ...stamp,
   order: { ...order, status },
@@ -102,7 +102,7 @@ export const orderStatusChanged = (stamp: Stamp, order: Order, status: Changeabl
 export const orderCancelled = (stamp: Stamp, order: Order, reason?: string): OrderCancelled => {
   const cancelled: CancelledOrder = { ...order, status: "cancelled" }
   const event: OrderCancelled = {
-    schemaVersion: 1,
+    schemaVersion: 2,
     type: "order.cancelled",
     ...stamp,
     order: cancelled,

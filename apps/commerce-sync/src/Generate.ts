@@ -13,7 +13,7 @@
 import { invalidCommerceRecords, type InvalidRecord } from "@eddy/commerce/CommerceArbitrary"
 import {
   type CommerceEvent,
-  type GiftVoucher,
+  type Discount,
   type LineItem,
   type Order,
   type OrderStatus,
@@ -316,10 +316,10 @@ const materialize = (intents: ReadonlyArray<Intent>, options: PlanOptions): Plan
           totals.sold(intent.at, customerId, productId, quantity, product.price.amount)
         }
         const subtotal = lineItems.reduce((sum, l) => sum + l.quantity * l.unitPrice, 0)
-        const giftVouchers: Array<GiftVoucher> = next() < 0.15
-          ? [{ code: `GV-${intent.orderId.toUpperCase()}`, amount: Math.min(subtotal, pick(next, [500, 1000, 1500])) }]
+        const discounts: Array<Discount> = next() < 0.15
+          ? [{ kind: "giftVoucher", code: `GV-${intent.orderId.toUpperCase()}`, amount: Math.min(subtotal, pick(next, [500, 1000, 1500])) }]
           : []
-        const order = pendingOrder({ id: intent.orderId, customerId, currency: "EUR", lineItems, giftVouchers, createdAt: stamp.occurredAt })
+        const order = pendingOrder({ id: intent.orderId, customerId, currency: "EUR", lineItems, discounts, createdAt: stamp.occurredAt })
         orders.set(order.id, order)
         totals.entered(intent.at, order.status)
         events.push(Changes.orderCreated(stamp, order))

@@ -14,6 +14,7 @@
  * service writes across all its streams: `sync` waits for room under it,
  * `trySync` refuses at once (for request handlers that answer 429).
  */
+import * as Metrics from "@eddy/core/Metrics"
 import {
   type CommerceEvent,
   type CommerceEventType,
@@ -220,27 +221,12 @@ export interface Options {
  */
 export const metrics = {
   producer: Producer.metrics,
-  eventsSynced: Metric.counter("commerce_sync_events_synced", {
-    description: "events Kinesis acknowledged, tagged with type",
-    incremental: true
-  }),
-  eventsFailed: Metric.counter("commerce_sync_events_failed", {
-    description: "events the producer gave up on, tagged with type",
-    incremental: true
-  }),
-  requestsShed: Metric.counter("commerce_sync_requests_shed", {
-    description: "trySync calls refused under back-pressure, tagged with reason",
-    incremental: true
-  }),
+  eventsSynced: Metrics.counter("commerce_sync_events_synced", "events Kinesis acknowledged, tagged with type"),
+  eventsFailed: Metrics.counter("commerce_sync_events_failed", "events the producer gave up on, tagged with type"),
+  requestsShed: Metrics.counter("commerce_sync_requests_shed", "trySync calls refused under back-pressure, tagged with reason"),
   inFlight: Metric.gauge("commerce_sync_in_flight", { description: "trySync calls waiting for their write" }),
-  rateLimitWaits: Metric.counter("commerce_sync_rate_limit_waits", {
-    description: "times a sync waited for room under the insert rate limit",
-    incremental: true
-  }),
-  rateLimitWaited: Metric.counter("commerce_sync_rate_limit_wait_ms", {
-    description: "time syncs spent waiting for room under the insert rate limit, milliseconds",
-    incremental: true
-  }),
+  rateLimitWaits: Metrics.counter("commerce_sync_rate_limit_waits", "times a sync waited for room under the insert rate limit"),
+  rateLimitWaited: Metrics.counter("commerce_sync_rate_limit_wait_ms", "time syncs spent waiting for room under the insert rate limit, milliseconds"),
   writeLag: Metric.histogram(
     "commerce_sync_write_lag_ms",
     MetricBoundaries.exponential({ start: 1, factor: 2, count: 32 }),
@@ -269,7 +255,10 @@ interface Prepared {
 const asInvalid = (error: DecodeError): InvalidEventError =>
   error._tag === "InvalidEventError"
     ? error
-    : new InvalidEventError({ path: error._tag === "UnknownEventError" ? "type" : "", rule: error.reason })
+    : new InvalidEventError({
+      path: error._tag === "UnknownEventError" ? "type" : error._tag === "UnknownSchemaVersionError" ? "schemaVersion" : "",
+      rule: error.reason
+    })
 
 export const make = (options: Options): Effect.Effect<CommerceSyncApi, KinesisError, Kinesis | Scope.Scope> =>
   Effect.gen(function*() {

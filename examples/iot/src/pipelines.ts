@@ -3,39 +3,24 @@ import * as Pipeline from "@eddy/core/Pipeline"
 import * as Window from "@eddy/core/Window"
 import { Readings } from "./events"
 
-// Every statistic is kept per device per minute: the same key and window, another monoid.
 const perMinute = Window.minute({ retention: "7 days" })
 
-export const minimum = Pipeline.make({
-  name: "temperature_min",
-  source: Readings,
-  events: ["reading"],
-  key: (reading) => reading.deviceId,
-  value: (reading) => reading.celsiusTenths,
-  aggregate: Monoid.min,
-  window: perMinute
-})
+/** A statistic of each device's temperature per minute: every one has the same key, value and window, another monoid. */
+const temperature = (name: string, aggregate: Monoid.Monoid<number>) =>
+  Pipeline.make({
+    name,
+    source: Readings,
+    events: ["reading"],
+    key: (reading) => reading.deviceId,
+    value: (reading) => reading.celsiusTenths,
+    aggregate,
+    window: perMinute
+  })
 
-export const maximum = Pipeline.make({
-  name: "temperature_max",
-  source: Readings,
-  events: ["reading"],
-  key: (reading) => reading.deviceId,
-  value: (reading) => reading.celsiusTenths,
-  aggregate: Monoid.max,
-  window: perMinute
-})
-
+export const minimum = temperature("temperature_min", Monoid.min)
+export const maximum = temperature("temperature_max", Monoid.max)
 /** With `readings`, the average: a sum and a count combine exactly, an average of averages would not. */
-export const total = Pipeline.make({
-  name: "temperature_sum",
-  source: Readings,
-  events: ["reading"],
-  key: (reading) => reading.deviceId,
-  value: (reading) => reading.celsiusTenths,
-  aggregate: Monoid.sum,
-  window: perMinute
-})
+export const total = temperature("temperature_sum", Monoid.sum)
 
 export const readings = Pipeline.make({
   name: "readings",

@@ -22,6 +22,7 @@ import type * as kinesis from "aws-cdk-lib/aws-kinesis"
 import * as logs from "aws-cdk-lib/aws-logs"
 import { Construct } from "constructs"
 import * as Actions from "./Actions"
+import * as Fargate from "./internal/fargate"
 import { allow } from "./internal/grant"
 import type { PipelineState } from "./PipelineState"
 
@@ -80,17 +81,12 @@ export class KinesisPipelineService extends Construct {
       partitionKey: { name: "leaseKey", type: dynamodb.AttributeType.STRING },
       billingMode: dynamodb.BillingMode.PAY_PER_REQUEST
     })
-    this.logGroup = new logs.LogGroup(this, "LogGroup", { retention: props.logRetention ?? logs.RetentionDays.ONE_MONTH })
-    this.taskDefinition = new ecs.FargateTaskDefinition(this, "Task", {
-      cpu: props.cpu ?? 512,
-      memoryLimitMiB: props.memoryLimitMiB ?? 1024,
-      runtimePlatform: { operatingSystemFamily: ecs.OperatingSystemFamily.LINUX, cpuArchitecture: props.cpuArchitecture ?? ecs.CpuArchitecture.ARM64 }
-    })
-    this.container = this.taskDefinition.addContainer("Worker", {
+    const { logGroup, taskDefinition } = Fargate.task(this, props, { cpu: 512, memoryLimitMiB: 1024 })
+    this.logGroup = logGroup
+    this.taskDefinition = taskDefinition
+    this.container = taskDefinition.addContainer("Worker", {
+      ...Fargate.container(port, logGroup, "worker"),
       image: props.image,
-      essential: true,
-      readonlyRootFilesystem: true,
-      portMappings: [{ containerPort: port, protocol: ecs.Protocol.TCP }],
       stopTimeout,
       environment: {
         AWS_REGION: Stack.of(this).region,
@@ -101,36 +97,21 @@ export class KinesisPipelineService extends Construct {
         EDDY_GRACE_PERIOD: `${grace.toSeconds()} seconds`,
         ...props.state.environment(props.dedupNamespace ?? "default"),
         ...props.environment
-      },
-      healthCheck: {
-        command: ["CMD", "node", "-e", `fetch('http://127.0.0.1:${port}/healthz').then((r) => process.exit(r.ok ? 0 : 1), () => process.exit(1))`],
-        interval: Duration.seconds(15),
-        timeout: Duration.seconds(5),
-        retries: 3,
-        startPeriod: Duration.seconds(20)
-      },
-      logging: ecs.LogDrivers.awsLogs({ logGroup: this.logGroup, streamPrefix: "worker" })
+      }
     })
 
     // No inbound traffic; HTTPS out to the AWS APIs.
-    this.securityGroup = new ec2.SecurityGroup(this, "SecurityGroup", {
-      vpc: props.cluster.vpc,
-      description: "eddy pipeline tasks: no inbound, HTTPS out",
-      allowAllOutbound: false
-    })
-    this.securityGroup.addEgressRule(ec2.Peer.anyIpv4(), ec2.Port.tcp(443), "AWS APIs")
     const minTasks = props.minTasks ?? 1
-    this.service = new ecs.FargateService(this, "Service", {
+    const { securityGroup, service } = Fargate.service(this, {
       cluster: props.cluster,
-      taskDefinition: this.taskDefinition,
+      taskDefinition,
       desiredCount: minTasks,
-      minHealthyPercent: 100,
-      maxHealthyPercent: 200,
-      circuitBreaker: { enable: true, rollback: true },
-      securityGroups: [this.securityGroup],
-      assignPublicIp: props.assignPublicIp ?? false,
-      ...(props.vpcSubnets === undefined ? {} : { vpcSubnets: props.vpcSubnets })
+      description: "eddy pipeline tasks: no inbound, HTTPS out",
+      vpcSubnets: props.vpcSubnets,
+      assignPublicIp: props.assignPublicIp
     })
+    this.securityGroup = securityGroup
+    this.service = service
     const scaling = this.service.autoScaleTaskCount({ minCapacity: minTasks, maxCapacity: props.maxTasks })
     scaling.scaleOnCpuUtilization("Cpu", { targetUtilizationPercent: props.targetCpuUtilization ?? 60 })
 

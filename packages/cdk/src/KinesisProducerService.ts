@@ -12,6 +12,7 @@ import type * as kinesis from "aws-cdk-lib/aws-kinesis"
 import * as logs from "aws-cdk-lib/aws-logs"
 import { Construct } from "constructs"
 import * as Actions from "./Actions"
+import * as Fargate from "./internal/fargate"
 import { allow } from "./internal/grant"
 
 export interface KinesisProducerServiceProps {
@@ -45,46 +46,26 @@ export class KinesisProducerService extends Construct {
   constructor(scope: Construct, id: string, props: KinesisProducerServiceProps) {
     super(scope, id)
     const port = props.port ?? 8080
-    this.logGroup = new logs.LogGroup(this, "LogGroup", { retention: props.logRetention ?? logs.RetentionDays.ONE_MONTH })
-    this.taskDefinition = new ecs.FargateTaskDefinition(this, "Task", {
-      cpu: props.cpu ?? 256,
-      memoryLimitMiB: props.memoryLimitMiB ?? 512,
-      runtimePlatform: { operatingSystemFamily: ecs.OperatingSystemFamily.LINUX, cpuArchitecture: props.cpuArchitecture ?? ecs.CpuArchitecture.ARM64 }
-    })
-    this.taskDefinition.addContainer("Api", {
+    const { logGroup, taskDefinition } = Fargate.task(this, props, { cpu: 256, memoryLimitMiB: 512 })
+    this.logGroup = logGroup
+    this.taskDefinition = taskDefinition
+    taskDefinition.addContainer("Api", {
+      ...Fargate.container(port, logGroup, "api"),
       image: props.image,
-      essential: true,
-      readonlyRootFilesystem: true,
-      portMappings: [{ containerPort: port, protocol: ecs.Protocol.TCP }],
       stopTimeout: Duration.seconds(30),
-      environment: { AWS_REGION: Stack.of(this).region, PORT: String(port), ...props.environment },
-      healthCheck: {
-        command: ["CMD", "node", "-e", `fetch('http://127.0.0.1:${port}/healthz').then((r) => process.exit(r.ok ? 0 : 1), () => process.exit(1))`],
-        interval: Duration.seconds(15),
-        timeout: Duration.seconds(5),
-        retries: 3,
-        startPeriod: Duration.seconds(20)
-      },
-      logging: ecs.LogDrivers.awsLogs({ logGroup: this.logGroup, streamPrefix: "api" })
+      environment: { AWS_REGION: Stack.of(this).region, PORT: String(port), ...props.environment }
     })
-    this.securityGroup = new ec2.SecurityGroup(this, "SecurityGroup", {
-      vpc: props.cluster.vpc,
-      description: "eddy producer tasks: the API port in, HTTPS out",
-      allowAllOutbound: false
-    })
-    this.securityGroup.addEgressRule(ec2.Peer.anyIpv4(), ec2.Port.tcp(443), "AWS APIs")
-    if (props.allowFrom !== undefined) this.securityGroup.addIngressRule(props.allowFrom, ec2.Port.tcp(port), "API")
-    this.service = new ecs.FargateService(this, "Service", {
+    const { securityGroup, service } = Fargate.service(this, {
       cluster: props.cluster,
-      taskDefinition: this.taskDefinition,
+      taskDefinition,
       desiredCount: props.desiredCount ?? 1,
-      minHealthyPercent: 100,
-      maxHealthyPercent: 200,
-      circuitBreaker: { enable: true, rollback: true },
-      securityGroups: [this.securityGroup],
-      assignPublicIp: props.assignPublicIp ?? false,
-      ...(props.vpcSubnets === undefined ? {} : { vpcSubnets: props.vpcSubnets })
+      description: "eddy producer tasks: the API port in, HTTPS out",
+      vpcSubnets: props.vpcSubnets,
+      assignPublicIp: props.assignPublicIp
     })
+    this.securityGroup = securityGroup
+    this.service = service
+    if (props.allowFrom !== undefined) securityGroup.addIngressRule(props.allowFrom, ec2.Port.tcp(port), "API")
     allow(this.taskDefinition.taskRole, Actions.produce, props.streams.map((s) => s.streamArn))
   }
 }

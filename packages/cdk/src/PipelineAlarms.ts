@@ -38,6 +38,15 @@ export interface PipelineAlarmsProps {
 
 const FIVE_MINUTES = Duration.minutes(5)
 
+/** An alarm on any occurrence: the metric is 1 or more for `periods` periods in a row; no data is no occurrence. */
+const anyIn = (periods: number, metric: cloudwatch.IMetric): Omit<cloudwatch.AlarmProps, "alarmDescription"> => ({
+  metric,
+  threshold: 1,
+  comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+  evaluationPeriods: periods,
+  treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING
+})
+
 export class PipelineAlarms extends Construct {
   readonly alarms: Array<cloudwatch.Alarm> = []
   readonly topic: sns.ITopic | undefined
@@ -47,15 +56,16 @@ export class PipelineAlarms extends Construct {
     this.topic = props.topic ?? (props.createTopic === true ? new sns.Topic(this, "Topic") : undefined)
     const maxAge = props.maxIteratorAge ?? FIVE_MINUTES
     const silentAfter = props.silentAfter ?? Duration.hours(1)
+    const olderThanMaxAge = (metric: cloudwatch.IMetric) => ({
+      metric,
+      threshold: maxAge.toMilliseconds(),
+      evaluationPeriods: 3,
+      treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING
+    })
 
     props.streams.forEach((stream, i) => {
       // The reader's lag, as Kinesis sees it: both drivers read with GetRecords.
-      this.add(`IteratorAge${i}`, "records wait too long to be read", {
-        metric: stream.metricGetRecordsIteratorAgeMilliseconds({ statistic: "Maximum", period: FIVE_MINUTES }),
-        threshold: maxAge.toMilliseconds(),
-        evaluationPeriods: 3,
-        treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING
-      })
+      this.add(`IteratorAge${i}`, "records wait too long to be read", olderThanMaxAge(stream.metricGetRecordsIteratorAgeMilliseconds({ statistic: "Maximum", period: FIVE_MINUTES })))
       // Gone silent: no record written to the stream for `silentAfter`, so no pipeline has anything to take.
       this.add(`Silent${i}`, "no records arrive on the stream", {
         metric: stream.metricIncomingRecords({ statistic: "Sum", period: silentAfter }),
@@ -66,21 +76,9 @@ export class PipelineAlarms extends Construct {
       })
     })
 
-    this.add("DeadLetters", "records were dead-lettered", {
-      metric: props.state.deadLetterQueue.metricApproximateNumberOfMessagesVisible({ statistic: "Maximum", period: FIVE_MINUTES }),
-      threshold: 1,
-      comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-      evaluationPeriods: 1,
-      treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING
-    })
+    this.add("DeadLetters", "records were dead-lettered", anyIn(1, props.state.deadLetterQueue.metricApproximateNumberOfMessagesVisible({ statistic: "Maximum", period: FIVE_MINUTES })))
     if (props.onFailureQueue !== undefined) {
-      this.add("OnFailure", "Lambda gave up on batches", {
-        metric: props.onFailureQueue.metricApproximateNumberOfMessagesVisible({ statistic: "Maximum", period: FIVE_MINUTES }),
-        threshold: 1,
-        comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-        evaluationPeriods: 1,
-        treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING
-      })
+      this.add("OnFailure", "Lambda gave up on batches", anyIn(1, props.onFailureQueue.metricApproximateNumberOfMessagesVisible({ statistic: "Maximum", period: FIVE_MINUTES })))
     }
 
     const tables: Array<[string, dynamodb.Table, Array<dynamodb.Operation>]> = [
@@ -93,43 +91,14 @@ export class PipelineAlarms extends Construct {
       ])
     ]
     for (const [name, table, operations] of tables) {
-      this.add(`${name}Throttles`, `DynamoDB throttles requests to the ${name.toLowerCase()} table`, {
-        metric: table.metricThrottledRequestsForOperations({ operations, period: FIVE_MINUTES }),
-        threshold: 1,
-        comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-        evaluationPeriods: 3,
-        treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING
-      })
-      this.add(`${name}SystemErrors`, `DynamoDB system errors on the ${name.toLowerCase()} table`, {
-        metric: table.metricSystemErrorsForOperations({ operations, period: FIVE_MINUTES }),
-        threshold: 1,
-        comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-        evaluationPeriods: 1,
-        treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING
-      })
+      this.add(`${name}Throttles`, `DynamoDB throttles requests to the ${name.toLowerCase()} table`, anyIn(3, table.metricThrottledRequestsForOperations({ operations, period: FIVE_MINUTES })))
+      this.add(`${name}SystemErrors`, `DynamoDB system errors on the ${name.toLowerCase()} table`, anyIn(1, table.metricSystemErrorsForOperations({ operations, period: FIVE_MINUTES })))
     }
 
     if (props.function !== undefined) {
-      this.add("LambdaErrors", "the function failed invocations", {
-        metric: props.function.metricErrors({ statistic: "Sum", period: FIVE_MINUTES }),
-        threshold: 1,
-        comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-        evaluationPeriods: 3,
-        treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING
-      })
-      this.add("LambdaThrottles", "the function was throttled", {
-        metric: props.function.metricThrottles({ statistic: "Sum", period: FIVE_MINUTES }),
-        threshold: 1,
-        comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-        evaluationPeriods: 3,
-        treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING
-      })
-      this.add("LambdaIteratorAge", "the mappings fall behind", {
-        metric: props.function.metric("IteratorAge", { statistic: "Maximum", period: FIVE_MINUTES }),
-        threshold: maxAge.toMilliseconds(),
-        evaluationPeriods: 3,
-        treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING
-      })
+      this.add("LambdaErrors", "the function failed invocations", anyIn(3, props.function.metricErrors({ statistic: "Sum", period: FIVE_MINUTES })))
+      this.add("LambdaThrottles", "the function was throttled", anyIn(3, props.function.metricThrottles({ statistic: "Sum", period: FIVE_MINUTES })))
+      this.add("LambdaIteratorAge", "the mappings fall behind", olderThanMaxAge(props.function.metric("IteratorAge", { statistic: "Maximum", period: FIVE_MINUTES })))
     }
   }
 

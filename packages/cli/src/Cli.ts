@@ -6,6 +6,7 @@
  * every eddy option names the variable it falls back to.
  */
 import { Args, Command, Options } from "@effect/cli"
+import * as Query from "@eddy/core/Query"
 import * as DynamoClient from "@eddy/dynamodb/DynamoClient"
 import * as DynamoDeduper from "@eddy/dynamodb/DynamoDeduper"
 import * as DynamoStore from "@eddy/dynamodb/DynamoStore"
@@ -18,7 +19,7 @@ import * as Describe from "./Describe"
 import * as Sources from "./internal/sources"
 import * as LocalUp from "./LocalUp"
 import * as PipelinesModule from "./PipelinesModule"
-import * as Query from "./Query"
+import * as QueryTable from "./Query"
 import * as Redrive from "./Redrive"
 import * as TablesCreate from "./TablesCreate"
 
@@ -116,7 +117,7 @@ const query = Command.make("query", {
     const result = yield* Query.value(pipeline, o.key, range ?? Query.defaultRange(pipeline.window)).pipe(
       Effect.provide(DynamoStore.layer({ table: o.aggregateTable }).pipe(Layer.provide(dynamoClient)))
     )
-    yield* Console.log(o.json ? JSON.stringify(Query.toJson(result), null, 2) : Query.toTable(result).trimEnd())
+    yield* Console.log(o.json ? JSON.stringify(Query.toJson(result), null, 2) : QueryTable.toTable(result).trimEnd())
   })).pipe(Command.withDescription("One pipeline's value for a key, per bucket and merged with its monoid."))
 
 const rangeOf = (o: {
@@ -127,9 +128,9 @@ const rangeOf = (o: {
 }): Effect.Effect<Query.Range | undefined, UsageError> => {
   const given = [Option.isSome(o.last), Option.isSome(o.from) || Option.isSome(o.to), o.bucket.length > 0].filter(Boolean).length
   if (given > 1) return Effect.fail(new UsageError({ message: "give one of --last, --from/--to or --bucket" }))
-  if (Option.isSome(o.last)) return Effect.succeed({ _tag: "Last", count: o.last.value })
-  if (o.bucket.length > 0) return Effect.succeed({ _tag: "Buckets", buckets: o.bucket })
-  if (Option.isSome(o.from) && Option.isSome(o.to)) return Effect.succeed({ _tag: "Between", from: o.from.value, to: o.to.value })
+  if (Option.isSome(o.last)) return Effect.succeed(Query.last(o.last.value))
+  if (o.bucket.length > 0) return Effect.succeed(Query.buckets(o.bucket))
+  if (Option.isSome(o.from) && Option.isSome(o.to)) return Effect.succeed(Query.between(o.from.value, o.to.value))
   if (Option.isSome(o.from) || Option.isSome(o.to)) return Effect.fail(new UsageError({ message: "--from and --to go together" }))
   return Effect.succeed(undefined)
 }

@@ -9,7 +9,8 @@ import type {
   Category,
   CommerceEvent,
   CommerceEventType,
-  GiftVoucher,
+  CommerceEventV1,
+  Discount,
   LineItem,
   Money,
   Order,
@@ -26,7 +27,7 @@ import type {
   StockLevel,
   Variant
 } from "./CommerceEvent"
-import { orderStatuses, pendingOrder } from "./CommerceEvent"
+import { discountKinds, orderStatuses, pendingOrder } from "./CommerceEvent"
 import type { DecodeError } from "@eddy/core/Decoder"
 import { between, pick, seeded } from "@eddy/core/Random"
 
@@ -103,7 +104,7 @@ export const arbitraryProduct: fc.Arbitrary<Product> = fc.record({
 })
 
 const envelope = <T extends CommerceEventType>(type: T) => ({
-  schemaVersion: fc.constant(1 as const),
+  schemaVersion: fc.constant(2 as const),
   type: fc.constant(type),
   eventId: arbitraryEventId,
   occurredAt: arbitraryTimestamp
@@ -129,12 +130,13 @@ const lineItem: fc.Arbitrary<LineItem> = fc.record({
   unitPrice: amount
 })
 
-const voucher: fc.Arbitrary<GiftVoucher> = fc.record({
-  code: fc.stringMatching(/^GV-[A-Z0-9]{4,12}$/),
+const discount: fc.Arbitrary<Discount> = fc.record({
+  kind: fc.constantFrom(...discountKinds),
+  code: fc.stringMatching(/^[A-Z]{2}-[A-Z0-9]{4,12}$/),
   amount: fc.integer({ min: 1, max: 10_000 })
 })
 
-/** An order whose sums add up; vouchers that would exceed the subtotal are dropped, and a few orders are discounted to 0. */
+/** An order whose sums add up; discounts that would exceed the subtotal are dropped, and a few orders are discounted to 0. */
 const orderWith = <S extends OrderStatus>(status: fc.Arbitrary<S>) =>
   fc
     .record({
@@ -143,25 +145,25 @@ const orderWith = <S extends OrderStatus>(status: fc.Arbitrary<S>) =>
       status,
       currency,
       lineItems: fc.array(lineItem, { minLength: 1, maxLength: 5 }),
-      vouchers: fc.array(voucher, { maxLength: 3 }),
+      offers: fc.array(discount, { maxLength: 3 }),
       coverSubtotal: fc.nat({ max: 9 }).map((n) => n === 0),
       createdAt: arbitraryTimestamp
     })
-    .map(({ coverSubtotal, createdAt, vouchers, ...order }) => {
+    .map(({ coverSubtotal, createdAt, offers, ...order }) => {
       let subtotal = 0
       for (const item of order.lineItems) subtotal += item.quantity * item.unitPrice
-      const giftVouchers: Array<GiftVoucher> = []
+      const discounts: Array<Discount> = []
       let discountTotal = 0
-      for (const v of vouchers) {
-        if (discountTotal + v.amount > subtotal) continue
-        giftVouchers.push(v)
-        discountTotal += v.amount
+      for (const d of offers) {
+        if (discountTotal + d.amount > subtotal) continue
+        discounts.push(d)
+        discountTotal += d.amount
       }
-      if (coverSubtotal && giftVouchers.length > 0 && discountTotal < subtotal) {
-        giftVouchers.push({ code: "GV-REST", amount: subtotal - discountTotal })
+      if (coverSubtotal && discounts.length > 0 && discountTotal < subtotal) {
+        discounts.push({ kind: "giftVoucher", code: "GV-REST", amount: subtotal - discountTotal })
         discountTotal = subtotal
       }
-      return { ...order, giftVouchers, subtotal, discountTotal, total: subtotal - discountTotal, createdAt }
+      return { ...order, discounts, subtotal, discountTotal, total: subtotal - discountTotal, createdAt }
     })
 
 export const arbitraryOrder: fc.Arbitrary<Order> = orderWith(orderStatus)
@@ -192,6 +194,24 @@ export const arbitraryCommerceEvent: fc.Arbitrary<CommerceEvent> = fc.oneof(
   arbitraryOrderCreated,
   arbitraryOrderStatusChanged,
   arbitraryOrderCancelled
+)
+
+/**
+ * The event as a version 1 producer writes it, or `undefined` when version 1
+ * cannot say it (a coupon or a promotion: version 1 knows gift vouchers
+ * only). Written out by hand, apart from the decoder's upcast, so tests can
+ * check the one against the other.
+ */
+export const asVersion1 = (event: CommerceEvent): CommerceEventV1 | undefined => {
+  if (!("order" in event)) return { ...event, schemaVersion: 1 }
+  const { discounts, ...order } = event.order
+  if (discounts.some((d) => d.kind !== "giftVoucher")) return undefined
+  return { ...event, schemaVersion: 1, order: { ...order, giftVouchers: discounts.map((d) => ({ code: d.code, amount: d.amount })) } } as CommerceEventV1
+}
+
+/** Valid events that version 1 can say too: every discount a gift voucher. */
+export const arbitraryVersion1Expressible: fc.Arbitrary<CommerceEvent> = arbitraryCommerceEvent.map((event) =>
+  "order" in event ? { ...event, order: { ...event.order, discounts: event.order.discounts.map((d) => ({ ...d, kind: "giftVoucher" as const })) } } as CommerceEvent : event
 )
 
 // ----------------------------------------------------------------------------
@@ -247,6 +267,15 @@ const validOrder = {
     createdAt: "2026-11-21T10:16:02.000Z"
   }
 }
+
+/** The same order in version 2: its voucher is a discount of kind `giftVoucher`. */
+const { giftVouchers: _vouchers, ...orderV2 } = validOrder.order
+const validOrderV2 = {
+  ...validOrder,
+  schemaVersion: 2,
+  order: { ...orderV2, discounts: [{ kind: "giftVoucher", code: "GV-2026-XMAS", amount: 500 }] }
+}
+const validOrderV2ForV1 = { ...validOrderV2, schemaVersion: 1 }
 
 const validCancelled = {
   ...validOrder,
@@ -392,8 +421,23 @@ export const invalidCommerceRecords: ReadonlyArray<InvalidRecord> = [
   { name: "JSON null", data: bytes("null"), expected: { _tag: "NotJsonError" } },
   { name: "unknown type", data: bytes(JSON.stringify({ ...validOrder, type: "order.deleted" })), expected: { _tag: "UnknownEventError" } },
   { name: "type in other case", data: bytes(JSON.stringify({ ...validOrder, type: "Order.Created" })), expected: { _tag: "UnknownEventError" } },
-  { name: "schemaVersion 2", data: bytes(JSON.stringify({ ...validOrder, schemaVersion: 2 })), expected: { _tag: "UnknownEventError" } },
-  { name: "schemaVersion 0", data: bytes(JSON.stringify({ ...validOrder, schemaVersion: 0 })), expected: { _tag: "UnknownEventError" } },
+  { name: "schemaVersion 3", data: bytes(JSON.stringify({ ...validOrder, schemaVersion: 3 })), expected: { _tag: "UnknownSchemaVersionError" } },
+  { name: "schemaVersion 0", data: bytes(JSON.stringify({ ...validOrder, schemaVersion: 0 })), expected: { _tag: "UnknownSchemaVersionError" } },
+  {
+    name: "version 2 order with giftVouchers",
+    data: bytes(JSON.stringify({ ...validOrder, schemaVersion: 2 })),
+    expected: { _tag: "InvalidEventError", path: "order.discounts" }
+  },
+  {
+    name: "version 1 order with discounts",
+    data: bytes(JSON.stringify(validOrderV2ForV1)),
+    expected: { _tag: "InvalidEventError", path: "order.giftVouchers" }
+  },
+  {
+    name: "discount kind unknown",
+    data: bytes(JSON.stringify({ ...validOrderV2, order: { ...validOrderV2.order, discounts: [{ kind: "cashback", code: "CB-1", amount: 500 }] } })),
+    expected: { _tag: "InvalidEventError", path: "order.discounts[0].kind" }
+  },
   ...edits.map(([name, base, path, value]) => invalid(name, base, path, value)),
   {
     name: "discountTotal over subtotal",
@@ -454,13 +498,13 @@ export const sampleOrders = (count: number, options: SampleOptions = {}): Array<
       subtotal += item.quantity * item.unitPrice
       lineItems.push(item)
     }
-    const giftVouchers = next() < 0.2 ? [{ code: `GV-${n}`, amount: Math.min(subtotal, 500) }] : []
+    const discounts: Array<Discount> = next() < 0.2 ? [{ kind: "giftVoucher", code: `GV-${n}`, amount: Math.min(subtotal, 500) }] : []
     events.push({
-      schemaVersion: 1,
+      schemaVersion: 2,
       type: "order.created",
       eventId: `evt-${seed.toString(36)}-o${n.toString(36)}`,
       occurredAt: at,
-      order: pendingOrder({ id: `o-${n}`, customerId: `cu-${oneTo(customers)}`, currency: "EUR", lineItems, giftVouchers, createdAt: at })
+      order: pendingOrder({ id: `o-${n}`, customerId: `cu-${oneTo(customers)}`, currency: "EUR", lineItems, discounts, createdAt: at })
     })
   }
   return events
@@ -485,7 +529,7 @@ export const sampleProducts = (count: number, options: SampleOptions = {}): Arra
     seen.add(k)
     const c = k % 20
     events.push({
-      schemaVersion: 1,
+      schemaVersion: 2,
       type,
       eventId: `evt-${seed.toString(36)}-p${(offset + i).toString(36)}`,
       occurredAt: at,

@@ -1,9 +1,14 @@
 /**
- * The commerce events of wire format version 1: product and order changes,
- * one UTF-8 JSON object per Kinesis record. The schemas accept exactly the
- * contract; every rule an event breaks is a decode error naming the field.
- * Unknown extra fields are ignored (and dropped), so producers can add
- * fields before consumers know them.
+ * The commerce events: product and order changes, one UTF-8 JSON object per
+ * Kinesis record. The schemas accept exactly the wire format; every rule an
+ * event breaks is a decode error naming the field. Unknown extra fields are
+ * ignored (and dropped), so producers can add fields before consumers know them.
+ *
+ * Two versions are read side by side. Version 2, the current type, replaces
+ * an order's `giftVouchers` with `discounts`, each of a `kind` (gift
+ * voucher, coupon, promotion); version 1 events are upcast to it, their
+ * vouchers becoming discounts of kind `giftVoucher`. Product events are the
+ * same in both.
  */
 import { Either, Schema } from "effect"
 import {
@@ -11,9 +16,10 @@ import {
   type DecodeError,
   filter,
   InvalidEventError,
-  parseObject,
   UnknownEventError,
-  validator
+  upcast,
+  validator,
+  versioned
 } from "@eddy/core/Decoder"
 
 // Each leaf reports one rule whatever is wrong with it (`override`), so a
@@ -161,7 +167,11 @@ export const commerceEventTypes = [
 export const CommerceEventType = oneOf("CommerceEventType", commerceEventTypes)
 export type CommerceEventType = typeof CommerceEventType.Type
 
-export const SchemaVersion = Schema.Literal(1).annotations({ message: () => "must be the number 1" })
+/** The current version, 2. */
+export const SchemaVersion = Schema.Literal(2).annotations({ message: () => "must be the number 2" })
+
+/** The wire format versions read: 1 is upcast to 2. */
+export const schemaVersions = [1, 2] as const
 
 /** 1 to 128 characters; the producer's idempotency key. */
 export const EventId = leaf(
@@ -171,12 +181,15 @@ export const EventId = leaf(
   "must be a string of 1 to 128 characters"
 )
 
-const envelope = <T extends CommerceEventType>(type: T) => ({
-  schemaVersion: SchemaVersion,
+const envelopeOf = <V extends number>(schemaVersion: Schema.Schema<V>) => <T extends CommerceEventType>(type: T) => ({
+  schemaVersion,
   type: Schema.Literal(type).annotations({ message: () => `must be "${type}"` }),
   eventId: EventId,
   occurredAt: Timestamp
 })
+
+const envelope = envelopeOf(SchemaVersion)
+const envelopeV1 = envelopeOf(Schema.Literal(1).annotations({ message: () => "must be the number 1" }))
 
 // ----------------------------------------------------------------------------
 // Products
@@ -266,12 +279,24 @@ const GiftVoucher_ = Schema.Struct({ code: NonEmptyString, amount: PositiveInt }
   identifier: "GiftVoucher",
   ...object
 })
+/** A version 1 order's discount; version 2 has `Discount` of kind `giftVoucher` instead. */
 export interface GiftVoucher extends Schema.Schema.Type<typeof GiftVoucher_> {}
 export const GiftVoucher: Schema.Schema<GiftVoucher> = GiftVoucher_
 
+export const discountKinds = ["giftVoucher", "coupon", "promotion"] as const
+export const DiscountKind = oneOf("DiscountKind", discountKinds)
+export type DiscountKind = typeof DiscountKind.Type
+
+const Discount_ = Schema.Struct({ kind: DiscountKind, code: NonEmptyString, amount: PositiveInt }).annotations({
+  identifier: "Discount",
+  ...object
+})
+/** An amount off the order, in its currency: a gift voucher, a coupon or a promotion, named by its code. */
+export interface Discount extends Schema.Schema.Type<typeof Discount_> {}
+export const Discount: Schema.Schema<Discount> = Discount_
+
 interface Sums {
   readonly lineItems: ReadonlyArray<LineItem>
-  readonly giftVouchers: ReadonlyArray<GiftVoucher>
   readonly subtotal: number
   readonly discountTotal: number
   readonly total: number
@@ -280,16 +305,16 @@ interface Sums {
 // Every product and partial sum is exact: operands are safe non-negative
 // integers, so a float result is exact below 2^53 and otherwise at least 2^53,
 // which no valid (safe) subtotal equals.
-const checkSums = (order: Sums): Schema.FilterIssue | undefined => {
+const checkSums = (field: "giftVouchers" | "discounts") => (order: Sums & { readonly [K in typeof field]?: ReadonlyArray<{ readonly amount: number }> }): Schema.FilterIssue | undefined => {
   let subtotal = 0
   for (const item of order.lineItems) subtotal += item.quantity * item.unitPrice
   if (order.subtotal !== subtotal) {
     return { path: ["subtotal"], message: `must equal the sum of quantity * unitPrice over lineItems (${subtotal})` }
   }
   let discountTotal = 0
-  for (const voucher of order.giftVouchers) discountTotal += voucher.amount
+  for (const discount of order[field]!) discountTotal += discount.amount
   if (order.discountTotal !== discountTotal) {
-    return { path: ["discountTotal"], message: `must equal the sum of giftVouchers amounts (${discountTotal})` }
+    return { path: ["discountTotal"], message: `must equal the sum of ${field} amounts (${discountTotal})` }
   }
   if (discountTotal > subtotal) {
     return { path: ["discountTotal"], message: `must not exceed subtotal (${subtotal})` }
@@ -311,12 +336,29 @@ const orderOf = <S extends OrderStatus>(status: Schema.Schema<S>) =>
     lineItems: Schema.Array(LineItem).annotations(array).pipe(
       Schema.filter((items) => items.length > 0 || "must have at least one line item")
     ),
+    discounts: Schema.Array(Discount).annotations(array),
+    subtotal: NonNegativeInt,
+    discountTotal: NonNegativeInt,
+    total: NonNegativeInt,
+    createdAt: Timestamp
+  }).annotations(object).pipe(Schema.filter(checkSums("discounts")))
+
+const orderV1Of = <S extends OrderStatus>(status: Schema.Schema<S>) =>
+  Schema.Struct({
+    id: NonEmptyString,
+    customerId: NonEmptyString,
+    status,
+    /** Every amount in the order is in this currency. */
+    currency: Currency,
+    lineItems: Schema.Array(LineItem).annotations(array).pipe(
+      Schema.filter((items) => items.length > 0 || "must have at least one line item")
+    ),
     giftVouchers: Schema.Array(GiftVoucher).annotations(array),
     subtotal: NonNegativeInt,
     discountTotal: NonNegativeInt,
     total: NonNegativeInt,
     createdAt: Timestamp
-  }).annotations(object).pipe(Schema.filter(checkSums))
+  }).annotations(object).pipe(Schema.filter(checkSums("giftVouchers")))
 
 const Order_ = orderOf(OrderStatus).annotations({ identifier: "Order" })
 /** An order whose sums add up: subtotal, discountTotal and total are checked on decode. */
@@ -324,21 +366,21 @@ export interface Order extends Schema.Schema.Type<typeof Order_> {}
 export const Order: Schema.Schema<Order> = Order_
 
 /**
- * A new order, `pending`, with its sums computed from its lines and vouchers
- * as decoding checks them (the vouchers must not exceed the lines).
+ * A new order, `pending`, with its sums computed from its lines and discounts
+ * as decoding checks them (the discounts must not exceed the lines).
  */
 export const pendingOrder = (order: Omit<Order, "status" | "subtotal" | "discountTotal" | "total">): Order => {
   let subtotal = 0
   for (const item of order.lineItems) subtotal += item.quantity * item.unitPrice
   let discountTotal = 0
-  for (const voucher of order.giftVouchers) discountTotal += voucher.amount
+  for (const discount of order.discounts) discountTotal += discount.amount
   return {
     id: order.id,
     customerId: order.customerId,
     status: "pending",
     currency: order.currency,
     lineItems: order.lineItems,
-    giftVouchers: order.giftVouchers,
+    discounts: order.discounts,
     subtotal,
     discountTotal,
     total: subtotal - discountTotal,
@@ -396,31 +438,53 @@ export const CommerceEvent: Schema.Schema<CommerceEvent> = Schema.Union(
   OrderCancelled
 )
 
-const validators = new Map<string, (input: unknown) => Either.Either<CommerceEvent, InvalidEventError>>([
-  ["product.created", validator(ProductCreated)],
-  ["product.updated", validator(ProductUpdated)],
-  ["order.created", validator(OrderCreated)],
-  ["order.status_changed", validator(OrderStatusChanged)],
-  ["order.cancelled", validator(OrderCancelled)]
-])
+// ----------------------------------------------------------------------------
+// Version 1, upcast to version 2
+// ----------------------------------------------------------------------------
 
-/**
- * Decodes one record into a commerce event. `schemaVersion` and `type` are
- * checked first with plain comparisons, then only that type's compiled schema
- * runs.
- */
-export const decodeCommerceEvent = (bytes: Uint8Array): Either.Either<CommerceEvent, DecodeError> => {
-  const parsed = parseObject(bytes)
-  if (Either.isLeft(parsed)) return Either.left(parsed.left)
-  const event = parsed.right
+const OrderV1_ = orderV1Of(OrderStatus).annotations({ identifier: "OrderV1" })
+/** A version 1 order: `giftVouchers` where version 2 has `discounts`. */
+export interface OrderV1 extends Schema.Schema.Type<typeof OrderV1_> {}
+
+const CancelledOrderV1_ = orderV1Of(
+  Schema.Literal("cancelled").annotations({ message: () => "must be cancelled in an order.cancelled event" })
+).annotations({ identifier: "CancelledOrderV1" })
+
+const ProductCreatedV1 = Schema.Struct({ ...envelopeV1("product.created"), product: Product })
+const ProductUpdatedV1 = Schema.Struct({ ...envelopeV1("product.updated"), product: Product })
+const OrderCreatedV1 = Schema.Struct({ ...envelopeV1("order.created"), order: OrderV1_ })
+const OrderStatusChangedV1 = Schema.Struct({ ...envelopeV1("order.status_changed"), order: OrderV1_, previousStatus: OrderStatus })
+const OrderCancelledV1 = Schema.Struct({
+  ...envelopeV1("order.cancelled"),
+  order: CancelledOrderV1_,
+  previousStatus: OrderStatus,
+  reason: Schema.optionalWith(Text, { exact: true })
+})
+
+/** An event of wire format version 1, exactly as the version 1 contract has it. */
+export type CommerceEventV1 =
+  | typeof ProductCreatedV1.Type
+  | typeof ProductUpdatedV1.Type
+  | typeof OrderCreatedV1.Type
+  | typeof OrderStatusChangedV1.Type
+  | typeof OrderCancelledV1.Type
+
+/** A version 1 order as version 2 has it: each gift voucher becomes a discount of kind `giftVoucher`. */
+const upcastOrder = <O extends OrderV1>({ giftVouchers, ...order }: O) => ({
+  ...order,
+  discounts: giftVouchers.map((v): Discount => ({ kind: "giftVoucher", code: v.code, amount: v.amount }))
+})
+
+/** A version 1 event as the current type: the same event, as a version 2 producer would write it. */
+export const upcastV1 = (event: CommerceEventV1): CommerceEvent =>
+  "order" in event
+    ? { ...event, schemaVersion: 2, order: upcastOrder(event.order) } as CommerceEvent
+    : { ...event, schemaVersion: 2 }
+
+type Validate = (input: Record<string, unknown>) => Either.Either<CommerceEvent, DecodeError>
+
+const byType = (validators: ReadonlyMap<string, Validate>) => (event: Record<string, unknown>): Either.Either<CommerceEvent, DecodeError> => {
   const { schemaVersion, type } = event
-  if (schemaVersion !== 1) {
-    return Either.left(
-      typeof schemaVersion === "number"
-        ? new UnknownEventError({ schemaVersion, type: typeof type === "string" ? type : undefined, known: commerceEventTypes })
-        : new InvalidEventError({ path: "schemaVersion", rule: schemaVersion === undefined ? "is missing" : "must be the number 1" })
-    )
-  }
   if (typeof type !== "string") {
     return Either.left(
       new InvalidEventError({ path: "type", rule: type === undefined ? "is missing" : "must be a string naming the event type" })
@@ -428,16 +492,46 @@ export const decodeCommerceEvent = (bytes: Uint8Array): Either.Either<CommerceEv
   }
   const validate = validators.get(type)
   return validate === undefined
-    ? Either.left(new UnknownEventError({ schemaVersion, type, known: commerceEventTypes }))
+    ? Either.left(new UnknownEventError({ schemaVersion: schemaVersion as number, type, known: commerceEventTypes }))
     : validate(event)
 }
 
-export const commerceDecoder: Decoder<CommerceEvent> = { decode: decodeCommerceEvent }
+const v1 = <A extends CommerceEventV1, I>(schema: Schema.Schema<A, I>): Validate => upcast(validator(schema), upcastV1)
+
+// `schemaVersion` and `type` are checked first with plain comparisons, then only that type's compiled schema runs.
+const version1 = byType(new Map<string, Validate>([
+  ["product.created", v1(ProductCreatedV1)],
+  ["product.updated", v1(ProductUpdatedV1)],
+  ["order.created", v1(OrderCreatedV1)],
+  ["order.status_changed", v1(OrderStatusChangedV1)],
+  ["order.cancelled", v1(OrderCancelledV1)]
+]))
+
+const version2 = byType(new Map<string, Validate>([
+  ["product.created", validator(ProductCreated)],
+  ["product.updated", validator(ProductUpdated)],
+  ["order.created", validator(OrderCreated)],
+  ["order.status_changed", validator(OrderStatusChanged)],
+  ["order.cancelled", validator(OrderCancelled)]
+]))
+
+/**
+ * Decodes the commerce events of either version, version 1 upcast to the
+ * current type; another `schemaVersion` is an `UnknownSchemaVersionError`.
+ */
+export const commerceDecoder: Decoder<CommerceEvent> = versioned<CommerceEvent>({ 1: version1, 2: version2 })
+
+/** Decodes one record into a commerce event (see `commerceDecoder`). */
+export const decodeCommerceEvent = (bytes: Uint8Array): Either.Either<CommerceEvent, DecodeError> => commerceDecoder.decode(bytes)
+
 
 const utf8 = new TextEncoder()
 
 /** The event's wire form: UTF-8 JSON, no trailing newline. `decodeCommerceEvent` gives the event back. */
 export const encodeCommerceEvent = (event: CommerceEvent): Uint8Array => utf8.encode(JSON.stringify(event))
+
+/** A version 1 event's wire form, as producers not yet on version 2 write it. */
+export const encodeCommerceEventV1 = (event: CommerceEventV1): Uint8Array => utf8.encode(JSON.stringify(event))
 
 /** The event time (`occurredAt`) in epoch milliseconds; windows bucket by it. */
 export const eventTimeMillis = (event: CommerceEvent): number => timestampMillis(event.occurredAt)

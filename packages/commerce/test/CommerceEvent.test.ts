@@ -5,6 +5,8 @@ import {
   arbitraryOrderCancelled,
   arbitraryOrderCreated,
   arbitraryProductUpdated,
+  arbitraryVersion1Expressible,
+  asVersion1,
   invalidCommerceRecords,
   sampleOrders,
   sampleProducts
@@ -15,6 +17,7 @@ import {
   commerceDecoder,
   decodeCommerceEvent,
   encodeCommerceEvent,
+  encodeCommerceEventV1,
   eventTimeMillis,
   timestampMillis
 } from "../src/CommerceEvent"
@@ -88,11 +91,33 @@ const orderWith = (path: ReadonlyArray<string | number>, value: unknown): Uint8A
 }
 
 describe("CommerceEvent", () => {
-  it("decodes the contract's examples", () => {
-    expect(decodeOk(bytes(contractProductUpdated))).toStrictEqual(JSON.parse(contractProductUpdated))
+  it("decodes the contract's version 1 examples, upcast to version 2", () => {
+    expect(decodeOk(bytes(contractProductUpdated))).toStrictEqual({ ...JSON.parse(contractProductUpdated), schemaVersion: 2 })
     const order = decodeOk(bytes(contractOrderCreated))
-    expect(order).toStrictEqual(JSON.parse(contractOrderCreated))
+    const { giftVouchers: _, ...v1Order } = JSON.parse(contractOrderCreated).order
+    expect(order).toStrictEqual({
+      ...JSON.parse(contractOrderCreated),
+      schemaVersion: 2,
+      order: { ...v1Order, discounts: [{ kind: "giftVoucher", code: "GV-2026-XMAS", amount: 500 }] }
+    })
     expect(eventTimeMillis(order)).toBe(Date.UTC(2026, 10, 21, 10, 16, 2, 500))
+  })
+
+  it.prop("a version 1 event decodes to the same value as the same event in version 2", [arbitraryVersion1Expressible], ([event]) => {
+    const v1 = asVersion1(event)!
+    expect(v1.schemaVersion).toBe(1)
+    expect(decodeOk(encodeCommerceEventV1(v1))).toStrictEqual(event)
+    expect(decodeOk(encodeCommerceEvent(event))).toStrictEqual(event)
+  }, { fastCheck: { numRuns: 300 } })
+
+  it.prop("version 1 cannot carry coupons or promotions, and version 2 no giftVouchers", [arbitraryOrderCreated], ([event]) => {
+    const kinds = new Set(event.order.discounts.map((d) => d.kind))
+    expect(asVersion1(event) === undefined).toBe(kinds.has("coupon") || kinds.has("promotion"))
+    if (event.order.discounts.length > 0) {
+      const { discounts, ...order } = event.order
+      const mixed = { ...event, order: { ...order, giftVouchers: discounts.map(({ amount, code }) => ({ amount, code })) } }
+      expect(decodeErr(bytes(JSON.stringify(mixed)))).toMatchObject({ _tag: "InvalidEventError", path: "order.discounts" })
+    }
   })
 
   it.prop("every generated event decodes and round-trips", [arbitraryCommerceEvent], ([event]) => {
@@ -143,9 +168,9 @@ describe("CommerceEvent", () => {
 
   it("the invalid corpus covers every rule family", () => {
     const tags = new Set(invalidCommerceRecords.map((r) => r.expected._tag))
-    expect([...tags].sort()).toStrictEqual(["InvalidEventError", "NotJsonError", "NotUtf8Error", "UnknownEventError"])
+    expect([...tags].sort()).toStrictEqual(["InvalidEventError", "NotJsonError", "NotUtf8Error", "UnknownEventError", "UnknownSchemaVersionError"])
     const paths = new Set(invalidCommerceRecords.flatMap((r) => (r.expected.path === undefined ? [] : [r.expected.path])))
-    for (const path of ["schemaVersion", "type", "eventId", "occurredAt", "order.subtotal", "order.discountTotal", "order.total", "order.status", "product.variants[0].attributes.size"]) {
+    for (const path of ["schemaVersion", "type", "eventId", "occurredAt", "order.subtotal", "order.discountTotal", "order.total", "order.status", "order.discounts", "order.giftVouchers", "product.variants[0].attributes.size"]) {
       expect(paths).toContain(path)
     }
   })
@@ -165,9 +190,14 @@ describe("CommerceEvent", () => {
       ["no Z", orderWith(["occurredAt"], "2026-11-21T10:16:02.500"), "occurredAt must be an ISO-8601 UTC timestamp with Z, e.g. 2026-11-21T10:15:30.123Z"],
       ["not a date", orderWith(["order", "createdAt"], "2026-02-29T10:16:02Z"), "order.createdAt must be a real date and time"],
       ["order not an object", orderWith(["order"], 5001), "order must be an object"],
-      ["schemaVersion as a string", orderWith(["schemaVersion"], "1"), "schemaVersion must be the number 1"],
+      ["schemaVersion as a string", orderWith(["schemaVersion"], "1"), "schemaVersion must be one of the numbers 1, 2"],
+      ["schemaVersion missing", orderWith(["schemaVersion"], undefined), "schemaVersion is missing"],
       ["unknown type", orderWith(["type"], "order.deleted"), `type "order.deleted" is not a known event type; expected one of product.created, product.updated, order.created, order.status_changed, order.cancelled`],
-      ["schemaVersion 2", orderWith(["schemaVersion"], 2), "schemaVersion is 2, but only version 1 is understood; upgrade the consumer before producing newer events"],
+      [
+        "schemaVersion 3",
+        orderWith(["schemaVersion"], 3),
+        "schemaVersion is 3, but this consumer reads only version 1, 2; deploy a consumer that knows version 3 (then redrive what was dead-lettered) before producers send it"
+      ],
       ["a JSON array", bytes("[]"), "record data must be one JSON object (an event), found a JSON array"],
       ["empty", new Uint8Array(0), "record data must be one JSON object (an event), found empty data"],
       ["not UTF-8", Uint8Array.of(0xc3, 0x28), "record data is not valid UTF-8; events must be UTF-8 encoded JSON objects"]
@@ -197,8 +227,8 @@ describe("CommerceEvent", () => {
     })
 
     it("unknown events carry what they saw", () => {
-      const newer = decodeErr(orderWith(["schemaVersion"], 2))
-      expect(newer).toMatchObject({ _tag: "UnknownEventError", schemaVersion: 2, type: "order.created", reason: "unknown schemaVersion 2" })
+      const newer = decodeErr(orderWith(["schemaVersion"], 3))
+      expect(newer).toMatchObject({ _tag: "UnknownSchemaVersionError", schemaVersion: 3, known: [1, 2], reason: "unknown schemaVersion 3" })
       const unknown = decodeErr(orderWith(["type"], "order.deleted"))
       expect(unknown).toMatchObject({ _tag: "UnknownEventError", schemaVersion: 1, type: "order.deleted", reason: `unknown event type "order.deleted"` })
     })

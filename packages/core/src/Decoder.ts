@@ -35,8 +35,9 @@ export class NotJsonError extends Data.TaggedError("NotJsonError")<{
   }
 }
 
-/** A JSON object that is not an event this version knows: unknown `type`, or `schemaVersion` other than 1. */
+/** A JSON object whose `type` is not an event this decoder knows. */
 export class UnknownEventError extends Data.TaggedError("UnknownEventError")<{
+  /** The `schemaVersion` it carried. */
   readonly schemaVersion: number
   /** The `type` it carried, when that was a string. */
   readonly type: string | undefined
@@ -44,14 +45,31 @@ export class UnknownEventError extends Data.TaggedError("UnknownEventError")<{
   readonly known: ReadonlyArray<string>
 }> {
   get reason(): string {
-    return this.schemaVersion !== 1
-      ? `unknown schemaVersion ${this.schemaVersion}`
-      : `unknown event type ${JSON.stringify(this.type)}`
+    return `unknown event type ${JSON.stringify(this.type)}`
   }
   override get message(): string {
-    return this.schemaVersion !== 1
-      ? `schemaVersion is ${this.schemaVersion}, but only version 1 is understood; upgrade the consumer before producing newer events`
-      : `type ${JSON.stringify(this.type)} is not a known event type; expected one of ${this.known.join(", ")}`
+    return `type ${JSON.stringify(this.type)} is not a known event type; expected one of ${this.known.join(", ")}`
+  }
+}
+
+/**
+ * A JSON object of a `schemaVersion` this decoder does not know: typically a
+ * producer that rolled out a newer version before this consumer. It is valid
+ * data this consumer cannot read yet, so the Processor's `unknownVersion`
+ * policy decides: hold its shard until a consumer that knows the version is
+ * deployed ("block"), or dead-letter it for a redrive then ("deadLetter").
+ */
+export class UnknownSchemaVersionError extends Data.TaggedError("UnknownSchemaVersionError")<{
+  readonly schemaVersion: number
+  /** The versions this decoder reads, oldest first. */
+  readonly known: ReadonlyArray<number>
+}> {
+  get reason(): string {
+    return `unknown schemaVersion ${this.schemaVersion}`
+  }
+  override get message(): string {
+    return `schemaVersion is ${this.schemaVersion}, but this consumer reads only version ${this.known.join(", ")}; ` +
+      `deploy a consumer that knows version ${this.schemaVersion} (then redrive what was dead-lettered) before producers send it`
   }
 }
 
@@ -71,7 +89,7 @@ export class InvalidEventError extends Data.TaggedError("InvalidEventError")<{
 }
 
 /** Why a record is not an event: each is a poison reason, dead-lettered with its tag. */
-export type DecodeError = NotUtf8Error | NotJsonError | UnknownEventError | InvalidEventError
+export type DecodeError = NotUtf8Error | NotJsonError | UnknownEventError | UnknownSchemaVersionError | InvalidEventError
 
 // Fatal, so malformed bytes are an error instead of silently becoming U+FFFD; created once since decoding is stateless.
 const utf8 = new TextDecoder("utf-8", { fatal: true })
@@ -171,6 +189,56 @@ export const json = <A, I>(schema: Schema.Schema<A, I, never>): Decoder<A> => {
     decode: (bytes) => {
       const parsed = parseObject(bytes)
       return Either.isLeft(parsed) ? Either.left(parsed.left) : validate(parsed.right)
+    }
+  }
+}
+
+/**
+ * Reads one accepted version of an event from its parsed JSON object:
+ * validates it as that version and returns the current type.
+ */
+export type Version<A> = (input: Record<string, unknown>) => Either.Either<A, DecodeError>
+
+/** A version read as `Old`, then upcast to the current type with `f` (a pure, total function). */
+export const upcast = <Old, A>(read: (input: Record<string, unknown>) => Either.Either<Old, DecodeError>, f: (old: Old) => A): Version<A> => (input) =>
+  Either.map(read(input), f)
+
+/**
+ * A decoder that accepts several versions of an event side by side, told
+ * apart by a numeric field (`schemaVersion` unless `field` says otherwise),
+ * each read by its own `Version` and upcast to the current type, so that
+ * consumers upgrade first and producers move to the new version at their own
+ * pace. A version not listed is an `UnknownSchemaVersionError` (its policy
+ * is the Processor's `unknownVersion`); a missing or non-numeric field is an
+ * `InvalidEventError` naming it.
+ *
+ * ```ts
+ * const decoder = Decoder.versioned({
+ *   1: Decoder.upcast(validateV1, (v1) => ({ ...v1, schemaVersion: 2 as const, unit: "celsius" as const })),
+ *   2: validateV2
+ * })
+ * ```
+ */
+export const versioned = <A>(
+  versions: { readonly [version: number]: Version<A> },
+  options: { readonly field?: string } = {}
+): Decoder<A> => {
+  const field = options.field ?? "schemaVersion"
+  const readers = new Map<number, Version<A>>(Object.entries(versions).map(([v, read]) => [Number(v), read]))
+  const known = Array.from(readers.keys()).sort((a, b) => a - b)
+  const rule = `must be one of the numbers ${known.join(", ")}`
+  return {
+    decode: (bytes) => {
+      const parsed = parseObject(bytes)
+      if (Either.isLeft(parsed)) return Either.left(parsed.left)
+      const version = parsed.right[field]
+      const read = typeof version === "number" ? readers.get(version) : undefined
+      if (read !== undefined) return read(parsed.right)
+      return Either.left(
+        typeof version === "number" && Number.isSafeInteger(version)
+          ? new UnknownSchemaVersionError({ schemaVersion: version, known })
+          : new InvalidEventError({ path: formatPath([field]), rule: version === undefined ? "is missing" : rule })
+      )
     }
   }
 }

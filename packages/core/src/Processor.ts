@@ -7,6 +7,7 @@ import * as Pipeline from "./Pipeline"
 import { type SourceRecord, streamNameOf } from "./SourceRecord"
 import * as Store from "./Store"
 import * as Chunk from "./internal/chunk"
+import * as Lateness from "./internal/lateness"
 import { type Counts, countOf, type DeploymentFault, isDeploymentFault, type Outcome, type ProcessError } from "./internal/outcome"
 
 export type { Applied, Blocked, Counts, DeadLettered, DeploymentFault, Duplicate, Failed, Outcome, ProcessError } from "./internal/outcome"
@@ -34,6 +35,15 @@ export interface Options {
    * watermark moves past it), and the shard resumes there until it is fixed.
    */
   readonly poison?: Chunk.PoisonPolicy
+  /**
+   * What becomes of a record of a `schemaVersion` the decoder does not know
+   * (`UnknownSchemaVersionError`: a producer rolled out a version before this
+   * consumer). Default: as `poison` says. "block" holds its shard there until
+   * a consumer that reads the version is deployed, even when other poison is
+   * dead-lettered; "deadLetter" sends it to the sink, to redrive once one is
+   * (under the "block" poison policy it blocks all the same: nothing is dead-lettered there).
+   */
+  readonly unknownVersion?: Chunk.PoisonPolicy
   /**
    * The sha-256 of a record's data, in hex, kept with its dedup claim
    * (default `Deduper.payloadHashOf`, plain TypeScript). Drivers on Node pass
@@ -65,6 +75,12 @@ export interface Result {
   readonly deploymentFaults: ReadonlyArray<DeploymentFaultReport>
   /** Records whose event id was held with another payload (dead-lettered or blocked as `EventIdConflict`). */
   readonly conflicts: number
+  /**
+   * Records that arrived after their bucket closed, per pipeline (aligned with
+   * `pipelines`): left out and dead-lettered as `LateEvent`, or applied anyway,
+   * as each window's `late` policy says.
+   */
+  readonly late: ReadonlyArray<number>
 }
 
 /**
@@ -215,8 +231,10 @@ export const make = (options: Options) =>
     const deduper = yield* Deduper.Deduper
     const deadLetter = yield* DeadLetter.DeadLetter
     const retry = options.retry ?? defaultRetry
-    const plan = Chunk.plan(pipelines, options.poison ?? "deadLetter", options.payloadHash ?? Deduper.payloadHashOf)
+    const poison = options.poison ?? "deadLetter"
+    const plan = Chunk.plan(pipelines, poison, options.payloadHash ?? Deduper.payloadHashOf, options.unknownVersion ?? poison)
     const writeCounters = pipelines.map((p) => Metrics.storeWrites.pipe(Metric.tagged("pipeline", p.name)))
+    const lateCounters = pipelines.map((p) => Metrics.lateEvents.pipe(Metric.tagged("pipeline", p.name)))
 
     const process = (records: ReadonlyArray<SourceRecord>, context: ProcessContext = {}) =>
       Effect.gen(function*() {
@@ -226,24 +244,48 @@ export const make = (options: Options) =>
         if (chunk.claims.length > 0) Chunk.settleClaims(plan, chunk, yield* callWithRetries(retry, tally, "dedup", deduper.claim(chunk.claims), []))
         Chunk.poisonPipelineFailures(plan, chunk)
         Chunk.settlePoison(plan, chunk)
+        const late = Lateness.classify(plan, chunk)
         const groups = Chunk.group(plan, chunk)
         const errors = yield* writeAll(store, retry, tally, Chunk.foldedWrites(plan, groups))
         Chunk.settleWrites(plan, chunk, groups, errors)
         yield* releaseAndSend(deduper, plan.policy === "deadLetter" ? deadLetter : noSink, retry, tally, chunk, context.source)
+        yield* sendLate(deadLetter, retry, tally, plan, chunk, late, context.source)
         const result: Result = {
           outcomes: chunk.outcomes,
           counts: countOf(chunk.outcomes),
           writes: Chunk.writesPerPipeline(plan, groups),
           retries: tally.retries,
           deploymentFaults: Array.from(tally.faults.values()),
-          conflicts: chunk.conflicts
+          conflicts: chunk.conflicts,
+          late: late.counts
         }
-        yield* recordMetrics(result, writeCounters, records.length, Date.now() - started)
+        yield* recordMetrics(result, writeCounters, lateCounters, records.length, Date.now() - started)
         yield* logDeploymentFaults(result.deploymentFaults)
         return result
       })
 
     return Processor.of({ pipelines, process })
+  })
+
+/**
+ * Sends the dead letters of late shares, last: their records' writes are done,
+ * so a failed send leaves them for a redelivery that writes nothing twice.
+ */
+const sendLate = (
+  deadLetter: DeadLetter.DeadLetter["Type"],
+  retry: Schedule.Schedule<unknown, unknown>,
+  tally: Tally,
+  plan: Chunk.Plan,
+  chunk: Chunk.Chunk,
+  late: Lateness.Lateness,
+  source: string | undefined
+) =>
+  Effect.suspend(() => {
+    const sending = Lateness.deadLettersToSend(plan, chunk, late.deadLetters, source)
+    if (sending.entries.length === 0) return Effect.void
+    return Effect.map(callWithRetries(retry, tally, "deadLetter", deadLetter.send(sending.entries), undefined), (sent) => {
+      if (Either.isLeft(sent)) for (const i of sending.records) chunk.outcomes[i] = { _tag: "Failed", error: sent.left }
+    })
   })
 
 /** Under "block" nothing is dead-lettered: `deadLettersToSend` finds no entry, so this is never called. */
@@ -256,7 +298,13 @@ const logDeploymentFaults = (faults: ReadonlyArray<DeploymentFaultReport>) =>
       Effect.annotateLogs({ service: f.service, pipeline: f.pipeline, error: f.error })
     ), { discard: true })
 
-const recordMetrics = (result: Result, writeCounters: ReadonlyArray<Metric.Metric.Counter<number>>, n: number, millis: number) =>
+const recordMetrics = (
+  result: Result,
+  writeCounters: ReadonlyArray<Metric.Metric.Counter<number>>,
+  lateCounters: ReadonlyArray<Metric.Metric.Counter<number>>,
+  n: number,
+  millis: number
+) =>
   Effect.all([
     Metric.incrementBy(Metrics.recordsIn, n),
     Metric.incrementBy(Metrics.recordsApplied, result.counts.applied),
@@ -266,6 +314,7 @@ const recordMetrics = (result: Result, writeCounters: ReadonlyArray<Metric.Metri
     Metric.incrementBy(Metrics.recordsFailed, result.counts.failed),
     Metric.incrementBy(Metrics.eventIdConflicts, result.conflicts),
     ...writeCounters.map((counter, p) => Metric.incrementBy(counter, result.writes[p]!)),
+    ...lateCounters.map((counter, p) => Metric.incrementBy(counter, result.late[p]!)),
     ...result.deploymentFaults.map((f) =>
       Metric.incrementBy(
         Metrics.deploymentFaults.pipe(Metric.tagged("service", f.service), Metric.tagged("pipeline", f.pipeline), Metric.tagged("error", f.error)),

@@ -13,6 +13,12 @@ import { Data, Duration } from "effect"
  *
  * A windowed bucket expires `retention` after the bucket ends; stores use
  * that as the item's TTL.
+ *
+ * With an `allowedLateness`, a bucket closes that long after it ends, on the
+ * stream's clock: a record whose arrival time in the stream (Kinesis'
+ * `ApproximateArrivalTimestamp`) is after its event's bucket closed is late,
+ * and the window's `late` policy says what becomes of it. The verdict depends
+ * on the record alone, so a redelivery, a replay or the other driver reach the same one.
  */
 export type Window = Unbounded | Tumbling
 
@@ -27,6 +33,29 @@ export interface Tumbling {
   readonly unit: "minute" | "hour" | "day"
   readonly sizeMillis: number
   readonly retention: Duration.Duration
+  /** How long after a bucket ends records may still arrive for it; `undefined`: any time (no lateness). */
+  readonly allowedLateness: Duration.Duration | undefined
+  /** What becomes of a late event (see `LatePolicy`). */
+  readonly late: LatePolicy
+}
+
+/**
+ * What becomes of an event that arrived after its bucket closed: "deadLetter"
+ * (the default) leaves it out of that pipeline's bucket and sends the record
+ * to the dead-letter sink with `LateEvent` and the reason (its other
+ * pipelines still take it); "apply" adds it to its bucket anyway. Either way
+ * it is counted in `eddy_late_events_total`.
+ */
+export type LatePolicy = "deadLetter" | "apply"
+
+/** Options of a tumbling window. */
+export interface TumblingOptions {
+  /** How long a bucket is kept after it ends: its items' TTL. */
+  readonly retention: Duration.DurationInput
+  /** How long after a bucket ends its events may still arrive in the stream (shorter than `retention`). Default: no limit. */
+  readonly allowedLateness?: Duration.DurationInput
+  /** What becomes of a later event; default "deadLetter". */
+  readonly late?: LatePolicy
 }
 
 /** A window that cannot work, such as one without a positive retention. */
@@ -35,12 +64,18 @@ export class WindowDefinitionError extends Data.TaggedError("WindowDefinitionErr
 /** No windowing: every event goes to the bucket `all`. */
 export const none: Window = { _tag: "Unbounded" }
 
-const tumbling = (unit: Tumbling["unit"], sizeMillis: number) => (options: { readonly retention: Duration.DurationInput }): Window => {
+const tumbling = (unit: Tumbling["unit"], sizeMillis: number) => (options: TumblingOptions): Window => {
   const retention = Duration.decode(options.retention)
   if (!Duration.isFinite(retention) || Duration.toMillis(retention) <= 0) {
     throw new WindowDefinitionError({ message: `a ${unit} window needs a retention > 0 (got ${Duration.format(retention)}); it becomes the buckets' TTL` })
   }
-  return { _tag: "Tumbling", unit, sizeMillis, retention }
+  const allowedLateness = options.allowedLateness === undefined ? undefined : Duration.decode(options.allowedLateness)
+  if (allowedLateness !== undefined && (!Duration.isFinite(allowedLateness) || Duration.greaterThanOrEqualTo(allowedLateness, retention))) {
+    throw new WindowDefinitionError({
+      message: `a ${unit} window's allowedLateness (${Duration.format(allowedLateness)}) must be finite and shorter than its retention (${Duration.format(retention)}): a bucket must not expire while it still takes events`
+    })
+  }
+  return { _tag: "Tumbling", unit, sizeMillis, retention, allowedLateness, late: options.late ?? "deadLetter" }
 }
 
 /** Minute buckets, ids like `2026-11-21T09:05Z`. */
@@ -68,10 +103,18 @@ export const bucketStart = (window: Window, eventMillis: number): number =>
 export const expiresAt = (window: Window, startMillis: number): number | undefined =>
   window._tag === "Unbounded" ? undefined : Math.ceil((startMillis + window.sizeMillis + Duration.toMillis(window.retention)) / 1000)
 
-/** A bucket: its id, and when its items expire, in epoch seconds as a TTL (`undefined`: never). */
+/** Epoch milliseconds after which an arrival is late for the bucket starting at `startMillis`; `undefined` without an allowed lateness. */
+export const closesAt = (window: Window, startMillis: number): number | undefined =>
+  window._tag === "Unbounded" || window.allowedLateness === undefined ? undefined : startMillis + window.sizeMillis + Duration.toMillis(window.allowedLateness)
+
+/**
+ * A bucket: its id, when its items expire, in epoch seconds as a TTL
+ * (`undefined`: never), and when it closes (see `closesAt`).
+ */
 export interface Bucket {
   readonly id: string
   readonly expiresAt: number | undefined
+  readonly closesAt: number | undefined
 }
 
 /**
@@ -80,7 +123,7 @@ export interface Bucket {
  */
 export const bucketer = (window: Window): (eventMillis: number) => Bucket => {
   if (window._tag === "Unbounded") {
-    const all: Bucket = { id: "all", expiresAt: undefined }
+    const all: Bucket = { id: "all", expiresAt: undefined, closesAt: undefined }
     return () => all
   }
   const cache = new Map<number, Bucket>()
@@ -89,7 +132,7 @@ export const bucketer = (window: Window): (eventMillis: number) => Bucket => {
     let bucket = cache.get(start)
     if (bucket === undefined) {
       if (cache.size >= 1024) cache.clear()
-      bucket = { id: bucketIdAt(window, start), expiresAt: expiresAt(window, start) }
+      bucket = { id: bucketIdAt(window, start), expiresAt: expiresAt(window, start), closesAt: closesAt(window, start) }
       cache.set(start, bucket)
     }
     return bucket
@@ -115,6 +158,9 @@ export const bucketsBetween = (window: Window, fromMillis: number, toMillis: num
 
 /** The window in words, for help and logs. */
 export const describe = (window: Window): string =>
-  window._tag === "Unbounded" ? "all time" : `${unitLabel[window.unit]}, kept ${Duration.format(window.retention)}`
+  window._tag === "Unbounded"
+    ? "all time"
+    : `${unitLabel[window.unit]}, kept ${Duration.format(window.retention)}` +
+      (window.allowedLateness === undefined ? "" : `, closed ${Duration.format(window.allowedLateness)} after it ends (late events: ${window.late})`)
 
 const unitLabel = { minute: "per minute", hour: "hourly", day: "daily" } as const

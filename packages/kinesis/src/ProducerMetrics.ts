@@ -6,31 +6,17 @@
  * on `recordsThrottled` rising (the stream needs more shards, or the
  * producers a lower rate).
  */
+import * as Metrics from "@eddy/core/Metrics"
 import { Metric } from "effect"
 import type { PutFailure } from "./ProducerError"
 
-export const recordsSent = Metric.counter("kinesis_producer_records_sent", {
-  description: "user records Kinesis acknowledged",
-  incremental: true
-})
-export const recordsFailed = Metric.counter("kinesis_producer_records_failed", {
-  description: "user records given to the failure sink",
-  incremental: true
-})
+export const recordsSent = Metrics.counter("kinesis_producer_records_sent", "user records Kinesis acknowledged")
+export const recordsFailed = Metrics.counter("kinesis_producer_records_failed", "user records given to the failure sink")
 /** Tagged with `error_code` too: Kinesis's per-record code (e.g. `InternalFailure`), the failed call's error, or `ProducerClosed`. */
-export const failures = Metric.counter("kinesis_producer_record_failures", {
-  description: "user records given to the failure sink, by error code",
-  incremental: true
-})
-export const recordsRetried = Metric.counter("kinesis_producer_records_retried", {
-  description: "user records queued again after a rejection or a failed call",
-  incremental: true
-})
-export const recordsThrottled = Metric.counter("kinesis_producer_records_throttled", {
-  description: "user records Kinesis refused for throughput, alone or with their whole call",
-  incremental: true
-})
-export const putRecordsCalls = Metric.counter("kinesis_producer_put_records_calls", { description: "PutRecords calls made", incremental: true })
+export const failures = Metrics.counter("kinesis_producer_record_failures", "user records given to the failure sink, by error code")
+export const recordsRetried = Metrics.counter("kinesis_producer_records_retried", "user records queued again after a rejection or a failed call")
+export const recordsThrottled = Metrics.counter("kinesis_producer_records_throttled", "user records Kinesis refused for throughput, alone or with their whole call")
+export const putRecordsCalls = Metrics.counter("kinesis_producer_put_records_calls", "PutRecords calls made")
 export const putRecordsLatency = Metric.timer("kinesis_producer_put_records_latency", "PutRecords call duration")
 export const queueDepth = Metric.gauge("kinesis_producer_queue_depth", { description: "user records held by the producer" })
 

@@ -9,14 +9,12 @@
  * (After a restart a worker cannot know what its predecessor counted: the
  * records after the last checkpoint are counted again then.)
  */
+import * as Metrics from "@eddy/core/Metrics"
 import type * as Processor from "@eddy/core/Processor"
 import { comparePosition, type Position } from "@eddy/core/SourceRecord"
 import { Effect, Metric } from "effect"
 
-export const recordsApplied = Metric.counter("eddy_service_records_applied", {
-  description: "records whose aggregates are durably written, each counted once even when its shard is read again",
-  incremental: true
-})
+export const recordsApplied = Metrics.counter("eddy_service_records_applied", "records whose aggregates are durably written, each counted once even when its shard is read again")
 
 /** `processor` with its applied records counted once each in `recordsApplied`; one per shard. */
 export const wrap = (processor: Processor.Processor["Type"]): Processor.Processor["Type"] => {

@@ -46,6 +46,14 @@ export interface Settings {
    */
   readonly strictOrder: boolean
   /**
+   * What becomes of a record of a `schemaVersion` the pipelines' decoder does
+   * not know (the Processor's `unknownVersion`): "block" holds its shard until
+   * a function that reads the version is deployed, "deadLetter" sends it to
+   * the dead-letter sink for a redrive then. Default: "block" under
+   * `strictOrder`, else "deadLetter".
+   */
+  readonly unknownVersion: Processor.PoisonPolicy | undefined
+  /**
    * Stop this long before the function timeout and report what is left as
    * failures, rather than be killed mid-write. At most a quarter of the
    * invocation's time is kept back, so a short timeout still gets work done.
@@ -62,9 +70,14 @@ export interface Settings {
   readonly metricsNamespace: string
 }
 
-/** Settings from `EDDY_STRICT_ORDER` (false), `EDDY_TIMEOUT_MARGIN_MS` (2000), `EDDY_CHUNK_SIZE` (1000), `EDDY_METRICS_NAMESPACE` (eddy). */
+/**
+ * Settings from `EDDY_STRICT_ORDER` (false), `EDDY_UNKNOWN_VERSION` (`block`
+ * or `deadLetter`), `EDDY_TIMEOUT_MARGIN_MS` (2000), `EDDY_CHUNK_SIZE` (1000),
+ * `EDDY_METRICS_NAMESPACE` (eddy).
+ */
 export const settingsConfig: Config.Config<Settings> = Config.all({
   strictOrder: Config.boolean("EDDY_STRICT_ORDER").pipe(Config.withDefault(false)),
+  unknownVersion: Config.literal("block", "deadLetter")("EDDY_UNKNOWN_VERSION").pipe(Config.option, Config.map(Option.getOrUndefined)),
   timeoutMarginMillis: Config.integer("EDDY_TIMEOUT_MARGIN_MS").pipe(
     Config.validate({ message: "must be an integer of milliseconds >= 0", validation: (n) => n >= 0 }),
     Config.withDefault(2_000)
@@ -106,6 +119,7 @@ export const handler = <E>(options: Options<E>): Handler => {
   Pipeline.validate(pipelines)
   const configured = Effect.map(settingsConfig, (env): Settings => ({
     strictOrder: options.strictOrder ?? env.strictOrder,
+    unknownVersion: options.unknownVersion ?? env.unknownVersion,
     timeoutMarginMillis: options.timeoutMarginMillis ?? env.timeoutMarginMillis,
     chunkSize: options.chunkSize ?? env.chunkSize,
     metricsNamespace: options.metricsNamespace ?? env.metricsNamespace
@@ -116,6 +130,7 @@ export const handler = <E>(options: Options<E>): Handler => {
         Processor.layer({
           pipelines,
           poison: settings.strictOrder ? "block" : "deadLetter",
+          ...(settings.unknownVersion !== undefined ? { unknownVersion: settings.unknownVersion } : {}),
           payloadHash: PayloadHash.sha256Hex,
           ...(options.retry !== undefined ? { retry: options.retry } : {})
         }),
@@ -138,6 +153,8 @@ const deadline = (context: LambdaContext, margin: number): Effect.Effect<void> =
 interface Progress {
   readonly outcomes: Array<Processor.Outcome | undefined>
   readonly writes: Array<number>
+  /** Late records per pipeline (see `Processor.Result.late`). */
+  readonly late: Array<number>
   retries: number
   /** Calls the deployment refused, by pipeline (`*` for dedup and dead-letter calls): the alarm. */
   readonly deploymentFaults: Map<string, number>
@@ -170,6 +187,7 @@ const processChunks = (processor: Processor.Processor["Type"], batch: UserRecord
         if (!Acknowledgement.isDone(outcome)) stopped.add(records[j]!.shardId)
       })
       result.writes.forEach((w, p) => progress.writes[p]! += w)
+      result.late.forEach((l, p) => progress.late[p]! += l)
       progress.retries += result.retries
       progress.conflicts += result.conflicts
       for (const f of result.deploymentFaults) progress.deploymentFaults.set(f.pipeline, (progress.deploymentFaults.get(f.pipeline) ?? 0) + f.count)
@@ -229,6 +247,7 @@ const processEvent = (event: KinesisStreamEvent, context: LambdaContext) =>
     const progress: Progress = {
       outcomes: new Array(n).fill(undefined),
       writes: processor.pipelines.map(() => 0),
+      late: processor.pipelines.map(() => 0),
       retries: 0,
       deploymentFaults: new Map(),
       conflicts: 0
@@ -273,6 +292,8 @@ const processEvent = (event: KinesisStreamEvent, context: LambdaContext) =>
         properties,
         metrics: [
           { name: "StoreWrites", unit: "Count", value: progress.writes[p]! },
+          // Arrived after their bucket closed: dead-lettered as LateEvent or applied anyway, as the window says.
+          { name: "LateEvents", unit: "Count", value: progress.late[p]! },
           { name: "DeploymentFaults", unit: "Count", value: progress.deploymentFaults.get(pipeline.name) ?? 0 }
         ]
       }))

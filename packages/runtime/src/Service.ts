@@ -23,7 +23,8 @@
  * `EDDY_GRACE_PERIOD` (25 seconds), `PORT` (8080), `EDDY_READ_LIMIT`,
  * `EDDY_POLL_INTERVAL`, `EDDY_DISCOVERY_INTERVAL`, `EDDY_FLUSH_INTERVAL` (1
  * second), `EDDY_FLUSH_RECORDS` (10,000), `EDDY_CHECKPOINT_INTERVAL`
- * (5 seconds), `EDDY_CHECKPOINT_RECORDS` (10,000) and `EDDY_STUCK_AFTER`; the
+ * (5 seconds), `EDDY_CHECKPOINT_RECORDS` (10,000), `EDDY_STUCK_AFTER`, `EDDY_QUERY_API` and
+ * `EDDY_UNKNOWN_VERSION` (`deadLetter` or `block`, see `Options.unknownVersion`); the
  * Kinesis client from the SDK's chains (`AWS_REGION`, the profile,
  * `AWS_ENDPOINT_URL_KINESIS`); the log level from `LOG_LEVEL`.
  * The lease table is the application's choice (`options.leases`: DynamoDB,
@@ -79,7 +80,7 @@ import type * as Store from "@eddy/core/Store"
 import * as Consumer from "@eddy/kinesis/Consumer"
 import * as Kinesis from "@eddy/kinesis/Kinesis"
 import * as StreamId from "@eddy/kinesis/StreamId"
-import type { HttpServer } from "@effect/platform"
+import type { HttpApp, HttpServer } from "@effect/platform"
 import type { ServeError } from "@effect/platform/HttpServerError"
 import {
   Clock,
@@ -105,6 +106,7 @@ import * as ShardWorker from "./internal/shardWorker"
 import * as ServiceMetrics from "./internal/serviceMetrics"
 import * as Log from "./Log"
 import * as Preflight from "./Preflight"
+import * as QueryApi from "./QueryApi"
 import * as PayloadHash from "./PayloadHash"
 import * as Readiness from "./Readiness"
 
@@ -144,6 +146,8 @@ export interface Settings {
   readonly checkpointRecords: number
   /** How long a shard may keep failing (re-reads of a record that is not done) before `/readyz` reports it stuck. Default 60 s. */
   readonly stuckAfter?: Duration.Duration
+  /** Whether the endpoint also answers queries over the aggregates (see `QueryApi`). Default false. */
+  readonly queryApi?: boolean
 }
 
 const orConfig = <A>(value: A | undefined, config: Config.Config<A>): Config.Config<A> =>
@@ -197,7 +201,8 @@ export const settingsConfig = (given: Partial<Settings> = {}): Config.Config<Set
         Config.withDefault(10_000)
       )
     ),
-    stuckAfter: orConfig(given.stuckAfter, Config.duration("EDDY_STUCK_AFTER").pipe(Config.withDefault(Duration.seconds(60))))
+    stuckAfter: orConfig(given.stuckAfter, Config.duration("EDDY_STUCK_AFTER").pipe(Config.withDefault(Duration.seconds(60)))),
+    queryApi: orConfig(given.queryApi, Config.boolean("EDDY_QUERY_API").pipe(Config.withDefault(false)))
   })
 
 /**
@@ -213,6 +218,8 @@ export type ReadOptions = Pick<Consumer.ReadOptions, "maxIdleInterval" | "retry"
 export interface WorkerOptions extends Settings {
   readonly rereadBackoff?: Schedule.Schedule<unknown, unknown>
   readonly read?: ReadOptions
+  /** Serves the paths the endpoint does not know itself: the query API when `queryApi` is on. */
+  readonly api?: HttpApp.Default
 }
 
 export interface Options<E = never> extends Partial<Settings> {
@@ -231,6 +238,13 @@ export interface Options<E = never> extends Partial<Settings> {
   readonly read?: ReadOptions
   /** Start-up checks beyond the stream's (e.g. the tables and their key schemas); see `Preflight`. */
   readonly preflight?: ReadonlyArray<Preflight.Check>
+  /**
+   * What becomes of a record of a `schemaVersion` the pipelines' decoder does
+   * not know (the Processor's `unknownVersion`): "deadLetter" (the default)
+   * sends it to the sink for a redrive once a consumer that reads it is
+   * deployed; "block" holds its shard there until then (`/readyz` reports it stuck).
+   */
+  readonly unknownVersion?: Processor.PoisonPolicy
 }
 
 export type Phase = "starting" | "running" | "stopping"
@@ -325,7 +339,7 @@ export const make = (
     )
     const leasesHeld = Effect.suspend(() => Metric.set(ServiceMetrics.leasesHeld, processingShards.size))
     // Served first, so it is closed last and answers 503 while the worker drains.
-    const address = yield* Health.serve({ port: options.port, readiness: status })
+    const address = yield* Health.serve({ port: options.port, readiness: status, ...(options.api !== undefined ? { api: options.api } : {}) })
 
     const sharded = yield* Consumer.makeSharded(streams, worker, {
       ...options.read,
@@ -387,23 +401,35 @@ export const layer = <E = never>(
 ): Layer.Layer<Service, E | ConfigError.ConfigError | ServeError | StreamId.LegacyLeaseTableError | Leases.LeaseStoreError | Preflight.PreflightError> => {
   // At start, so a bad definition fails the task before any lease is taken.
   Pipeline.validate(options.pipelines)
-  const processor = Processor.layer({
-    pipelines: options.pipelines,
-    payloadHash: PayloadHash.sha256Hex,
-    ...(options.retry !== undefined ? { retry: options.retry } : {})
-  })
+  const unknownVersion = orConfig(
+    options.unknownVersion,
+    Config.literal("deadLetter", "block")("EDDY_UNKNOWN_VERSION").pipe(Config.withDefault("deadLetter" as const))
+  )
+  const processor = Layer.unwrapEffect(Effect.map(unknownVersion, (unknownVersion) =>
+    Processor.layer({
+      pipelines: options.pipelines,
+      payloadHash: PayloadHash.sha256Hex,
+      unknownVersion,
+      ...(options.retry !== undefined ? { retry: options.retry } : {})
+    })))
   const worker = Layer.scoped(
     Service,
     Effect.flatMap(settingsConfig(options), (settings) =>
       // Permanent misconfiguration (no such stream, a missing table, no access) stops the start with what to fix.
-      Effect.zipRight(Preflight.run([...settings.streams.map((stream) => Preflight.stream(stream)), ...(options.preflight ?? [])]), make({
-        ...settings,
-        ...(options.rereadBackoff !== undefined ? { rereadBackoff: options.rereadBackoff } : {}),
-        ...(options.read !== undefined ? { read: options.read } : {})
-      })))
+      Effect.zipRight(
+        Preflight.run([...settings.streams.map((stream) => Preflight.stream(stream)), ...(options.preflight ?? [])]),
+        Effect.flatMap(settings.queryApi === true ? Effect.map(QueryApi.httpApp(options.pipelines), Option.some) : Effect.succeedNone, (api) =>
+          make({
+            ...settings,
+            ...(options.rereadBackoff !== undefined ? { rereadBackoff: options.rereadBackoff } : {}),
+            ...(options.read !== undefined ? { read: options.read } : {}),
+            ...(Option.isSome(api) ? { api: api.value } : {})
+          }))
+      ))
   )
+  // One store for the processor and the query API: a layer given twice is built once.
   return worker.pipe(
-    Layer.provide(Layer.mergeAll(Layer.provide(processor, options.layer), options.kinesis ?? Kinesis.layerConfig(), options.leases))
+    Layer.provide(Layer.mergeAll(Layer.provide(processor, options.layer), options.layer, options.kinesis ?? Kinesis.layerConfig(), options.leases))
   )
 }
 

@@ -62,7 +62,7 @@ export const encode = encodeCommerceEvent
 
 /** The order after a change of status, as commerce-sync publishes it. */
 export const statusChanged = (created: OrderCreated, eventId: string, status: "paid" | "shipped", minutes: number): OrderEvent => ({
-  schemaVersion: 1,
+  schemaVersion: 2,
   type: "order.status_changed",
   eventId,
   occurredAt: new Date(Date.parse(created.occurredAt) + minutes * 60_000).toISOString(),
@@ -71,7 +71,7 @@ export const statusChanged = (created: OrderCreated, eventId: string, status: "p
 })
 
 export const cancelled = (created: OrderCreated, eventId: string, minutes: number): OrderEvent => ({
-  schemaVersion: 1,
+  schemaVersion: 2,
   type: "order.cancelled",
   eventId,
   occurredAt: new Date(Date.parse(created.occurredAt) + minutes * 60_000).toISOString(),

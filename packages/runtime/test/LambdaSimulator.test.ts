@@ -75,7 +75,7 @@ describe("Lambda behind a simulated event-source mapping", () => {
         const corrupt = Kpl.aggregate(updates.slice(0, 2).map((e) => ({ partitionKey: keyOf(e), data: encode(e) })))
         corrupt[10]! ^= 0x55
         const poison: Array<[string, Uint8Array]> = [
-          ...["truncated JSON", "plain text", "JSON array", "not UTF-8", "UTF-16 encoded", "subtotal wrong", "total wrong", "discountTotal over subtotal", "unknown type", "schemaVersion 2", "lineItems empty", "quantity 0"]
+          ...["truncated JSON", "plain text", "JSON array", "not UTF-8", "UTF-16 encoded", "subtotal wrong", "total wrong", "discountTotal over subtotal", "unknown type", "schemaVersion 3", "lineItems empty", "quantity 0"]
             .map((name): [string, Uint8Array] => [name, byName(name)]),
           ["oversized", new TextEncoder().encode("x".repeat(900_000))],
           ["corrupt aggregate", corrupt]

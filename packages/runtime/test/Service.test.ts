@@ -50,6 +50,19 @@ const base = {
 
 const localKinesis = Effect.map(Kinesalite.start(), ({ endpoint }) => Kinesis.layer({ endpoint }))
 
+/** A stream of `shards` shards on a fresh kinesalite, holding `records`, with the client layer and the shards' tips. */
+const streamWith = (shards: number, records: ReadonlyArray<F.Entry>) =>
+  Effect.gen(function*() {
+    const kinesis = yield* localKinesis
+    yield* F.createStream(F.streamName, shards).pipe(Effect.provide(kinesis))
+    const tips = yield* F.put(F.streamName, records).pipe(Effect.provide(kinesis))
+    return { kinesis, tips }
+  })
+
+/** The services a worker runs on: `store` in place of the in-memory one. */
+const storedIn = (store: Store.Store["Type"], services: ReturnType<typeof memoryServices>) =>
+  Layer.merge(Layer.succeed(Store.Store, store), services.rest)
+
 /** A fresh in-memory lease table, recorded by `journal` when given, and the lease service on it. */
 const memoryLeases = (options: { readonly failoverTime: Duration.DurationInput; readonly journal?: ReturnType<typeof F.journal> }) =>
   Effect.gen(function*() {
@@ -116,6 +129,22 @@ const shard0 = "shardId-000000000000"
 /** The lease key of a shard of the test stream. */
 const key = (shardId: string) => `${F.streamName}:${shardId}`
 const lease0 = key(shard0)
+
+/**
+ * A worker on one shard of 100 records whose second write waits at a gate:
+ * the first batch is written and checkpointed, the second is in hand.
+ */
+const holdingSecondBatch = (options: { readonly gracePeriod?: Duration.Duration }) =>
+  Effect.gen(function*() {
+    const { kinesis } = yield* streamWith(1, orderRecords(100))
+    const services = memoryServices()
+    const journal = F.journal()
+    const gate = yield* gated(journal.store(services.store), (call) => call === 1)
+    const { layer: leases, table } = yield* memoryLeases({ failoverTime: "10 seconds" })
+    const worker = yield* F.startService({ ...base, ...options, workerId: "w1", layer: storedIn(gate.store, services), leases, kinesis })
+    yield* awaitSignal(gate.entered, "a batch is in hand")
+    return { worker, gate, journal, table, first: lastApplied(journal.events, shard0)! }
+  })
 
 describe("Service", () => {
   it.scopedLive("checkpoints only what was durably written, and re-reads a failed batch from its first failed record", () =>
@@ -217,15 +246,13 @@ describe("Service", () => {
 
   it.scopedLive("stops a shard without checkpointing when its checkpoint is refused because another worker took the lease", () =>
     Effect.gen(function*() {
-      const kinesis = yield* localKinesis
-      yield* F.createStream(F.streamName, 1).pipe(Effect.provide(kinesis))
-      yield* F.put(F.streamName, orderRecords(60)).pipe(Effect.provide(kinesis))
+      const { kinesis } = yield* streamWith(1, orderRecords(60))
       const services = memoryServices()
       const gate = yield* gated(services.store, (call) => call === 0)
       // Heartbeats ten seconds apart: the refused checkpoint is what tells the worker.
       const { layer: leases, table } = yield* memoryLeases({ failoverTime: "30 seconds" })
       const lost = yield* counter(Service.metrics.leasesLost)
-      const worker = yield* F.startService({ ...base, workerId: "w1", layer: Layer.merge(Layer.succeed(Store.Store, gate.store), services.rest), leases, kinesis })
+      const worker = yield* F.startService({ ...base, workerId: "w1", layer: storedIn(gate.store, services), leases, kinesis })
 
       yield* awaitSignal(gate.entered, "a batch is in hand")
       yield* steal(table, lease0, "thief")
@@ -240,14 +267,12 @@ describe("Service", () => {
 
   it.scopedLive("interrupts a shard mid-batch, without checkpointing, when a heartbeat finds its lease taken", () =>
     Effect.gen(function*() {
-      const kinesis = yield* localKinesis
-      yield* F.createStream(F.streamName, 1).pipe(Effect.provide(kinesis))
-      yield* F.put(F.streamName, orderRecords(60)).pipe(Effect.provide(kinesis))
+      const { kinesis } = yield* streamWith(1, orderRecords(60))
       const services = memoryServices()
       // The first batch's write never returns: only the heartbeat can notice the loss.
       const gate = yield* gated(services.store, (call) => call === 0)
       const { layer: leases, table } = yield* memoryLeases({ failoverTime: "600 millis" })
-      const worker = yield* F.startService({ ...base, workerId: "w1", layer: Layer.merge(Layer.succeed(Store.Store, gate.store), services.rest), leases, kinesis })
+      const worker = yield* F.startService({ ...base, workerId: "w1", layer: storedIn(gate.store, services), leases, kinesis })
 
       yield* awaitSignal(gate.entered, "a batch is in hand")
       yield* steal(table, lease0, "thief")
@@ -260,17 +285,7 @@ describe("Service", () => {
 
   it.scopedLive("on shutdown stops fetching, finishes and checkpoints the batch in hand, and releases its leases", () =>
     Effect.gen(function*() {
-      const kinesis = yield* localKinesis
-      yield* F.createStream(F.streamName, 1).pipe(Effect.provide(kinesis))
-      yield* F.put(F.streamName, orderRecords(100)).pipe(Effect.provide(kinesis))
-      const services = memoryServices()
-      const journal = F.journal()
-      const gate = yield* gated(journal.store(services.store), (call) => call === 1)
-      const { layer: leases, table } = yield* memoryLeases({ failoverTime: "10 seconds" })
-      const worker = yield* F.startService({ ...base, workerId: "w1", layer: Layer.merge(Layer.succeed(Store.Store, gate.store), services.rest), leases, kinesis })
-
-      yield* awaitSignal(gate.entered, "a batch is in hand")
-      const first = lastApplied(journal.events, shard0)!
+      const { first, gate, journal, table, worker } = yield* holdingSecondBatch({})
       expect((yield* leaseOf(table, lease0)).checkpoint).toEqual(first)
       const stopping = yield* Effect.fork(worker.stop)
       yield* F.until(Effect.map(worker.service.status, (s) => s.phase === "stopping"), "the worker is stopping")
@@ -288,24 +303,7 @@ describe("Service", () => {
 
   it.scopedLive("when the grace period runs out, abandons the batch in hand without checkpointing it and still releases its leases", () =>
     Effect.gen(function*() {
-      const kinesis = yield* localKinesis
-      yield* F.createStream(F.streamName, 1).pipe(Effect.provide(kinesis))
-      yield* F.put(F.streamName, orderRecords(100)).pipe(Effect.provide(kinesis))
-      const services = memoryServices()
-      const journal = F.journal()
-      const gate = yield* gated(journal.store(services.store), (call) => call === 1)
-      const { layer: leases, table } = yield* memoryLeases({ failoverTime: "10 seconds" })
-      const worker = yield* F.startService({
-        ...base,
-        workerId: "w1",
-        gracePeriod: Duration.seconds(1),
-        layer: Layer.merge(Layer.succeed(Store.Store, gate.store), services.rest),
-        leases,
-        kinesis
-      })
-
-      yield* awaitSignal(gate.entered, "a batch is in hand")
-      const first = lastApplied(journal.events, shard0)!
+      const { first, journal, table, worker } = yield* holdingSecondBatch({ gracePeriod: Duration.seconds(1) })
       yield* worker.stop
 
       const lease = yield* leaseOf(table, lease0)
@@ -316,9 +314,7 @@ describe("Service", () => {
 
   it.scopedLive("serves /healthz, /readyz (503 while starting and stopping) and /metrics in the Prometheus format", () =>
     Effect.gen(function*() {
-      const kinesis = yield* localKinesis
-      yield* F.createStream(F.streamName, 1).pipe(Effect.provide(kinesis))
-      const tips = yield* F.put(F.streamName, orderRecords(30)).pipe(Effect.provide(kinesis))
+      const { kinesis, tips } = yield* streamWith(1, orderRecords(30))
       const services = memoryServices()
       const gate = yield* gated(services.store, (call) => call === 2)
       // The first listing of the lease table waits, holding the worker in its starting phase.
@@ -337,7 +333,7 @@ describe("Service", () => {
         ...base,
         workerId: "w1",
         port,
-        layer: Layer.merge(Layer.succeed(Store.Store, gate.store), services.rest),
+        layer: storedIn(gate.store, services),
         leases: Layer.succeed(Leases.Leases, slowLeases),
         kinesis
       }))
@@ -443,7 +439,7 @@ describe("shard worker re-reads (on the TestClock)", () => {
           Effect.sync(() => {
             calls++
             const outcomes = records.map((): Processor.Outcome => ({ _tag: "Failed", error: new Store.StoreUnavailableError({ message: "down" }) }))
-            return { outcomes, counts: { applied: 0, duplicate: 0, deadLettered: 0, blocked: 0, failed: outcomes.length }, writes: [], retries: 0, deploymentFaults: [], conflicts: 0 }
+            return { outcomes, counts: { applied: 0, duplicate: 0, deadLettered: 0, blocked: 0, failed: outcomes.length }, writes: [], retries: 0, deploymentFaults: [], conflicts: 0, late: [] }
           })
       })
       const leases = yield* Leases.make(yield* LeaseTableMemory.make, { failoverTime: "10 seconds" })

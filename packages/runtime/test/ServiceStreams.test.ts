@@ -19,7 +19,7 @@ import * as Kinesis from "@eddy/kinesis/Kinesis"
 import * as StreamId from "@eddy/kinesis/StreamId"
 import { Kinesalite } from "@eddy/local"
 import { sampleOrders } from "@eddy/commerce/CommerceArbitrary"
-import { ConfigProvider, Duration, Effect, Layer, Schedule } from "effect"
+import { ConfigProvider, Duration, Effect, Layer, Schedule, type Scope } from "effect"
 import * as Service from "../src/Service"
 import { encode, expectedItems, memoryServices, mismatches, pipelines } from "./LambdaFixtures"
 import * as F from "./fixtures/ServiceFixtures"
@@ -57,26 +57,44 @@ const dynamoState = (clients: Layer.Layer<Kinesis.Kinesis | DynamoClient.DynamoC
 const orders = (count: number, offset = 0) => sampleOrders(count, { offset, products: 20, customers: 50, intervalMillis: 60_000 })
 const orderRecords = (count: number, offset = 0) => orders(count, offset).map((e) => ({ PartitionKey: e.order.id, Data: encode(e) }))
 
+type DynamoState = Effect.Effect.Success<ReturnType<typeof dynamoState>>
+
+/** Runs `body` against the emulators with the DynamoDB state built, and the Kinesis client it shares with the services. */
+const onDynamo = <A, E>(body: (state: DynamoState & { readonly kinesis: Layer.Layer<Kinesis.Kinesis> }) => Effect.Effect<A, E, Kinesis.Kinesis | DynamoClient.DynamoClient | Scope.Scope>) =>
+  Effect.gen(function*() {
+    const endpoints = yield* F.emulators
+    const clients = Layer.merge(Kinesis.layer({ endpoint: endpoints.kinesis }), DynamoClient.layer({ endpoint: endpoints.dynamo }))
+    return yield* Effect.gen(function*() {
+      const state = yield* dynamoState(clients)
+      return yield* body({ ...state, kinesis: Layer.succeed(Kinesis.Kinesis, yield* Kinesis.Kinesis) })
+    }).pipe(Effect.provide(clients))
+  })
+
+/** The orders stream and the products stream, with `count` events put on each. */
+const twoStreams = (shards: { readonly orders: number; readonly products: number }, count: number) =>
+  Effect.gen(function*() {
+    yield* F.createStream(F.streamName, shards.orders)
+    yield* F.createStream(products, shards.products)
+    const a = F.traffic(count, { offset: 0 })
+    const b = F.traffic(count, { offset: count })
+    const tipsA = yield* F.put(F.streamName, a.records)
+    const tipsB = yield* F.put(products, b.records)
+    return {
+      events: [...a.events, ...b.events],
+      bothConsumed: Effect.zipWith(F.consumed(tipsA, F.streamName), F.consumed(tipsB, products), (x, y) => x && y)
+    }
+  })
+
 describe("Service over several streams", () => {
   it.scopedLive("two streams' services sharing one lease table each read every shard of their own stream, and the aggregates are exact", () =>
-    Effect.gen(function*() {
-      const endpoints = yield* F.emulators
-      const clients = Layer.merge(Kinesis.layer({ endpoint: endpoints.kinesis }), DynamoClient.layer({ endpoint: endpoints.dynamo }))
-      yield* Effect.gen(function*() {
-        const { layer, leases, store } = yield* dynamoState(clients)
+    onDynamo(({ kinesis, layer, leases, store }) =>
+      Effect.gen(function*() {
         // The same shard ids in both streams: only the stream in the key tells their leases apart.
-        yield* F.createStream(F.streamName, 2)
-        yield* F.createStream(products, 2)
-        const a = F.traffic(80, { offset: 0 })
-        const b = F.traffic(80, { offset: 80 })
-        const tipsA = yield* F.put(F.streamName, a.records)
-        const tipsB = yield* F.put(products, b.records)
-        const kinesis = Layer.succeed(Kinesis.Kinesis, yield* Kinesis.Kinesis)
+        const { bothConsumed, events } = yield* twoStreams({ orders: 2, products: 2 }, 80)
         const shared = Layer.succeed(Leases.Leases, leases)
         const orders = yield* F.startService({ ...base, streams: [{ name: F.streamName }], workerId: "orders-1", layer, leases: shared, kinesis })
         const other = yield* F.startService({ ...base, streams: [{ name: products }], workerId: "products-1", layer, leases: shared, kinesis })
-        const consumed = Effect.zipWith(F.consumed(tipsA, F.streamName), F.consumed(tipsB, products), (x, y) => x && y)
-        yield* F.until(Effect.provideService(consumed, Leases.Leases, leases), "both streams are checkpointed at their tips")
+        yield* F.until(Effect.provideService(bothConsumed, Leases.Leases, leases), "both streams are checkpointed at their tips")
 
         const table = yield* leases.list
         expect(table.map((l) => l.leaseKey).sort()).toEqual(
@@ -87,22 +105,14 @@ describe("Service over several streams", () => {
         expect((yield* other.service.status).shards).toEqual(["products:shardId-000000000000", "products:shardId-000000000001"])
         yield* orders.stop
         yield* other.stop
-        expect(yield* mismatches(store, expectedItems([...a.events, ...b.events]))).toEqual([])
-      }).pipe(Effect.provide(clients))
-    }))
+        expect(yield* mismatches(store, expectedItems(events))).toEqual([])
+      })
+    ))
 
   it.scopedLive("one worker consumes every stream it is configured for", () =>
-    Effect.gen(function*() {
-      const endpoints = yield* F.emulators
-      const clients = Layer.merge(Kinesis.layer({ endpoint: endpoints.kinesis }), DynamoClient.layer({ endpoint: endpoints.dynamo }))
-      yield* Effect.gen(function*() {
-        const { layer, leases, store } = yield* dynamoState(clients)
-        yield* F.createStream(F.streamName, 2)
-        yield* F.createStream(products, 1)
-        const a = F.traffic(60, { offset: 0 })
-        const b = F.traffic(60, { offset: 60 })
-        const tipsA = yield* F.put(F.streamName, a.records)
-        const tipsB = yield* F.put(products, b.records)
+    onDynamo(({ kinesis, layer, leases, store }) =>
+      Effect.gen(function*() {
+        const { bothConsumed, events } = yield* twoStreams({ orders: 2, products: 1 }, 60)
         const settings = yield* Service.settingsConfig({}).pipe(
           Effect.withConfigProvider(ConfigProvider.fromMap(new Map([["EDDY_STREAMS", `${F.streamName}, ${products}`]])))
         )
@@ -113,27 +123,23 @@ describe("Service over several streams", () => {
           workerId: "both",
           layer,
           leases: Layer.succeed(Leases.Leases, leases),
-          kinesis: Layer.succeed(Kinesis.Kinesis, yield* Kinesis.Kinesis)
+          kinesis
         })
-        const consumed = Effect.zipWith(F.consumed(tipsA, F.streamName), F.consumed(tipsB, products), (x, y) => x && y)
-        yield* F.until(Effect.provideService(consumed, Leases.Leases, leases), "both streams are checkpointed at their tips")
+        yield* F.until(Effect.provideService(bothConsumed, Leases.Leases, leases), "both streams are checkpointed at their tips")
         expect((yield* worker.service.status).shards).toEqual([
           "orders:shardId-000000000000",
           "orders:shardId-000000000001",
           "products:shardId-000000000000"
         ])
         yield* worker.stop
-        expect(yield* mismatches(store, expectedItems([...a.events, ...b.events]))).toEqual([])
+        expect(yield* mismatches(store, expectedItems(events))).toEqual([])
         for (const l of yield* leases.list) expect(l.leaseOwner).toBeUndefined()
-      }).pipe(Effect.provide(clients))
-    }))
+      })
+    ))
 
   it.scopedLive("refuses a lease table in the single-stream format, naming the table and what to do", () =>
-    Effect.gen(function*() {
-      const endpoints = yield* F.emulators
-      const clients = Layer.merge(Kinesis.layer({ endpoint: endpoints.kinesis }), DynamoClient.layer({ endpoint: endpoints.dynamo }))
-      yield* Effect.gen(function*() {
-        const { layer, leases } = yield* dynamoState(clients)
+    onDynamo(({ kinesis, layer, leases }) =>
+      Effect.gen(function*() {
         yield* F.createStream(F.streamName, 1)
         // As an earlier version wrote it: the bare shard id.
         yield* leases.createLeases([{ leaseKey: "shardId-000000000000", checkpoint: { sequenceNumber: "4959", subSequenceNumber: 0 } }])
@@ -143,7 +149,7 @@ describe("Service over several streams", () => {
           workerId: "w1",
           layer,
           leases: Layer.succeed(Leases.Leases, leases),
-          kinesis: Layer.succeed(Kinesis.Kinesis, yield* Kinesis.Kinesis)
+          kinesis
         }))
         expect(error).toBeInstanceOf(StreamId.LegacyLeaseTableError)
         const refused = error as StreamId.LegacyLeaseTableError
@@ -154,43 +160,55 @@ describe("Service over several streams", () => {
         expect(refused.message).toContain(`rewrite each key as "orders:<shardId>"`)
         // Nothing was taken or created.
         expect((yield* leases.list).map((l) => [l.leaseKey, l.leaseOwner])).toEqual([["shardId-000000000000", undefined]])
-      }).pipe(Effect.provide(clients))
-    }))
+      })
+    ))
 })
 
 describe("Service checkpoint cadence", () => {
-  const localKinesis = Effect.map(Kinesalite.start(), ({ endpoint }) => Kinesis.layer({ endpoint }))
-  const memoryLeases = (journal: ReturnType<typeof F.journal>) =>
-    Effect.gen(function*() {
-      const table = journal.table(yield* LeaseTableMemory.make)
-      const leases = yield* Leases.make(table, { failoverTime: "10 seconds" })
-      return { table, leases, layer: Layer.succeed(Leases.Leases, leases) }
-    })
   const checkpoints = (journal: ReturnType<typeof F.journal>) => journal.events.filter((e) => e._tag === "Checkpoint")
   /** Records whose writes landed. */
   const applied = (journal: ReturnType<typeof F.journal>) =>
     new Set(journal.events.flatMap((e) => e._tag === "Applied" ? [positionId(e.shardId, e.position)] : [])).size
 
+  /** A one-shard stream on kinesalite, and workers over in-memory state whose writes and checkpoints are journaled. */
+  const journaled = Effect.gen(function*() {
+    const { endpoint } = yield* Kinesalite.start()
+    const kinesis = Kinesis.layer({ endpoint })
+    yield* F.createStream(F.streamName, 1).pipe(Effect.provide(kinesis))
+    const services = memoryServices()
+    const journal = F.journal()
+    const table = journal.table(yield* LeaseTableMemory.make)
+    const leases = yield* Leases.make(table, { failoverTime: "10 seconds" })
+    return {
+      services,
+      journal,
+      table,
+      put: (records: ReturnType<typeof orderRecords>, after?: Map<string, string>) => F.put(F.streamName, records, after).pipe(Effect.provide(kinesis)),
+      consumed: (tips: Map<string, string>) => Effect.provideService(F.consumed(tips), Leases.Leases, leases),
+      start: (
+        workerId: string,
+        cadence: Pick<Service.Settings, "checkpointRecords" | "checkpointInterval" | "flushRecords" | "flushInterval">,
+        wrap: (store: Store.Store["Type"]) => Store.Store["Type"] = (store) => store
+      ) =>
+        F.startService({
+          ...base,
+          ...cadence,
+          streams: [{ name: F.streamName }],
+          workerId,
+          layer: Layer.merge(Layer.succeed(Store.Store, wrap(journal.store(services.store))), services.rest),
+          leases: Layer.succeed(Leases.Leases, leases),
+          kinesis
+        })
+    }
+  })
+
   it.scopedLive("checkpoints once the record count is reached, never past what was written", () =>
     Effect.gen(function*() {
-      const kinesis = yield* localKinesis
-      yield* F.createStream(F.streamName, 1).pipe(Effect.provide(kinesis))
-      const tips = yield* F.put(F.streamName, orderRecords(200)).pipe(Effect.provide(kinesis))
-      const services = memoryServices()
-      const journal = F.journal()
-      const { layer: leases, leases: service } = yield* memoryLeases(journal)
-      const worker = yield* F.startService({
-        ...base,
-        streams: [{ name: F.streamName }],
-        workerId: "w1",
-        // A record count of two batches; the interval only so that the last records are checkpointed too.
-        checkpointRecords: 50,
-        checkpointInterval: Duration.seconds(2),
-        layer: Layer.merge(Layer.succeed(Store.Store, journal.store(services.store)), services.rest),
-        leases,
-        kinesis
-      })
-      yield* F.until(Effect.provideService(F.consumed(tips), Leases.Leases, service), "the shard is checkpointed at its tip")
+      const { consumed, journal, put, start } = yield* journaled
+      const tips = yield* put(orderRecords(200))
+      // A record count of two batches; the interval only so that the last records are checkpointed too.
+      const worker = yield* start("w1", { checkpointRecords: 50, checkpointInterval: Duration.seconds(2) })
+      yield* F.until(consumed(tips), "the shard is checkpointed at its tip")
       yield* worker.stop
       expect(F.violations(journal.events)).toEqual([])
       // 200 records in batches of at most 25: eight or more batches, at most four checkpoints of 50 records and the last ones.
@@ -201,31 +219,18 @@ describe("Service checkpoint cadence", () => {
 
   it.scopedLive("folds several reads into one store write per item, checkpointing only what those writes landed", () =>
     Effect.gen(function*() {
-      const kinesis = yield* localKinesis
-      yield* F.createStream(F.streamName, 1).pipe(Effect.provide(kinesis))
-      const tips = yield* F.put(F.streamName, orderRecords(200)).pipe(Effect.provide(kinesis))
-      const services = memoryServices()
-      const journal = F.journal()
-      const { layer: leases, leases: service } = yield* memoryLeases(journal)
-      const journaled = journal.store(services.store)
-      /** Per store call, the records it wrote for: the most contributions of one item. */
+      /** Per store call, the records it wrote for. */
       const calls: Array<number> = []
-      const counting = Store.Store.of({
-        ...journaled,
-        apply: (writes) => Effect.zipRight(Effect.sync(() => calls.push(new Set(writes.flatMap((w) => w.contributions.map((c) => c.position.sequenceNumber))).size)), journaled.apply(writes))
-      })
-      const worker = yield* F.startService({
-        ...base,
-        streams: [{ name: F.streamName }],
-        workerId: "w1",
-        // Reads of at most 25 records, written together by the hundred; the interval only writes a remainder.
-        flushRecords: 100,
-        flushInterval: Duration.seconds(3),
-        layer: Layer.merge(Layer.succeed(Store.Store, counting), services.rest),
-        leases,
-        kinesis
-      })
-      yield* F.until(Effect.provideService(F.consumed(tips), Leases.Leases, service), "the shard is checkpointed at its tip")
+      const { consumed, journal, put, services, start } = yield* journaled
+      const tips = yield* put(orderRecords(200))
+      // Reads of at most 25 records, written together by the hundred; the interval only writes a remainder.
+      const worker = yield* start("w1", { checkpointRecords: 10_000, checkpointInterval: Duration.millis(100), flushRecords: 100, flushInterval: Duration.seconds(3) }, (store) =>
+        Store.Store.of({
+          ...store,
+          apply: (writes) =>
+            Effect.zipRight(Effect.sync(() => calls.push(new Set(writes.flatMap((w) => w.contributions.map((c) => c.position.sequenceNumber))).size)), store.apply(writes))
+        }))
+      yield* F.until(consumed(tips), "the shard is checkpointed at its tip")
       yield* worker.stop
       expect(F.violations(journal.events)).toEqual([])
       // 200 records in eight or more reads, written in at most three store calls (two of 100 or more, and a remainder).
@@ -237,41 +242,19 @@ describe("Service checkpoint cadence", () => {
 
   it.scopedLive("an idle shard's last records are checkpointed once the interval passed, and shutdown checkpoints what is written", () =>
     Effect.gen(function*() {
-      const kinesis = yield* localKinesis
-      yield* F.createStream(F.streamName, 1).pipe(Effect.provide(kinesis))
-      const services = memoryServices()
-      const journal = F.journal()
-      const { layer: leases, leases: service, table } = yield* memoryLeases(journal)
-      const tips = yield* F.put(F.streamName, orderRecords(60)).pipe(Effect.provide(kinesis))
-      const idle = yield* F.startService({
-        ...base,
-        streams: [{ name: F.streamName }],
-        workerId: "w1",
-        checkpointRecords: 1_000_000,
-        checkpointInterval: Duration.seconds(2),
-        layer: Layer.merge(Layer.succeed(Store.Store, journal.store(services.store)), services.rest),
-        leases,
-        kinesis
-      })
+      const { consumed, journal, put, services, start, table } = yield* journaled
+      const tips = yield* put(orderRecords(60))
+      const idle = yield* start("w1", { checkpointRecords: 1_000_000, checkpointInterval: Duration.seconds(2) })
       // The records arrive in three batches and are written; the idle timer checkpoints them, not each batch.
       yield* F.until(Effect.sync(() => applied(journal) >= 60), "the records are written")
-      yield* F.until(Effect.provideService(F.consumed(tips), Leases.Leases, service), "the idle shard is checkpointed at its tip")
+      yield* F.until(consumed(tips), "the idle shard is checkpointed at its tip")
       expect(checkpoints(journal).length).toBeLessThanOrEqual(2)
       yield* idle.stop
 
       // An interval longer than the test: only shutdown checkpoints.
-      const more = yield* F.put(F.streamName, orderRecords(30, 60), tips).pipe(Effect.provide(kinesis))
+      const more = yield* put(orderRecords(30, 60), tips)
       const before = applied(journal)
-      const slow = yield* F.startService({
-        ...base,
-        streams: [{ name: F.streamName }],
-        workerId: "w2",
-        checkpointRecords: 1_000_000,
-        checkpointInterval: Duration.hours(1),
-        layer: Layer.merge(Layer.succeed(Store.Store, journal.store(services.store)), services.rest),
-        leases,
-        kinesis
-      })
+      const slow = yield* start("w2", { checkpointRecords: 1_000_000, checkpointInterval: Duration.hours(1) })
       yield* F.until(Effect.sync(() => applied(journal) >= before + 30), "the new records are written")
       const key = `${F.streamName}:shardId-000000000000`
       const written = (yield* table.get(key))!.checkpoint

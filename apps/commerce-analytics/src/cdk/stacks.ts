@@ -133,12 +133,24 @@ const networkParameters = (stack: Stack) => {
   return { vpc, place }
 }
 
-const imageOf = (stack: Stack, props: CommerceStackProps, dockerfile: string, defaultRepository: string): ecs.ContainerImage => {
+/** The apps' one Dockerfile; its ENTRY build argument picks the bundle the image runs. */
+const dockerfile = "apps/commerce-analytics/Dockerfile"
+
+const imageOf = (stack: Stack, props: CommerceStackProps, entry: "service" | "sync", defaultRepository: string): ecs.ContainerImage => {
   if (props.artifacts === "assets") {
-    // The context is the repository; what the Dockerfiles' .dockerignore leaves out, CDK must too.
-    return ecs.ContainerImage.fromAsset(repositoryRoot, { file: dockerfile, platform: Platform.LINUX_ARM64, exclude: ["**/node_modules", "**/dist", ".git", "cdk.out"] })
+    // The context is the repository; what the Dockerfile's .dockerignore leaves out, CDK must too.
+    return ecs.ContainerImage.fromAsset(repositoryRoot, {
+      file: dockerfile,
+      buildArgs: { ENTRY: entry },
+      platform: Platform.LINUX_ARM64,
+      exclude: ["**/node_modules", "**/dist", ".git", "cdk.out"]
+    })
   }
-  const repository = new CfnParameter(stack, "ImageRepository", { type: "String", default: defaultRepository, description: `ECR repository of the image built from ${dockerfile}` })
+  const repository = new CfnParameter(stack, "ImageRepository", {
+    type: "String",
+    default: defaultRepository,
+    description: `ECR repository of the image built from ${dockerfile} with ENTRY=${entry}`
+  })
   const tag = new CfnParameter(stack, "ImageTag", { type: "String", description: "Tag of the image to run (a new tag rolls the service)" })
   return ecs.ContainerImage.fromEcrRepository(ecr.Repository.fromRepositoryName(stack, "Repository", repository.valueAsString), tag.valueAsString)
 }
@@ -150,7 +162,7 @@ export class CommerceAnalyticsServiceStack extends Stack {
     super(scope, id, { description: "eddy commerce analytics on ECS Fargate: state tables, a worker service per stream with its lease table, alarms", ...props })
     const streams = streamParameters(this)
     const { vpc, place } = networkParameters(this)
-    const image = imageOf(this, props, "apps/commerce-analytics/Dockerfile", "commerce-analytics")
+    const image = imageOf(this, props, "service", "commerce-analytics")
     const state = new PipelineState(this, "State")
     // (CDK's classes do not satisfy its interfaces under exactOptionalPropertyTypes, hence the casts.)
     const cluster = new ecs.Cluster(this, "Cluster", { vpc }) as ecs.ICluster
@@ -191,7 +203,7 @@ export class CommerceSyncStack extends Stack {
     this.products = stream("ProductStream", "products")
     const tasks = new CfnParameter(this, "ProducerTasks", { type: "Number", default: 1, minValue: 0, description: "Tasks of the commerce-sync API (0: the streams only)" })
     const { vpc, place } = networkParameters(this)
-    const image = imageOf(this, props, "apps/commerce-sync/Dockerfile", "commerce-sync")
+    const image = imageOf(this, props, "sync", "commerce-sync")
     // (CDK's classes do not satisfy its interfaces under exactOptionalPropertyTypes, hence the casts.)
     const cluster = new ecs.Cluster(this, "Cluster", { vpc }) as ecs.ICluster
     const producer = new KinesisProducerService(this, "Producer", {

@@ -22,15 +22,23 @@ export interface Plan {
   readonly bucketers: ReadonlyArray<(eventMillis: number) => Window.Bucket>
   readonly eventTypes: ReadonlySet<string>
   readonly policy: PoisonPolicy
+  /** For records of a `schemaVersion` the decoder does not know: "block" holds their shard even when `policy` dead-letters. */
+  readonly unknownVersion: PoisonPolicy
   readonly payloadHash: (data: Uint8Array) => string
 }
 
-export const plan = (pipelines: ReadonlyArray<Pipeline.Pipeline>, policy: PoisonPolicy, payloadHash: (data: Uint8Array) => string): Plan => ({
+export const plan = (
+  pipelines: ReadonlyArray<Pipeline.Pipeline>,
+  policy: PoisonPolicy,
+  payloadHash: (data: Uint8Array) => string,
+  unknownVersion: PoisonPolicy = policy
+): Plan => ({
   pipelines,
   source: pipelines[0]!.source,
   bucketers: pipelines.map((p) => Window.bucketer(p.window)),
   eventTypes: new Set(pipelines.flatMap((p) => [...p.events])),
   policy,
+  unknownVersion,
   payloadHash
 })
 
@@ -65,6 +73,8 @@ export interface Chunk {
   readonly pairKey: Array<string>
   readonly pairValue: Array<unknown>
   readonly pairBucket: Array<Window.Bucket>
+  /** 1 for a pair left out of its bucket as late (see `internal/lateness`); unset when none is. */
+  pairLate?: Uint8Array
   readonly pipelineFailures: Array<{ readonly record: number; readonly pipeline: number; readonly message: string }>
   readonly poison: Array<Poison>
   /** Under "block": the first poison record of each shard that has one. */
@@ -101,6 +111,7 @@ export const decode = (plan: Plan, records: ReadonlyArray<SourceRecord>, scopeOf
   }
   const { blockedAt, claimed, claims, pairBucket, pairKey, pairPipeline, pairRecord, pairValue, poison } = chunk
   const blocking = plan.policy === "block"
+  const blockingUnknown = plan.unknownVersion === "block"
   // The claim of each event id's first record in the chunk.
   const firstByEventId = new Map<string, number>()
   const scratchKeys: Array<string> = []
@@ -120,7 +131,7 @@ export const decode = (plan: Plan, records: ReadonlyArray<SourceRecord>, scopeOf
     const decoded = source.decoder.decode(r.data)
     if (Either.isLeft(decoded)) {
       poison.push({ record: i, error: decoded.left._tag, reason: decoded.left.message })
-      if (blocking) blockedAt.set(r.shardId, i)
+      if (blocking || (blockingUnknown && decoded.left._tag === "UnknownSchemaVersionError")) blockedAt.set(r.shardId, i)
       continue
     }
     const event = decoded.right
@@ -228,13 +239,14 @@ export const poisonPipelineFailures = (plan: Plan, chunk: Chunk): void => {
  * Under "deadLetter", marks the poison found so far dead-lettered (the send
  * comes last). Under "block", holds back each blocked shard from its first
  * poison record on: nothing of those records is written, so no watermark
- * moves past the poison and its redelivery, once fixed, is applied.
+ * moves past the poison and its redelivery, once fixed, is applied. A record
+ * of an unknown `schemaVersion` blocks its shard so under either policy when
+ * `unknownVersion` is "block" (the poison before it is dead-lettered then).
  */
 export const settlePoison = (plan: Plan, chunk: Chunk): void => {
   const { blockedAt, outcomes, owned, poison, records } = chunk
   if (plan.policy === "deadLetter") {
     for (const p of poison) outcomes[p.record] = { _tag: "DeadLettered", error: p.error, reason: p.reason }
-    return
   }
   if (blockedAt.size === 0) return
   const blocks = new Map<string, Blocked>()
@@ -270,12 +282,12 @@ export interface Group {
  * cached objects, so the lookups hash identities and short keys, not joined strings.
  */
 export const group = (plan: Plan, chunk: Chunk): Array<Group> => {
-  const { owned, pairBucket, pairKey, pairPipeline, pairRecord, pairValue, records, scopeOf } = chunk
+  const { owned, pairBucket, pairKey, pairLate, pairPipeline, pairRecord, pairValue, records, scopeOf } = chunk
   const groups: Array<Group> = []
   const scopes = plan.pipelines.map(() => new Map<Window.Bucket, Map<string, Map<string, Group>>>())
   for (let e = 0; e < pairRecord.length; e++) {
     const i = pairRecord[e]!
-    if (owned[i] !== 1) continue
+    if (owned[i] !== 1 || (pairLate !== undefined && pairLate[e] === 1)) continue
     const r = records[i]!
     const p = pairPipeline[e]!
     const key = pairKey[e]!

@@ -23,8 +23,9 @@ export interface DeadLettered {
 }
 
 /**
- * Under the "block" poison policy: a poison record, or a record after one in
- * its shard that was held back. Not done; `error` and `reason` are the
+ * Under the "block" poison policy (or the "block" `unknownVersion` policy, for
+ * a record of an unknown `schemaVersion`): a poison record, or a record after
+ * one in its shard that was held back. Not done; `error` and `reason` are the
  * poison's. The shard resumes at the poison until it is fixed.
  */
 export interface Blocked {
