@@ -10,7 +10,14 @@
  *   Powertools idempotency utility: an idempotency record put as INPROGRESS,
  *   one `ADD` UpdateItem per order line, then the record updated to COMPLETED.
  *
- * Both run against an in-process dynalite through the real SDK. Requests are
+ * - the service: one worker (`Service.layer`) reading the same events from a
+ *   one-shard kinesalite stream with GetRecords of 100, 1,000 and 10,000
+ *   records, folding reads into one write per item every 10,000 records
+ *   (`flushRecords`, the default; the flush interval is set past the run, so
+ *   that the count alone decides and the figures do not depend on the
+ *   machine's speed). Its leases are in memory: checkpoints are not counted.
+ *
+ * All run against an in-process dynalite through the real SDK. Requests are
  * counted at the client; write units are what dynalite reports with
  * `ReturnConsumedCapacity: "TOTAL"`, computed by DynamoDB's rule (one unit per
  * started KB of the larger of the item before and after the write). Both paths
@@ -28,8 +35,12 @@ import * as DynamoClient from "@eddy/dynamodb/DynamoClient"
 import * as DynamoDeduper from "@eddy/dynamodb/DynamoDeduper"
 import * as DynamoStore from "@eddy/dynamodb/DynamoStore"
 import * as Tables from "@eddy/dynamodb/Tables"
-import { Dynalite } from "@eddy/local"
-import { Effect, Layer, Logger, LogLevel, Option } from "effect"
+import * as Leases from "@eddy/core/Leases"
+import * as Metrics from "@eddy/core/Metrics"
+import * as Kinesis from "@eddy/kinesis/Kinesis"
+import { Dynalite, Kinesalite } from "@eddy/local"
+import * as Service from "@eddy/runtime/Service"
+import { Duration, Effect, Exit, Layer, Logger, LogLevel, Metric, Option, Scope } from "effect"
 import { metered, total, type Usage } from "./dynamodbCapacity"
 import { table } from "./measure"
 import { perRecordBaseline } from "./perRecordBaseline"
@@ -90,6 +101,47 @@ const eddy = (batchSize: number) => (client: DynamoClient.DynamoClient["Type"], 
     }
   })
 
+/** The events on a one-shard stream, put once; the service runs read it from the start with fresh tables each. */
+const STREAM = "dynamodb-bench"
+const loadStream = (kinesis: Kinesis.KinesisApi) =>
+  Effect.gen(function*() {
+    yield* kinesis.createStream({ StreamName: STREAM, ShardCount: 1 })
+    for (let i = 0; i < records.length; i += 500) {
+      const out = yield* kinesis.putRecords({ StreamName: STREAM, Records: records.slice(i, i + 500).map((r) => ({ PartitionKey: r.partitionKey, Data: r.data })) })
+      if ((out.FailedRecordCount ?? 0) > 0) return yield* Effect.dieMessage(`kinesalite refused ${out.FailedRecordCount} records`)
+    }
+  })
+
+let serviceRun = 0
+
+const service = (kinesis: Layer.Layer<Kinesis.Kinesis>, readLimit: number) => (client: DynamoClient.DynamoClient["Type"], names: { aggregate: string; dedup: string }) =>
+  Effect.gen(function*() {
+    const processed = Effect.map(Metric.value(Metrics.recordsIn), (s) => s.count)
+    const before = yield* processed
+    const scope = yield* Scope.make()
+    yield* Layer.buildWithScope(
+      Service.layer({
+        pipelines: [revenueByProductHourly],
+        layer: Layer.mergeAll(
+          DynamoStore.layer({ table: names.aggregate }),
+          DynamoDeduper.layer({ table: names.dedup, namespace: "commerce-analytics" }),
+          DeadLetter.layerMemory
+        ).pipe(Layer.provide(Layer.succeed(DynamoClient.DynamoClient, client))),
+        kinesis,
+        leases: Leases.layerMemory(),
+        streams: [{ name: STREAM }],
+        workerId: `dynamodb-bench-${serviceRun++}`,
+        port: 0,
+        readLimit,
+        pollInterval: Duration.zero,
+        flushInterval: Duration.minutes(10)
+      }),
+      scope
+    )
+    while ((yield* processed) - before < records.length) yield* Effect.sleep("20 millis")
+    yield* Scope.close(scope, Exit.void)
+  }).pipe(Logger.withMinimumLogLevel(LogLevel.Warning))
+
 const baseline = (client: DynamoClient.DynamoClient["Type"], names: { aggregate: string; dedup: string }) =>
   perRecordBaseline(client, { aggregate: names.aggregate, idempotency: names.dedup, pipeline: revenueByProductHourly.name, bucket }, orders)
 
@@ -99,9 +151,14 @@ export async function run(): Promise<void> {
     Effect.gen(function*() {
       const { endpoint } = yield* Dynalite.start()
       const client = DynamoClient.layer({ endpoint })
+      const kinesis = Kinesis.layer({ endpoint: (yield* Kinesalite.start()).endpoint })
+      yield* Effect.flatMap(Kinesis.Kinesis, loadStream).pipe(Effect.provide(kinesis))
       return {
         eddyOne: yield* measure(eddy(RECORDS)).pipe(Effect.provide(client)),
         eddyHundred: yield* measure(eddy(100)).pipe(Effect.provide(client)),
+        service100: yield* measure(service(kinesis, 100)).pipe(Effect.provide(client)),
+        service1000: yield* measure(service(kinesis, 1_000)).pipe(Effect.provide(client)),
+        service10000: yield* measure(service(kinesis, 10_000)).pipe(Effect.provide(client)),
         baseline: yield* measure(baseline).pipe(Effect.provide(client))
       }
     }).pipe(Effect.scoped)
@@ -122,6 +179,7 @@ export async function run(): Promise<void> {
       "write requests": requests,
       "write units": units,
       "read units": total(m.usage.units, ["GetItem", "BatchGetItem"]),
+      "write units per event": units / RECORDS,
       "baseline / this (requests)": base.requests / requests,
       "baseline / this (units)": base.units / units
     }
@@ -130,9 +188,13 @@ export async function run(): Promise<void> {
   table([
     row("eddy, 1 batch of 10,000", results.eddyOne),
     row("eddy, 100 batches of 100", results.eddyHundred),
+    row("eddy service, reads of 100", results.service100),
+    row("eddy service, reads of 1,000", results.service1000),
+    row("eddy service, reads of 10,000", results.service10000),
     row("per-record + idempotency (baseline)", results.baseline)
   ])
   console.log("\nWrite units as dynalite reports them (DynamoDB's item-size rule); every item here is under 1 KB, so one unit per write.")
   console.log("eddy: one conditional PutItem claim per event, one UpdateItem per (product, hour) per batch.")
+  console.log("eddy service: the same per folded write, whatever the read size (target: at most 1.1 write units per event).")
   console.log("Baseline: per event an idempotency PutItem (INPROGRESS) and UpdateItem (COMPLETED), plus one UpdateItem per order line.")
 }

@@ -3,7 +3,9 @@
  * `EDDY_STREAMS` (or `EDDY_STREAM_NAME`: names or ARNs, comma-separated, so
  * one task can serve both the order and the product streams), sharing their
  * shards with the other tasks through the lease table `EDDY_LEASE_TABLE`
- * (checkpoints every `EDDY_CHECKPOINT_INTERVAL` or `EDDY_CHECKPOINT_RECORDS`,
+ * (reads folded into one write per item every `EDDY_FLUSH_INTERVAL` or
+ * `EDDY_FLUSH_RECORDS`, default 1 second or 10,000 records; checkpoints after
+ * the writes every `EDDY_CHECKPOINT_INTERVAL` or `EDDY_CHECKPOINT_RECORDS`,
  * default 5 seconds or 10,000 records); state in DynamoDB (see `state.ts`), dead
  * letters where `EDDY_DEAD_LETTER` says, health and metrics on `PORT`
  * (`/healthz`, `/readyz`, `/metrics`). SIGTERM drains and exits 0 within

@@ -21,7 +21,8 @@
  * one or more stream names or ARNs, comma-separated), `EDDY_WORKER_ID`
  * (default hostname-pid), `EDDY_INITIAL_POSITION` (TRIM_HORIZON or LATEST),
  * `EDDY_GRACE_PERIOD` (25 seconds), `PORT` (8080), `EDDY_READ_LIMIT`,
- * `EDDY_POLL_INTERVAL`, `EDDY_DISCOVERY_INTERVAL`, `EDDY_CHECKPOINT_INTERVAL`
+ * `EDDY_POLL_INTERVAL`, `EDDY_DISCOVERY_INTERVAL`, `EDDY_FLUSH_INTERVAL` (1
+ * second), `EDDY_FLUSH_RECORDS` (10,000), `EDDY_CHECKPOINT_INTERVAL`
  * (5 seconds), `EDDY_CHECKPOINT_RECORDS` (10,000), `EDDY_STUCK_AFTER`, `EDDY_QUERY_API`,
  * `EDDY_UNKNOWN_VERSION` (`deadLetter` or `block`, see `Options.unknownVersion`),
  * `EDDY_STRICT_ORDER` (false), `EDDY_AGGREGATION` (kpl; see `Aggregation.parse`) and
@@ -53,7 +54,11 @@
  * read from just after its checkpoint, batch by batch; a checkpoint never
  * passes a record the processor has not durably written, and stops at the
  * record before a batch's first failure, after which the shard is read again
- * from there after a backoff. Checkpoints are written once the checkpoint
+ * from there after a backoff. The records of several reads are folded into
+ * one store write per item: they are processed together once the flush
+ * record count is read or the flush interval passed since the first of them
+ * (and at once at shard end, before a re-read and on shutdown), and never
+ * checkpointed before that write. Checkpoints are written once the checkpoint
  * interval passed or the record count was reached since the last one (each
  * is a lease-table write), and always at shard end, before a re-read and on
  * shutdown; what a crash leaves unCheckpointed is read again, and the store's
@@ -133,6 +138,14 @@ export interface Settings {
   readonly pollInterval: Duration.Duration
   /** Time between two shard listings (ListShards), to follow resharding. */
   readonly discoveryInterval: Duration.Duration
+  /**
+   * Longest time records read wait for their store write: the reads within
+   * it are folded into one write per item (fewer write units, fewer
+   * compare-and-set conflicts on hot items). Default 1 second.
+   */
+  readonly flushInterval?: Duration.Duration
+  /** Records read that are written at once, before the flush interval is up. Default 10,000; 1 writes every read on its own. */
+  readonly flushRecords?: number
   /** Longest time a shard's durably written records wait for their checkpoint (a lease-table write). */
   readonly checkpointInterval: Duration.Duration
   /** Records durably written that trigger a checkpoint before the interval is up. */
@@ -196,6 +209,14 @@ export const settingsConfig = (given: Partial<Settings> = {}): Config.Config<Set
     ),
     pollInterval: orConfig(given.pollInterval, Config.duration("EDDY_POLL_INTERVAL").pipe(Config.withDefault(Duration.millis(200)))),
     discoveryInterval: orConfig(given.discoveryInterval, Config.duration("EDDY_DISCOVERY_INTERVAL").pipe(Config.withDefault(Duration.seconds(10)))),
+    flushInterval: orConfig(given.flushInterval, Config.duration("EDDY_FLUSH_INTERVAL").pipe(Config.withDefault(Duration.seconds(1)))),
+    flushRecords: orConfig(
+      given.flushRecords,
+      Config.integer("EDDY_FLUSH_RECORDS").pipe(
+        Config.validate({ message: "must be a positive integer", validation: (n) => n >= 1 }),
+        Config.withDefault(10_000)
+      )
+    ),
     // With the renewals (three per failover time, fewer while checkpoints are written), well under one lease write a second per shard.
     checkpointInterval: orConfig(given.checkpointInterval, Config.duration("EDDY_CHECKPOINT_INTERVAL").pipe(Config.withDefault(Duration.seconds(5)))),
     checkpointRecords: orConfig(
@@ -308,7 +329,9 @@ const runShard = (options: WorkerOptions, processor: Processor.Processor["Type"]
     rereadBackoff: options.rereadBackoff ?? (options.strictOrder === true ? strictRereadBackoff : defaultRereadBackoff),
     stop,
     checkpointInterval: options.checkpointInterval,
-    checkpointRecords: options.checkpointRecords
+    checkpointRecords: options.checkpointRecords,
+    ...(options.flushInterval !== undefined ? { flushInterval: options.flushInterval } : {}),
+    ...(options.flushRecords !== undefined ? { flushRecords: options.flushRecords } : {})
   }).pipe(
     Effect.catchAllCause((cause) =>
       Effect.logError("shard failed unexpectedly; releasing its lease", cause).pipe(

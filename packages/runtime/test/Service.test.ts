@@ -35,7 +35,8 @@ const base = {
   pipelines,
   streams: [{ name: F.streamName }],
   initialPosition: "TRIM_HORIZON" as const,
-  // A checkpoint after every batch, as these tests observe them; the cadence has tests of its own.
+  // A write and a checkpoint after every batch, as these tests observe them; the cadences have tests of their own.
+  flushRecords: 1,
   checkpointInterval: Duration.zero,
   checkpointRecords: 1,
   port: 0,
@@ -452,7 +453,8 @@ describe("shard worker re-reads (on the TestClock)", () => {
         shard,
         processor: failing,
         rereadBackoff: Schedule.exponential("1 second").pipe(Schedule.intersect(Schedule.recurs(2))),
-        stop: yield* Deferred.make<void>()
+        stop: yield* Deferred.make<void>(),
+        flushRecords: 1
       }).pipe(Effect.fork)
 
       // Settles the fibers (the worker's and its prefetch) that the clock woke.

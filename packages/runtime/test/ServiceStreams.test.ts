@@ -185,13 +185,17 @@ describe("Service checkpoint cadence", () => {
       table,
       put: (records: ReturnType<typeof orderRecords>, after?: Map<string, string>) => F.put(F.streamName, records, after).pipe(Effect.provide(kinesis)),
       consumed: (tips: Map<string, string>) => Effect.provideService(F.consumed(tips), Leases.Leases, leases),
-      start: (workerId: string, cadence: { readonly checkpointRecords: number; readonly checkpointInterval: Duration.Duration }) =>
+      start: (
+        workerId: string,
+        cadence: Pick<Service.Settings, "checkpointRecords" | "checkpointInterval" | "flushRecords" | "flushInterval">,
+        wrap: (store: Store.Store["Type"]) => Store.Store["Type"] = (store) => store
+      ) =>
         F.startService({
           ...base,
           ...cadence,
           streams: [{ name: F.streamName }],
           workerId,
-          layer: Layer.merge(Layer.succeed(Store.Store, journal.store(services.store)), services.rest),
+          layer: Layer.merge(Layer.succeed(Store.Store, wrap(journal.store(services.store))), services.rest),
           leases: Layer.succeed(Leases.Leases, leases),
           kinesis
         })
@@ -211,6 +215,29 @@ describe("Service checkpoint cadence", () => {
       expect(applied(journal)).toBeGreaterThanOrEqual(200)
       expect(checkpoints(journal).length).toBeGreaterThanOrEqual(1)
       expect(checkpoints(journal).length).toBeLessThanOrEqual(5)
+    }))
+
+  it.scopedLive("folds several reads into one store write per item, checkpointing only what those writes landed", () =>
+    Effect.gen(function*() {
+      /** Per store call, the records it wrote for. */
+      const calls: Array<number> = []
+      const { consumed, journal, put, services, start } = yield* journaled
+      const tips = yield* put(orderRecords(200))
+      // Reads of at most 25 records, written together by the hundred; the interval only writes a remainder.
+      const worker = yield* start("w1", { checkpointRecords: 10_000, checkpointInterval: Duration.millis(100), flushRecords: 100, flushInterval: Duration.seconds(3) }, (store) =>
+        Store.Store.of({
+          ...store,
+          apply: (writes) =>
+            Effect.zipRight(Effect.sync(() => calls.push(new Set(writes.flatMap((w) => w.contributions.map((c) => c.position.sequenceNumber))).size)), store.apply(writes))
+        }))
+      yield* F.until(consumed(tips), "the shard is checkpointed at its tip")
+      yield* worker.stop
+      expect(F.violations(journal.events)).toEqual([])
+      // 200 records in eight or more reads, written in at most three store calls (two of 100 or more, and a remainder).
+      expect(calls.length).toBeGreaterThanOrEqual(2)
+      expect(calls.length).toBeLessThanOrEqual(3)
+      expect(calls.some((records) => records > 25)).toBe(true)
+      expect(yield* mismatches(services.store, expectedItems(orders(200)))).toEqual([])
     }))
 
   it.scopedLive("an idle shard's last records are checkpointed once the interval passed, and shutdown checkpoints what is written", () =>

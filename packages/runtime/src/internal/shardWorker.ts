@@ -4,6 +4,14 @@
  * `Acknowledgement`). `Service` runs one of these per shard handed out and
  * interrupts it when the lease is lost.
  *
+ * Reads are folded before they are written: the records of several
+ * GetRecords calls are buffered and processed as one chunk (one store write
+ * per item) once `flushRecords` records are buffered or `flushInterval`
+ * passed since the first of them was read, and at once at shard end, before
+ * a re-read and on shutdown. Nothing buffered is checkpointed before its
+ * write landed; a crash or a lost lease drops the buffer, and the records are
+ * read again from the checkpoint.
+ *
  * Checkpoints are lease-table writes, so they are spaced: what is durably
  * written is remembered as pending and checkpointed once `checkpointRecords`
  * records are pending or `checkpointInterval` passed since the last
@@ -17,7 +25,7 @@ import type * as Processor from "@eddy/core/Processor"
 import type { Position, SourceRecord } from "@eddy/core/SourceRecord"
 import type * as Consumer from "@eddy/kinesis/Consumer"
 import type { KinesisError } from "@eddy/kinesis/Kinesis"
-import { Chunk, Clock, Deferred, Duration, Effect, Either, Fiber, Metric, Option, Schedule, Stream } from "effect"
+import { type Chunk, Clock, Deferred, Duration, Effect, Either, Fiber, Metric, Option, Schedule, Stream } from "effect"
 import * as ServiceMetrics from "./serviceMetrics"
 
 export interface Options {
@@ -31,6 +39,10 @@ export interface Options {
   readonly checkpointInterval?: Duration.DurationInput
   /** Records pending that trigger a checkpoint at once; default 10,000. */
   readonly checkpointRecords?: number
+  /** Longest time records read wait for their write, folded with those read after them; default 1 second. */
+  readonly flushInterval?: Duration.DurationInput
+  /** Records buffered that are written at once, before the interval is up; default 10,000 (1: every read on its own). */
+  readonly flushRecords?: number
 }
 
 /** How a shard's run ended; in every case this worker no longer holds the lease. */
@@ -64,11 +76,16 @@ export const run = (options: Options): Effect.Effect<Exit> =>
     const backoff = yield* Schedule.driver(options.rereadBackoff)
     const intervalMillis = Duration.toMillis(options.checkpointInterval ?? Duration.seconds(5))
     const recordsPerCheckpoint = options.checkpointRecords ?? 10_000
+    const flushMillis = Duration.toMillis(options.flushInterval ?? Duration.seconds(1))
+    const recordsPerFlush = options.flushRecords ?? 10_000
 
     /** The last durably written position not yet checkpointed, the records up to it, and when the last checkpoint was written. */
     let pending: Position | undefined
     let pendingRecords = 0
     let lastCheckpoint = yield* Clock.currentTimeMillis
+    /** Records read and not yet written, in shard order, and when the first of them was read. */
+    let buffered: Array<SourceRecord> = []
+    let bufferedSince = 0
 
     /** Undefined when written; otherwise how the read ends. */
     const written = (checkpoint: typeof checkpointer.checkpointShardEnd): Effect.Effect<End | undefined> =>
@@ -102,14 +119,29 @@ export const run = (options: Options): Effect.Effect<Exit> =>
         return pendingRecords >= recordsPerCheckpoint || t - lastCheckpoint >= intervalMillis ? flush : Effect.succeed(undefined)
       })
 
-    /** Waits until the pending checkpoint is due by time; never while nothing is pending. */
-    const due = Effect.flatMap(Clock.currentTimeMillis, (t) =>
-      pending === undefined ? Effect.never : Effect.sleep(Math.max(0, lastCheckpoint + intervalMillis - t)))
+    /** Waits until the buffered records' write or the pending checkpoint is due by time; never while neither is waiting. */
+    const due = Effect.flatMap(Clock.currentTimeMillis, (t) => {
+      const at = Math.min(
+        buffered.length > 0 ? bufferedSince + flushMillis : Infinity,
+        pending !== undefined ? lastCheckpoint + intervalMillis : Infinity
+      )
+      return at === Infinity ? Effect.never : Effect.sleep(Math.max(0, at - t))
+    })
 
-    /** Processes one batch and checkpoints the records done before the first failed one. */
-    const handle = (batch: Consumer.ShardBatch): Effect.Effect<End | undefined> =>
+    /** Processes the buffered records as one chunk, then the checkpoint as `handle` says; `shardEnded` when they are a closed shard's last. */
+    const write = (shardEnded = false): Effect.Effect<End | undefined> =>
+      Effect.suspend(() => {
+        const records = buffered
+        buffered = []
+        return handle(records, shardEnded)
+      })
+
+    /** Writes what is buffered before the read ends as `end`; a failed write ends it as the write says. */
+    const writeThen = (end: End): Effect.Effect<End> => Effect.map(write(), (ended) => ended ?? end)
+
+    /** Processes records and checkpoints those done before the first failed one. */
+    const handle = (records: ReadonlyArray<SourceRecord>, shardEnded: boolean): Effect.Effect<End | undefined> =>
       Effect.gen(function*() {
-        const records = Chunk.toReadonlyArray(batch.records)
         const outcomes = records.length === 0 ? [] : (yield* processor.process(records, { source })).outcomes
         // One shard per batch: at most one acknowledgement.
         const [ack] = Acknowledgement.byShard(records, outcomes)
@@ -121,7 +153,7 @@ export const run = (options: Options): Effect.Effect<Exit> =>
           if (ack.done !== undefined) pending = positionOf(ack.done)
           return (yield* flush) ?? reread(`record ${failed.sequenceNumber}/${failed.subSequenceNumber} is not done: ${why}`)
         }
-        if (batch.shardEnded) {
+        if (shardEnded) {
           const end = yield* written(checkpointer.checkpointShardEnd)
           if (end === undefined) pending = undefined
           return end ?? finished
@@ -136,27 +168,39 @@ export const run = (options: Options): Effect.Effect<Exit> =>
       // The pull runs in a fiber of its own, so that a due checkpoint can be written while it waits, without cutting it short.
       let pulling: Fiber.RuntimeFiber<Either.Either<Chunk.Chunk<Consumer.ShardBatch>, Option.Option<KinesisError>>> | undefined
       while (true) {
-        if (yield* Deferred.isDone(stop)) return stopped
+        if (yield* Deferred.isDone(stop)) return yield* writeThen(stopped)
         pulling ??= yield* Effect.forkScoped(Effect.either(pull))
         const next = yield* Effect.raceFirst(
           Fiber.join(pulling),
           Effect.raceFirst(Effect.as(Deferred.await(stop), "stop" as const), Effect.as(due, "due" as const))
         )
-        if (next === "stop") return stopped
+        // What is buffered is written on shutdown, as a batch in hand is finished: it is never checkpointed half-way.
+        if (next === "stop") return yield* writeThen(stopped)
         if (next === "due") {
-          const end = yield* flush
+          const t = yield* Clock.currentTimeMillis
+          const end = buffered.length > 0 && t >= bufferedSince + flushMillis ? yield* write() : yield* flush
           if (end !== undefined) return end
           continue
         }
         pulling = undefined
         if (Either.isLeft(next)) {
           // The consumer ends the shard's stream on shutdown too.
-          if (Option.isNone(next.left) && (yield* Deferred.isDone(stop))) return stopped
-          return reread(Option.match(next.left, { onNone: () => "the shard's stream ended before the shard did", onSome: (e) => `reading failed: ${e.message}` }))
+          if (Option.isNone(next.left) && (yield* Deferred.isDone(stop))) return yield* writeThen(stopped)
+          return yield* writeThen(
+            reread(Option.match(next.left, { onNone: () => "the shard's stream ended before the shard did", onSome: (e) => `reading failed: ${e.message}` }))
+          )
         }
-        // Not raced with `stop`: a batch in hand is finished (or abandoned by interruption), never checkpointed half-way.
         for (const batch of next.right) {
-          const end = yield* handle(batch)
+          const t = yield* Clock.currentTimeMillis
+          if (buffered.length === 0) bufferedSince = t
+          for (const record of batch.records) buffered.push(record)
+          // A closed shard's last records are written at once: SHARD_END follows them. Checked here too, as reads that
+          // keep arriving would win every race against the timer.
+          const end = batch.shardEnded
+            ? yield* write(true)
+            : buffered.length >= recordsPerFlush || t - bufferedSince >= flushMillis
+            ? yield* write()
+            : undefined
           if (end !== undefined) return end
         }
         yield* backoff.reset
