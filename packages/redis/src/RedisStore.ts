@@ -1,11 +1,14 @@
 import * as Backoff from "@eddy/core/Backoff"
 import type { Json } from "@eddy/core/Json"
 import type { Monoid } from "@eddy/core/Monoid"
+import type { Position } from "@eddy/core/SourceRecord"
 import {
+  type AlreadyApplied,
   deltaAfter,
   type DeltaWrite,
   type ItemRef,
   itemId,
+  skipped,
   Store,
   type StoreError,
   StoreMisconfiguredError,
@@ -145,6 +148,13 @@ const decodeJson = <A>(monoid: Monoid<A>, ref: ItemRef, text: string): A | Store
 export const make = (options: Options) =>
   Effect.map(RedisClient, (redis) => {
     const conflictRetry = options.conflictRetry ?? defaultConflictRetry
+    // The watermark a write first found, when it was past some of its contributions: its result is then `AlreadyApplied`.
+    const skips = new WeakMap<DeltaWrite, AlreadyApplied>()
+    const unapplied = (w: DeltaWrite, stored: Position | undefined) => {
+      const skip = skipped(w, stored)
+      if (skip !== undefined && !skips.has(w)) skips.set(w, skip)
+      return deltaAfter(w, stored)
+    }
     const add = defineScript(redis, "eddyStoreAdd", 1, addScript)
     const extremum = defineScript(redis, "eddyStoreExtremum", 1, extremumScript)
     const cas = defineScript(redis, "eddyStoreCas", 1, casScript)
@@ -159,7 +169,7 @@ export const make = (options: Options) =>
       onReply: (reply) => {
         if (reply === 1) return done
         const stored = reply as string
-        const todo = deltaAfter(w, stored === "" ? undefined : Watermark.decode(stored))
+        const todo = unapplied(w, stored === "" ? undefined : Watermark.decode(stored))
         if (todo === undefined) return done
         const next = addStep(w, key, field, "exact", stored, todo.delta, Watermark.encode(todo.last), ttl)
         // A watermark that moved since the first answer is another writer's doing: back off, then catch up from where it is now.
@@ -172,7 +182,7 @@ export const make = (options: Options) =>
       command: (p) => void p.hmget(key, "v", "ver", field),
       onReply: (reply) => {
         const [value, version, stored] = reply as [string | null, string | null, string | null]
-        const todo = deltaAfter(w, stored === null ? undefined : Watermark.decode(stored))
+        const todo = unapplied(w, stored === null ? undefined : Watermark.decode(stored))
         if (todo === undefined) return done
         const current = value === null ? w.monoid.empty : decodeJson(w.monoid, w, value)
         if (current instanceof StoreMisconfiguredError) return failed(current)
@@ -280,7 +290,7 @@ export const make = (options: Options) =>
         const rounds: Array<Array<number>> = []
         for (const group of groups.values()) group.forEach((i, r) => (rounds[r] ??= []).push(i))
         return Effect.forEach(rounds, (round) => settle(writes, steps, round), { discard: true }).pipe(
-          Effect.map(() => steps.map((s): WriteResult => (s._tag === "Failed" ? s.error : undefined)))
+          Effect.map(() => steps.map((s, i): WriteResult => (s._tag === "Failed" ? s.error : skips.get(writes[i]!))))
         )
       })
 
