@@ -281,9 +281,10 @@ export const make = <const P extends ReadonlyArray<Pipeline.Pipeline>>(
         const groups = Chunk.group(plan, chunk)
         const errors = yield* writeAll(store, retry, tally, Chunk.foldedWrites(plan, groups))
         Chunk.settleWrites(plan, chunk, groups, errors.map((r) => Store.isFailure(r) ? r : undefined))
-        Chunk.settleAlreadyApplied(chunk, groups, errors)
         yield* releaseAndSend(deduper, plan.policy === "deadLetter" ? deadLetter : noSink, retry, tally, chunk, context.source)
         yield* sendLate(deadLetter, retry, tally, plan, chunk, late, context.source)
+        // Last: a record whose writes an earlier delivery landed still sends the late dead letter that delivery could not.
+        Chunk.settleAlreadyApplied(chunk, groups, errors)
         const result: Result = {
           outcomes: chunk.outcomes,
           counts: countOf(chunk.outcomes),

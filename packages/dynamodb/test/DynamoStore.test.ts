@@ -8,7 +8,7 @@ import { Clock, Config, ConfigProvider, Effect, Layer, Logger, LogLevel, Option,
 import * as DynamoClient from "../src/DynamoClient"
 import * as DynamoDeduper from "../src/DynamoDeduper"
 import * as DynamoStore from "../src/DynamoStore"
-import { storeSuite } from "@eddy/testing/StoreSuite"
+import { applyOk, applySkipping, at0, ref, seq, storeSuite, write } from "@eddy/testing/StoreSuite"
 import { advanceUntilDone } from "./support/Clock"
 import * as Local from "./support/Local"
 
@@ -32,43 +32,13 @@ const withProcessEnv = (vars: Record<string, string>) =>
 const table = "aggregates"
 const Env = Layer.effectDiscard(Local.ensure({ aggregate: table })).pipe(Layer.provideMerge(Local.layer))
 
-/** 56-digit sequence numbers, like Kinesis's. */
-const seq = (n: number) => `4959033827149025660855969253836157109592157598913${String(n).padStart(7, "0")}`
-
-/** A write of `values` at sequence numbers `from`, `from + 1`, ... of `shardId`. */
-const write = <A>(
-  monoid: Monoid.Monoid<A>,
-  ref: Store.ItemRef,
-  shardId: string,
-  from: number,
-  values: ReadonlyArray<A>,
-  expiresAt?: number
-): Store.DeltaWrite => ({
-  ...ref,
-  monoid: monoid as Monoid.Monoid<unknown>,
-  shardId,
-  contributions: values.map((value, i) => ({ position: { sequenceNumber: seq(from + i), subSequenceNumber: 0 }, value })),
-  delta: monoid.combineAll(values),
-  expiresAt
-})
-
 const rawItem = (ref: Store.ItemRef) =>
   Effect.flatMap(DynamoClient.DynamoClient, (client) =>
     Effect.promise(() =>
       client.send(new GetItemCommand({ TableName: table, Key: { pk: { S: `${ref.pipeline}#${ref.key}` }, sk: { S: ref.bucket } }, ConsistentRead: true }))
     )).pipe(Effect.map((out) => out.Item))
 
-/** Applies writes and expects each to succeed. */
-const applyOk = (store: Store.Store["Type"], writes: ReadonlyArray<Store.DeltaWrite>) =>
-  Effect.map(store.apply(writes), (results) => expect(results).toEqual(writes.map(() => undefined)))
 
-/** Applies a redelivered write and expects the store to say it skipped what is at or below `watermark` (applied before). */
-const applySkipping = (store: Store.Store["Type"], w: Store.DeltaWrite, watermark: { sequenceNumber: string; subSequenceNumber: number }) =>
-  Effect.map(store.apply([w]), (results) => expect(results).toEqual([{ _tag: "AlreadyApplied", watermark }]))
-
-const at0 = (n: number) => ({ sequenceNumber: seq(n), subSequenceNumber: 0 })
-
-const ref = (pipeline: string, key = "k", bucket = "all"): Store.ItemRef => ({ pipeline, key, bucket })
 
 
 /** The client of the last store the suite made: each test gets its own dynalite. */

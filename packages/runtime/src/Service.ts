@@ -175,6 +175,10 @@ export interface Settings {
 /** How the service reads its shards. */
 export type ReadMode = "poll" | "efo"
 
+/** A count of records, at least 1; 10,000 when not set. */
+const recordCount = (name: string) =>
+  Config.integer(name).pipe(Config.validate({ message: "must be a positive integer", validation: (n) => n >= 1 }), Config.withDefault(10_000))
+
 const orConfig = <A>(value: A | undefined, config: Config.Config<A>): Config.Config<A> =>
   value !== undefined ? Config.succeed(value) : config
 
@@ -210,22 +214,10 @@ export const settingsConfig = (given: Partial<Settings> = {}): Config.Config<Set
     pollInterval: orConfig(given.pollInterval, Config.duration("EDDY_POLL_INTERVAL").pipe(Config.withDefault(Duration.millis(200)))),
     discoveryInterval: orConfig(given.discoveryInterval, Config.duration("EDDY_DISCOVERY_INTERVAL").pipe(Config.withDefault(Duration.seconds(10)))),
     flushInterval: orConfig(given.flushInterval, Config.duration("EDDY_FLUSH_INTERVAL").pipe(Config.withDefault(Duration.seconds(1)))),
-    flushRecords: orConfig(
-      given.flushRecords,
-      Config.integer("EDDY_FLUSH_RECORDS").pipe(
-        Config.validate({ message: "must be a positive integer", validation: (n) => n >= 1 }),
-        Config.withDefault(10_000)
-      )
-    ),
+    flushRecords: orConfig(given.flushRecords, recordCount("EDDY_FLUSH_RECORDS")),
     // With the renewals (three per failover time, fewer while checkpoints are written), well under one lease write a second per shard.
     checkpointInterval: orConfig(given.checkpointInterval, Config.duration("EDDY_CHECKPOINT_INTERVAL").pipe(Config.withDefault(Duration.seconds(5)))),
-    checkpointRecords: orConfig(
-      given.checkpointRecords,
-      Config.integer("EDDY_CHECKPOINT_RECORDS").pipe(
-        Config.validate({ message: "must be a positive integer", validation: (n) => n >= 1 }),
-        Config.withDefault(10_000)
-      )
-    ),
+    checkpointRecords: orConfig(given.checkpointRecords, recordCount("EDDY_CHECKPOINT_RECORDS")),
     stuckAfter: orConfig(given.stuckAfter, Config.duration("EDDY_STUCK_AFTER").pipe(Config.withDefault(Duration.seconds(60)))),
     strictOrder: orConfig(given.strictOrder, strictOrderConfig),
     aggregation: orConfig(given.aggregation, Aggregation.config("EDDY_AGGREGATION")),

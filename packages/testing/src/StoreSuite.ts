@@ -45,7 +45,7 @@ export const applySkipping = (store: Store.Service, w: Store.DeltaWrite, waterma
   Effect.map(store.apply([w]), (results) => expect(results).toEqual([{ _tag: "AlreadyApplied", watermark }]))
 
 /** Position `n` of a shard's sequence, sub-record 0. */
-const at0 = (n: number) => ({ sequenceNumber: seq(n), subSequenceNumber: 0 })
+export const at0 = (n: number) => ({ sequenceNumber: seq(n), subSequenceNumber: 0 })
 
 export const storeSuite = (backend: StoreBackend) =>
   describe(`Store contract (${backend.name})`, () => {

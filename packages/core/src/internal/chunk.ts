@@ -415,6 +415,25 @@ export const claimsToRelease = (chunk: Chunk, sending: ReadonlyArray<number>): {
 }
 
 /**
+ * Whether a record waits for a failed record before it on its shard: such a
+ * record takes that failure's outcome (it is redelivered with it), so a dead
+ * letter is never sent past a record that is not done.
+ */
+export const failedBefore = (chunk: Chunk): (record: number) => boolean => {
+  const { outcomes, records } = chunk
+  const firstFailure = new Map<string, number>()
+  for (let i = 0; i < records.length; i++) {
+    if (outcomes[i]!._tag === "Failed" && !firstFailure.has(records[i]!.shardId)) firstFailure.set(records[i]!.shardId, i)
+  }
+  return (record) => {
+    const blockedBy = firstFailure.get(records[record]!.shardId)
+    if (blockedBy === undefined || blockedBy >= record) return false
+    outcomes[record] = outcomes[blockedBy]!
+    return true
+  }
+}
+
+/**
  * The dead letters to send now. A shard is redelivered from its first failed
  * record, so a poison record after that one waits for the redelivery (taking
  * that failure as its outcome): sending it now would put it in the sink twice.
@@ -424,19 +443,11 @@ export const deadLettersToSend = (chunk: Chunk, source: string | undefined): { r
   const entries: Array<DeadLetter.DeadLetterEntry> = []
   const sent: Array<number> = []
   if (chunk.poison.length === 0) return { entries, records: sent }
-  const firstFailure = new Map<string, number>()
-  for (let i = 0; i < records.length; i++) {
-    if (outcomes[i]!._tag === "Failed" && !firstFailure.has(records[i]!.shardId)) firstFailure.set(records[i]!.shardId, i)
-  }
+  const heldBack = failedBefore(chunk)
   for (const p of chunk.poison) {
     const i = p.record
-    if (outcomes[i]!._tag !== "DeadLettered") continue
+    if (outcomes[i]!._tag !== "DeadLettered" || heldBack(i)) continue
     const r = records[i]!
-    const blockedBy = firstFailure.get(r.shardId)
-    if (blockedBy !== undefined && blockedBy < i) {
-      outcomes[i] = outcomes[blockedBy]!
-      continue
-    }
     entries.push({
       error: p.error,
       reason: p.reason,

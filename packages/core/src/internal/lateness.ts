@@ -4,7 +4,7 @@
  * time and event bucket, so every delivery of a record gets the same verdict.
  */
 import type * as DeadLetter from "../DeadLetter"
-import type { Chunk, Plan } from "./chunk"
+import { type Chunk, failedBefore, type Plan } from "./chunk"
 
 /** A record's share of one pipeline that arrived after its bucket closed. */
 export interface Late {
@@ -61,19 +61,11 @@ export const deadLettersToSend = (plan: Plan, chunk: Chunk, late: ReadonlyArray<
   const entries: Array<DeadLetter.DeadLetterEntry> = []
   const sent: Array<number> = []
   if (late.length === 0) return { entries, records: sent }
-  const firstFailure = new Map<string, number>()
-  for (let i = 0; i < records.length; i++) {
-    if (outcomes[i]!._tag === "Failed" && !firstFailure.has(records[i]!.shardId)) firstFailure.set(records[i]!.shardId, i)
-  }
+  const heldBack = failedBefore(chunk)
   for (const l of late) {
     const i = l.record
-    if (outcomes[i]!._tag !== "Applied") continue
+    if (outcomes[i]!._tag !== "Applied" || heldBack(i)) continue
     const r = records[i]!
-    const blockedBy = firstFailure.get(r.shardId)
-    if (blockedBy !== undefined && blockedBy < i) {
-      outcomes[i] = outcomes[blockedBy]!
-      continue
-    }
     const pipeline = plan.pipelines[l.pipeline]!.name
     entries.push({
       error: "LateEvent",
