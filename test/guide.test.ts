@@ -97,10 +97,10 @@ describe("the README's TypeScript", () => {
       "src/lambda.ts",
       "src/service.ts",
       "src/stack.ts",
+      "src/stores.ts",
       "src/aggregated.ts",
       "src/fanout.ts",
-      "src/producer.ts",
-      "src/stores.ts"
+      "src/producer.ts"
     ])
   })
 

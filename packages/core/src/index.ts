@@ -29,6 +29,7 @@ export * as Random from "./Random"
 export * as SourceRecord from "./SourceRecord"
 /** The store of aggregates, with per-shard watermarks. */
 export * as Store from "./Store"
+/** Watermarks: shard positions as sortable text, kept per store item and shard. */
 export * as Watermark from "./Watermark"
 /** Windows: the buckets of event time aggregates are kept in. */
 export * as Window from "./Window"

@@ -21,8 +21,10 @@ import { RECORD_MAX_BYTES } from "./Limits"
 import * as Ndjson from "./Ndjson"
 import * as Netstring from "./Netstring"
 
+/** How several user records travel in one Kinesis record: KPL, newline-delimited JSON, msgpack, or one per record (`none`). */
 export type Format = "kpl" | "ndjson" | "msgpack" | "none"
 
+/** Every format, as `EDDY_AGGREGATION` accepts them. */
 export const formats: ReadonlyArray<Format> = ["kpl", "ndjson", "msgpack", "none"]
 
 /** One format for every stream, or a format per stream name with one for the rest (default `kpl`). */

@@ -59,6 +59,7 @@ export interface FanOutApi {
   readonly subscribeToShard: (input: SubscribeToShardInput) => Stream.Stream<SubscribeToShardEvent, KinesisError>
 }
 
+/** The enhanced fan-out client as a service. */
 export class FanOut extends Context.Tag("@eddy/kinesis/FanOut")<FanOut, FanOutApi>() {}
 
 const call = <A>(operation: string, send: (signal: AbortSignal) => Promise<A>): Effect.Effect<A, KinesisError> =>
@@ -84,6 +85,7 @@ export const fromClient = (client: KinesisClient): FanOutApi => ({
     }))
 })
 
+/** Client options of `make`/`layer`: those of every eddy AWS client, and its HTTP/2 handler. */
 export interface Options extends AwsClientOptions.Options {
   /** Default: an SDK `NodeHttp2Handler`, a session per subscription, as the Kinesis client has by default. */
   readonly requestHandler?: NodeHttp2Handler
@@ -97,6 +99,7 @@ export const make = (options: Options = {}): Effect.Effect<FanOutApi, never, Sco
     fromClient
   )
 
+/** `make` as a scoped layer. */
 export const layer = (options?: Options): Layer.Layer<FanOut> => Layer.scoped(FanOut, make(options))
 
 /** Like `layer`, with the options from `config`; by default those of `Kinesis.layerConfig` (`AWS_REGION`, `AWS_ENDPOINT_URL_KINESIS`). */
@@ -111,6 +114,7 @@ export interface StreamConsumer {
   readonly streamArn: string
 }
 
+/** How a stream consumer is registered or found. */
 export interface RegisterOptions {
   /** Waits for the consumer to become ACTIVE and retries failed calls (default: exponential from 200 ms, capped at 5 s, 30 retries: about two minutes). */
   readonly retry?: Schedule.Schedule<unknown, KinesisError>
@@ -162,6 +166,7 @@ export const subscriptions = Metric.counter("eddy_kinesis_subscriptions", {
   incremental: true
 })
 
+/** How a shard is read through subscriptions. */
 export interface ReadOptions {
   /** When a subscription is renewed: under Kinesis's five minutes (default 4 minutes 45 seconds). */
   readonly renewAfter?: Duration.DurationInput

@@ -36,6 +36,7 @@ import { Data, type Duration } from "effect"
  */
 export type Fsync = "put" | "interval" | "none"
 
+/** Where the log lives, how large it may grow, and when it is synced to disk. */
 export interface Options {
   /** The log's own directory, created if missing; one producer at a time. */
   readonly directory: string

@@ -7,6 +7,7 @@ import { dirname, join } from "node:path"
 
 const require = createRequire(import.meta.url)
 
+/** How the kinesis-local emulator is started. */
 export interface Options {
   /** Most shards across streams (kinesis-mock's default is 50). */
   readonly shardLimit?: number

@@ -91,6 +91,7 @@ return 1`
 /** Aggregates in Redis as a placement: name it as a pipeline's `store`, provide it with `layer(...).pipe(Store.as(RedisStore))`. */
 export class RedisStore extends Tag("@eddy/redis/RedisStore")<RedisStore>() {}
 
+/** Where the store keeps its keys and how it retries lost races. */
 export interface Options {
   /** Key prefix, e.g. `eddy:aggregates:orders`. */
   readonly namespace: string

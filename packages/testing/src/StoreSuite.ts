@@ -34,6 +34,7 @@ export const write = <A>(
   expiresAt
 })
 
+/** An item of `pipeline`: key `k`, bucket `all` unless given. */
 export const ref = (pipeline: string, key = "k", bucket = "all"): Store.ItemRef => ({ pipeline, key, bucket })
 
 /** Applies writes and expects each to succeed: applied now (`undefined`) or found applied before (`AlreadyApplied`). */
@@ -47,6 +48,7 @@ export const applySkipping = (store: Store.Service, w: Store.DeltaWrite, waterma
 /** Position `n` of a shard's sequence, sub-record 0. */
 export const at0 = (n: number) => ({ sequenceNumber: seq(n), subSequenceNumber: 0 })
 
+/** The store contract as a `describe` block: call it from a backend's test file. */
 export const storeSuite = (backend: StoreBackend) =>
   describe(`Store contract (${backend.name})`, () => {
     const { it } = backend
