@@ -14,7 +14,7 @@ import * as Kinesis from "@eddy/kinesis/Kinesis"
 import * as DeadLetterSinks from "@eddy/runtime/DeadLetterSinks"
 import { Config, Console, Data, Effect, Layer, Option } from "effect"
 import { randomUUID } from "node:crypto"
-import { writeFileSync } from "node:fs"
+import { readFileSync, writeFileSync } from "node:fs"
 import * as Describe from "./Describe"
 import * as Sources from "./internal/sources"
 import * as LocalUp from "./LocalUp"
@@ -23,7 +23,8 @@ import * as QueryTable from "./Query"
 import * as Redrive from "./Redrive"
 import * as TablesCreate from "./TablesCreate"
 
-export const VERSION = "0.1.0"
+/** The version of @eddy/cli, read from its manifest (one level up from both src/ and dist/). */
+export const VERSION: string = (JSON.parse(readFileSync(new URL("../package.json", import.meta.url), "utf8")) as { version: string }).version
 
 /** A usage problem found after parsing (two options that exclude each other): exit code 2. */
 export class UsageError extends Data.TaggedError("UsageError")<{ readonly message: string }> {}
@@ -245,6 +246,7 @@ const redrive = Command.make("redrive", {
 // eddy
 // ---------------------------------------------------------------------------
 
+/** The `eddy` command and its subcommands. */
 export const eddy = Command.make("eddy").pipe(
   Command.withDescription("Typed Amazon Kinesis pipelines on Effect: describe, query, create tables, run locally, re-drive."),
   Command.withSubcommands([describe, query, tables, local, redrive])
@@ -253,4 +255,5 @@ export const eddy = Command.make("eddy").pipe(
 /** The commands' names, for suggestions. */
 export const commands: ReadonlyArray<string> = ["describe", "query", "tables", "local", "redrive"]
 
+/** Runs `eddy` on an argument vector as `process.argv` holds it (node, the script, then the arguments); needs the platform's context. */
 export const run = Command.run(eddy, { name: "eddy", version: VERSION })

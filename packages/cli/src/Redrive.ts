@@ -66,6 +66,7 @@ const OnFailureJson = Schema.Struct({
   })
 })
 
+/** The batch an on-failure record names: a shard and the range of sequence numbers that failed. */
 export interface OnFailureBatch {
   readonly streamArn: string
   readonly shardId: string
@@ -119,6 +120,7 @@ export const entriesOfLines = (text: string, name: string): Either.Either<Readon
     })
   )
 
+/** One Lambda on-failure record (JSON text); `where` names it in the error. */
 export const parseOnFailure = (text: string, where: string): Either.Either<OnFailureBatch, InvalidInputError> =>
   Either.flatMap(parseJson(text, where), (json) =>
     Schema.decodeUnknownEither(OnFailureJson)(json).pipe(
@@ -198,6 +200,7 @@ export const groupsOfEntries = (entries: ReadonlyArray<DeadLetter.DeadLetterEntr
     }]
   }))
 
+/** What a re-drive did with the records it was given. */
 export interface Report {
   /** Records applied by this run. */
   readonly applied: number
@@ -209,6 +212,7 @@ export interface Report {
   readonly failed: number
 }
 
+/** What `run` re-drives with: the pipelines, the ledger of re-driven positions, this run's id. */
 export interface Options {
   readonly pipelines: ReadonlyArray<Pipeline.Pipeline>
   /** Where the ledger of re-driven positions is kept: a deduper with a long retention. */

@@ -48,7 +48,7 @@ describe("eddy usage", () => {
     expect((await eddy(["redrive", "--help"])).stdout).toContain("$EDDY_DEDUP_TABLE")
     const version = await eddy(["--version"])
     expect(version.code).toBe(0)
-    expect(version.stdout.trim()).toBe("0.1.0")
+    expect(version.stdout.trim()).toBe(JSON.parse(readFileSync(resolve(import.meta.dirname, "../package.json"), "utf8")).version)
   })
 
   it("suggests a command or option for a typo, with exit code 2", async () => {
