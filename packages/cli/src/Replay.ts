@@ -190,7 +190,9 @@ export const run = (options: Options): Effect.Effect<Report, ReplayError | Kines
   Effect.scoped(Effect.gen(function*() {
     const processor = yield* Processor.Processor
     const started = yield* Clock.currentTimeMillis
-    const shards = yield* Shards.list(options.stream)
+    const shards = yield* Shards.list(options.stream).pipe(
+      Effect.catchTag("KinesisNotFoundError", () => new ReplayError({ message: `there is no stream ${options.stream}; check --stream and AWS_REGION` }))
+    )
     if (shards.size === 0) return yield* new ReplayError({ message: `stream ${options.stream} has no shards; check the stream's name` })
     const starts = yield* startsOf(options.from, shards)
     const tallies = new Map<string, Tally>()

@@ -28,6 +28,8 @@ const cleanEnv = Object.fromEntries(Object.entries(process.env).filter(([k]) => 
 const STREAM = "meters"
 const LIVE = "live-aggregates"
 let env: Record<string, string> = {}
+/** A time between the two halves of the stream's records. */
+let halfway = ""
 const scope = Effect.runSync(Scope.make())
 
 const eddy = (args: ReadonlyArray<string>, extra: Record<string, string> = {}) =>
@@ -74,6 +76,9 @@ beforeAll(async () => {
     yield* client.createStream({ StreamName: STREAM, ShardCount: 2 })
     yield* active
     yield* put(sent.slice(0, 1500))
+    yield* Effect.sleep("50 millis")
+    halfway = new Date().toISOString()
+    yield* Effect.sleep("50 millis")
     // A reshard halfway: shard 0 splits, its children take the rest of its keys.
     yield* client.splitShard({ StreamName: STREAM, ShardToSplit: "shardId-000000000000", NewStartingHashKey: (2n ** 126n).toString() })
     yield* active
@@ -129,6 +134,17 @@ describe("eddy replay", () => {
     const compared = await eddy(["replay", "compare", "--pipelines", fixture, "--aggregate-table", LIVE, "--shadow-table", "shadow"])
     expect(compared.code, compared.stdout + compared.stderr).toBe(0)
     expect(compared.stdout).toMatch(/total_by_device\s+12\s+0\s+0\s+0/)
+  }, 180_000)
+
+  it("starts at a time, or stops at one", async () => {
+    const second = summaryOf((await replay("second-half", ["--from", halfway])).stdout)
+    expect(second).toMatchObject({ read: sent.length - 1500, applied: new Set(sent.slice(1500).map((r) => r.id)).size, failed: 0, finished: 4 })
+    const first = await replay("first-half", ["--until", halfway])
+    expect(first.stdout).toContain(`until ${halfway}`)
+    expect(summaryOf(first.stdout)).toMatchObject({ read: 1500, applied: new Set(sent.slice(0, 1500).map((r) => r.id)).size, failed: 0, finished: 4 })
+    const usage = await replay("never", ["--from", "yesterday"])
+    expect(usage.code).toBe(2)
+    expect(usage.stderr).toContain("is neither TRIM_HORIZON, a UTC time")
   }, 180_000)
 
   it("counts each event once when a replay is killed midway and run again", async () => {
