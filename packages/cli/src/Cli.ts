@@ -25,6 +25,7 @@ import { writeFileSync } from "node:fs"
 import * as Compare from "./Compare"
 import * as Describe from "./Describe"
 import * as Sources from "./internal/sources"
+import * as Time from "./internal/time"
 import * as LocalUp from "./LocalUp"
 import * as PipelinesModule from "./PipelinesModule"
 import * as QueryTable from "./Query"
@@ -90,14 +91,8 @@ const describe = Command.make("describe", {
 // query
 // ---------------------------------------------------------------------------
 
-const datePattern = /^\d{4}-\d{2}-\d{2}$/
-const timePattern = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d{1,3})?)?Z$/
-
 /** `2026-11-21` (the day's start, or its end when `end`) or `2026-11-21T10:00[:00[.000]]Z`, in epoch milliseconds. */
-export const parseTime = (text: string, end: boolean): number | undefined => {
-  const millis = datePattern.test(text) ? Date.parse(`${text}T00:00:00Z`) + (end ? 86_400_000 - 1 : 0) : timePattern.test(text) ? Date.parse(text) : NaN
-  return Number.isNaN(millis) ? undefined : millis
-}
+export const parseTime: (text: string, end: boolean) => number | undefined = Time.parse
 
 const time = (name: string, end: boolean) =>
   Options.text(name).pipe(
@@ -257,27 +252,6 @@ const redrive = Command.make("redrive", {
 // replay run | compare | switch
 // ---------------------------------------------------------------------------
 
-const sequencePattern = /^([^:\s]+):(\d+)$/
-
-/** `--from`: TRIM_HORIZON, a UTC time, or `shardId:sequenceNumber` positions, one per shard. */
-export const parseFrom = (texts: ReadonlyArray<string>): Either.Either<Replay.From, string> => {
-  if (texts.length === 0 || (texts.length === 1 && texts[0]!.toUpperCase() === "TRIM_HORIZON")) return Either.right(Replay.From.TrimHorizon())
-  if (texts.length === 1 && !sequencePattern.test(texts[0]!)) {
-    const millis = parseTime(texts[0]!, false)
-    return millis === undefined
-      ? Either.left(`--from: ${JSON.stringify(texts[0])} is neither TRIM_HORIZON, a UTC time (2026-11-21T10:00Z) nor a position (shardId-000000000000:49590...)`)
-      : Either.right(Replay.From.AtTimestamp({ timestamp: millis }))
-  }
-  const positions = new Map<string, string>()
-  for (const text of texts) {
-    const m = sequencePattern.exec(text)
-    if (m === null) return Either.left(`--from: ${JSON.stringify(text)} is not a position shardId:sequenceNumber; repeat --from only with positions, one per shard`)
-    if (positions.has(m[1]!)) return Either.left(`--from: two positions for ${m[1]}; give one per shard`)
-    positions.set(m[1]!, m[2]!)
-  }
-  return Either.right(Replay.From.AtSequence({ positions }))
-}
-
 const shadowTable = Options.text("shadow-table").pipe(
   Options.withDescription("The table the replay writes (created like the aggregate table if missing) and compare and switch read."),
   Options.withPseudoName("TABLE")
@@ -304,7 +278,7 @@ const replayRun = Command.make("run", {
     Options.withDescription("Where to start: TRIM_HORIZON (default), a UTC time (2026-11-21T10:00Z: each shard from the first record that arrived then), or shardId:sequenceNumber (repeat, one per shard; their ancestors are passed over, other shards start at TRIM_HORIZON)."),
     Options.withPseudoName("POSITION"),
     Options.repeated,
-    Options.mapEffect((texts) => Either.mapLeft(parseFrom(texts), Sources.usage))
+    Options.mapEffect((texts) => Either.mapLeft(Replay.parseFrom(texts), Sources.usage))
   ),
   until: time("until", false).pipe(Options.withDescription("Leave out records that arrived after TIME (default: when the replay starts, the tip of every shard then).")),
   shadowTable,

@@ -18,7 +18,8 @@ import type { SourceRecord } from "@eddy/core/SourceRecord"
 import * as Kinesis from "@eddy/kinesis/Kinesis"
 import * as ShardReader from "@eddy/kinesis/ShardReader"
 import * as Shards from "@eddy/kinesis/Shards"
-import { Chunk, Clock, Data, Deferred, Duration, Effect, Schedule, Stream } from "effect"
+import { Chunk, Clock, Data, Deferred, type Duration, Effect, Either, Schedule, Stream } from "effect"
+import * as Time from "./internal/time"
 
 /** Where the replay starts. */
 export type From = Data.TaggedEnum<{
@@ -35,6 +36,27 @@ export type From = Data.TaggedEnum<{
 
 /** Constructors of `From`. */
 export const From = Data.taggedEnum<From>()
+
+const sequencePattern = /^([^:\s]+):(\d+)$/
+
+/** `--from`: TRIM_HORIZON, a UTC time, or `shardId:sequenceNumber` positions, one per shard; or what is wrong. */
+export const parseFrom = (texts: ReadonlyArray<string>): Either.Either<From, string> => {
+  if (texts.length === 0 || (texts.length === 1 && texts[0]!.toUpperCase() === "TRIM_HORIZON")) return Either.right(From.TrimHorizon())
+  if (texts.length === 1 && !sequencePattern.test(texts[0]!)) {
+    const millis = Time.parse(texts[0]!, false)
+    return millis === undefined
+      ? Either.left(`--from: ${JSON.stringify(texts[0])} is neither TRIM_HORIZON, a UTC time (2026-11-21T10:00Z) nor a position (shardId-000000000000:49590...)`)
+      : Either.right(From.AtTimestamp({ timestamp: millis }))
+  }
+  const positions = new Map<string, string>()
+  for (const text of texts) {
+    const m = sequencePattern.exec(text)
+    if (m === null) return Either.left(`--from: ${JSON.stringify(text)} is not a position shardId:sequenceNumber; repeat --from only with positions, one per shard`)
+    if (positions.has(m[1]!)) return Either.left(`--from: two positions for ${m[1]}; give one per shard`)
+    positions.set(m[1]!, m[2]!)
+  }
+  return Either.right(From.AtSequence({ positions }))
+}
 
 /** `TRIM_HORIZON`, `at 2026-11-21T10:00:00.000Z` or the positions, as the first line says it. */
 export const describeFrom = (from: From): string =>

@@ -3,8 +3,9 @@ import type * as Shards from "@eddy/kinesis/Shards"
 import { StartPosition } from "@eddy/kinesis/ShardReader"
 import { Effect, Either } from "effect"
 import { describe, expect, it } from "vitest"
-import { parseFrom } from "../src/Cli"
 import * as Replay from "../src/Replay"
+
+const { parseFrom } = Replay
 
 const shard = (shardId: string, parents: ReadonlyArray<string> = []): Shards.Shard => ({
   shardId,

@@ -175,6 +175,7 @@ describe("eddy replay", () => {
     expect(summary.read).toBe(sent.length)
     expect(summary.applied + summary.duplicate).toBe(sent.length)
     expect(summary.applied).toBeLessThan(readings.length)
+    console.log(`resumed replay: ${summary.read} records read again, ${summary.duplicate} found applied (or producer duplicates), ${summary.applied} applied now`)
     for (const device of ["d0", "d3", "d11"]) expect(await query(device, "resumed")).toBe(expected(device))
     const compared = await eddy(["replay", "compare", "--pipelines", fixture, "--aggregate-table", LIVE, "--shadow-table", "resumed"])
     expect(compared.code, compared.stdout).toBe(0)

@@ -82,7 +82,7 @@ export const switchTo = (table: string, to: string): Effect.Effect<Switched, Tab
       )).pipe(
         Effect.mapError((e) =>
           e.kind === "condition"
-            ? new AliasChangedError({ message: `the readers of ${table} were switched by someone else meanwhile; read where they point (eddy replay switch --status) and switch again` })
+            ? new AliasChangedError({ message: `the readers of ${table} were switched by someone else meanwhile; see where they read now (eddy replay switch without --to) and switch again` })
             : new TableAliasError({ message: `cannot write the reader alias of ${table}: ${remedy(e, table, "dynamodb:PutItem")}`, cause: e })
         )
       )
