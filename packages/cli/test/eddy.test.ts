@@ -39,8 +39,8 @@ describe("eddy usage", () => {
   it("prints help for eddy and for every command, and its version", async () => {
     const help = await eddy(["--help"])
     expect(help.code).toBe(0)
-    for (const command of ["describe", "query", "tables create", "local up", "redrive"]) expect(help.stdout).toContain(command)
-    for (const command of [["describe"], ["query"], ["tables", "create"], ["local", "up"], ["redrive"]]) {
+    for (const command of ["describe", "query", "tables create", "local up", "redrive", "replay run", "replay compare", "replay switch"]) expect(help.stdout).toContain(command)
+    for (const command of [["describe"], ["query"], ["tables", "create"], ["local", "up"], ["redrive"], ["replay", "run"], ["replay", "compare"], ["replay", "switch"]]) {
       const sub = await eddy([...command, "--help"])
       expect(sub.code, command.join(" ")).toBe(0)
       expect(sub.stdout).toContain("OPTIONS")
