@@ -96,18 +96,7 @@ export const parseEntry = (text: string, where: string): Either.Either<DeadLette
       (e) =>
         e.payloadTruncated === true
           ? Either.left(new InvalidInputError({ message: `${where}: the payload of ${e.shardId} ${e.sequenceNumber} was truncated by the sink; redrive it with --on-failure from the stream` }))
-          : Either.right<DeadLetter.DeadLetterEntry>({
-            error: e.error,
-            reason: e.reason,
-            ...(e.source !== undefined ? { source: e.source } : {}),
-            ...(e.pipeline !== undefined ? { pipeline: e.pipeline } : {}),
-            shardId: e.shardId,
-            sequenceNumber: e.sequenceNumber,
-            subSequenceNumber: e.subSequenceNumber,
-            partitionKey: e.partitionKey,
-            arrivalTime: e.arrivalTime,
-            payload: new Uint8Array(Buffer.from(e.payload, "base64"))
-          })
+          : Either.right<DeadLetter.DeadLetterEntry>({ ...DeadLetter.fieldsOf(e), payload: new Uint8Array(Buffer.from(e.payload, "base64")) })
     ))
 
 /** The dead-letter entries among JSON lines: lines of other kinds (other log lines) are passed over. */
