@@ -132,6 +132,17 @@ const state = () => {
 const reading = (i: number, device: string, value: number): Reading => ({ type: "reading", id: `r-${i}`, device, value, at: Date.UTC(2026, 10, 21) })
 const bytes = (r: Reading) => new TextEncoder().encode(JSON.stringify(r))
 
+/** One record per value: readings of `device` with ids from `firstId`, on `shardId` from sequence number `first`. */
+const readingRecords = (values: ReadonlyArray<number>, device: string, firstId: number, shardId: string, first: bigint): Array<SourceRecord> =>
+  values.map((v, i) => ({
+    data: bytes(reading(firstId + i, device, v)),
+    partitionKey: device,
+    shardId,
+    sequenceNumber: String(first + BigInt(i)),
+    subSequenceNumber: 0,
+    arrivalTime: 0
+  }))
+
 /** Processes records as an entry would (the pipeline broken), returning the dead letters. */
 const processBroken = (records: ReadonlyArray<SourceRecord>) =>
   Effect.gen(function*() {
@@ -170,14 +181,7 @@ describe("eddy against the emulators of eddy local up", () => {
   it("re-drives dead letters of a file exactly once, past the shard's watermark", async () => {
     // One shard: d1 readings, two of them poison while the pipeline is broken, later ones applied after them.
     const values = [5, -2, 7, -3, 11, 13]
-    const records: Array<SourceRecord> = values.map((v, i) => ({
-      data: bytes(reading(i, "d1", v)),
-      partitionKey: "d1",
-      shardId: "shardId-000000000000",
-      sequenceNumber: String(10n ** 20n + BigInt(i)),
-      subSequenceNumber: 0,
-      arrivalTime: 0
-    }))
+    const records = readingRecords(values, "d1", 0, "shardId-000000000000", 10n ** 20n)
     const { deadLetters } = await processBroken(records)
     expect(deadLetters).toHaveLength(2)
     const file = join(dir, "dead-letters.jsonl")
@@ -234,14 +238,7 @@ describe("eddy against the emulators of eddy local up", () => {
 
   it("re-drives the dead letters of a Kinesis dead-letter stream exactly once", async () => {
     const values = [4, -1, 6, -5, 9]
-    const records: Array<SourceRecord> = values.map((v, i) => ({
-      data: bytes(reading(200 + i, "d3", v)),
-      partitionKey: "d3",
-      shardId: "shardId-000000000001",
-      sequenceNumber: String(2n * 10n ** 20n + BigInt(i)),
-      subSequenceNumber: 0,
-      arrivalTime: 0
-    }))
+    const records = readingRecords(values, "d3", 200, "shardId-000000000001", 2n * 10n ** 20n)
     const { deadLetters } = await processBroken(records)
     expect(deadLetters).toHaveLength(2)
     // The Kinesis sink as an entry uses it: encode's JSON, one record per entry.
@@ -267,14 +264,7 @@ describe("eddy against the emulators of eddy local up", () => {
         Number((await sqs.send(new GetQueueAttributesCommand({ QueueUrl: queueUrl, AttributeNames: ["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"] })))
           .Attributes?.ApproximateNumberOfMessages)
       const values = [3, -4, 8, -6, 10]
-      const records: Array<SourceRecord> = values.map((v, i) => ({
-        data: bytes(reading(300 + i, "d5", v)),
-        partitionKey: "d5",
-        shardId: "shardId-000000000003",
-        sequenceNumber: String(3n * 10n ** 20n + BigInt(i)),
-        subSequenceNumber: 0,
-        arrivalTime: 0
-      }))
+      const records = readingRecords(values, "d5", 300, "shardId-000000000003", 3n * 10n ** 20n)
       const { deadLetters } = await processBroken(records)
       expect(deadLetters).toHaveLength(2)
       // The SQS sink as an entry uses it, through the real SDK client.

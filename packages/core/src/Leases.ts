@@ -1,4 +1,4 @@
-import { Chunk, Context, Data, Duration, Effect, Layer, Random, type Scope } from "effect"
+import { Chunk, type Config, type ConfigError, Context, Data, Duration, Effect, Layer, Random, type Scope } from "effect"
 import { type Lease, type LeaseStoreError, type LeaseTable, type LeaseUpdate, taken, updated } from "./LeaseTable"
 import * as LeaseTableMemory from "./LeaseTableMemory"
 import type { Position } from "./SourceRecord"
@@ -469,6 +469,19 @@ export const make = (table: LeaseTable, options: Options = {}): Effect.Effect<Le
       worker: (workerId, workerOptions = {}) => Effect.sync(() => makeWorker(table, failoverMs, workerId, workerOptions))
     })
   })
+
+/**
+ * A backend's `make`, `layer` and `layerConfig`: the lease service over the
+ * table `tableOf` opens for the options (e.g. a DynamoDB table by its name).
+ */
+export const on = <O extends Options, R>(tableOf: (options: O) => Effect.Effect<LeaseTable, never, R>) => {
+  const makeOn = (options: O): Effect.Effect<Leases["Type"], never, R> => Effect.flatMap(tableOf(options), (table) => make(table, options))
+  return {
+    make: makeOn,
+    layer: (options: O): Layer.Layer<Leases, never, R> => Layer.effect(Leases, makeOn(options)),
+    layerConfig: (config: Config.Config<O>): Layer.Layer<Leases, ConfigError.ConfigError, R> => Layer.effect(Leases, Effect.flatMap(config, makeOn))
+  }
+}
 
 /** Leases on a `LeaseTableMemory` table, timed on the Effect clock (so `TestClock` drives expiry). */
 export const layerMemory = (options?: Options): Layer.Layer<Leases> =>

@@ -7,7 +7,7 @@ import {
   ScanCommand,
   UpdateItemCommand
 } from "@aws-sdk/client-dynamodb"
-import { type Config, type ConfigError, Data, Effect, Layer } from "effect"
+import { Data, Effect } from "effect"
 import type * as LeaseTable from "@eddy/core/LeaseTable"
 import { LeaseStoreError } from "@eddy/core/LeaseTable"
 import * as Leases from "@eddy/core/Leases"
@@ -228,12 +228,13 @@ export interface Options extends Leases.Options {
   readonly tableName: string
 }
 
+const backend = Leases.on((options: Options) => makeTable(options.tableName))
+
 /** The lease service on a DynamoDB lease table. */
-export const make = (options: Options) => Effect.flatMap(makeTable(options.tableName), (table) => Leases.make(table, options))
+export const make = backend.make
 
 /** `make` as a layer; needs a `DynamoClient`. */
-export const layer = (options: Options): Layer.Layer<Leases.Leases, never, DynamoClient> => Layer.effect(Leases.Leases, make(options))
+export const layer = backend.layer
 
 /** `layer` with its options from `config`. */
-export const layerConfig = (config: Config.Config<Options>): Layer.Layer<Leases.Leases, ConfigError.ConfigError, DynamoClient> =>
-  Layer.effect(Leases.Leases, Effect.flatMap(config, make))
+export const layerConfig = backend.layerConfig

@@ -8,7 +8,7 @@ import { Clock, Config, ConfigProvider, Effect, Layer, Logger, LogLevel, Option,
 import * as DynamoClient from "../src/DynamoClient"
 import * as DynamoDeduper from "../src/DynamoDeduper"
 import * as DynamoStore from "../src/DynamoStore"
-import { applyOk, applySkipping, at0, ref, seq, storeSuite, write } from "@eddy/testing/StoreSuite"
+import { applyOk, hllRedelivery, ref, seq, storeSuite, sumRedeliveries, write } from "@eddy/testing/StoreSuite"
 import { advanceUntilDone } from "./support/Clock"
 import * as Local from "./support/Local"
 
@@ -60,37 +60,20 @@ storeSuite({
 })
 
 layer(Env)("DynamoStore", (it) => {
-  it.effect("sum: adds, ignores a redelivered write, applies only the tail of a partial redelivery", () =>
+  it.effect("sum: keeps each shard's watermark on the item, and no expiry", () =>
     Effect.gen(function*() {
-      const store = yield* DynamoStore.make({ table })
       const r = ref("revenue")
-      yield* applyOk(store, [write(Monoid.sum, r, "shard-0", 1, [10, 20, 30])])
-      expect(yield* Store.get(Monoid.sum, r).pipe(Effect.provideService(Store.Store, store))).toEqual(Option.some(60))
-      // Redelivered whole: nothing changes.
-      yield* applySkipping(store, write(Monoid.sum, r, "shard-0", 1, [10, 20, 30]), at0(3))
-      // Redelivered from sequence 2 with a new record 4: only 40 is new.
-      yield* applySkipping(store, write(Monoid.sum, r, "shard-0", 2, [20, 30, 40]), at0(3))
-      // Another shard has its own watermark: its sequence 1 counts.
-      yield* applyOk(store, [write(Monoid.sum, r, "shard-1", 1, [5])])
-      expect(yield* store.getMany(Monoid.sum, [r])).toEqual([Option.some(105)])
+      yield* sumRedeliveries(yield* DynamoStore.make({ table }), r)
       const item = yield* rawItem(r)
       expect(item?.["wm:shard-0"]?.S).toBe(`056${seq(4)}0000000000`)
       expect(item?.["wm:shard-1"]?.S).toBe(`056${seq(1)}0000000000`)
       expect(item?.expiresAt).toBeUndefined()
     }))
 
-  it.effect("hll: merges sketches by compare-and-set; a redelivery is a no-op", () =>
+  it.effect("hll: a redelivery writes nothing: two compare-and-set writes, version 2", () =>
     Effect.gen(function*() {
-      const store = yield* DynamoStore.make({ table })
-      const hll = Monoid.hll(12)
       const r = ref("buyers")
-      const users = (from: number, n: number) => Array.from({ length: n }, (_, i) => hll.of(`user-${from + i}`))
-      yield* applyOk(store, [write(hll, r, "shard-0", 1, users(0, 300))])
-      yield* applySkipping(store, write(hll, r, "shard-0", 1, users(0, 300)), at0(300))
-      yield* applyOk(store, [write(hll, r, "shard-1", 1, users(200, 300))])
-      const stored = yield* store.getMany(hll, [r])
-      expect(Option.isSome(stored[0]!)).toBe(true)
-      expect(hll.equals(Option.getOrThrow(stored[0]!), hll.combineAll(users(0, 500)))).toBe(true)
+      yield* hllRedelivery(yield* DynamoStore.make({ table }), r)
       const item = yield* rawItem(r)
       expect(item?.ver?.N).toBe("2")
     }))

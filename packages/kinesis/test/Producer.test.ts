@@ -441,6 +441,10 @@ const memoryKinesis = (shardCount: number) => {
 const timedProducer = (options: Omit<Producer.Options, "streamName">, kinesis: KinesisApi) =>
   Producer.make({ streamName: "s", closeTimeout: 0, ...options }).pipe(Effect.provideService(Kinesis, kinesis))
 
+/** After each step of the test clock, how many records the in-memory Kinesis holds. */
+const writtenAfter = (memory: ReturnType<typeof memoryKinesis>, steps: ReadonlyArray<readonly [Duration.DurationInput, number]>) =>
+  Effect.forEach(steps, ([step, count]) => Effect.map(TestClock.adjust(step), () => expect(memory.written.length).toBe(count)), { discard: true })
+
 describe("Producer timing on the TestClock", () => {
   it.scoped("sends a partial batch after the linger, a full one at once", () =>
     Effect.gen(function*() {
@@ -552,10 +556,7 @@ describe("Producer timing on the TestClock", () => {
       yield* Effect.fork(producer.offerAll(Array.from({ length: 20 }, (_, i) => ({ partitionKey: String.fromCharCode(97 + i), data: new Uint8Array(999) }))))
       yield* settle
       expect(memory.written.length).toBe(10)
-      yield* TestClock.adjust("500 millis")
-      expect(memory.written.length).toBe(15)
-      yield* TestClock.adjust("500 millis")
-      expect(memory.written.length).toBe(20)
+      yield* writtenAfter(memory, [["500 millis", 15], ["500 millis", 20]])
     }))
 
   it.scoped("keeps to an overall rate limit such as 60/m", () =>
@@ -568,14 +569,7 @@ describe("Producer timing on the TestClock", () => {
       yield* Effect.fork(producer.offerAll(numbered(200, 1)))
       yield* settle
       expect(memory.written.length).toBe(60)
-      yield* TestClock.adjust("999 millis")
-      expect(memory.written.length).toBe(60)
-      yield* TestClock.adjust("1 millis")
-      expect(memory.written.length).toBe(61)
-      yield* TestClock.adjust("59 seconds")
-      expect(memory.written.length).toBe(120)
-      yield* TestClock.adjust("80 seconds")
-      expect(memory.written.length).toBe(200)
+      yield* writtenAfter(memory, [["999 millis", 60], ["1 millis", 61], ["59 seconds", 120], ["80 seconds", 200]])
     }))
 
   it.scoped("on close, gives what is not written by the deadline to the failure sink", () =>

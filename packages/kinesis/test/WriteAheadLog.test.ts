@@ -55,6 +55,10 @@ const offerWhileDown = (stream: string, directory: string, rs: ReturnType<typeof
     })
   )
 
+/** A producer opened again on the log in `directory`: it sends what it finds there, flushes and closes. */
+const reopened = (streamName: string, directory: string) =>
+  Effect.scoped(Effect.flatMap(Producer.make({ streamName, retry: quickRetry, writeAheadLog: { directory }, ...unpaced }), (producer) => producer.flush))
+
 describe("Producer with a write-ahead log", () => {
   // Live: retries wait real milliseconds.
   it.scopedLive("after a stop sends again only what Kinesis had not acknowledged, acknowledgements and records sharing segments", () =>
@@ -85,10 +89,7 @@ describe("Producer with a write-ahead log", () => {
         }
       }))
       expect(segments(dir).length).toBe(1)
-      yield* Effect.scoped(Effect.gen(function*() {
-        const producer = yield* Producer.make({ streamName: "mixed", retry: quickRetry, writeAheadLog: { directory: dir }, ...unpaced })
-        yield* producer.flush
-      }))
+      yield* reopened("mixed", dir)
       // Each exactly once: the acknowledged ones were not sent again.
       expect(yield* dataIn("mixed")).toEqual([...written, ...kept].map((r) => decoder.decode(r.data)).sort())
     }).pipe(Effect.provide(KinesisLocal)))
@@ -102,10 +103,7 @@ describe("Producer with a write-ahead log", () => {
       expect(yield* dataIn("again")).toEqual([])
       expect(segments(dir).length).toBeGreaterThan(0)
 
-      yield* Effect.scoped(Effect.gen(function*() {
-        const producer = yield* Producer.make({ streamName: "again", retry: quickRetry, writeAheadLog: { directory: dir }, ...unpaced })
-        yield* producer.flush
-      }))
+      yield* reopened("again", dir)
       expect(yield* dataIn("again")).toEqual(taken.map((r) => decoder.decode(r.data)).sort())
       // All acknowledged: a clean close leaves no segment behind.
       expect(segments(dir)).toEqual([])
@@ -146,10 +144,7 @@ describe("Producer with a write-ahead log", () => {
       const buf = fs.readFileSync(file)
       buf[buf.length - 1] ^= 0xff
       fs.writeFileSync(file, buf)
-      yield* Effect.scoped(Effect.gen(function*() {
-        const producer = yield* Producer.make({ streamName: "crc", retry: quickRetry, writeAheadLog: { directory: dir }, ...unpaced })
-        yield* producer.flush
-      }))
+      yield* reopened("crc", dir)
       expect(yield* dataIn("crc")).toEqual(["first-0", "first-1", "first-2", "second-0", "second-1"])
     }).pipe(Effect.provide(KinesisLocal)))
 

@@ -1,4 +1,4 @@
-import { type Config, type ConfigError, Effect, Layer } from "effect"
+import { Effect } from "effect"
 import type * as LeaseTable from "@eddy/core/LeaseTable"
 import { LeaseStoreError } from "@eddy/core/LeaseTable"
 import * as Leases from "@eddy/core/Leases"
@@ -131,12 +131,13 @@ export interface Options extends Leases.Options {
   readonly namespace: string
 }
 
+const backend = Leases.on((options: Options) => makeTable(options.namespace))
+
 /** The lease service on Redis. */
-export const make = (options: Options) => Effect.flatMap(makeTable(options.namespace), (table) => Leases.make(table, options))
+export const make = backend.make
 
 /** `make` as a layer; needs a `RedisClient`. */
-export const layer = (options: Options): Layer.Layer<Leases.Leases, never, RedisClient> => Layer.effect(Leases.Leases, make(options))
+export const layer = backend.layer
 
 /** `layer` with its options from `config`. */
-export const layerConfig = (config: Config.Config<Options>): Layer.Layer<Leases.Leases, ConfigError.ConfigError, RedisClient> =>
-  Layer.effect(Leases.Leases, Effect.flatMap(config, make))
+export const layerConfig = backend.layerConfig

@@ -8,14 +8,8 @@
 import { describe, expect, it } from "@effect/vitest"
 import { sampleOrders } from "@eddy/commerce/CommerceArbitrary"
 import { CommerceEvent } from "@eddy/commerce/CommerceEvent"
-import * as DeadLetter from "@eddy/core/DeadLetter"
 import * as Leases from "@eddy/core/Leases"
 import type * as Pipeline from "@eddy/core/Pipeline"
-import * as Store from "@eddy/core/Store"
-import * as DynamoClient from "@eddy/dynamodb/DynamoClient"
-import * as DynamoDeduper from "@eddy/dynamodb/DynamoDeduper"
-import * as DynamoLeases from "@eddy/dynamodb/DynamoLeases"
-import * as DynamoStore from "@eddy/dynamodb/DynamoStore"
 import * as Kinesis from "@eddy/kinesis/Kinesis"
 import * as Msgpack from "@eddy/kinesis/Msgpack"
 import * as Netstring from "@eddy/kinesis/Netstring"
@@ -33,29 +27,13 @@ const orders = (count: number) => sampleOrders(count, { products: 20, customers:
 const utf8 = new TextEncoder()
 
 /** The store (behind `faults`), deduper and lease table on the local DynamoDB; dead letters in memory. */
-const dynamoState = (faults: Faults.FaultPlan) =>
-  Effect.gen(function*() {
-    yield* F.ensureTables
-    const store = yield* DynamoStore.make({ table: F.tables.aggregate })
-    const leases = yield* DynamoLeases.make({ tableName: F.tables.leases, failoverTime: "10 seconds" })
-    const deadLetters = yield* Layer.build(DeadLetter.layerMemory)
-    const client = Layer.succeed(DynamoClient.DynamoClient, yield* DynamoClient.DynamoClient)
-    const layer = Layer.mergeAll(
-      Faults.store(faults).pipe(Layer.provide(Layer.succeed(Store.Store, store))),
-      DynamoDeduper.layer({ table: F.tables.dedup, namespace: F.dedupNamespace }).pipe(Layer.provide(client)),
-      Layer.succeedContext(deadLetters)
-    )
-    const deadLettered = Effect.provide(Effect.flatMap(DeadLetter.MemoryDeadLetters, (m) => m.entries), Layer.succeedContext(deadLetters))
-    return { store, leases, layer, deadLettered }
-  })
+const dynamoState = (faults: Faults.FaultPlan) => F.dynamoState("10 seconds", (store) => Faults.store(faults).pipe(Layer.provide(store)))
 
-const clientsOf = (endpoints: F.Endpoints) => Layer.merge(Kinesis.layer({ endpoint: endpoints.kinesis }), DynamoClient.layer({ endpoint: endpoints.dynamo }))
 
 describe("aggregation through the drivers", () => {
   it.scopedLive("service: NDJSON aggregates from the producer are applied exactly, a bad line dead-lettered at its position, re-reads inside aggregates exact", () =>
     Effect.gen(function*() {
-      const endpoints = yield* F.emulators
-      yield* Effect.gen(function*() {
+      yield* F.onEmulators(() => Effect.gen(function*() {
         // Every third store call fails: shards are re-read from checkpoints inside aggregates.
         const { deadLettered, layer, leases, store } = yield* dynamoState((call) => (call % 3 === 1 ? { _tag: "Fail" } : undefined))
         yield* F.createStream(F.streamName, 2)
@@ -104,13 +82,12 @@ describe("aggregation through the drivers", () => {
         const dead = yield* deadLettered
         expect(dead.map((d) => positionOf(d)).sort()).toEqual([...badAt].sort())
         expect(dead.every((d) => d.error === "NotJsonError")).toBe(true)
-      }).pipe(Effect.provide(clientsOf(endpoints)))
+      }))
     }))
 
   it.scopedLive("Lambda: MessagePack netstring aggregates decoded with Msgpack.decoder, a bad value dead-lettered at its position, a redelivery inside an aggregate exact", () =>
     Effect.gen(function*() {
-      const endpoints = yield* F.emulators
-      yield* Effect.gen(function*() {
+      yield* F.onEmulators(() => Effect.gen(function*() {
         // The third store call fails once: the aggregate it falls in is redelivered.
         const { deadLettered, layer, store } = yield* dynamoState((call) => (call === 2 ? { _tag: "Fail" } : undefined))
         const source: Pipeline.EventSource<CommerceEvent> = { ...(pipelines[0]!.source as Pipeline.EventSource<CommerceEvent>), decoder: Msgpack.decoder(CommerceEvent) }
@@ -136,6 +113,6 @@ describe("aggregation through the drivers", () => {
         expect(again).toEqual({ batchItemFailures: [] })
         expect(yield* mismatches(store, expectedItems(events))).toEqual([])
         expect(yield* deadLettered).toHaveLength(1)
-      }).pipe(Effect.provide(clientsOf(endpoints)))
+      }))
     }))
 })

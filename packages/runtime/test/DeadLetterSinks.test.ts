@@ -46,6 +46,24 @@ const sdkError = (name: string, status: number) => Object.assign(new Error(name)
 const bodies = (calls: ReadonlyArray<SendMessageBatchRequest>) => calls.flatMap((c) => c.Entries!.map((e) => JSON.parse(e.MessageBody!)))
 const queueUrl = "https://sqs.eu-west-1.amazonaws.com/123456789012/orders-dlq"
 
+/** A client on a fresh Kinesis emulator, with a one-shard stream `streamName` on it. */
+const oneShardStream = (streamName: string) =>
+  Effect.gen(function*() {
+    const { endpoint } = yield* Kinesalite.start()
+    const kinesis = yield* Kinesis.make({ endpoint })
+    yield* kinesis.createStream({ StreamName: streamName, ShardCount: 1 })
+    return kinesis
+  })
+
+/** The records of the one shard of `streamName`, from its start. */
+const recordsIn = (kinesis: Kinesis.KinesisApi, streamName: string) =>
+  Effect.gen(function*() {
+    const { Shards } = yield* kinesis.listShards({ StreamName: streamName })
+    const { ShardIterator } = yield* kinesis.getShardIterator({ StreamName: streamName, ShardId: Shards![0]!.ShardId!, ShardIteratorType: "TRIM_HORIZON" })
+    const { Records } = yield* kinesis.getRecords({ ShardIterator: ShardIterator! })
+    return Records ?? []
+  })
+
 describe("DeadLetterSinks", () => {
   it.effect("SQS: sends batches of at most 10 entries, each message the entry as JSON with its payload in base64", () =>
     Effect.gen(function*() {
@@ -144,17 +162,13 @@ describe("DeadLetterSinks", () => {
 
   it.scopedLive("Kinesis: puts each entry as a JSON record under its original partition key", () =>
     Effect.gen(function*() {
-      const { endpoint } = yield* Kinesalite.start()
-      const kinesis = yield* Kinesis.make({ endpoint })
-      yield* kinesis.createStream({ StreamName: "dead-letters", ShardCount: 1 })
+      const kinesis = yield* oneShardStream("dead-letters")
       const sink = yield* DeadLetterSinks.makeKinesis({ streamName: "dead-letters" }).pipe(Effect.provideService(Kinesis.Kinesis, kinesis))
       const entries = [entry(0), entry(1, 2_000_000), entry(2)]
       yield* sink.send(entries)
-      const { Shards } = yield* kinesis.listShards({ StreamName: "dead-letters" })
-      const { ShardIterator } = yield* kinesis.getShardIterator({ StreamName: "dead-letters", ShardId: Shards![0]!.ShardId!, ShardIteratorType: "TRIM_HORIZON" })
-      const { Records } = yield* kinesis.getRecords({ ShardIterator: ShardIterator! })
+      const records = yield* recordsIn(kinesis, "dead-letters")
       // Order holds per partition key only: the producer paces the 1 MiB record behind the shard's byte budget.
-      const byKey = new Map(Records!.map((r) => [r.PartitionKey!, r]))
+      const byKey = new Map(records.map((r) => [r.PartitionKey!, r]))
       expect([...byKey.keys()].sort()).toEqual(["o-0", "o-1", "o-2"])
       const read = (key: string) => JSON.parse(Buffer.from(byKey.get(key)!.Data!).toString("utf8"))
       expect(read("o-0").payload).toBe(Buffer.from(entries[0]!.payload).toString("base64"))
@@ -164,9 +178,7 @@ describe("DeadLetterSinks", () => {
 
   it.scopedLive("Kinesis: the producer retries the records Kinesis rejected; a failed send repeats none of what went out", () =>
     Effect.gen(function*() {
-      const { endpoint } = yield* Kinesalite.start()
-      const real = yield* Kinesis.make({ endpoint })
-      yield* real.createStream({ StreamName: "retried-letters", ShardCount: 1 })
+      const real = yield* oneShardStream("retried-letters")
       // o-1 is rejected on the first PutRecords only; o-3 on every call, so its retries run out.
       const { faults, kinesis } = yield* KinesisFaults.make(real, {
         rejectRecords: {
@@ -188,24 +200,18 @@ describe("DeadLetterSinks", () => {
       yield* sink.send(entries).pipe(Effect.either)
       yield* healed.send([entries[3]!])
       expect((yield* faults.counts).calls.putRecords).toBe(before + 3)
-      const { Shards } = yield* real.listShards({ StreamName: "retried-letters" })
-      const { ShardIterator } = yield* real.getShardIterator({ StreamName: "retried-letters", ShardId: Shards![0]!.ShardId!, ShardIteratorType: "TRIM_HORIZON" })
-      const { Records } = yield* real.getRecords({ ShardIterator: ShardIterator! })
-      expect(Records!.map((r) => r.PartitionKey)).toEqual(["o-0", "o-2", "o-1", "o-3"])
+      const records = yield* recordsIn(real, "retried-letters")
+      expect(records.map((r) => r.PartitionKey)).toEqual(["o-0", "o-2", "o-1", "o-3"])
     }))
 
   it.scopedLive("Kinesis: an entry whose partition key Kinesis would refuse goes under its shard id", () =>
     Effect.gen(function*() {
-      const { endpoint } = yield* Kinesalite.start()
-      const kinesis = yield* Kinesis.make({ endpoint })
-      yield* kinesis.createStream({ StreamName: "keyless-letters", ShardCount: 1 })
+      const kinesis = yield* oneShardStream("keyless-letters")
       const sink = yield* DeadLetterSinks.makeKinesis({ streamName: "keyless-letters" }).pipe(Effect.provideService(Kinesis.Kinesis, kinesis))
       yield* sink.send([{ ...entry(0), partitionKey: "" }, { ...entry(1), partitionKey: "o-\uD800" }])
-      const { Shards } = yield* kinesis.listShards({ StreamName: "keyless-letters" })
-      const { ShardIterator } = yield* kinesis.getShardIterator({ StreamName: "keyless-letters", ShardId: Shards![0]!.ShardId!, ShardIteratorType: "TRIM_HORIZON" })
-      const { Records } = yield* kinesis.getRecords({ ShardIterator: ShardIterator! })
-      expect(Records!.map((r) => r.PartitionKey)).toEqual(["shardId-000000000003", "shardId-000000000003"])
-      expect(Records!.map((r) => JSON.parse(Buffer.from(r.Data!).toString("utf8")).partitionKey)).toEqual(["", "o-\uD800"])
+      const records = yield* recordsIn(kinesis, "keyless-letters")
+      expect(records.map((r) => r.PartitionKey)).toEqual(["shardId-000000000003", "shardId-000000000003"])
+      expect(records.map((r) => JSON.parse(Buffer.from(r.Data!).toString("utf8")).partitionKey)).toEqual(["", "o-\uD800"])
     }))
 
   it.effect("stdout: one JSON line per entry with the payload's size and sha-256, never the payload itself", () =>

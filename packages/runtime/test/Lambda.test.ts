@@ -17,6 +17,16 @@ const quietMetrics = (lines: Array<string> = []) => Layer.succeed(Emf.Writer, { 
 const orders = (count: number, offset = 0) => sampleOrders(count, { offset, products: 40, customers: 100 })
 const wrongSums = utf8.encode(JSON.stringify({ ...orders(1, 9_000)[0]!, eventId: "evt-bad-sums", order: { ...orders(1, 9_000)[0]!.order, total: 1 } }))
 
+/** A strict-order handler on memory services, and the records of twelve orders with a poison one at index 6. */
+const strictOrderBatch = (chunkSize: number) => {
+  const services = memoryServices()
+  const handler = Lambda.handler({ pipelines, layer: Layer.merge(services.layer, quietMetrics()), retry, strictOrder: true, chunkSize })
+  const events = orders(12)
+  const datas = events.map(encode)
+  datas.splice(6, 0, wrongSums)
+  return { events, handler, records: shardRecords(datas), services }
+}
+
 describe("Lambda.handler", () => {
   it("applies a clean batch, dead-letters poison with its position and source, and reports no failure", async () => {
     const services = memoryServices()
@@ -66,12 +76,7 @@ describe("Lambda.handler", () => {
   })
 
   it("in strict-order mode fails the batch at the first poison record instead of dead-lettering it", async () => {
-    const services = memoryServices()
-    const handler = Lambda.handler({ pipelines, layer: Layer.merge(services.layer, quietMetrics()), retry, strictOrder: true, chunkSize: 4 })
-    const events = orders(12)
-    const datas = events.map(encode)
-    datas.splice(6, 0, wrongSums)
-    const records = shardRecords(datas)
+    const { events, handler, records, services } = strictOrderBatch(4)
     expect(await handler(eventOf(records), EventSourceMapping.context())).toEqual({ batchItemFailures: [{ itemIdentifier: records[6]!.sequenceNumber }] })
     expect(services.deadLetters).toEqual([])
     // Redelivered, it blocks again: the shard stays at the poison record.
@@ -82,12 +87,7 @@ describe("Lambda.handler", () => {
   })
 
   it("in strict-order mode writes nothing after the poison in its shard, so the fixed record is applied on redelivery", async () => {
-    const services = memoryServices()
-    const handler = Lambda.handler({ pipelines, layer: Layer.merge(services.layer, quietMetrics()), retry, strictOrder: true, chunkSize: 20 })
-    const events = orders(12)
-    const datas = events.map(encode)
-    datas.splice(6, 0, wrongSums)
-    const records = shardRecords(datas)
+    const { events, handler, records, services } = strictOrderBatch(20)
     // The poison and the records after it share a chunk.
     expect(await handler(eventOf(records), EventSourceMapping.context())).toEqual({ batchItemFailures: [{ itemIdentifier: records[6]!.sequenceNumber }] })
     // Fixed at its position: every event after it shares a daily status count with it, and no watermark moved past it.

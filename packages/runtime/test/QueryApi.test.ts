@@ -8,7 +8,6 @@
 import { describe, expect, it } from "@effect/vitest"
 import * as DeadLetter from "@eddy/core/DeadLetter"
 import * as Leases from "@eddy/core/Leases"
-import * as DynamoClient from "@eddy/dynamodb/DynamoClient"
 import * as DynamoDeduper from "@eddy/dynamodb/DynamoDeduper"
 import * as DynamoLeases from "@eddy/dynamodb/DynamoLeases"
 import * as DynamoStore from "@eddy/dynamodb/DynamoStore"
@@ -41,9 +40,7 @@ const getJson = (url: string): Effect.Effect<{ readonly status: number; readonly
 describe("QueryApi", () => {
   it.scopedLive("answers range queries over the stored aggregates, paged, with an OpenAPI document", () =>
     Effect.gen(function*() {
-      const endpoints = yield* F.emulators
-      const clients = Layer.merge(Kinesis.layer({ endpoint: endpoints.kinesis }), DynamoClient.layer({ endpoint: endpoints.dynamo }))
-      yield* Effect.gen(function*() {
+      yield* F.onEmulators((clients) => Effect.gen(function*() {
         yield* F.ensureTables
         yield* F.createStream(F.streamName, 2)
         const { events, records } = F.traffic(120)
@@ -123,6 +120,6 @@ describe("QueryApi", () => {
         // The endpoint's own paths still answer.
         expect((yield* getJson(url("/healthz"))).status).toBe(200)
         yield* worker.stop
-      }).pipe(Effect.provide(clients))
+      }))
     }), 120_000)
 })

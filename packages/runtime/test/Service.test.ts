@@ -15,7 +15,6 @@ import * as LeaseTableMemory from "@eddy/core/LeaseTableMemory"
 import * as Processor from "@eddy/core/Processor"
 import { comparePosition, type Position, positionId } from "@eddy/core/SourceRecord"
 import * as Store from "@eddy/core/Store"
-import * as DynamoClient from "@eddy/dynamodb/DynamoClient"
 import * as DynamoDeduper from "@eddy/dynamodb/DynamoDeduper"
 import * as DynamoLeases from "@eddy/dynamodb/DynamoLeases"
 import * as DynamoStore from "@eddy/dynamodb/DynamoStore"
@@ -30,7 +29,7 @@ import * as Service from "../src/Service"
 import { encode, expectedItems, memoryServices, mismatches, pipelines } from "./LambdaFixtures"
 import * as F from "./fixtures/ServiceFixtures"
 
-/** Short intervals keep the file quick; the pacing itself is the consumer's, tested there. */
+/** Every batch observed as it lands, on the quick reads of the fixtures. */
 const base = {
   pipelines,
   streams: [{ name: F.streamName }],
@@ -39,12 +38,7 @@ const base = {
   flushRecords: 1,
   checkpointInterval: Duration.zero,
   checkpointRecords: 1,
-  port: 0,
-  readLimit: 25,
-  pollInterval: Duration.millis(10),
-  discoveryInterval: Duration.millis(200),
-  gracePeriod: Duration.seconds(10),
-  read: { maxIdleInterval: Duration.millis(50), retry: Schedule.spaced("10 millis").pipe(Schedule.intersect(Schedule.recurs(50))) },
+  ...F.quickReads,
   rereadBackoff: Schedule.spaced("20 millis").pipe(Schedule.intersect(Schedule.recurs(200)))
 }
 
@@ -183,9 +177,7 @@ describe("Service", () => {
 
   it.scopedLive("follows a split and a merge made during consumption: children after their parents, every record once", () =>
     Effect.gen(function*() {
-      const endpoints = yield* F.emulators
-      const clients = Layer.merge(Kinesis.layer({ endpoint: endpoints.kinesis }), DynamoClient.layer({ endpoint: endpoints.dynamo }))
-      yield* Effect.gen(function*() {
+      yield* F.onEmulators((clients) => Effect.gen(function*() {
         yield* F.ensureTables
         yield* F.createStream(F.streamName, 2)
         const journal = F.journal()
@@ -241,7 +233,7 @@ describe("Service", () => {
         const ended = journal.events.filter((e) => e._tag === "Checkpoint" && Leases.isShardEnd(e.position)).map((e) => e.shardId).sort()
         expect(ended).toEqual([first!.shardId, second!.shardId, upper.shardId].sort())
         expect(yield* mismatches(store, expectedItems(producer.events))).toEqual([])
-      }).pipe(Effect.provide(clients))
+      }))
     }))
 
   it.scopedLive("stops a shard without checkpointing when its checkpoint is refused because another worker took the lease", () =>
@@ -461,18 +453,13 @@ describe("shard worker re-reads (on the TestClock)", () => {
       const settle = Effect.repeatN(Effect.yieldNow(), 20)
       yield* settle
       expect(calls).toBe(1)
-      yield* TestClock.adjust("999 millis")
-      yield* settle
-      expect(calls).toBe(1)
-      yield* TestClock.adjust("1 millis")
-      yield* settle
-      expect(calls).toBe(2)
-      yield* TestClock.adjust("1999 millis")
-      yield* settle
-      expect(calls).toBe(2)
-      yield* TestClock.adjust("1 millis")
-      yield* settle
-      expect(calls).toBe(3)
+      // The re-reads back off 1 s, then 2 s: the calls after each step of the clock.
+      const steps = [["999 millis", 1], ["1 millis", 2], ["1999 millis", 2], ["1 millis", 3]] as const
+      for (const [step, after] of steps) {
+        yield* TestClock.adjust(step)
+        yield* settle
+        expect(calls).toBe(after)
+      }
       // Nothing was checkpointed, every read started over, and after the second re-read the lease was given up.
       expect(yield* Fiber.join(fiber)).toBe("gaveUp")
       expect(reads).toEqual(["TRIM_HORIZON", "TRIM_HORIZON", "TRIM_HORIZON"])

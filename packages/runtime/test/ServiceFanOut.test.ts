@@ -5,13 +5,7 @@
  * and the aggregates are exact.
  */
 import { expect, it } from "@effect/vitest"
-import * as DeadLetter from "@eddy/core/DeadLetter"
 import * as Leases from "@eddy/core/Leases"
-import * as Store from "@eddy/core/Store"
-import * as DynamoClient from "@eddy/dynamodb/DynamoClient"
-import * as DynamoDeduper from "@eddy/dynamodb/DynamoDeduper"
-import * as DynamoLeases from "@eddy/dynamodb/DynamoLeases"
-import * as DynamoStore from "@eddy/dynamodb/DynamoStore"
 import * as FanOut from "@eddy/kinesis/FanOut"
 import * as Kinesis from "@eddy/kinesis/Kinesis"
 import { Dynalite, KinesisLocal } from "@eddy/local"
@@ -25,16 +19,9 @@ it.scopedLive("reads every shard through its stream consumer, worker after worke
     const kinesisLocal = yield* KinesisLocal.start()
     const dynamo = yield* Dynalite.start()
     const fanOut = yield* Layer.build(FanOut.layer({ endpoint: kinesisLocal.endpoint, requestHandler: KinesisLocal.http2Handler() }))
-    const clients = Layer.merge(Kinesis.layer({ endpoint: kinesisLocal.endpoint }), DynamoClient.layer({ endpoint: dynamo.endpoint }))
+    const clients = F.clients({ kinesis: kinesisLocal.endpoint, dynamo: dynamo.endpoint })
     yield* Effect.gen(function*() {
-      yield* F.ensureTables
-      const store = yield* DynamoStore.make({ table: F.tables.aggregate })
-      const leases = yield* DynamoLeases.make({ tableName: F.tables.leases, failoverTime: "3 seconds" })
-      const layer = Layer.mergeAll(
-        Layer.succeed(Store.Store, store),
-        DynamoDeduper.layer({ table: F.tables.dedup, namespace: F.dedupNamespace }),
-        DeadLetter.layerMemory
-      ).pipe(Layer.provide(clients))
+      const { layer, leases, store } = yield* F.dynamoState("3 seconds")
       yield* F.createStream(F.streamName, 2)
       const settings = yield* Service.settingsConfig({}).pipe(
         Effect.withConfigProvider(ConfigProvider.fromMap(new Map([["EDDY_STREAM_NAME", F.streamName], ["EDDY_READ_MODE", "efo"], ["EDDY_CONSUMER_NAME", "analytics"]])))

@@ -12,7 +12,7 @@ import * as Leases from "@eddy/core/Leases"
 import * as Metrics from "@eddy/core/Metrics"
 import * as Store from "@eddy/core/Store"
 import { Kinesis } from "@eddy/kinesis/Kinesis"
-import { Duration, Effect, Layer, Metric, Schedule } from "effect"
+import { Duration, Effect, Layer, Metric } from "effect"
 import * as AppliedOnce from "../src/AppliedOnce"
 import { expectedItems, mismatches, pipelines } from "./LambdaFixtures"
 import * as F from "./fixtures/ServiceFixtures"
@@ -60,12 +60,7 @@ describe("Service restart", () => {
             initialPosition: "TRIM_HORIZON",
             checkpointInterval: Duration.zero,
             checkpointRecords: 1,
-            port: 0,
-            readLimit: 25,
-            pollInterval: Duration.millis(10),
-            discoveryInterval: Duration.millis(200),
-            gracePeriod: Duration.seconds(10),
-            read: { maxIdleInterval: Duration.millis(50), retry: Schedule.spaced("10 millis").pipe(Schedule.intersect(Schedule.recurs(50))) }
+            ...F.quickReads
           })
         const items = expectedItems(events)
         const before = yield* counters

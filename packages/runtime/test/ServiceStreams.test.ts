@@ -6,15 +6,11 @@
  * emulators, through the real SDK clients.
  */
 import { describe, expect, it } from "@effect/vitest"
-import * as DeadLetter from "@eddy/core/DeadLetter"
 import * as Leases from "@eddy/core/Leases"
 import * as LeaseTableMemory from "@eddy/core/LeaseTableMemory"
 import { comparePosition, positionId } from "@eddy/core/SourceRecord"
 import * as Store from "@eddy/core/Store"
 import * as DynamoClient from "@eddy/dynamodb/DynamoClient"
-import * as DynamoDeduper from "@eddy/dynamodb/DynamoDeduper"
-import * as DynamoLeases from "@eddy/dynamodb/DynamoLeases"
-import * as DynamoStore from "@eddy/dynamodb/DynamoStore"
 import * as Kinesis from "@eddy/kinesis/Kinesis"
 import * as StreamId from "@eddy/kinesis/StreamId"
 import { Kinesalite } from "@eddy/local"
@@ -40,35 +36,19 @@ const base = {
 
 const products = "products"
 
-/** The store, deduper and lease table on the local DynamoDB, dead letters in memory. */
-const dynamoState = (clients: Layer.Layer<Kinesis.Kinesis | DynamoClient.DynamoClient>) =>
-  Effect.gen(function*() {
-    yield* F.ensureTables
-    const store = yield* DynamoStore.make({ table: F.tables.aggregate })
-    const leases = yield* DynamoLeases.make({ tableName: F.tables.leases, failoverTime: "3 seconds" })
-    const layer = Layer.mergeAll(
-      Layer.succeed(Store.Store, store),
-      DynamoDeduper.layer({ table: F.tables.dedup, namespace: F.dedupNamespace }),
-      DeadLetter.layerMemory
-    ).pipe(Layer.provide(clients))
-    return { store, leases, layer }
-  })
-
 const orders = (count: number, offset = 0) => sampleOrders(count, { offset, products: 20, customers: 50, intervalMillis: 60_000 })
 const orderRecords = (count: number, offset = 0) => orders(count, offset).map((e) => ({ PartitionKey: e.order.id, Data: encode(e) }))
 
-type DynamoState = Effect.Effect.Success<ReturnType<typeof dynamoState>>
+type DynamoState = Effect.Effect.Success<ReturnType<typeof F.dynamoState>>
 
 /** Runs `body` against the emulators with the DynamoDB state built, and the Kinesis client it shares with the services. */
 const onDynamo = <A, E>(body: (state: DynamoState & { readonly kinesis: Layer.Layer<Kinesis.Kinesis> }) => Effect.Effect<A, E, Kinesis.Kinesis | DynamoClient.DynamoClient | Scope.Scope>) =>
-  Effect.gen(function*() {
-    const endpoints = yield* F.emulators
-    const clients = Layer.merge(Kinesis.layer({ endpoint: endpoints.kinesis }), DynamoClient.layer({ endpoint: endpoints.dynamo }))
-    return yield* Effect.gen(function*() {
-      const state = yield* dynamoState(clients)
+  F.onEmulators(() =>
+    Effect.gen(function*() {
+      const state = yield* F.dynamoState("3 seconds")
       return yield* body({ ...state, kinesis: Layer.succeed(Kinesis.Kinesis, yield* Kinesis.Kinesis) })
-    }).pipe(Effect.provide(clients))
-  })
+    })
+  )
 
 /** The orders stream and the products stream, with `count` events put on each. */
 const twoStreams = (shards: { readonly orders: number; readonly products: number }, count: number) =>

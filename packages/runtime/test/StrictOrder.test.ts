@@ -9,15 +9,10 @@
 import { describe, expect, it } from "@effect/vitest"
 import { sampleOrders } from "@eddy/commerce/CommerceArbitrary"
 import type { CommerceEvent } from "@eddy/commerce/CommerceEvent"
-import * as DeadLetter from "@eddy/core/DeadLetter"
 import * as Leases from "@eddy/core/Leases"
 import * as Monoid from "@eddy/core/Monoid"
 import * as Pipeline from "@eddy/core/Pipeline"
 import * as Store from "@eddy/core/Store"
-import * as DynamoClient from "@eddy/dynamodb/DynamoClient"
-import * as DynamoDeduper from "@eddy/dynamodb/DynamoDeduper"
-import * as DynamoLeases from "@eddy/dynamodb/DynamoLeases"
-import * as DynamoStore from "@eddy/dynamodb/DynamoStore"
 import * as Kinesis from "@eddy/kinesis/Kinesis"
 import * as EventSourceMapping from "@eddy/testing/EventSourceMapping"
 import { Duration, Effect, Layer, Metric, Option, Schedule } from "effect"
@@ -50,20 +45,7 @@ const priced = (store: Store.Store["Type"]) =>
   Effect.map(store.getMany(Monoid.sum, [{ pipeline: "orders_priced", key: "all", bucket: "all" }]), ([v]) => Option.match(v!, { onNone: () => 0, onSome: (s) => s }))
 
 /** The store, deduper and lease table on the local DynamoDB; dead letters in memory. */
-const dynamoState = Effect.gen(function*() {
-  yield* F.ensureTables
-  const store = yield* DynamoStore.make({ table: F.tables.aggregate })
-  const leases = yield* DynamoLeases.make({ tableName: F.tables.leases, failoverTime: "10 seconds" })
-  const deadLetters = yield* Layer.build(DeadLetter.layerMemory)
-  const client = yield* DynamoClient.DynamoClient
-  const layer = Layer.mergeAll(
-    Layer.succeed(Store.Store, store),
-    DynamoDeduper.layer({ table: F.tables.dedup, namespace: F.dedupNamespace }).pipe(Layer.provide(Layer.succeed(DynamoClient.DynamoClient, client))),
-    Layer.succeedContext(deadLetters)
-  )
-  const deadLettered = Effect.provide(Effect.flatMap(DeadLetter.MemoryDeadLetters, (m) => m.entries), Layer.succeedContext(deadLetters))
-  return { store, leases, layer, deadLettered }
-})
+const dynamoState = F.dynamoState("10 seconds")
 
 const halted = Effect.map(Metric.value(Service.metrics.shardsHalted), (s) => s.value)
 const rereads = Effect.map(Metric.value(Service.metrics.rereads), (s) => s.count)
@@ -71,9 +53,7 @@ const rereads = Effect.map(Metric.value(Service.metrics.rereads), (s) => s.count
 describe("strict order", () => {
   it.scopedLive("service: halts the shard at the event a pipeline throws on, writes and checkpoints nothing after it, alarms, and resumes once fixed", () =>
     Effect.gen(function*() {
-      const endpoints = yield* F.emulators
-      const clients = Layer.merge(Kinesis.layer({ endpoint: endpoints.kinesis }), DynamoClient.layer({ endpoint: endpoints.dynamo }))
-      yield* Effect.gen(function*() {
+      yield* F.onEmulators(() => Effect.gen(function*() {
         const { deadLettered, layer, leases, store } = yield* dynamoState
         yield* F.createStream(F.streamName, 1)
         const events = orders(12)
@@ -128,14 +108,12 @@ describe("strict order", () => {
         yield* F.until(Effect.map(worker.service.status, (s) => s.ready), "the worker is ready again")
         expect(yield* halted).toBe(0)
         yield* worker.stop
-      }).pipe(Effect.provide(clients))
+      }))
     }))
 
   it.scopedLive("Lambda: blocks at the event a pipeline throws on, writes nothing after it in its chunk, and the fixed redelivery is exact", () =>
     Effect.gen(function*() {
-      const endpoints = yield* F.emulators
-      const clients = Layer.merge(Kinesis.layer({ endpoint: endpoints.kinesis }), DynamoClient.layer({ endpoint: endpoints.dynamo }))
-      yield* Effect.gen(function*() {
+      yield* F.onEmulators(() => Effect.gen(function*() {
         const { deadLettered, layer, store } = yield* dynamoState
         const events = orders(12)
         const fault = { on: true }
@@ -159,7 +137,7 @@ describe("strict order", () => {
         expect(yield* mismatches(store, expectedItems(events))).toEqual([])
         expect(yield* priced(store)).toBe(12)
         expect(yield* deadLettered).toEqual([])
-      }).pipe(Effect.provide(clients))
+      }))
     }))
 })
 

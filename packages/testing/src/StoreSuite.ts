@@ -48,6 +48,36 @@ export const applySkipping = (store: Store.Service, w: Store.DeltaWrite, waterma
 /** Position `n` of a shard's sequence, sub-record 0. */
 export const at0 = (n: number) => ({ sequenceNumber: seq(n), subSequenceNumber: 0 })
 
+/**
+ * Sums into `r`: a write, its redelivery whole and from its second record
+ * with a new one, and another shard's write; leaves shard-0's watermark at 4
+ * and shard-1's at 1, for backends that look at how they are stored.
+ */
+export const sumRedeliveries = (store: Store.Service, r: Store.ItemRef) =>
+  Effect.gen(function*() {
+    yield* applyOk(store, [write(Monoid.sum, r, "shard-0", 1, [10, 20, 30])])
+    expect(yield* Store.get(Monoid.sum, r).pipe(Effect.provideService(Store.Store, store))).toEqual(Option.some(60))
+    // Redelivered whole: nothing changes, and the store says it had it.
+    yield* applySkipping(store, write(Monoid.sum, r, "shard-0", 1, [10, 20, 30]), at0(3))
+    // Redelivered from sequence 2 with a new record 4: only 40 is new.
+    yield* applySkipping(store, write(Monoid.sum, r, "shard-0", 2, [20, 30, 40]), at0(3))
+    // Another shard has its own watermark: its sequence 1 counts.
+    yield* applyOk(store, [write(Monoid.sum, r, "shard-1", 1, [5])])
+    expect(yield* store.getMany(Monoid.sum, [r])).toEqual([Option.some(105)])
+  })
+
+/** Merges sketches into `r` from two shards, one write redelivered: two compare-and-set writes land. */
+export const hllRedelivery = (store: Store.Service, r: Store.ItemRef) =>
+  Effect.gen(function*() {
+    const hll = Monoid.hll(12)
+    const users = (from: number, n: number) => Array.from({ length: n }, (_, i) => hll.of(`user-${from + i}`))
+    yield* applyOk(store, [write(hll, r, "shard-0", 1, users(0, 300))])
+    yield* applySkipping(store, write(hll, r, "shard-0", 1, users(0, 300)), at0(300))
+    yield* applyOk(store, [write(hll, r, "shard-1", 1, users(200, 300))])
+    const [stored] = yield* store.getMany(hll, [r])
+    expect(hll.equals(Option.getOrThrow(stored!), hll.combineAll(users(0, 500)))).toBe(true)
+  })
+
 /** The store contract as a `describe` block: call it from a backend's test file. */
 export const storeSuite = (backend: StoreBackend) =>
   describe(`Store contract (${backend.name})`, () => {
@@ -55,19 +85,7 @@ export const storeSuite = (backend: StoreBackend) =>
     const make = () => backend.make({})
 
     it("sum: adds, ignores a redelivered write, applies only the tail of a partial redelivery", () =>
-      Effect.gen(function*() {
-        const store = yield* make()
-        const r = ref("revenue")
-        yield* applyOk(store, [write(Monoid.sum, r, "shard-0", 1, [10, 20, 30])])
-        expect(yield* Store.get(Monoid.sum, r).pipe(Effect.provideService(Store.Store, store))).toEqual(Option.some(60))
-        // Redelivered whole: nothing changes, and the store says it had it.
-        yield* applySkipping(store, write(Monoid.sum, r, "shard-0", 1, [10, 20, 30]), at0(3))
-        // Redelivered from sequence 2 with a new record 4: only 40 is new.
-        yield* applySkipping(store, write(Monoid.sum, r, "shard-0", 2, [20, 30, 40]), at0(3))
-        // Another shard has its own watermark: its sequence 1 counts.
-        yield* applyOk(store, [write(Monoid.sum, r, "shard-1", 1, [5])])
-        expect(yield* store.getMany(Monoid.sum, [r])).toEqual([Option.some(105)])
-      }))
+      Effect.flatMap(make(), (store) => sumRedeliveries(store, ref("revenue"))))
 
     it("sum: exact for safe integers, and two shards of one chunk writing one item both count", () =>
       Effect.gen(function*() {
@@ -111,17 +129,7 @@ export const storeSuite = (backend: StoreBackend) =>
       }))
 
     it("hll: merges sketches by compare-and-set; a redelivery is a no-op", () =>
-      Effect.gen(function*() {
-        const store = yield* make()
-        const hll = Monoid.hll(12)
-        const r = ref("buyers")
-        const users = (from: number, n: number) => Array.from({ length: n }, (_, i) => hll.of(`user-${from + i}`))
-        yield* applyOk(store, [write(hll, r, "shard-0", 1, users(0, 300))])
-        yield* applySkipping(store, write(hll, r, "shard-0", 1, users(0, 300)), at0(300))
-        yield* applyOk(store, [write(hll, r, "shard-1", 1, users(200, 300))])
-        const [stored] = yield* store.getMany(hll, [r])
-        expect(hll.equals(Option.getOrThrow(stored!), hll.combineAll(users(0, 500)))).toBe(true)
-      }))
+      Effect.flatMap(make(), (store) => hllRedelivery(store, ref("buyers"))))
 
     it("topk: a partial redelivery counts only the records after the watermark", () =>
       Effect.gen(function*() {
