@@ -51,7 +51,7 @@ module.exports = {
       name: "no-test-helpers-in-production",
       severity: "error",
       comment: "Libraries do not ship test machinery: it lives in packages/testing.",
-      from: { path: "^packages/(core|aws|commerce|kinesis|dynamodb|redis|runtime)/src/" },
+      from: { path: "^packages/(core|aws|cli|commerce|kinesis|dynamodb|local|redis|runtime)/src/" },
       to: { path: "^packages/testing/|vitest|fast-check" }
     }
   ],

@@ -83,6 +83,9 @@ describe("API documentation", () => {
   it("finds the public modules of the published packages", () => {
     const modules = publicModules()
     expect(modules.map((m) => m.module)).toContain("@eddy/core/Processor")
+    expect(modules.map((m) => m.module)).toContain("@eddy/cli/Cli")
+    // The `eddy` binary's entry is a program, not a module to import.
+    expect(modules.map((m) => m.module)).not.toContain("@eddy/cli/main")
     for (const m of modules) expect(existsSync(m.file), m.file).toBe(true)
   })
 

@@ -101,6 +101,7 @@ describe("the README's TypeScript", () => {
       "src/stores.ts",
       "src/aggregated.ts",
       "src/fanout.ts",
+      "src/shadow.ts",
       "src/producer.ts"
     ])
   })

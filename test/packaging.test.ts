@@ -4,7 +4,8 @@
  * fresh project outside the workspace (test/fixtures/user-project), and
  * there tsc type-checks the project against the published declarations and
  * plain Node, with no TypeScript loader, runs its own page-view pipelines
- * through the Lambda handler and the Processor on in-memory state.
+ * through the Lambda handler and the Processor on in-memory state, and the
+ * installed `eddy` command describes them.
  *
  * Third-party packages come from npm's content-addressed cache under
  * node_modules/.cache when an earlier run downloaded them; the eddy packages
@@ -28,6 +29,7 @@ interface Manifest {
   readonly packageManager?: string
   readonly dependencies?: Record<string, string>
   readonly devDependencies?: Record<string, string>
+  readonly publishConfig?: { readonly bin?: Record<string, string> }
 }
 
 const readJson = <A>(path: string): A => JSON.parse(readFileSync(path, "utf8")) as A
@@ -38,11 +40,15 @@ const libraries = readdirSync(join(root, "packages"))
   .map((dir) => ({ dir: join(root, "packages", dir), manifest: readJson<Manifest>(join(root, "packages", dir, "package.json")) }))
   .filter((p) => p.manifest.private !== true)
 
-/** What a user may import: each package's root and its modules in src/, but not src/internal/. */
+/** Whether a source file is what the published manifest runs as a command (`eddy`): a program, not a module to import. */
+const isBin = (manifest: Manifest, file: string): boolean =>
+  Object.values(manifest.publishConfig?.bin ?? {}).includes(`./dist/${basename(file, ".ts")}.js`)
+
+/** What a user may import: each package's root and its modules in src/, but not src/internal/ nor a command's entry. */
 const publicSpecifiers = libraries.flatMap(({ dir, manifest }) => [
   manifest.name,
   ...readdirSync(join(dir, "src"))
-    .filter((file) => file.endsWith(".ts") && file !== "index.ts")
+    .filter((file) => file.endsWith(".ts") && file !== "index.ts" && !isBin(manifest, file))
     .map((file) => `${manifest.name}/${basename(file, ".ts")}`)
 ])
 
@@ -105,6 +111,26 @@ const loadEveryModule = (): string =>
     `}`,
     `console.log(JSON.stringify(failed))`
   ].join("\n")
+
+/**
+ * In one plain Node process, through the library: a built pipelines module
+ * loads with no TypeScript loader (a probe in TypeScript still fails after
+ * it), and a TypeScript one registers tsx's (the probe loads after it). The
+ * probe has an enum, which tsx compiles and Node's own type stripping refuses.
+ */
+const loadPipelinesModules = `
+import * as PipelinesModule from "@eddy/cli/PipelinesModule"
+import { Effect } from "effect"
+import { writeFileSync } from "node:fs"
+writeFileSync("checks/probe.ts", "enum Probe { A = 1 }\\nexport const probe: number = Probe.A\\n")
+const probe = (query) => import("./checks/probe.ts?" + query).then((m) => m.probe === 1 ? "loaded" : "wrong", (e) => e.code ?? e.message)
+const names = (path) => Effect.runPromise(PipelinesModule.load(path)).then((ps) => ps.map((p) => p.name))
+const built = await names("dist/pageViews.js")
+const beforeSource = await probe("before")
+const source = await names("src/pageViews.ts")
+const afterSource = await probe("after")
+console.log(JSON.stringify({ built, beforeSource, source, afterSource }))
+`
 
 let work: string
 let project: string
@@ -216,6 +242,48 @@ describe("the published packages, installed by a user", () => {
     expect(JSON.parse(out)).toEqual([])
   }, 60_000)
 
+  describe("the eddy command", () => {
+    const env = () => ({ ...cleanEnv(), NO_COLOR: "1" })
+    /** `eddy` as the user runs it: npx finds the installed binary (`--no`: it never fetches one; `--`: the rest is eddy's). */
+    const npxEddy = (args: ReadonlyArray<string>) => run("npx", ["--no", "--", "eddy", ...args], project, env())
+    /** The binary npm linked, run as a script would run it (its `#!` line starts Node), without npx's start-up. */
+    const eddy = (args: ReadonlyArray<string>) => run(join(project, "node_modules", ".bin", "eddy"), args, project, env())
+    const names = ["views_per_page_hourly", "unique_visitors_daily", "top_pages_daily", "longest_view"]
+
+    it("prints its help and the package's version", async () => {
+      const help = await npxEddy(["--help"])
+      expect(help.status, help.stderr).toBe(0)
+      for (const command of ["describe", "query", "tables create", "local up", "redrive"]) expect(help.stdout).toContain(command)
+      const version = await npxEddy(["--version"])
+      expect(version.status, version.stderr).toBe(0)
+      expect(version.stdout.trim()).toBe(readJson<{ version: string }>(join(root, "packages", "cli", "package.json")).version)
+    }, 60_000)
+
+    // dist/pageViews.js is what tsc built from the user's sources in the first test.
+    it.each(["src/pageViews.ts", "dist/pageViews.js"])("describes the user's pipelines from %s", async (module) => {
+      const described = await eddy(["describe", "--pipelines", module, "--aggregate-table", "page-view-aggregates"])
+      expect(described.status, described.stderr).toBe(0)
+      expect(described.stdout).toContain("Pipelines of event source page-views")
+      for (const name of names) expect(described.stdout).toMatch(new RegExp(`^\\s*${name}\\s+page\\.viewed\\s`, "m"))
+      expect(described.stdout).toContain("DynamoDB table page-view-aggregates")
+      expect(described.stderr).toBe("")
+    }, 60_000)
+
+    it("loads a built pipelines module without tsx, a TypeScript one with it", async () => {
+      const out = await step("loading pipelines modules", process.execPath, ["--input-type=module", "-e", loadPipelinesModules], project)
+      const loaded = JSON.parse(out)
+      expect(loaded).toMatchObject({ built: names, source: names, afterSource: "loaded" })
+      expect(loaded.beforeSource).not.toBe("loaded")
+    }, 60_000)
+
+    it("fails a user error with one message and no stack trace", async () => {
+      const missing = await eddy(["describe", "--pipelines", "src/missing.ts"])
+      expect(missing.status).toBe(1)
+      expect(missing.stderr.trim()).toBe("eddy: no pipelines module at src/missing.ts; give --pipelines the path of the module that exports them")
+      expect(missing.stdout).toBe("")
+    }, 60_000)
+  })
+
   it("document the public modules: typedoc builds the API pages without errors", async () => {
     const out = join(work, "api")
     const ran = await apiDocs
@@ -234,8 +302,12 @@ describe("the published packages, installed by a user", () => {
       expect(installed, manifest.name).toMatchObject({ license: "Apache-2.0", engines: { node: expect.any(String) }, repository: expect.anything() })
       expect(typeof installed.description, manifest.name).toBe("string")
       expect(existsSync(join(project, "node_modules", manifest.name, "LICENSE")), manifest.name).toBe(true)
-      // The workspace's source entry points stay in the workspace.
+      // The workspace's source entry points stay in the workspace; a command runs the built JavaScript.
       expect(JSON.stringify(installed.exports), manifest.name).not.toContain("./src/")
+      for (const bin of Object.values((installed.bin ?? {}) as Record<string, string>)) {
+        expect(bin, manifest.name).toMatch(/^(\.\/)?dist\/.+\.js$/)
+        expect(existsSync(join(project, "node_modules", manifest.name, bin)), bin).toBe(true)
+      }
     }
   })
 })

@@ -1,5 +1,6 @@
 #!/usr/bin/env node
-// Runs the CLI under tsx's loader, so `--pipelines` may name a TypeScript module.
+// The workspace's binary: the CLI from its TypeScript sources, under tsx's loader
+// (which then loads a TypeScript `--pipelines` too). The published one is dist/main.js.
 import { register } from "tsx/esm/api"
 
 register()

@@ -1,35 +1,49 @@
 /**
- * The `eddy` command line: `describe`, `query`, `tables create`, `local up`
- * and `redrive`, built with `@effect/cli`. Region, credentials and endpoints
+ * The `eddy` command line: `describe`, `query`, `tables create`, `local up`,
+ * `redrive` and `replay run|compare|switch`, built with `@effect/cli`. Region, credentials and endpoints
  * come from the AWS SDK's own environment (`AWS_REGION`,
  * `AWS_ENDPOINT_URL_DYNAMODB`, `AWS_ENDPOINT_URL_KINESIS`, `AWS_ENDPOINT_URL_SQS`);
  * every eddy option names the variable it falls back to.
  */
 import { Args, Command, Options } from "@effect/cli"
+import * as DeadLetter from "@eddy/core/DeadLetter"
+import type * as Pipeline from "@eddy/core/Pipeline"
+import * as Processor from "@eddy/core/Processor"
 import * as Query from "@eddy/core/Query"
+import * as Store from "@eddy/core/Store"
 import * as DynamoClient from "@eddy/dynamodb/DynamoClient"
 import * as DynamoDeduper from "@eddy/dynamodb/DynamoDeduper"
 import * as DynamoStore from "@eddy/dynamodb/DynamoStore"
+import * as TableAlias from "@eddy/dynamodb/TableAlias"
+import * as Tables from "@eddy/dynamodb/Tables"
 import * as Kinesis from "@eddy/kinesis/Kinesis"
 import * as DeadLetterSinks from "@eddy/runtime/DeadLetterSinks"
-import { Config, Console, Data, Effect, Layer, Option } from "effect"
+import * as PayloadHash from "@eddy/runtime/PayloadHash"
+import { Config, Console, Data, Effect, Either, Layer, Option } from "effect"
 import { randomUUID } from "node:crypto"
-import { writeFileSync } from "node:fs"
+import { readFileSync, writeFileSync } from "node:fs"
+import * as Compare from "./Compare"
 import * as Describe from "./Describe"
 import * as Sources from "./internal/sources"
+import * as Time from "./internal/time"
 import * as LocalUp from "./LocalUp"
 import * as PipelinesModule from "./PipelinesModule"
 import * as QueryTable from "./Query"
 import * as Redrive from "./Redrive"
+import * as Replay from "./Replay"
 import * as TablesCreate from "./TablesCreate"
 
-export const VERSION = "0.1.0"
+/** The version of @eddy/cli, read from its manifest (one level up from both src/ and dist/). */
+export const VERSION: string = (JSON.parse(readFileSync(new URL("../package.json", import.meta.url), "utf8")) as { version: string }).version
 
 /** A usage problem found after parsing (two options that exclude each other): exit code 2. */
 export class UsageError extends Data.TaggedError("UsageError")<{ readonly message: string }> {}
 
-/** Re-driving finished, but some records could not be processed now: exit code 1. */
+/** Re-driving or a replay finished, but some records could not be processed now: exit code 1. */
 export class IncompleteError extends Data.TaggedError("IncompleteError")<{ readonly message: string }> {}
+
+/** `replay compare` found items that are not equal: exit code 1, after the report. */
+export class TablesDifferError extends Data.TaggedError("TablesDifferError")<{ readonly message: string }> {}
 
 // ---------------------------------------------------------------------------
 // Options shared by commands
@@ -78,14 +92,8 @@ const describe = Command.make("describe", {
 // query
 // ---------------------------------------------------------------------------
 
-const datePattern = /^\d{4}-\d{2}-\d{2}$/
-const timePattern = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d{1,3})?)?Z$/
-
 /** `2026-11-21` (the day's start, or its end when `end`) or `2026-11-21T10:00[:00[.000]]Z`, in epoch milliseconds. */
-export const parseTime = (text: string, end: boolean): number | undefined => {
-  const millis = datePattern.test(text) ? Date.parse(`${text}T00:00:00Z`) + (end ? 86_400_000 - 1 : 0) : timePattern.test(text) ? Date.parse(text) : NaN
-  return Number.isNaN(millis) ? undefined : millis
-}
+export const parseTime: (text: string, end: boolean) => number | undefined = Time.parse
 
 const time = (name: string, end: boolean) =>
   Options.text(name).pipe(
@@ -242,15 +250,129 @@ const redrive = Command.make("redrive", {
   ))
 
 // ---------------------------------------------------------------------------
+// replay run | compare | switch
+// ---------------------------------------------------------------------------
+
+const shadowTable = Options.text("shadow-table").pipe(
+  Options.withDescription("The table the replay writes (created like the aggregate table if missing) and compare and switch read."),
+  Options.withPseudoName("TABLE")
+)
+
+/** The replayed pipelines, all written to the shadow table whatever store they name. */
+const chosen = (all: ReadonlyArray<Pipeline.Pipeline>, names: ReadonlyArray<string>) =>
+  Effect.map(
+    names.length === 0 ? Effect.succeed(all) : Effect.forEach(names, (name) => PipelinesModule.named(all, name)),
+    (pipelines) => pipelines.map((p) => ({ ...p, store: Store.Store }))
+  )
+
+const pipelineNames = Options.text("pipeline").pipe(
+  Options.withDescription("A pipeline to replay or compare; repeat for more (default: every pipeline of the module)."),
+  Options.withPseudoName("NAME"),
+  Options.repeated
+)
+
+const replayRun = Command.make("run", {
+  pipelines: pipelinesOption,
+  pipeline: pipelineNames,
+  stream: fromEnv("stream", "The stream to replay (name or ARN).", "EDDY_STREAM_NAME").pipe(Options.withPseudoName("STREAM")),
+  from: Options.text("from").pipe(
+    Options.withDescription("Where to start: TRIM_HORIZON (default), a UTC time (2026-11-21T10:00Z: each shard from the first record that arrived then), or shardId:sequenceNumber (repeat, one per shard; their ancestors are passed over, other shards start at TRIM_HORIZON)."),
+    Options.withPseudoName("POSITION"),
+    Options.repeated,
+    Options.mapEffect((texts) => Either.mapLeft(Replay.parseFrom(texts), Sources.usage))
+  ),
+  until: time("until", false).pipe(Options.withDescription("Leave out records that arrived after TIME (default: when the replay starts, the tip of every shard then).")),
+  shadowTable,
+  dedupTable,
+  dedupNamespace: Options.text("dedup-namespace").pipe(
+    Options.withDescription("Prefix of the replay's event-id claims (kept 30 days; default: the shadow table's name). Give the deployment that will keep the shadow table current the same one."),
+    Options.withPseudoName("NAME"),
+    Options.optional
+  ),
+  readLimit: Options.integer("read-limit").pipe(Options.withDescription("Records per GetRecords call."), Options.withDefault(10_000)),
+  json
+}, (o) =>
+  Effect.gen(function*() {
+    const live = yield* Effect.orElseSucceed(Config.option(Config.nonEmptyString("EDDY_AGGREGATE_TABLE")), Option.none)
+    if (Option.contains(live, o.shadowTable)) return yield* new UsageError({ message: `--shadow-table ${o.shadowTable} is the live aggregate table ($EDDY_AGGREGATE_TABLE); replay into a new table` })
+    const pipelines = yield* chosen(yield* PipelinesModule.load(o.pipelines), o.pipeline)
+    yield* Tables.ensureTable(Tables.aggregateTable(o.shadowTable))
+    const until = Option.getOrElse(o.until, () => Date.now())
+    yield* Console.log(
+      `replaying ${o.stream} (${Replay.describeFrom(o.from)}, until ${new Date(until).toISOString()}) through ${pipelines.map((p) => p.name).join(", ")} into ${o.shadowTable}`
+    )
+    const state = Layer.mergeAll(
+      DynamoStore.layer({ table: o.shadowTable, followAlias: false }),
+      DynamoDeduper.layer({ table: o.dedupTable, namespace: Option.getOrElse(o.dedupNamespace, () => o.shadowTable), retention: "30 days" }),
+      DeadLetter.layerMemory
+    )
+    const processor = Processor.layer({ pipelines, payloadHash: PayloadHash.sha256Hex }).pipe(Layer.provide(state))
+    const report = yield* Replay.run({
+      stream: o.stream,
+      from: o.from,
+      until,
+      read: { limit: o.readLimit },
+      onProgress: (p) => Console.log(Replay.renderProgress(p))
+    }).pipe(Effect.provide(processor))
+    yield* Console.log(o.json ? JSON.stringify({ ...report.totals, millis: report.millis }) : Replay.renderReport(report))
+    for (const reason of report.deadLetterReasons) yield* Console.log(`dead-lettered: ${reason}`)
+    if (report.totals.finished < report.totals.shards) {
+      return yield* new IncompleteError({
+        message: `${report.totals.shards - report.totals.finished} shard(s) stopped at records that could not be written now (${
+          report.shards.flatMap((s) => (s.reason !== undefined ? [`${s.shardId}: ${s.reason}`] : [])).join("; ")
+        }); run the same command again: it goes on where they stopped, exactly once`
+      })
+    }
+  }).pipe(Effect.provide(Layer.merge(dynamoClient, kinesisClient)))).pipe(Command.withDescription(
+    "Recomputes pipelines from the stream (within retention) into a shadow table, exactly once: a run killed and started again counts each event once."
+  ))
+
+const replayCompare = Command.make("compare", { pipelines: pipelinesOption, pipeline: pipelineNames, aggregateTable, shadowTable, json }, (o) =>
+  Effect.gen(function*() {
+    const pipelines = yield* chosen(yield* PipelinesModule.load(o.pipelines), o.pipeline)
+    const comparisons = yield* Compare.compare(o.aggregateTable, o.shadowTable, pipelines)
+    yield* Console.log(o.json ? JSON.stringify(comparisons, null, 2) : Compare.render(o.aggregateTable, o.shadowTable, comparisons).trimEnd())
+    if (!Compare.same(comparisons)) {
+      const n = comparisons.reduce((sum, c) => sum + c.different + c.missing + c.extra, 0)
+      return yield* new TablesDifferError({ message: `${n} item(s) differ between ${o.aggregateTable} and ${o.shadowTable}; check the examples before you switch readers` })
+    }
+  }).pipe(Effect.provide(dynamoClient))).pipe(Command.withDescription(
+    "Compares the pipelines' items of the live and the shadow table: equal, different, missing, only in the shadow, with examples. Exit code 1 when they differ."
+  ))
+
+const replaySwitch = Command.make("switch", {
+  aggregateTable,
+  to: Options.text("to").pipe(
+    Options.withDescription("The table readers of --aggregate-table read from now on (the live table itself switches back). Without it: print where they read."),
+    Options.withPseudoName("TABLE"),
+    Options.optional
+  )
+}, (o) =>
+  Effect.gen(function*() {
+    if (Option.isNone(o.to)) return yield* Console.log(`readers of ${o.aggregateTable} read ${yield* TableAlias.resolve(o.aggregateTable)}`)
+    const s = yield* TableAlias.switchTo(o.aggregateTable, o.to.value)
+    yield* Console.log(`readers of ${s.table} now read ${s.to} (they read ${s.from} before); running services follow within 10 seconds`)
+  }).pipe(Effect.provide(dynamoClient))).pipe(Command.withDescription(
+    "Points the readers of the aggregate table (eddy query, the service's query API) at another table, atomically (a conditional write of an alias item in it)."
+  ))
+
+const replay = Command.make("replay").pipe(
+  Command.withDescription("Recompute pipelines into a shadow table, compare it with the live one, switch readers to it."),
+  Command.withSubcommands([replayRun, replayCompare, replaySwitch])
+)
+
+// ---------------------------------------------------------------------------
 // eddy
 // ---------------------------------------------------------------------------
 
+/** The `eddy` command and its subcommands. */
 export const eddy = Command.make("eddy").pipe(
-  Command.withDescription("Typed Amazon Kinesis pipelines on Effect: describe, query, create tables, run locally, re-drive."),
-  Command.withSubcommands([describe, query, tables, local, redrive])
+  Command.withDescription("Typed Amazon Kinesis pipelines on Effect: describe, query, create tables, run locally, re-drive, replay."),
+  Command.withSubcommands([describe, query, tables, local, redrive, replay])
 )
 
 /** The commands' names, for suggestions. */
-export const commands: ReadonlyArray<string> = ["describe", "query", "tables", "local", "redrive"]
+export const commands: ReadonlyArray<string> = ["describe", "query", "tables", "local", "redrive", "replay"]
 
+/** Runs `eddy` on an argument vector as `process.argv` holds it (node, the script, then the arguments); needs the platform's context. */
 export const run = Command.run(eddy, { name: "eddy", version: VERSION })

@@ -3,6 +3,7 @@ import type * as Pipeline from "@eddy/core/Pipeline"
 import * as Window from "@eddy/core/Window"
 import * as Table from "./internal/table"
 
+/** The tables the pipelines are stored in, as far as the command was told. */
 export interface Stores {
   /** The aggregate table, when configured. */
   readonly aggregate?: string | undefined
@@ -10,18 +11,21 @@ export interface Stores {
   readonly dedup?: string | undefined
 }
 
+/** `eddy describe --json`: the event source, each pipeline and the stores. */
 export interface Description {
   readonly source: string
   readonly pipelines: ReadonlyArray<{ readonly name: string; readonly events: ReadonlyArray<string>; readonly monoid: string; readonly window: string }>
   readonly stores: Stores
 }
 
+/** The description of `pipelines`, which share one event source. */
 export const describe = (pipelines: ReadonlyArray<Pipeline.Pipeline>, stores: Stores): Description => ({
   source: pipelines[0]?.source.name ?? "",
   pipelines: pipelines.map((p) => ({ name: p.name, events: [...p.events].map(String), monoid: p.aggregate.name, window: Window.describe(p.window) })),
   stores
 })
 
+/** The description as `eddy describe` prints it: a table of the pipelines, then the stores. */
 export const render = (d: Description): string =>
   Table.render({
     title: `Pipelines of event source ${d.source}`,

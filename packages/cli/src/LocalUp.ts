@@ -10,6 +10,7 @@ import * as Kinesalite from "@eddy/local/Kinesalite"
 import { Effect, Schedule } from "effect"
 import * as TablesCreate from "./TablesCreate"
 
+/** `eddy local up`'s options: the emulators' ports, the streams and the tables to create. */
 export interface Options {
   readonly kinesisPort: number
   readonly dynamodbPort: number
@@ -20,8 +21,10 @@ export interface Options {
   readonly dedupTable: string
 }
 
+/** The lease table `local up` creates for a stream. */
 export const leaseTableOf = (stream: string): string => `${stream}-leases`
 
+/** The running emulators' endpoints and the tables made on them. */
 export interface Environment {
   readonly kinesisEndpoint: string
   readonly dynamodbEndpoint: string

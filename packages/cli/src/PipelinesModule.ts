@@ -1,7 +1,7 @@
 /**
- * Loading a user's pipelines from a module: a `.ts` source (the `eddy` binary
- * runs under tsx's loader) or a built `.js`, exporting `pipelines` or a
- * default array of pipelines.
+ * Loading a user's pipelines from a module: a TypeScript source (loaded with
+ * tsx's loader, registered on first need) or a built `.js` (plain Node),
+ * exporting `pipelines` or a default array of pipelines.
  */
 import * as Pipeline from "@eddy/core/Pipeline"
 import { Data, Effect } from "effect"
@@ -11,6 +11,19 @@ import { pathToFileURL } from "node:url"
 
 /** The module could not be loaded or exports no pipelines; the message says what to fix. */
 export class PipelinesModuleError extends Data.TaggedError("PipelinesModuleError")<{ readonly message: string; readonly cause?: unknown }> {}
+
+const typeScript = /\.[cm]?tsx?$/
+
+/**
+ * Registers tsx's loader once, for a TypeScript pipelines module. Not when
+ * this module is itself TypeScript: then a loader is running already (the
+ * workspace's binary, a test runner).
+ */
+let loader: Promise<unknown> | undefined
+const typeScriptLoader = (): Promise<unknown> =>
+  loader ??= typeScript.test(new URL(import.meta.url).pathname)
+    ? Promise.resolve()
+    : import("tsx/esm/api").then((tsx) => tsx.register())
 
 const isPipeline = (value: unknown): value is Pipeline.Pipeline =>
   typeof value === "object" && value !== null && typeof (value as Pipeline.Pipeline).name === "string" &&
@@ -29,7 +42,10 @@ export const load = (path: string): Effect.Effect<ReadonlyArray<Pipeline.Pipelin
     const file = resolve(path)
     if (!existsSync(file)) return yield* new PipelinesModuleError({ message: `no pipelines module at ${path}; give --pipelines the path of the module that exports them` })
     const module = yield* Effect.tryPromise({
-      try: () => import(pathToFileURL(file).href) as Promise<Record<string, unknown>>,
+      try: async () => {
+        if (typeScript.test(file)) await typeScriptLoader()
+        return await import(pathToFileURL(file).href) as Record<string, unknown>
+      },
       catch: (cause) => new PipelinesModuleError({ message: `cannot load ${path}: ${cause instanceof Error ? cause.message : String(cause)}`, cause })
     })
     const pipelines = pipelinesOf(module)

@@ -66,6 +66,7 @@ const OnFailureJson = Schema.Struct({
   })
 })
 
+/** The batch an on-failure record names: a shard and the range of sequence numbers that failed. */
 export interface OnFailureBatch {
   readonly streamArn: string
   readonly shardId: string
@@ -95,18 +96,7 @@ export const parseEntry = (text: string, where: string): Either.Either<DeadLette
       (e) =>
         e.payloadTruncated === true
           ? Either.left(new InvalidInputError({ message: `${where}: the payload of ${e.shardId} ${e.sequenceNumber} was truncated by the sink; redrive it with --on-failure from the stream` }))
-          : Either.right<DeadLetter.DeadLetterEntry>({
-            error: e.error,
-            reason: e.reason,
-            ...(e.source !== undefined ? { source: e.source } : {}),
-            ...(e.pipeline !== undefined ? { pipeline: e.pipeline } : {}),
-            shardId: e.shardId,
-            sequenceNumber: e.sequenceNumber,
-            subSequenceNumber: e.subSequenceNumber,
-            partitionKey: e.partitionKey,
-            arrivalTime: e.arrivalTime,
-            payload: new Uint8Array(Buffer.from(e.payload, "base64"))
-          })
+          : Either.right<DeadLetter.DeadLetterEntry>({ ...DeadLetter.fieldsOf(e), payload: new Uint8Array(Buffer.from(e.payload, "base64")) })
     ))
 
 /** The dead-letter entries among JSON lines: lines of other kinds (other log lines) are passed over. */
@@ -119,6 +109,7 @@ export const entriesOfLines = (text: string, name: string): Either.Either<Readon
     })
   )
 
+/** One Lambda on-failure record (JSON text); `where` names it in the error. */
 export const parseOnFailure = (text: string, where: string): Either.Either<OnFailureBatch, InvalidInputError> =>
   Either.flatMap(parseJson(text, where), (json) =>
     Schema.decodeUnknownEither(OnFailureJson)(json).pipe(
@@ -198,6 +189,7 @@ export const groupsOfEntries = (entries: ReadonlyArray<DeadLetter.DeadLetterEntr
     }]
   }))
 
+/** What a re-drive did with the records it was given. */
 export interface Report {
   /** Records applied by this run. */
   readonly applied: number
@@ -209,6 +201,7 @@ export interface Report {
   readonly failed: number
 }
 
+/** What `run` re-drives with: the pipelines, the ledger of re-driven positions, this run's id. */
 export interface Options {
   readonly pipelines: ReadonlyArray<Pipeline.Pipeline>
   /** Where the ledger of re-driven positions is kept: a deduper with a long retention. */

@@ -9,6 +9,7 @@ import * as DynamoLeases from "@eddy/dynamodb/DynamoLeases"
 import * as Tables from "@eddy/dynamodb/Tables"
 import { Effect } from "effect"
 
+/** The tables to ensure. */
 export interface Names {
   readonly aggregate: string
   readonly dedup: string
@@ -16,6 +17,7 @@ export interface Names {
   readonly leases: ReadonlyArray<string>
 }
 
+/** One table `ensure` created or found. */
 export interface Created {
   readonly table: string
   readonly kind: "aggregate" | "dedup" | "lease"
@@ -48,5 +50,6 @@ export const ensure = (names: Names) =>
 
 const what = { aggregate: "aggregate table, TTL on expiresAt", dedup: "dedup table, TTL on expiresAt", lease: "lease table, no TTL" } as const
 
+/** One line per table, as `eddy tables create` prints them. */
 export const render = (created: ReadonlyArray<Created>): string =>
   created.map((c) => `${c.created ? "created" : "exists "}  ${c.table}  (${what[c.kind]})`).join("\n") + "\n"

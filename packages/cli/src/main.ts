@@ -1,3 +1,4 @@
+#!/usr/bin/env node
 /**
  * The `eddy` process: exit code 0 when the command did its work, 1 when it
  * failed (one plain message on stderr, no stack trace), 2 for a usage error

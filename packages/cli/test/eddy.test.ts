@@ -39,8 +39,8 @@ describe("eddy usage", () => {
   it("prints help for eddy and for every command, and its version", async () => {
     const help = await eddy(["--help"])
     expect(help.code).toBe(0)
-    for (const command of ["describe", "query", "tables create", "local up", "redrive"]) expect(help.stdout).toContain(command)
-    for (const command of [["describe"], ["query"], ["tables", "create"], ["local", "up"], ["redrive"]]) {
+    for (const command of ["describe", "query", "tables create", "local up", "redrive", "replay run", "replay compare", "replay switch"]) expect(help.stdout).toContain(command)
+    for (const command of [["describe"], ["query"], ["tables", "create"], ["local", "up"], ["redrive"], ["replay", "run"], ["replay", "compare"], ["replay", "switch"]]) {
       const sub = await eddy([...command, "--help"])
       expect(sub.code, command.join(" ")).toBe(0)
       expect(sub.stdout).toContain("OPTIONS")
@@ -48,7 +48,7 @@ describe("eddy usage", () => {
     expect((await eddy(["redrive", "--help"])).stdout).toContain("$EDDY_DEDUP_TABLE")
     const version = await eddy(["--version"])
     expect(version.code).toBe(0)
-    expect(version.stdout.trim()).toBe("0.1.0")
+    expect(version.stdout.trim()).toBe(JSON.parse(readFileSync(resolve(import.meta.dirname, "../package.json"), "utf8")).version)
   })
 
   it("suggests a command or option for a typo, with exit code 2", async () => {

@@ -339,39 +339,34 @@ const checkSums = (field: "giftVouchers" | "discounts") => (order: Sums & { read
   return undefined
 }
 
+// The fields before and after the discounts, which version 1 calls `giftVouchers`.
+const orderHead = <S extends OrderStatus>(status: Schema.Schema<S>) => ({
+  id: NonEmptyString,
+  customerId: NonEmptyString,
+  status,
+  /** Every amount in the order is in this currency. */
+  currency: Currency,
+  lineItems: Schema.Array(LineItem).annotations(array).pipe(
+    Schema.filter((items) => items.length > 0 || "must have at least one line item")
+  )
+})
+
+const orderSums = {
+  subtotal: NonNegativeInt,
+  discountTotal: NonNegativeInt,
+  total: NonNegativeInt,
+  createdAt: Timestamp
+}
+
 const orderOf = <S extends OrderStatus>(status: Schema.Schema<S>) =>
-  Schema.Struct({
-    id: NonEmptyString,
-    customerId: NonEmptyString,
-    status,
-    /** Every amount in the order is in this currency. */
-    currency: Currency,
-    lineItems: Schema.Array(LineItem).annotations(array).pipe(
-      Schema.filter((items) => items.length > 0 || "must have at least one line item")
-    ),
-    discounts: Schema.Array(Discount).annotations(array),
-    subtotal: NonNegativeInt,
-    discountTotal: NonNegativeInt,
-    total: NonNegativeInt,
-    createdAt: Timestamp
-  }).annotations(object).pipe(Schema.filter(checkSums("discounts")))
+  Schema.Struct({ ...orderHead(status), discounts: Schema.Array(Discount).annotations(array), ...orderSums })
+    .annotations(object).pipe(Schema.filter(checkSums("discounts")))
 
 const orderV1Of = <S extends OrderStatus>(status: Schema.Schema<S>) =>
-  Schema.Struct({
-    id: NonEmptyString,
-    customerId: NonEmptyString,
-    status,
-    /** Every amount in the order is in this currency. */
-    currency: Currency,
-    lineItems: Schema.Array(LineItem).annotations(array).pipe(
-      Schema.filter((items) => items.length > 0 || "must have at least one line item")
-    ),
-    giftVouchers: Schema.Array(GiftVoucher).annotations(array),
-    subtotal: NonNegativeInt,
-    discountTotal: NonNegativeInt,
-    total: NonNegativeInt,
-    createdAt: Timestamp
-  }).annotations(object).pipe(Schema.filter(checkSums("giftVouchers")))
+  Schema.Struct({ ...orderHead(status), giftVouchers: Schema.Array(GiftVoucher).annotations(array), ...orderSums })
+    .annotations(object).pipe(Schema.filter(checkSums("giftVouchers")))
+
+const cancelled = Schema.Literal("cancelled").annotations({ message: () => "must be cancelled in an order.cancelled event" })
 
 const Order_ = orderOf(OrderStatus).annotations({ identifier: "Order" })
 /** An order whose sums add up: subtotal, discountTotal and total are checked on decode. */
@@ -401,9 +396,7 @@ export const pendingOrder = (order: Omit<Order, "status" | "subtotal" | "discoun
   }
 }
 
-const CancelledOrder_ = orderOf(
-  Schema.Literal("cancelled").annotations({ message: () => "must be cancelled in an order.cancelled event" })
-).annotations({ identifier: "CancelledOrder" })
+const CancelledOrder_ = orderOf(cancelled).annotations({ identifier: "CancelledOrder" })
 /** An order as an `order.cancelled` event carries it. */
 export interface CancelledOrder extends Schema.Schema.Type<typeof CancelledOrder_> {}
 export const CancelledOrder: Schema.Schema<CancelledOrder> = CancelledOrder_
@@ -425,12 +418,10 @@ const OrderStatusChanged_ = Schema.Struct({
 export interface OrderStatusChanged extends Schema.Schema.Type<typeof OrderStatusChanged_> {}
 export const OrderStatusChanged: Schema.Schema<OrderStatusChanged> = OrderStatusChanged_
 
-const OrderCancelled_ = Schema.Struct({
-  ...envelope("order.cancelled"),
-  order: CancelledOrder,
-  previousStatus: OrderStatus,
-  reason: Schema.optionalWith(Text, { exact: true })
-}).annotations({ identifier: "OrderCancelled" })
+// What an `order.cancelled` event carries beside its envelope and order, in both versions.
+const cancellation = { previousStatus: OrderStatus, reason: Schema.optionalWith(Text, { exact: true }) }
+
+const OrderCancelled_ = Schema.Struct({ ...envelope("order.cancelled"), order: CancelledOrder, ...cancellation }).annotations({ identifier: "OrderCancelled" })
 /** An `order.cancelled` event. */
 export interface OrderCancelled extends Schema.Schema.Type<typeof OrderCancelled_> {}
 export const OrderCancelled: Schema.Schema<OrderCancelled> = OrderCancelled_
@@ -465,20 +456,13 @@ const OrderV1_ = orderV1Of(OrderStatus).annotations({ identifier: "OrderV1" })
 /** A version 1 order: `giftVouchers` where version 2 has `discounts`. */
 export interface OrderV1 extends Schema.Schema.Type<typeof OrderV1_> {}
 
-const CancelledOrderV1_ = orderV1Of(
-  Schema.Literal("cancelled").annotations({ message: () => "must be cancelled in an order.cancelled event" })
-).annotations({ identifier: "CancelledOrderV1" })
+const CancelledOrderV1_ = orderV1Of(cancelled).annotations({ identifier: "CancelledOrderV1" })
 
 const ProductCreatedV1 = Schema.Struct({ ...envelopeV1("product.created"), product: Product })
 const ProductUpdatedV1 = Schema.Struct({ ...envelopeV1("product.updated"), product: Product })
 const OrderCreatedV1 = Schema.Struct({ ...envelopeV1("order.created"), order: OrderV1_ })
 const OrderStatusChangedV1 = Schema.Struct({ ...envelopeV1("order.status_changed"), order: OrderV1_, previousStatus: OrderStatus })
-const OrderCancelledV1 = Schema.Struct({
-  ...envelopeV1("order.cancelled"),
-  order: CancelledOrderV1_,
-  previousStatus: OrderStatus,
-  reason: Schema.optionalWith(Text, { exact: true })
-})
+const OrderCancelledV1 = Schema.Struct({ ...envelopeV1("order.cancelled"), order: CancelledOrderV1_, ...cancellation })
 
 /** An event of wire format version 1, exactly as the version 1 contract has it. */
 export type CommerceEventV1 =

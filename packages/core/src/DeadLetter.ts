@@ -18,6 +18,28 @@ export interface DeadLetterEntry {
   readonly source?: string
 }
 
+/** An entry's fields but its payload, as read back from a sink (`source` and `pipeline` may be written as absent). */
+export type DeadLetterFields = Omit<DeadLetterEntry, "payload" | "pipeline" | "source"> & {
+  readonly pipeline?: string | undefined
+  readonly source?: string | undefined
+}
+
+/**
+ * The entry's fields but its payload, in the order sinks write them; `source`
+ * and `pipeline` only where present. Sinks encode these beside the payload.
+ */
+export const fieldsOf = (entry: DeadLetterFields): Omit<DeadLetterEntry, "payload"> => ({
+  error: entry.error,
+  reason: entry.reason,
+  ...(entry.source !== undefined ? { source: entry.source } : {}),
+  ...(entry.pipeline !== undefined ? { pipeline: entry.pipeline } : {}),
+  shardId: entry.shardId,
+  sequenceNumber: entry.sequenceNumber,
+  subSequenceNumber: entry.subSequenceNumber,
+  partitionKey: entry.partitionKey,
+  arrivalTime: entry.arrivalTime
+})
+
 /** The sink could not take the entries for now. Retryable. */
 export class DeadLetterError extends Data.TaggedError("DeadLetterError")<{
   readonly message: string

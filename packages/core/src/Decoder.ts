@@ -195,16 +195,25 @@ export const filter = <A>(
 ): <I, R>(self: Schema.Schema<A, I, R>) => Schema.filter<Schema.Schema<A, I, R>> =>
   Schema.filter(predicate, { ...annotations, [PredicateId]: predicate })
 
-/** A decoder of UTF-8 JSON objects validated by `schema`; unknown fields are ignored. */
-export const json = <A, I>(schema: Schema.Schema<A, I, never>): Decoder<A> => {
+/**
+ * A decoder of the objects `parse` reads from a record's data, validated by
+ * `schema`: how `json`, and decoders of other wire formats, are made.
+ */
+export const ofObjects = <A, I>(
+  parse: (bytes: Uint8Array) => Either.Either<Record<string, unknown>, DecodeError>,
+  schema: Schema.Schema<A, I, never>
+): Decoder<A> => {
   const validate = validator(schema)
   return {
     decode: (bytes) => {
-      const parsed = parseObject(bytes)
+      const parsed = parse(bytes)
       return Either.isLeft(parsed) ? Either.left(parsed.left) : validate(parsed.right)
     }
   }
 }
+
+/** A decoder of UTF-8 JSON objects validated by `schema`; unknown fields are ignored. */
+export const json = <A, I>(schema: Schema.Schema<A, I, never>): Decoder<A> => ofObjects(parseObject, schema)
 
 /**
  * Reads one accepted version of an event from its parsed JSON object:

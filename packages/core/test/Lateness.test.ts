@@ -9,26 +9,18 @@ import * as Processor from "../src/Processor"
 import type { SourceRecord } from "../src/SourceRecord"
 import * as Store from "../src/Store"
 import * as Window from "../src/Window"
-import { type Sale, sale, Sales, T0 } from "./fixtures"
+import { revenueBy, type Sale, sale, T0 } from "./fixtures"
 
 const minutes = (n: number) => n * 60_000
 
 /** Hourly revenue whose buckets close 10 minutes after they end; late records dead-lettered. */
-const strict = Pipeline.make({
-  name: "revenue_strict",
-  source: Sales,
-  events: ["sale"],
-  key: (e) => e.item,
-  value: (e) => e.amount,
-  aggregate: Monoid.sum,
-  window: Window.hour({ retention: "1 day", allowedLateness: "10 minutes" })
-})
+const strict = revenueBy("revenue_strict", Window.hour({ retention: "1 day", allowedLateness: "10 minutes" }))
 
 /** The same with late records applied anyway. */
-const lenient = Pipeline.make({ ...strict, name: "revenue_lenient", events: ["sale"], key: (e: Sale) => e.item, value: (e: Sale) => e.amount, window: Window.hour({ retention: "1 day", allowedLateness: "10 minutes", late: "apply" }) })
+const lenient = revenueBy("revenue_lenient", Window.hour({ retention: "1 day", allowedLateness: "10 minutes", late: "apply" }))
 
 /** Daily, no lateness: takes everything. */
-const daily = Pipeline.make({ ...strict, name: "revenue_daily", events: ["sale"], key: (e: Sale) => e.item, value: (e: Sale) => e.amount, window: Window.day({ retention: "2 days" }) })
+const daily = revenueBy("revenue_daily", Window.day({ retention: "2 days" }))
 
 const encoder = new TextEncoder()
 

@@ -36,14 +36,20 @@ const faultyTable = Effect.map(LeaseTableMemory.make, (table) => {
   return { table: faulty, faults }
 })
 
+/** One lease `s` with a failover time of 3 s, and workers `a` (which took it in its first round) and `b`. */
+const oneLeaseTwoWorkers = Effect.gen(function*() {
+  const leases = yield* Effect.flatMap(LeaseTableMemory.make, (t) => Leases.make(t, { failoverTime: "3 seconds" }))
+  yield* leases.createLeases([{ leaseKey: "s" }])
+  const a = yield* leases.worker("a")
+  const b = yield* leases.worker("b")
+  yield* a.round
+  return { a, b, leases }
+})
+
 describe("Leases (memory, timing and faults)", () => {
   it.effect("takes an unrenewed lease exactly when its counter stood still for the failover time", () =>
     Effect.gen(function*() {
-      const leases = yield* Effect.flatMap(LeaseTableMemory.make, (t) => Leases.make(t, { failoverTime: "3 seconds" }))
-      yield* leases.createLeases([{ leaseKey: "s" }])
-      const a = yield* leases.worker("a")
-      const b = yield* leases.worker("b")
-      yield* a.round
+      const { a, b } = yield* oneLeaseTwoWorkers
       expect(yield* b.round).toEqual([]) // b first sees the counter here
       yield* TestClock.adjust("2999 millis")
       expect(yield* b.round).toEqual([])
@@ -54,11 +60,7 @@ describe("Leases (memory, timing and faults)", () => {
 
   it.effect("a renewing worker keeps its lease however much time passes", () =>
     Effect.gen(function*() {
-      const leases = yield* Effect.flatMap(LeaseTableMemory.make, (t) => Leases.make(t, { failoverTime: "3 seconds" }))
-      yield* leases.createLeases([{ leaseKey: "s" }])
-      const a = yield* leases.worker("a")
-      const b = yield* leases.worker("b")
-      yield* a.round
+      const { a, b, leases } = yield* oneLeaseTwoWorkers
       // One lease, two workers: a holds its fair share, so b may only take it once it expires.
       for (let i = 0; i < 10; i++) {
         yield* TestClock.adjust(leases.heartbeatInterval)

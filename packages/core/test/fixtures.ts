@@ -26,15 +26,11 @@ export const Sales: Pipeline.EventSource<Sale> = {
 
 export const T0 = Date.UTC(2026, 10, 21, 9)
 
-export const revenue = Pipeline.make({
-  name: "revenue_by_item_hourly",
-  source: Sales,
-  events: ["sale"],
-  key: (e) => e.item,
-  value: (e) => e.amount,
-  aggregate: Monoid.sum,
-  window: Window.hour({ retention: "1 day" })
-})
+/** Revenue (the sum of amounts) by item, bucketed by `window`. */
+export const revenueBy = (name: string, window: Window.Window) =>
+  Pipeline.make({ name, source: Sales, events: ["sale"], key: (e) => e.item, value: (e) => e.amount, aggregate: Monoid.sum, window })
+
+export const revenue = revenueBy("revenue_by_item_hourly", Window.hour({ retention: "1 day" }))
 
 export const salesCount = Pipeline.make({
   name: "sales_by_item",

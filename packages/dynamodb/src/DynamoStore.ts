@@ -24,11 +24,13 @@ import {
   Tag,
   type WriteResult
 } from "@eddy/core/Store"
-import { Config, type ConfigError, Effect, Layer, Option, Schedule } from "effect"
+import { Clock, Config, type ConfigError, Duration, Effect, Layer, Option, Schedule } from "effect"
 import * as DynamoClient from "./DynamoClient"
 import { itemBytes, maxItemBytes } from "./internal/itemSize"
+import { decodeValue } from "./internal/value"
 import { call, remedy, type SdkFailure } from "./internal/sdk"
 import * as Watermark from "./internal/watermark"
+import * as TableAlias from "./TableAlias"
 import { attributes } from "./Tables"
 
 type Item = Record<string, AttributeValue>
@@ -48,6 +50,14 @@ export interface Options {
   readonly readRetry?: Schedule.Schedule<unknown, unknown>
   /** Strongly consistent reads in `getMany` (twice the read units). Default true. */
   readonly consistentReads?: boolean
+  /**
+   * Whether `getMany` reads the table the reader alias names (see
+   * `TableAlias`, written by `eddy replay switch`) instead of `table`. Writes
+   * always go to `table`. Default true.
+   */
+  readonly followAlias?: boolean
+  /** How long a resolved alias is used before it is read again. Default 10 seconds. */
+  readonly aliasRefresh?: Duration.DurationInput
 }
 
 /** Conflicts: from 10 ms, jittered, each delay at most 500 ms, at most 8 retries. */
@@ -112,15 +122,6 @@ const strategyOf = (w: DeltaWrite): Strategy | "noop" | { readonly rejected: str
   return "cas"
 }
 
-/** Reads a stored value: numbers were written by `ADD`/`SET`, everything else as JSON text. */
-const decodeValue = <A>(monoid: Monoid<A>, v: AttributeValue): A => {
-  let json: Json
-  if (v.N !== undefined) json = Number(v.N)
-  else if (v.S !== undefined) json = JSON.parse(v.S) as Json
-  else throw new Error("the stored value is neither a number nor JSON text")
-  return monoid.decode(json)
-}
-
 const numberValue = (monoid: Monoid<unknown>, value: unknown): AttributeValue | string => {
   const n = monoid.encode(value) as number
   if (!Number.isFinite(n)) return `${monoid.name} value ${n} is not a finite number`
@@ -167,6 +168,7 @@ export const make = (options: Options) =>
     const conflictRetry = options.conflictRetry ?? defaultConflictRetry
     const readRetry = options.readRetry ?? defaultReadRetry
     const consistentReads = options.consistentReads ?? true
+    const aliasRefreshMs = Duration.toMillis(options.aliasRefresh ?? "10 seconds")
 
     const update = (input: Omit<UpdateItemCommandInput, "TableName">) =>
       call("UpdateItem", (signal) => client.send(new UpdateItemCommand({ TableName: table, ...input }), { abortSignal: signal }))
@@ -177,7 +179,7 @@ export const make = (options: Options) =>
       )
 
     /** Items by `keyString`; absent items are missing from the map. BatchGetItem takes 100 distinct keys a call. */
-    const readMany = (keys: ReadonlyArray<Item>, consistent: boolean, valueOnly: boolean) =>
+    const readMany = (keys: ReadonlyArray<Item>, consistent: boolean, valueOnly: boolean, from: string = table) =>
       Effect.suspend(() => {
         const unique = new Map<string, Item>()
         for (const key of keys) unique.set(keyString(key), key)
@@ -193,13 +195,13 @@ export const make = (options: Options) =>
           const once = Effect.suspend(() =>
             call("BatchGetItem", (signal) =>
               client.send(
-                new BatchGetItemCommand({ RequestItems: { [table]: { Keys: pending, ConsistentRead: consistent, ...projection } } }),
+                new BatchGetItemCommand({ RequestItems: { [from]: { Keys: pending, ConsistentRead: consistent, ...projection } } }),
                 { abortSignal: signal }
               ))
           ).pipe(
             Effect.flatMap((out) => {
-              for (const item of out.Responses?.[table] ?? []) found.set(keyString(item), item)
-              pending = out.UnprocessedKeys?.[table]?.Keys ?? []
+              for (const item of out.Responses?.[from] ?? []) found.set(keyString(item), item)
+              pending = out.UnprocessedKeys?.[from]?.Keys ?? []
               return pending.length === 0 ? Effect.void : Effect.fail(new Unprocessed(pending.length))
             })
           )
@@ -207,9 +209,20 @@ export const make = (options: Options) =>
         }
         return Effect.forEach(chunks, readChunk, { concurrency: 4, discard: true }).pipe(
           Effect.as(found),
-          Effect.mapError(toStoreError(table, `reading ${all.length} items of ${table}`))
+          Effect.mapError(toStoreError(from, `reading ${all.length} items of ${from}`))
         )
       })
+
+    /** The table reads go to: the alias's target, read again after `aliasRefresh`. */
+    let resolved: { readonly table: string; readonly at: number } | undefined
+    const readingTable: Effect.Effect<string, StoreError> = options.followAlias === false ? Effect.succeed(table) : Effect.flatMap(Clock.currentTimeMillis, (now) =>
+      resolved !== undefined && now - resolved.at < aliasRefreshMs
+        ? Effect.succeed(resolved.table)
+        : readItem(TableAlias.key).pipe(
+          Effect.map((item) => item?.table?.S ?? table),
+          Effect.tap((target) => Effect.sync(() => (resolved = { table: target, at: now }))),
+          Effect.mapError(toStoreError(table, `reading the reader alias of ${table}`))
+        ))
 
     const retryConflicts = <A, E>(effect: Effect.Effect<A, E | Conflict>) =>
       Effect.retry(effect, { schedule: conflictRetry, while: (e) => (e as { _tag?: string })._tag === "Conflict" })
@@ -434,7 +447,8 @@ export const make = (options: Options) =>
           if (typeof key === "string") return Effect.fail(new StoreRejectedError({ message: `${describe(ref)}: ${key}` }))
           keys.push(key)
         }
-        return readMany(keys, consistentReads, true).pipe(
+        return readingTable.pipe(
+          Effect.flatMap((from) => readMany(keys, consistentReads, true, from)),
           Effect.flatMap((found) => {
             const values: Array<Option.Option<A>> = new Array(keys.length)
             for (let i = 0; i < keys.length; i++) {

@@ -1,4 +1,6 @@
 /** eddy's durable state on DynamoDB: aggregates, dedup claims and KCL-style leases. */
+/** Every item of an aggregate table, decoded. */
+export * as AggregateScan from "./AggregateScan"
 /** The DynamoDB client. */
 export * as DynamoClient from "./DynamoClient"
 /** Event-id claims on DynamoDB. */
@@ -7,5 +9,7 @@ export * as DynamoDeduper from "./DynamoDeduper"
 export * as DynamoLeases from "./DynamoLeases"
 /** The store of aggregates on DynamoDB. */
 export * as DynamoStore from "./DynamoStore"
+/** Which aggregate table readers read: the alias `eddy replay switch` writes. */
+export * as TableAlias from "./TableAlias"
 /** Creating the DynamoDB tables. */
 export * as Tables from "./Tables"

@@ -13,7 +13,7 @@
  * const decoder = Msgpack.decoder(PageView) // the pipeline source's decoder for a msgpack stream
  * ```
  */
-import { type Decoder, NotMsgpackError, validator } from "@eddy/core/Decoder"
+import { type Decoder, NotMsgpackError, ofObjects } from "@eddy/core/Decoder"
 import { Either, type Schema } from "effect"
 import { Packr, Unpackr } from "msgpackr"
 
@@ -46,12 +46,4 @@ export const parseObject = (bytes: Uint8Array): Either.Either<Record<string, unk
       : Either.left(new NotMsgpackError({ found: kindOf(value) })))
 
 /** A decoder of MessagePack maps validated by `schema`, as `Decoder.json` is for JSON; unknown fields are ignored. */
-export const decoder = <A, I>(schema: Schema.Schema<A, I, never>): Decoder<A> => {
-  const validate = validator(schema)
-  return {
-    decode: (bytes) => {
-      const parsed = parseObject(bytes)
-      return Either.isLeft(parsed) ? Either.left(parsed.left) : validate(parsed.right)
-    }
-  }
-}
+export const decoder = <A, I>(schema: Schema.Schema<A, I, never>): Decoder<A> => ofObjects(parseObject, schema)

@@ -73,6 +73,12 @@ export interface ReadOptions {
   readonly requestTimeout?: Duration.DurationInput
   /** How the stream's records are packed (default `kpl`: KPL aggregates unpacked, other records taken whole); see `Aggregation`. */
   readonly aggregation?: Aggregation.Setting
+  /**
+   * End the stream once the reader reaches the tip of an open shard: at the
+   * first GetRecords that returns nothing while `MillisBehindLatest` is 0 (a
+   * batch tool such as a replay; a consumer waits for more). Default false.
+   */
+  readonly untilCaughtUp?: boolean
 }
 
 /** Reader lag per stream and shard, from each GetRecords' `MillisBehindLatest`. */
@@ -83,7 +89,8 @@ export const millisBehindLatest = Metric.gauge("eddy_kinesis_millis_behind_lates
 /**
  * Reads one shard from `from`: one batch per GetRecords call that returned
  * records, and at a closed shard's end a final batch with `shardEnded` set,
- * after which the stream completes. An open shard's stream never ends.
+ * after which the stream completes. An open shard's stream never ends, unless
+ * `untilCaughtUp` ends it at the tip.
  *
  * An expired iterator is replaced by one after the last record consumed (or
  * at `from` if none was), so nothing is skipped or repeated. A `Latest` start
@@ -165,6 +172,10 @@ export const readShard = (
           return endOfShard(shardId, records, behind)
         }
         iterator = next
+        if (options.untilCaughtUp === true && raw.length === 0 && behind === 0) {
+          ended = true
+          return { shardId, records, millisBehindLatest: 0, shardEnded: false }
+        }
         if (Chunk.isNonEmpty(records)) return { shardId, records, millisBehindLatest: behind, shardEnded: false }
       }
     })

@@ -9,7 +9,7 @@ import * as Faults from "@eddy/testing/Faults"
 import { deliverAll } from "@eddy/testing/Redelivery"
 import { Effect, FastCheck as fc, Layer, Option, Schedule } from "effect"
 import type { Redis } from "ioredis"
-import { Sales, salesCount, streamOf } from "../../core/test/fixtures"
+import { revenueBy, Sales, salesCount, streamOf } from "../../core/test/fixtures"
 import * as RedisClient from "../src/RedisClient"
 import * as RedisDeduper from "../src/RedisDeduper"
 import * as RedisStore from "../src/RedisStore"
@@ -20,15 +20,7 @@ const top = Monoid.topK(2, { capacity: 8 })
 const buyers = Pipeline.make({ name: "buyers_by_item", source: Sales, events: ["sale"], key: (e) => e.item, value: (e) => hll.of(e.user!), aggregate: hll })
 const topItems = Pipeline.make({ name: "top_items", source: Sales, events: ["sale"], key: () => "all", value: (e) => top.of(e.item, e.amount + 1), aggregate: top })
 // The fixtures' events are of November 2026: a retention of years keeps their buckets (Redis drops a key whose expiry has passed at once).
-const revenue = Pipeline.make({
-  name: "revenue_by_item_hourly",
-  source: Sales,
-  events: ["sale"],
-  key: (e) => e.item,
-  value: (e) => e.amount,
-  aggregate: Monoid.sum,
-  window: Window.hour({ retention: "3650 days" })
-})
+const revenue = revenueBy("revenue_by_item_hourly", Window.hour({ retention: "3650 days" }))
 const pipelines = [revenue, salesCount, buyers, topItems]
 
 const arbitraryStream = fc

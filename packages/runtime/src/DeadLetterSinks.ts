@@ -30,19 +30,6 @@ import { createHash } from "node:crypto"
 const utf8Bytes = (s: string): number => Buffer.byteLength(s, "utf8")
 const base64 = (bytes: Uint8Array): string => Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString("base64")
 
-/** The entry's fields, all but its payload. */
-const fieldsOf = (entry: DeadLetter.DeadLetterEntry) => ({
-  error: entry.error,
-  reason: entry.reason,
-  ...(entry.source !== undefined ? { source: entry.source } : {}),
-  ...(entry.pipeline !== undefined ? { pipeline: entry.pipeline } : {}),
-  shardId: entry.shardId,
-  sequenceNumber: entry.sequenceNumber,
-  subSequenceNumber: entry.subSequenceNumber,
-  partitionKey: entry.partitionKey,
-  arrivalTime: entry.arrivalTime
-})
-
 const sha256 = (bytes: Uint8Array): string => createHash("sha256").update(bytes).digest("hex")
 
 /**
@@ -53,7 +40,7 @@ const sha256 = (bytes: Uint8Array): string => createHash("sha256").update(bytes)
  * the whole record is still in the stream for its retention period.
  */
 export const encode = (entry: DeadLetter.DeadLetterEntry, maxBytes = Number.POSITIVE_INFINITY): string => {
-  const fields = fieldsOf(entry)
+  const fields = DeadLetter.fieldsOf(entry)
   const full = JSON.stringify({ ...fields, payload: base64(entry.payload) })
   if (utf8Bytes(full) <= maxBytes) return full
   const head = { ...fields, payloadTruncated: true, payloadBytes: entry.payload.length, payloadSha256: sha256(entry.payload) }
@@ -68,7 +55,7 @@ export const encode = (entry: DeadLetter.DeadLetterEntry, maxBytes = Number.POSI
  * For sinks read more widely than the data (logs): payloads carry customer data.
  */
 export const encodeRedacted = (entry: DeadLetter.DeadLetterEntry): string =>
-  JSON.stringify({ ...fieldsOf(entry), payloadRedacted: true, payloadBytes: entry.payload.length, payloadSha256: sha256(entry.payload) })
+  JSON.stringify({ ...DeadLetter.fieldsOf(entry), payloadRedacted: true, payloadBytes: entry.payload.length, payloadSha256: sha256(entry.payload) })
 
 // ---------------------------------------------------------------------------
 // Errors

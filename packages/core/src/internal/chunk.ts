@@ -433,34 +433,52 @@ export const failedBefore = (chunk: Chunk): (record: number) => boolean => {
   }
 }
 
+/** Dead letters to send, and the records they are of. */
+export interface DeadLettersToSend {
+  readonly entries: Array<DeadLetter.DeadLetterEntry>
+  readonly records: Array<number>
+}
+
 /**
- * The dead letters to send now. A shard is redelivered from its first failed
- * record, so a poison record after that one waits for the redelivery (taking
- * that failure as its outcome): sending it now would put it in the sink twice.
+ * The dead letters of `items` whose records settled as `settled`, each with
+ * what `describe` says is wrong. A shard is redelivered from its first failed
+ * record, so an item after that one waits for the redelivery (taking that
+ * failure as its outcome): sending it now would put it in the sink twice.
  */
-export const deadLettersToSend = (chunk: Chunk, source: string | undefined): { readonly entries: Array<DeadLetter.DeadLetterEntry>; readonly records: Array<number> } => {
+export const deadLettersOf = <T extends { readonly record: number }>(
+  chunk: Chunk,
+  items: ReadonlyArray<T>,
+  settled: Outcome["_tag"],
+  describe: (item: T, record: SourceRecord) => Omit<Poison, "record">,
+  source: string | undefined
+): DeadLettersToSend => {
   const { outcomes, records } = chunk
   const entries: Array<DeadLetter.DeadLetterEntry> = []
   const sent: Array<number> = []
-  if (chunk.poison.length === 0) return { entries, records: sent }
+  if (items.length === 0) return { entries, records: sent }
   const heldBack = failedBefore(chunk)
-  for (const p of chunk.poison) {
-    const i = p.record
-    if (outcomes[i]!._tag !== "DeadLettered" || heldBack(i)) continue
+  for (const item of items) {
+    const i = item.record
+    if (outcomes[i]!._tag !== settled || heldBack(i)) continue
     const r = records[i]!
+    const { error, pipeline, reason } = describe(item, r)
     entries.push({
-      error: p.error,
-      reason: p.reason,
+      error,
+      reason,
       payload: r.data,
       partitionKey: r.partitionKey,
       shardId: r.shardId,
       sequenceNumber: r.sequenceNumber,
       subSequenceNumber: r.subSequenceNumber,
       arrivalTime: r.arrivalTime,
-      ...(p.pipeline !== undefined ? { pipeline: p.pipeline } : {}),
+      ...(pipeline !== undefined ? { pipeline } : {}),
       ...(source !== undefined ? { source } : {})
     })
     sent.push(i)
   }
   return { entries, records: sent }
 }
+
+/** The dead letters of the poison records to send now (see `deadLettersOf`). */
+export const deadLettersToSend = (chunk: Chunk, source: string | undefined): DeadLettersToSend =>
+  deadLettersOf(chunk, chunk.poison, "DeadLettered", (p) => p, source)

@@ -3,8 +3,7 @@
  * their event closed (`Window.closesAt`). It reads only each record's arrival
  * time and event bucket, so every delivery of a record gets the same verdict.
  */
-import type * as DeadLetter from "../DeadLetter"
-import { type Chunk, failedBefore, type Plan } from "./chunk"
+import { type Chunk, deadLettersOf, type DeadLettersToSend, type Plan } from "./chunk"
 
 /** A record's share of one pipeline that arrived after its bucket closed. */
 export interface Late {
@@ -56,31 +55,13 @@ export const classify = (plan: Plan, chunk: Chunk): Lateness => {
  * As with poison, one after a failed record of its shard waits for the
  * redelivery (taking that failure as its outcome), so it is not sent twice.
  */
-export const deadLettersToSend = (plan: Plan, chunk: Chunk, late: ReadonlyArray<Late>, source: string | undefined) => {
-  const { outcomes, records } = chunk
-  const entries: Array<DeadLetter.DeadLetterEntry> = []
-  const sent: Array<number> = []
-  if (late.length === 0) return { entries, records: sent }
-  const heldBack = failedBefore(chunk)
-  for (const l of late) {
-    const i = l.record
-    if (outcomes[i]!._tag !== "Applied" || heldBack(i)) continue
-    const r = records[i]!
+export const deadLettersToSend = (plan: Plan, chunk: Chunk, late: ReadonlyArray<Late>, source: string | undefined): DeadLettersToSend =>
+  deadLettersOf(chunk, late, "Applied", (l, r) => {
     const pipeline = plan.pipelines[l.pipeline]!.name
-    entries.push({
+    return {
       error: "LateEvent",
       reason: `pipeline ${pipeline} did not apply this event: it arrived at ${new Date(r.arrivalTime).toISOString()}, ` +
         `after its bucket ${l.bucket} closed at ${new Date(l.closesAt).toISOString()} (the window's allowedLateness)`,
-      payload: r.data,
-      partitionKey: r.partitionKey,
-      shardId: r.shardId,
-      sequenceNumber: r.sequenceNumber,
-      subSequenceNumber: r.subSequenceNumber,
-      arrivalTime: r.arrivalTime,
-      pipeline,
-      ...(source !== undefined ? { source } : {})
-    })
-    sent.push(i)
-  }
-  return { entries, records: sent }
-}
+      pipeline
+    }
+  }, source)

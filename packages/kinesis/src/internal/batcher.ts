@@ -18,6 +18,7 @@ import { PUT_RECORDS_MAX_RECORDS, RECORD_MAX_BYTES } from "../Limits"
 import type { Shard, ShardMap } from "../Shards"
 import { TokenBucket } from "../TokenBucket"
 import { Fifo } from "./fifo"
+import { lastAtOrBelow } from "./search"
 import type { Ticket } from "./ticket"
 
 /**
@@ -117,6 +118,8 @@ class Lane {
     else this.fresh.shift()
   }
 }
+
+const laneStart = (lane: Lane): bigint => lane.shard.hashKeyRange.start
 
 const openShards = (shards: ShardMap): Array<Shard> =>
   [...shards.values()].filter((s) => !s.closed).sort((a, b) => (a.hashKeyRange.start < b.hashKeyRange.start ? -1 : 1))
@@ -446,14 +449,6 @@ export class Batcher {
 
   /** The lane whose hash key range holds `hash` (the last starting at or below it). */
   private laneFor(hash: bigint): Lane {
-    const lanes = this.lanes
-    let lo = 0
-    let hi = lanes.length - 1
-    while (lo < hi) {
-      const mid = (lo + hi + 1) >> 1
-      if (lanes[mid]!.shard.hashKeyRange.start <= hash) lo = mid
-      else hi = mid - 1
-    }
-    return lanes[lo]!
+    return this.lanes[lastAtOrBelow(this.lanes, laneStart, hash)]!
   }
 }

@@ -23,6 +23,7 @@ import {
 } from "../WriteAheadLog"
 import type { Entry } from "./batcher"
 import { Fifo } from "./fifo"
+import { lastAtOrBelow } from "./search"
 
 const HEADER = 8
 const RECORD = 1
@@ -54,6 +55,8 @@ interface Waiter {
   readonly resume: (done: Effect.Effect<void, WriteAheadLogIoError>) => void
   cancelled: boolean
 }
+
+const segmentFirst = (segment: Segment): number => segment.first
 
 const segmentFile = (first: number) => `${String(first).padStart(16, "0")}.wal`
 
@@ -390,15 +393,7 @@ export class Log {
   }
 
   private segmentOf(seq: number): Segment {
-    const segments = this.segments
-    let lo = 0
-    let hi = segments.length - 1
-    while (lo < hi) {
-      const mid = (lo + hi + 1) >> 1
-      if (segments[mid]!.first <= seq) lo = mid
-      else hi = mid - 1
-    }
-    return segments[lo]!
+    return this.segments[lastAtOrBelow(this.segments, segmentFirst, seq)]!
   }
 
   /** Deletes every segment whose records are all acknowledged; rolls the active one first when that frees room for a waiter. */
