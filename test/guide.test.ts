@@ -91,6 +91,7 @@ describe("the README's TypeScript", () => {
       "src/pipelines.ts",
       "src/more.ts",
       "src/late.ts",
+      "src/finals.ts",
       "src/local.ts",
       "test/pipelines.test.ts",
       "src/state.ts",

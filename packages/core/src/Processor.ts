@@ -84,6 +84,8 @@ export interface Result {
    * as each window's `late` policy says.
    */
   readonly late: ReadonlyArray<number>
+  /** The items written, now or by an earlier delivery (failed writes left out): what a driver reporting final values follows. */
+  readonly written: ReadonlyArray<Store.ItemRef>
 }
 
 /**
@@ -279,7 +281,8 @@ export const make = <const P extends ReadonlyArray<Pipeline.Pipeline>>(
         Chunk.settlePoison(plan, chunk)
         const late = Lateness.classify(plan, chunk)
         const groups = Chunk.group(plan, chunk)
-        const errors = yield* writeAll(store, retry, tally, Chunk.foldedWrites(plan, groups))
+        const writes = Chunk.foldedWrites(plan, groups)
+        const errors = yield* writeAll(store, retry, tally, writes)
         Chunk.settleWrites(plan, chunk, groups, errors.map((r) => Store.isFailure(r) ? r : undefined))
         yield* releaseAndSend(deduper, plan.policy === "deadLetter" ? deadLetter : noSink, retry, tally, chunk, context.source)
         yield* sendLate(deadLetter, retry, tally, plan, chunk, late, context.source)
@@ -292,7 +295,8 @@ export const make = <const P extends ReadonlyArray<Pipeline.Pipeline>>(
           retries: tally.retries,
           deploymentFaults: Array.from(tally.faults.values()),
           conflicts: chunk.conflicts,
-          late: late.counts
+          late: late.counts,
+          written: writes.filter((_, i) => !Store.isFailure(errors[i]))
         }
         yield* recordMetrics(result, writeCounters, lateCounters, records.length, Date.now() - started)
         yield* logDeploymentFaults(result.deploymentFaults)

@@ -107,6 +107,18 @@ export const expiresAt = (window: Window, startMillis: number): number | undefin
 export const closesAt = (window: Window, startMillis: number): number | undefined =>
   window._tag === "Unbounded" || window.allowedLateness === undefined ? undefined : startMillis + window.sizeMillis + Duration.toMillis(window.allowedLateness)
 
+/** The end of the bucket starting at `startMillis` (exclusive), epoch milliseconds; infinite for an unbounded window. */
+export const bucketEnd = (window: Window, startMillis: number): number =>
+  window._tag === "Unbounded" ? Number.POSITIVE_INFINITY : startMillis + window.sizeMillis
+
+/** The start of the bucket named `id` (see `bucketIdAt`), epoch milliseconds; 0 for an unbounded window, NaN for an id of another unit. */
+export const startOfBucket = (window: Window, id: string): number => {
+  if (window._tag === "Unbounded") return 0
+  const iso = window.unit === "day" ? `${id}T00:00Z` : window.unit === "hour" ? `${id.slice(0, -1)}:00Z` : id
+  const start = Date.parse(iso)
+  return bucketIdAt(window, start) === id ? start : Number.NaN
+}
+
 /**
  * A bucket: its id, when its items expire, in epoch seconds as a TTL
  * (`undefined`: never), and when it closes (see `closesAt`).

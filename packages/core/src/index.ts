@@ -10,6 +10,8 @@ export * as DeadLetter from "./DeadLetter"
 export * as Decoder from "./Decoder"
 /** Event-id claims, so a producer duplicate is applied once. */
 export * as Deduper from "./Deduper"
+/** Final values of closed window buckets: read, sent and marked once. */
+export * as FinalValue from "./FinalValue"
 /** The lease table a lease service is built on. */
 export * as LeaseTable from "./LeaseTable"
 /** An in-memory lease table. */

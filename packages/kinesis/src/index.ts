@@ -6,6 +6,8 @@
 export * as Aggregation from "./Aggregation"
 export * as Checkpointer from "./Checkpointer"
 export * as Consumer from "./Consumer"
+/** A final-value sink putting each value to a Kinesis stream. */
+export * as FinalValueStream from "./FinalValueStream"
 /** The Kinesis API as effects with typed errors. */
 export * as Kinesis from "./Kinesis"
 export * as Kpl from "./Kpl"

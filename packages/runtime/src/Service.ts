@@ -25,7 +25,7 @@
  * second), `EDDY_FLUSH_RECORDS` (10,000), `EDDY_CHECKPOINT_INTERVAL`
  * (5 seconds), `EDDY_CHECKPOINT_RECORDS` (10,000), `EDDY_STUCK_AFTER`, `EDDY_QUERY_API`,
  * `EDDY_UNKNOWN_VERSION` (`deadLetter` or `block`, see `Options.unknownVersion`),
- * `EDDY_STRICT_ORDER` (false), `EDDY_AGGREGATION` (kpl; see `Aggregation.parse`) and
+ * `EDDY_STRICT_ORDER` (false), `EDDY_FINAL_VALUE_INTERVAL` (10 seconds, see `Options.finalValues`), `EDDY_AGGREGATION` (kpl; see `Aggregation.parse`) and
  * `EDDY_READ_MODE` (`poll`, or `efo` for enhanced fan-out, with
  * `EDDY_CONSUMER_NAME` and `EDDY_READ_FALLBACK`); the
  * Kinesis client from the SDK's chains (`AWS_REGION`, the profile,
@@ -76,6 +76,7 @@
 import * as Backoff from "@eddy/core/Backoff"
 import type * as DeadLetter from "@eddy/core/DeadLetter"
 import type * as Deduper from "@eddy/core/Deduper"
+import * as FinalValue from "@eddy/core/FinalValue"
 import * as Leases from "@eddy/core/Leases"
 import * as Pipeline from "@eddy/core/Pipeline"
 import * as Processor from "@eddy/core/Processor"
@@ -100,12 +101,13 @@ import {
   Layer,
   Metric,
   Option,
-  type Schedule,
+  Schedule,
   type Scope,
   Stream
 } from "effect"
 import { hostname } from "node:os"
 import * as AppliedOnce from "./AppliedOnce"
+import * as FinalValues from "./internal/finalValues"
 import * as Health from "./Health"
 import * as ShardWorker from "./internal/shardWorker"
 import * as ServiceMetrics from "./internal/serviceMetrics"
@@ -170,6 +172,8 @@ export interface Settings {
   readonly consumerName?: string
   /** With `efo`: `poll` goes on polling a shard (or every shard) whose subscriptions or registration fail for good; `none` (the default) fails instead. */
   readonly readFallback?: "poll" | "none"
+  /** How often the buckets whose lateness has passed are looked for, to send their final values (see `Options.finalValues`). Default 10 seconds. */
+  readonly finalValueInterval?: Duration.Duration
 }
 
 /** How the service reads its shards. */
@@ -224,7 +228,8 @@ export const settingsConfig = (given: Partial<Settings> = {}): Config.Config<Set
     queryApi: orConfig(given.queryApi, Config.boolean("EDDY_QUERY_API").pipe(Config.withDefault(false))),
     readMode: orConfig(given.readMode, Config.literal("poll", "efo")("EDDY_READ_MODE").pipe(Config.withDefault("poll" as const))),
     consumerName: orConfig(given.consumerName, Config.nonEmptyString("EDDY_CONSUMER_NAME").pipe(Config.option, Config.map(Option.getOrUndefined))),
-    readFallback: orConfig(given.readFallback, Config.literal("poll", "none")("EDDY_READ_FALLBACK").pipe(Config.withDefault("none" as const)))
+    readFallback: orConfig(given.readFallback, Config.literal("poll", "none")("EDDY_READ_FALLBACK").pipe(Config.withDefault("none" as const))),
+    finalValueInterval: orConfig(given.finalValueInterval, Config.duration("EDDY_FINAL_VALUE_INTERVAL").pipe(Config.withDefault(Duration.seconds(10))))
   }).pipe(Config.mapOrFail(({ consumerName, ...settings }): Either.Either<Settings, ConfigError.ConfigError> =>
     consumerName !== undefined
       ? Either.right({ ...settings, consumerName })
@@ -255,6 +260,8 @@ export interface WorkerOptions extends Settings {
   readonly read?: ReadOptions
   /** Serves the paths the endpoint does not know itself: the query API when `queryApi` is on. */
   readonly api?: HttpApp.Default
+  /** Sends the final values of closed buckets (see `Options.finalValues`): the sink, and the store to read them from. */
+  readonly finalValues?: { readonly sink: FinalValue.Sink["Type"]; readonly store: Store.Service }
 }
 
 /** What the service runs: the pipelines, their state, Kinesis and the lease table. */
@@ -283,6 +290,17 @@ export interface Options<E = never, P extends ReadonlyArray<Pipeline.Pipeline> =
    * deployed; "block" holds its shard there until then (`/readyz` reports it stuck).
    */
   readonly unknownVersion?: Processor.PoisonPolicy
+  /**
+   * Where the final values of closed buckets go (`FinalValue.callback(...)`,
+   * or `FinalValueStream.layer` of `@eddy/kinesis` to put them to a stream).
+   * Every `finalValueInterval` the worker sends, for each pipeline whose
+   * window has an `allowedLateness` and leaves late events out ("deadLetter"),
+   * the stored value of each key its shards wrote in a bucket that closed:
+   * once every shard it holds is processed past the bucket's close, by the
+   * records' arrival times, or by the wall clock while a shard is idle at the tip.
+   * At least once, with a stable id (see `FinalValue`).
+   */
+  readonly finalValues?: Layer.Layer<FinalValue.Sink, E>
 }
 
 /** Where the service is in its life. */
@@ -313,11 +331,19 @@ export class Service extends Context.Tag("@eddy/runtime/Service")<Service, {
 }>() {}
 
 /** One shard handed out by the consumer, processed until it ends; a heartbeat that finds its lease taken interrupts it at once. */
-const runShard = (options: WorkerOptions, processor: Processor.Processor["Type"], stop: Deferred.Deferred<void>, tracker: Readiness.Tracker) =>
+const runShard = (
+  options: WorkerOptions,
+  processor: Processor.Processor["Type"],
+  stop: Deferred.Deferred<void>,
+  tracker: Readiness.Tracker,
+  finals: FinalValues.Tracker | undefined
+) =>
 (shard: Consumer.ShardStream): Effect.Effect<ShardWorker.Exit> =>
   ShardWorker.run({
-    shard: tracker.watch(shard),
-    processor: AppliedOnce.wrap(tracker.processorFor(shard.lease.leaseKey, processor)),
+    shard: finals === undefined ? tracker.watch(shard) : finals.watch(tracker.watch(shard), options.readMode === "efo" ? undefined : lagOf(shard)),
+    processor: AppliedOnce.wrap(
+      tracker.processorFor(shard.lease.leaseKey, finals === undefined ? processor : finals.processorFor(shard.lease.leaseKey, processor))
+    ),
     rereadBackoff: options.rereadBackoff ?? (options.strictOrder === true ? strictRereadBackoff : defaultRereadBackoff),
     stop,
     checkpointInterval: options.checkpointInterval,
@@ -336,6 +362,10 @@ const runShard = (options: WorkerOptions, processor: Processor.Processor["Type"]
     Effect.tap((exit) => exit === "lost" ? Metric.increment(ServiceMetrics.leasesLost) : Effect.void),
     Effect.annotateLogs({ stream: shard.stream.name, shardId: shard.shardId })
   )
+
+/** The polling reader's lag gauge of `shard`. */
+const lagOf = (shard: Consumer.ShardStream): Effect.Effect<number> =>
+  Effect.map(Metric.value(Consumer.millisBehindLatest.pipe(Metric.tagged("stream", shard.stream.name), Metric.tagged("shard", shard.shardId))), (s) => s.value)
 
 /**
  * Enhanced fan-out's reader: the service's consumer registered (or found)
@@ -389,6 +419,13 @@ export const make = (
 
     const progress: Effect.Effect<Consumer.ShardedStatus | undefined> = Effect.suspend(() => consumer === undefined ? Effect.succeed(undefined) : consumer.status)
     const tracker = Readiness.make({ stuckAfter: options.stuckAfter ?? Duration.seconds(60) })
+    const finals = options.finalValues === undefined ? undefined : FinalValues.make(
+        processor.pipelines,
+        options.finalValues.store,
+        options.finalValues.sink,
+        // An idle reader polls at most this far apart, plus a call's time.
+        Duration.toMillis(options.read?.maxIdleInterval ?? Duration.seconds(1)) + Duration.toMillis(options.pollInterval) + 1_000
+      )
     const status = progress.pipe(
       Effect.flatMap((consumed) => Effect.map(tracker.report(Array.from(processingShards.keys())), (report) => [consumed, report] as const)),
       Effect.map(([consumed, report]): Status => {
@@ -427,12 +464,17 @@ export const make = (
     // A shard taken again may already be processing anew: only its own run removes it.
     const ended = (shard: Consumer.ShardStream) =>
       Effect.zipRight(
-        Effect.sync(() => processingShards.get(shard.lease.leaseKey) === shard && processingShards.delete(shard.lease.leaseKey) && tracker.forget(shard.lease.leaseKey)),
+        Effect.sync(() => {
+          if (processingShards.get(shard.lease.leaseKey) !== shard) return
+          processingShards.delete(shard.lease.leaseKey)
+          tracker.forget(shard.lease.leaseKey)
+          finals?.forget(shard.lease.leaseKey)
+        }),
         leasesHeld
       )
     const processing = yield* sharded.shards.pipe(
       Stream.tap(started),
-      Stream.flatMap((shard) => Stream.fromEffect(Effect.ensuring(runShard(options, processor, stop, tracker)(shard), ended(shard))), {
+      Stream.flatMap((shard) => Stream.fromEffect(Effect.ensuring(runShard(options, processor, stop, tracker, finals)(shard), ended(shard))), {
         concurrency: "unbounded"
       }),
       Stream.runDrain,
@@ -462,6 +504,16 @@ export const make = (
       yield* Effect.logInfo("stopped").pipe(Effect.annotateLogs({ millis: (yield* Clock.currentTimeMillis) - began }))
     })
     yield* Effect.addFinalizer(() => drain)
+    if (finals !== undefined) {
+      // A failed check leaves its buckets for the next one.
+      yield* finals.check.pipe(
+        Effect.tap((e) => e.sent > 0 ? Effect.logInfo("final values sent").pipe(Effect.annotateLogs({ sent: e.sent, skipped: e.skipped })) : Effect.void),
+        Effect.catchAll((e) => Effect.logWarning("final values not sent; trying again at the next check").pipe(Effect.annotateLogs({ error: e.message }))),
+        Effect.repeat(Schedule.spaced(options.finalValueInterval ?? Duration.seconds(10))),
+        Effect.delay(options.finalValueInterval ?? Duration.seconds(10)),
+        Effect.forkScoped
+      )
+    }
 
     yield* Effect.logInfo("worker started").pipe(Effect.annotateLogs({ workerId, streams: streams.map(StreamId.leasePrefix), address }))
     return Service.of({ workerId, address, status })
@@ -496,12 +548,14 @@ export const layer = <E = never, const P extends ReadonlyArray<Pipeline.Pipeline
       Effect.zipRight(
         Preflight.run([...settings.streams.map((stream) => Preflight.stream(stream)), ...(options.preflight ?? [])]),
         Effect.flatMap(settings.queryApi === true ? Effect.map(QueryApi.httpApp(options.pipelines), Option.some) : Effect.succeedNone, (api) =>
+          Effect.flatMap(Effect.all([Effect.serviceOption(FinalValue.Sink), Store.Store]), ([sink, store]) =>
           make({
             ...settings,
+            ...(Option.isSome(sink) ? { finalValues: { sink: sink.value, store } } : {}),
             ...(options.rereadBackoff !== undefined ? { rereadBackoff: options.rereadBackoff } : {}),
             ...(options.read !== undefined ? { read: options.read } : {}),
             ...(Option.isSome(api) ? { api: api.value } : {})
-          }))
+          })))
       ))
   )
   // One store for the processor and the query API (each pipeline read from its own store): a layer given twice is built once.
@@ -511,7 +565,8 @@ export const layer = <E = never, const P extends ReadonlyArray<Pipeline.Pipeline
       Layer.provide(Layer.merge(processor, queryStore), options.layer),
       options.kinesis ?? Kinesis.layerConfig(),
       options.fanOut ?? FanOut.layerConfig(),
-      options.leases
+      options.leases,
+      options.finalValues ?? Layer.empty
     ))
   )
 }

@@ -431,7 +431,7 @@ describe("shard worker re-reads (on the TestClock)", () => {
           Effect.sync(() => {
             calls++
             const outcomes = records.map((): Processor.Outcome => ({ _tag: "Failed", error: new Store.StoreUnavailableError({ message: "down" }) }))
-            return { outcomes, counts: { applied: 0, duplicate: 0, deadLettered: 0, blocked: 0, failed: outcomes.length }, writes: [], retries: 0, deploymentFaults: [], conflicts: 0, late: [] }
+            return { outcomes, counts: { applied: 0, duplicate: 0, deadLettered: 0, blocked: 0, failed: outcomes.length }, writes: [], retries: 0, deploymentFaults: [], conflicts: 0, late: [], written: [] }
           })
       })
       const leases = yield* Leases.make(yield* LeaseTableMemory.make, { failoverTime: "10 seconds" })
