@@ -23,15 +23,6 @@ import * as F from "./fixtures/ServiceFixtures"
 const utf8 = new TextEncoder()
 const entry = (s: Sale): F.Entry => ({ PartitionKey: s.item, Data: utf8.encode(JSON.stringify(s)) })
 
-/** The lease service with every checkpoint but a shard's end dropped, so a successor reads everything again. */
-const forgetful = (inner: Leases.Leases["Type"]): Leases.Leases["Type"] => ({
-  ...inner,
-  worker: (workerId, options) =>
-    Effect.map(inner.worker(workerId, options), (worker) => ({
-      ...worker,
-      checkpoint: (lease, position) => (Leases.isShardEnd(position) ? worker.checkpoint(lease, position) : Effect.void)
-    }))
-})
 
 describe("Service final values", () => {
   it.scopedLive("sends each key's final value once, after its bucket's lateness passed, and not again after a restart", () =>
@@ -98,7 +89,7 @@ describe("Service final values", () => {
         const sentBefore = (yield* Metric.value(FinalValue.sent.pipe(Metric.tagged("pipeline", revenue.name)))).count
 
         const tips = yield* F.put(F.streamName, [sale("s1", "a", 5), sale("s2", "a", 7), sale("s3", "b", 11)].map(entry))
-        const first = yield* worker("worker-1", forgetful(leases))
+        const first = yield* worker("worker-1", F.forgetful(leases))
         yield* Effect.sleep("1 second")
         // Late for its minute, but within the lateness: it counts.
         yield* F.put(F.streamName, [entry(sale("s4", "a", 3))], tips)

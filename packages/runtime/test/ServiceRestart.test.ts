@@ -17,15 +17,6 @@ import * as AppliedOnce from "../src/AppliedOnce"
 import { expectedItems, mismatches, pipelines } from "./LambdaFixtures"
 import * as F from "./fixtures/ServiceFixtures"
 
-/** The lease service, with every checkpoint but a shard's end dropped: as if the worker died before each one. */
-const forgetful = (inner: Leases.Leases["Type"]): Leases.Leases["Type"] => ({
-  ...inner,
-  worker: (workerId, options) =>
-    Effect.map(inner.worker(workerId, options), (worker) => ({
-      ...worker,
-      checkpoint: (lease, position) => (Leases.isShardEnd(position) ? worker.checkpoint(lease, position) : Effect.void)
-    }))
-})
 
 const count = (metric: Metric.Metric.Counter<number>) => Effect.map(Metric.value(metric), (s) => s.count)
 
@@ -66,7 +57,7 @@ describe("Service restart", () => {
         const before = yield* counters
 
         // The first worker writes everything but never checkpoints, then stops.
-        const first = yield* worker("worker-1", forgetful(leases))
+        const first = yield* worker("worker-1", F.forgetful(leases))
         yield* F.until(Effect.map(mismatches(store, items), (m) => m.length === 0), "the first worker has written every aggregate")
         yield* first.stop
         const afterFirst = yield* counters

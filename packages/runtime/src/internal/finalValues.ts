@@ -7,6 +7,7 @@
  * is final once every shard the worker holds is past its close
  * (`Window.closesAt`): nothing that arrived in time is left to write.
  */
+import { isDone } from "@eddy/core/Acknowledgement"
 import * as FinalValue from "@eddy/core/FinalValue"
 import type * as Pipeline from "@eddy/core/Pipeline"
 import type * as Processor from "@eddy/core/Processor"
@@ -46,8 +47,6 @@ export interface Tracker {
 /** The pipelines whose buckets have final values: windows with an allowed lateness whose late events are left out. */
 export const reporting = (pipelines: ReadonlyArray<Pipeline.Pipeline>): ReadonlyArray<Pipeline.Pipeline> =>
   pipelines.filter((p) => p.window._tag === "Tumbling" && p.window.allowedLateness !== undefined && p.window.late === "deadLetter")
-
-const isDone = (o: Processor.Outcome) => o._tag === "Applied" || o._tag === "Duplicate" || o._tag === "DeadLettered"
 
 /** A tracker of `pipelines` (see `reporting`), sending to `sink` what it reads from `store`. */
 export const make = (
@@ -102,7 +101,7 @@ export const make = (
             note(result.written)
             const p = progressOf(leaseKey)
             let i = 0
-            for (; i < records.length && isDone(result.outcomes[i]!); i++) p.upTo = Math.max(p.upTo, records[i]!.arrivalTime)
+            for (; i < records.length && isDone(result.outcomes[i]); i++) p.upTo = Math.max(p.upTo, records[i]!.arrivalTime)
             if (i < records.length) return
             p.pending = Math.max(0, p.pending - records.length)
             if (p.pending === 0) p.upTo = Math.max(p.upTo, p.readTo)
@@ -117,13 +116,15 @@ export const make = (
         if (p.pending === 0 && p.lag !== undefined && (yield* p.lag) === 0) p.upTo = Math.max(p.upTo, now - idleMargin)
         upTo = Math.min(upTo, p.upTo)
       }
-      const closed = Array.from(buckets.entries()).filter(([, b]) => b.closesAt < upTo)
-      const due = closed.flatMap(([, b]) => Array.from(b.keys, (key) => ({ pipeline: b.pipeline, key, bucket: b.bucket, start: b.start })))
+      const closed = Array.from(buckets.entries())
+        .filter(([, b]) => b.closesAt < upTo)
+        .map(([id, b]) => ({ id, bucket: b, keys: Array.from(b.keys) }))
+      const due = closed.flatMap(({ bucket: b, keys }) => keys.map((key) => ({ pipeline: b.pipeline, key, bucket: b.bucket, start: b.start })))
       const emitted = yield* Effect.provideService(FinalValue.emit(store, byName, due), FinalValue.Sink, sink)
       // Only the keys sent: a shard taken over meanwhile may have written more.
-      for (const [id, b] of closed) {
-        for (const d of due) if (d.pipeline === b.pipeline && d.bucket === b.bucket) b.keys.delete(d.key)
-        if (b.keys.size === 0) buckets.delete(id)
+      for (const { id, bucket, keys } of closed) {
+        for (const key of keys) bucket.keys.delete(key)
+        if (bucket.keys.size === 0) buckets.delete(id)
       }
       return emitted
     })
