@@ -7,8 +7,10 @@
  *   once as one batch of 10,000 and once as 100 batches of 100 (Lambda's
  *   default batch size).
  * - per-record baseline: what a handler does record by record with the
- *   Powertools idempotency utility: an idempotency record put as INPROGRESS,
- *   one `ADD` UpdateItem per order line, then the record updated to COMPLETED.
+ *   Powertools idempotency utility (`makeIdempotent`, its DynamoDB
+ *   persistence layer on the same dynalite): an idempotency record put as
+ *   INPROGRESS, one `ADD` UpdateItem per order line, then the record updated
+ *   to COMPLETED.
  *
  * - the service: one worker (`Service.layer`) reading the same events from a
  *   one-shard kinesalite stream with GetRecords of 100, 1,000 and 10,000
@@ -191,10 +193,10 @@ export async function run(): Promise<void> {
     row("eddy service, reads of 100", results.service100),
     row("eddy service, reads of 1,000", results.service1000),
     row("eddy service, reads of 10,000", results.service10000),
-    row("per-record + idempotency (baseline)", results.baseline)
+    row("per-record + Powertools idempotency (baseline)", results.baseline)
   ])
   console.log("\nWrite units as dynalite reports them (DynamoDB's item-size rule); every item here is under 1 KB, so one unit per write.")
   console.log("eddy: one conditional PutItem claim per event, one UpdateItem per (product, hour) per batch.")
   console.log("eddy service: the same per folded write, whatever the read size (target: at most 1.1 write units per event).")
-  console.log("Baseline: per event an idempotency PutItem (INPROGRESS) and UpdateItem (COMPLETED), plus one UpdateItem per order line.")
+  console.log("Baseline: Powertools makeIdempotent per event (PutItem INPROGRESS, UpdateItem COMPLETED), plus one UpdateItem per order line.")
 }
