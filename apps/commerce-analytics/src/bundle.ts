@@ -73,6 +73,19 @@ export const effectModules: Plugin = {
   }
 }
 
+/**
+ * The Lambda handler's credentials come from its environment only
+ * (`src/lambdaCredentials.ts`): the SDK's default chain is resolved there
+ * instead of `@aws-sdk/credential-provider-node`. The service and the CLIs
+ * keep the whole chain (ECS task roles, profiles, SSO).
+ */
+export const lambdaCredentials: Plugin = {
+  name: "lambda-credentials",
+  setup(build) {
+    build.onResolve({ filter: /^@aws-sdk\/credential-provider-node$/ }, () => ({ path: `${root}src/lambdaCredentials.ts` }))
+  }
+}
+
 // CommonJS dependencies inside an ES module call `require` for Node's built-in modules.
 const requireShim = `import { createRequire as __createRequire } from "node:module"; const require = __createRequire(import.meta.url);`
 
@@ -94,7 +107,7 @@ export const bundle = async (entry: Entry, options: Options = {}): Promise<Bundl
     legalComments: "linked",
     banner: { js: requireShim },
     external: [...(options.external ?? [])],
-    plugins: [effectModules],
+    plugins: entry === "lambda" ? [effectModules, lambdaCredentials] : [effectModules],
     logLevel: "warning"
   })
   return { entry, outfile, bytes: statSync(outfile).size }

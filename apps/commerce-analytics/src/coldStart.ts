@@ -12,7 +12,7 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { pathToFileURL } from "node:url"
-import { bundle } from "./bundle"
+import { bundle, type Options } from "./bundle"
 
 /** What one fresh process reports, in milliseconds. */
 export interface Sample {
@@ -64,11 +64,17 @@ const median = (xs: ReadonlyArray<number>): number => {
   return s.length % 2 === 1 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2
 }
 
-const isMain = process.argv[1] !== undefined && import.meta.filename === process.argv[1]
+/** Medians, in milliseconds, of fresh processes importing an empty module and the bundle. */
+export interface ColdStart {
+  readonly bytes: number
+  readonly runs: number
+  readonly empty: (pick: (s: Sample) => number) => number
+  readonly lambda: (pick: (s: Sample) => number) => number
+}
 
-if (isMain) {
-  const runs = Number(process.argv[2] ?? 15)
-  const bundled = await bundle("lambda")
+/** Bundles the Lambda handler, then samples it and an empty module `runs` times each, interleaved. */
+export const coldStart = async (runs: number, options?: Options): Promise<ColdStart> => {
+  const bundled = await bundle("lambda", options)
   const dir = mkdtempSync(join(tmpdir(), "eddy-cold-start-"))
   const empty = join(dir, "empty.mjs")
   writeFileSync(empty, "export {}\n")
@@ -80,15 +86,30 @@ if (isMain) {
     lambda.push(sample(bundled.outfile))
   }
   rmSync(dir, { recursive: true })
+  return {
+    bytes: bundled.bytes,
+    runs,
+    empty: (pick) => median(baseline.map(pick)),
+    lambda: (pick) => median(lambda.map(pick))
+  }
+}
+
+/** Import plus the first call, the figure a cold start adds to Node's own start-up. */
+export const importAndFirstCall = (s: Sample): number => s.importMillis + s.firstCallMillis
+
+const isMain = process.argv[1] !== undefined && import.meta.filename === process.argv[1]
+
+if (isMain) {
+  const measured = await coldStart(Number(process.argv[2] ?? 15))
   const row = (label: string, pick: (s: Sample) => number) => {
-    const b = median(baseline.map(pick))
-    const l = median(lambda.map(pick))
+    const b = measured.empty(pick)
+    const l = measured.lambda(pick)
     return `${label.padEnd(40)} ${b.toFixed(1).padStart(10)} ${l.toFixed(1).padStart(10)} ${(l - b).toFixed(1).padStart(10)}`
   }
-  console.log(`dist/lambda.mjs: ${(bundled.bytes / 1024).toFixed(0)} KiB; medians of ${runs} fresh processes each, milliseconds`)
+  console.log(`dist/lambda.mjs: ${(measured.bytes / 1024).toFixed(0)} KiB; medians of ${measured.runs} fresh processes each, milliseconds`)
   console.log(`${"".padEnd(40)} ${"empty".padStart(10)} ${"lambda".padStart(10)} ${"added".padStart(10)}`)
   console.log(row("import", (s) => s.importMillis))
   console.log(row("first call, empty event (builds runtime)", (s) => s.firstCallMillis))
-  console.log(row("import + first call", (s) => s.importMillis + s.firstCallMillis))
+  console.log(row("import + first call", importAndFirstCall))
   console.log(row("whole process, spawn to exit", (s) => s.processMillis))
 }

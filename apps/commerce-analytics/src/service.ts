@@ -23,21 +23,22 @@ import * as ConfigReport from "@eddy/runtime/ConfigReport"
 import * as Preflight from "@eddy/runtime/Preflight"
 import { Config, type ConfigError, Effect, Layer } from "effect"
 import { pipelines } from "./pipelines"
+import * as Leases from "./leases"
 import * as State from "./state"
 
 Main.run(
   {
     service: "commerce-analytics",
-    config: Config.all([Service.settingsConfig(), State.tablesConfig, State.leaseSettingsConfig, State.deadLetterTargetConfig]),
+    config: Config.all([Service.settingsConfig(), State.tablesConfig, Leases.leaseSettingsConfig, State.deadLetterTargetConfig]),
     variables: State.variables
   },
   () =>
     Effect.gen(function*() {
-      const checks = yield* State.tableChecks({ leases: true })
+      const checks = [...(yield* State.tableChecks), yield* Leases.tableCheckConfig]
       return yield* Service.run<ConfigError.ConfigError | KinesisError>({
         pipelines,
         layer: Layer.merge(State.layerConfig, State.deadLetterConfig),
-        leases: State.leasesConfig,
+        leases: Leases.leasesConfig,
         preflight: checks.map((check) =>
           Effect.provide(check, State.dynamoClientConfig).pipe(
             Effect.catchIf(ConfigReport.isConfigError, (e) =>

@@ -7,11 +7,9 @@
  */
 import { DescribeTableCommand, type DynamoDBClient } from "@aws-sdk/client-dynamodb"
 import type { Deduper } from "@eddy/core/Deduper"
-import type * as Leases from "@eddy/core/Leases"
 import type { Store } from "@eddy/core/Store"
 import * as DynamoClient from "@eddy/dynamodb/DynamoClient"
 import * as DynamoDeduper from "@eddy/dynamodb/DynamoDeduper"
-import * as DynamoLeases from "@eddy/dynamodb/DynamoLeases"
 import * as DynamoStore from "@eddy/dynamodb/DynamoStore"
 import * as DynamoTables from "@eddy/dynamodb/Tables"
 import type { KinesisError } from "@eddy/kinesis/Kinesis"
@@ -69,24 +67,6 @@ export const layerConfig: Layer.Layer<Store | Deduper, ConfigError.ConfigError> 
 export const deadLetterConfig: Layer.Layer<DeadLetter.DeadLetter, ConfigError.ConfigError | KinesisError> = DeadLetterSinks.layerConfig({
   target: Config.suspend(() => deadLetterTargetConfig)
 })
-
-/**
- * The service's lease table from `EDDY_LEASE_TABLE` (failover after
- * `EDDY_FAILOVER_TIME`, default 10 seconds). Leases are keyed
- * `<stream>:<shardId>`, so the services of several streams may share one
- * table; a table of the old single-stream format is refused at start. Unlike the runtime's default it
- * does not ensure the table (describe, create if missing), so the task role
- * needs only the lease operations: the stack creates the table (see
- * template.yaml).
- */
-export const leaseSettingsConfig = Config.all({
-  tableName: Config.nonEmptyString("EDDY_LEASE_TABLE"),
-  failoverTime: Config.duration("EDDY_FAILOVER_TIME").pipe(Config.withDefault(Duration.seconds(10)))
-})
-
-export const leasesConfig: Layer.Layer<Leases.Leases, ConfigError.ConfigError> = DynamoLeases.layerConfig(leaseSettingsConfig).pipe(
-  Layer.provide(dynamoClientConfig)
-)
 
 /** `EDDY_DEAD_LETTER`, checked with the rest of the configuration at start. */
 export const deadLetterTargetConfig = DeadLetterSinks.targetConfig("EDDY_DEAD_LETTER").pipe(Config.withDefault<DeadLetterSinks.Target>({ _tag: "Stdout" }))
@@ -158,14 +138,8 @@ export const tableCheck = (definition: { readonly TableName?: string | undefined
     )
   })
 
-/** The start-up checks of the aggregate, dedup and (for the service) lease tables, on one DynamoDB client from the environment. */
-export const tableChecks = (options: { readonly leases: boolean }) =>
-  Effect.gen(function*() {
-    const tables = yield* tablesConfig
-    const checks = [
-      tableCheck(DynamoTables.aggregateTable(tables.aggregate), "EDDY_AGGREGATE_TABLE"),
-      tableCheck(DynamoTables.dedupTable(tables.dedup), "EDDY_DEDUP_TABLE")
-    ]
-    if (options.leases) checks.push(tableCheck(DynamoLeases.leaseTable((yield* leaseSettingsConfig).tableName), "EDDY_LEASE_TABLE"))
-    return checks
-  })
+/** The start-up checks of the aggregate and dedup tables, on one DynamoDB client from the environment. */
+export const tableChecks = Effect.map(tablesConfig, (tables) => [
+  tableCheck(DynamoTables.aggregateTable(tables.aggregate), "EDDY_AGGREGATE_TABLE"),
+  tableCheck(DynamoTables.dedupTable(tables.dedup), "EDDY_DEDUP_TABLE")
+])

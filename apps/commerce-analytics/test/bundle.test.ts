@@ -5,7 +5,7 @@
  */
 import { describe, expect, it } from "@effect/vitest"
 import { spawnSync } from "node:child_process"
-import { mkdtempSync, rmSync } from "node:fs"
+import { mkdtempSync, readFileSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { bundle } from "../src/bundle"
@@ -21,6 +21,13 @@ describe("bundles", () => {
     expect(lambda.outfile).toBe(join(outdir, "lambda.mjs"))
     expect(lambda.bytes).toBeLessThan(1.5 * 1024 * 1024)
     expect(sample(lambda.outfile).response).toEqual({ batchItemFailures: [] })
+  })
+
+  it("dist/lambda.mjs takes its credentials from the environment only; the service keeps the SDK's whole chain", async () => {
+    const [lambda, service] = await Promise.all([bundle("lambda", { outdir }), bundle("service", { outdir })])
+    const ssoLink = "defaultProvider::fromSSO"
+    expect(readFileSync(lambda.outfile, "utf8")).not.toContain(ssoLink)
+    expect(readFileSync(service.outfile, "utf8")).toContain(ssoLink)
   })
 
   it("dist/service.mjs: starts, and stops at once naming the configuration it lacks", async () => {

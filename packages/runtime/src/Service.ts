@@ -5,12 +5,13 @@
  *
  * ```ts
  * import { pipelines } from "./pipelines"
- * import * as State from "./state" // store, deduper, dead-letter sink and lease table from the app's Config
+ * import * as Leases from "./leases" // the lease table from the app's Config
+ * import * as State from "./state" // store, deduper and dead-letter sink from the app's Config
  * NodeRuntime.runMain(
  *   Service.run({
  *     pipelines,
  *     layer: Layer.merge(State.layerConfig, State.deadLetterConfig),
- *     leases: State.leasesConfig
+ *     leases: Leases.leasesConfig
  *   }),
  *   // `run` logs JSON lines (see `Log`); runMain's pretty logger would print each one again.
  *   { disablePrettyLogger: true }
