@@ -199,6 +199,10 @@ describe("template.yaml (the Lambda driver)", () => {
     expect(JSON.stringify(variables.EDDY_DEAD_LETTER)).toMatch(/"sqs:".*PipelinesStateDeadLetterQueue/)
   })
 
+  it("has no halted-shards alarm: Lambda halts no shard of its own, its mappings redeliver", () => {
+    expect(ofType(t, "AWS::CloudWatch::Alarm").filter(([, a]) => a.Properties.MetricName === "ShardsHalted")).toEqual([])
+  })
+
   it("lets the function's role do exactly what the mapping, the store, the deduper and the dead-letter sink do", () => {
     const role = roleOf(fn.Properties.Role)
     expect(t.Resources[role]!.Properties.ManagedPolicyArns).toBeUndefined()
@@ -234,6 +238,29 @@ describe("service.yaml (the ECS driver)", () => {
     for (const [, s] of ofType(t, "AWS::ECS::Service")) {
       expect(s.Properties.NetworkConfiguration.AwsvpcConfiguration.Subnets).toEqual({ Ref: "Subnets" })
       expect(s.Properties.DeploymentConfiguration.DeploymentCircuitBreaker).toEqual({ Enable: true, Rollback: true })
+    }
+  })
+
+  it("alarms when a worker reports a halted shard: ShardsHalted of each worker's stream, in its namespace, of at least 1 in a minute, no data no alarm", () => {
+    const halted = ofType(t, "AWS::CloudWatch::Alarm").map(([, a]) => a.Properties).filter((a) => a.MetricName === "ShardsHalted")
+    const [topic] = only(t, "AWS::SNS::Topic")
+    // What each worker writes: its stream's name as the dimension, in EDDY_METRICS_NAMESPACE (eddy by default).
+    const written = tasks.map(([, task]) => {
+      const e = env(task.Properties.ContainerDefinitions[0])
+      return { Namespace: e.EDDY_METRICS_NAMESPACE ?? "eddy", Dimensions: [{ Name: "stream", Value: e.EDDY_STREAM_NAME }] }
+    })
+    expect(halted.map((a) => ({ Namespace: a.Namespace, Dimensions: a.Dimensions }))).toEqual(written)
+    for (const a of halted) {
+      expect(a).toMatchObject({
+        Statistic: "Maximum",
+        Period: 60,
+        EvaluationPeriods: 1,
+        Threshold: 1,
+        ComparisonOperator: "GreaterThanOrEqualToThreshold",
+        TreatMissingData: "notBreaching",
+        AlarmActions: [{ Ref: topic }],
+        OKActions: [{ Ref: topic }]
+      })
     }
   })
 
