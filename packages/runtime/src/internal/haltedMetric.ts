@@ -34,9 +34,14 @@ const document = (options: Options, stream: string, halted: number, timestamp: n
 const write = (options: Options, stream: string, halted: number) =>
   Effect.flatMap(Clock.currentTimeMillis, (now) => options.writer.write([document(options, stream, halted, now)]))
 
-/** Once for 0; for more, now and every interval until the count changes (the stream switches to the next count). */
+/**
+ * Once for 0; for more, now and every interval until the count changes (the
+ * stream switches to the next count). At a fixed rate, not spaced: a drift
+ * would leave an alarm period without data now and then, which the alarm takes
+ * for no halted shard.
+ */
 const writeWhile = (options: Options, stream: string) => (halted: number): Effect.Effect<void> =>
-  halted === 0 ? write(options, stream, halted) : Effect.repeat(write(options, stream, halted), Schedule.spaced(options.interval))
+  halted === 0 ? write(options, stream, halted) : Effect.repeat(write(options, stream, halted), Schedule.fixed(options.interval))
 
 /** The counts of `stream`, each change once. */
 const countsOf = (options: Options, stream: string) =>
