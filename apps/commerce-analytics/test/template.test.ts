@@ -199,6 +199,10 @@ describe("template.yaml (the Lambda driver)", () => {
     expect(JSON.stringify(variables.EDDY_DEAD_LETTER)).toMatch(/"sqs:".*PipelinesStateDeadLetterQueue/)
   })
 
+  it("has no halted-shards alarm: Lambda halts no shard of its own, its mappings redeliver", () => {
+    expect(ofType(t, "AWS::CloudWatch::Alarm").filter(([, a]) => a.Properties.MetricName === "ShardsHalted")).toEqual([])
+  })
+
   it("lets the function's role do exactly what the mapping, the store, the deduper and the dead-letter sink do", () => {
     const role = roleOf(fn.Properties.Role)
     expect(t.Resources[role]!.Properties.ManagedPolicyArns).toBeUndefined()
@@ -235,6 +239,24 @@ describe("service.yaml (the ECS driver)", () => {
       expect(s.Properties.NetworkConfiguration.AwsvpcConfiguration.Subnets).toEqual({ Ref: "Subnets" })
       expect(s.Properties.DeploymentConfiguration.DeploymentCircuitBreaker).toEqual({ Enable: true, Rollback: true })
     }
+  })
+
+  it("alarms when a worker reports a halted shard: ShardsHalted of each worker's stream, in its namespace, of at least 1 in a minute, no data no alarm", () => {
+    const halted = ofType(t, "AWS::CloudWatch::Alarm").map(([, a]) => a.Properties).filter((a) => a.MetricName === "ShardsHalted")
+    const [topic] = only(t, "AWS::SNS::Topic")
+    // What each worker writes (its stream's name as the dimension, in EDDY_METRICS_NAMESPACE, eddy by default), alarmed on at 1 or more in a minute.
+    const expected = tasks.map(([, task]) => {
+      const e = env(task.Properties.ContainerDefinitions[0])
+      return [e.EDDY_METRICS_NAMESPACE ?? "eddy", [{ Name: "stream", Value: e.EDDY_STREAM_NAME }], "Maximum GreaterThanOrEqualToThreshold 1 in 1 x 60 s", "notBreaching", [{ Ref: topic }]]
+    })
+    expect(halted.map((a) => [
+      a.Namespace,
+      a.Dimensions,
+      `${a.Statistic} ${a.ComparisonOperator} ${a.Threshold} in ${a.EvaluationPeriods} x ${a.Period} s`,
+      a.TreatMissingData,
+      a.OKActions
+    ])).toEqual(expected)
+    for (const a of halted) expect(a.AlarmActions).toEqual(a.OKActions)
   })
 
   it("scales each service up to its stream's shard count", () => {

@@ -2,9 +2,11 @@
  * The alarms an eddy deployment ships with, for either driver: records
  * waiting too long (iterator age), records that could not be processed (dead
  * letters, Lambda's on-failure queue), DynamoDB throttles and system errors
- * on the state tables, Lambda errors and throttles, and a stream whose
- * records have stopped arriving (a pipeline gone silent). Each alarm
- * notifies the optional SNS topic.
+ * on the state tables, Lambda errors and throttles, a stream whose
+ * records have stopped arriving (a pipeline gone silent), and, with the
+ * service driver, a shard halted at a record it cannot process (the
+ * service's `ShardsHalted` EMF metric). Each alarm notifies the optional SNS
+ * topic.
  */
 import { Duration } from "aws-cdk-lib"
 import * as cloudwatch from "aws-cdk-lib/aws-cloudwatch"
@@ -26,8 +28,10 @@ export interface PipelineAlarmsProps {
   readonly function?: lambda.IFunction
   /** Its on-failure queue. */
   readonly onFailureQueue?: sqs.IQueue
-  /** The service driver's lease tables, when deployed. */
+  /** The service driver's lease tables, when deployed; with them, each stream also alarms on halted shards. */
   readonly leaseTables?: ReadonlyArray<dynamodb.Table>
+  /** The service's `EDDY_METRICS_NAMESPACE`, where it writes `ShardsHalted`; default eddy, as the service's. */
+  readonly metricsNamespace?: string
   /** Alarm when the oldest unread record is older than this, default 5 minutes. */
   readonly maxIteratorAge?: Duration
   /** Alarm when a stream took no record for this long, default 1 hour. */
@@ -48,7 +52,11 @@ const anyIn = (periods: number, metric: cloudwatch.IMetric): Omit<cloudwatch.Ala
   treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING
 })
 
-/** The alarms of a pipeline deployment: iterator age, unprocessed records, state-table throttles and errors, Lambda errors, a silent stream. */
+/** The service's halted shards of `stream`: the most any worker reports in a minute. */
+const shardsHalted = (namespace: string, stream: kinesis.IStream): cloudwatch.IMetric =>
+  new cloudwatch.Metric({ namespace, metricName: "ShardsHalted", dimensionsMap: { stream: stream.streamName }, statistic: "Maximum", period: Duration.minutes(1) })
+
+/** The alarms of a pipeline deployment: iterator age, unprocessed records, state-table throttles and errors, Lambda errors, a silent stream, halted shards. */
 export class PipelineAlarms extends Construct {
   readonly alarms: Array<cloudwatch.Alarm> = []
   readonly topic: sns.ITopic | undefined
@@ -65,6 +73,7 @@ export class PipelineAlarms extends Construct {
       treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING
     })
 
+    const service = props.leaseTables !== undefined
     props.streams.forEach((stream, i) => {
       // The reader's lag, as Kinesis sees it: both drivers read with GetRecords.
       this.add(`IteratorAge${i}`, "records wait too long to be read", olderThanMaxAge(stream.metricGetRecordsIteratorAgeMilliseconds({ statistic: "Maximum", period: FIVE_MINUTES })))
@@ -76,6 +85,8 @@ export class PipelineAlarms extends Construct {
         evaluationPeriods: 1,
         treatMissingData: cloudwatch.TreatMissingData.BREACHING
       })
+      // Written every minute while a shard is halted and once when none is: no data is no halted shard.
+      if (service) this.add(`ShardsHalted${i}`, "a shard is halted at a record it cannot process", anyIn(1, shardsHalted(props.metricsNamespace ?? "eddy", stream)))
     })
 
     this.add("DeadLetters", "records were dead-lettered", anyIn(1, props.state.deadLetterQueue.metricApproximateNumberOfMessagesVisible({ statistic: "Maximum", period: FIVE_MINUTES })))

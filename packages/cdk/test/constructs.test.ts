@@ -260,9 +260,46 @@ describe("PipelineAlarms", () => {
     expect(named("Errors")).toHaveLength(1)
     expect(named("Throttles")).toHaveLength(1)
     expect(named("IteratorAge")).toHaveLength(1)
+    // No service driver, no halted-shards alarm.
+    expect(named("ShardsHalted")).toEqual([])
     for (const a of alarms) {
       expect(a.AlarmActions).toEqual([{ Ref: expect.stringMatching(/^AlarmsTopic/) }])
       expect(a.OKActions).toEqual(a.AlarmActions)
     }
+  })
+
+  it("with the service driver, alarms on each stream's halted shards: ShardsHalted of at least 1 in a minute, no data no alarm", () => {
+    const s = stack()
+    const streams = streamsIn(s)
+    const state = new PipelineState(s, "State")
+    const vpc = new ec2.Vpc(s, "Vpc", { maxAzs: 2, natGateways: 1 })
+    const cluster = new ecs.Cluster(s, "Cluster", { vpc: vpc as ec2.IVpc }) as ecs.ICluster
+    const workers = streams.map((stream, i) =>
+      new KinesisPipelineService(s, `Svc${i}`, { cluster, image: ecs.ContainerImage.fromRegistry("example/eddy:1"), stream, maxTasks: 2, state })
+    )
+    new PipelineAlarms(s, "Alarms", { state, streams, leaseTables: workers.map((w) => w.leaseTable), metricsNamespace: "shop", createTopic: true })
+    const template = Template.fromStack(s)
+    const alarms = Object.values(template.findResources("AWS::CloudWatch::Alarm")).map((a) => a.Properties)
+    const streamNames = Object.values(template.findResources("AWS::ECS::TaskDefinition")).map((t) =>
+      t.Properties.ContainerDefinitions[0].Environment.find((e: { Name: string }) => e.Name === "EDDY_STREAM_NAME").Value
+    )
+    expect(streamNames).toEqual([{ Ref: expect.stringMatching(/^Orders/) }, { Ref: expect.stringMatching(/^Products/) }])
+    const halted = alarms.filter((a) => a.MetricName === "ShardsHalted")
+    expect(halted).toHaveLength(2)
+    halted.forEach((a, i) => {
+      expect(a).toMatchObject({
+        Namespace: "shop",
+        Statistic: "Maximum",
+        Period: 60,
+        EvaluationPeriods: 1,
+        Threshold: 1,
+        ComparisonOperator: "GreaterThanOrEqualToThreshold",
+        TreatMissingData: "notBreaching",
+        AlarmActions: [{ Ref: expect.stringMatching(/^AlarmsTopic/) }]
+      })
+      expect(a.OKActions).toEqual(a.AlarmActions)
+      // The dimension is the stream name the service is given (EDDY_STREAM_NAME), as it writes it.
+      expect(a.Dimensions).toEqual([{ Name: "stream", Value: streamNames[i] }])
+    })
   })
 })

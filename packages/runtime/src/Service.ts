@@ -26,7 +26,8 @@
  * second), `EDDY_FLUSH_RECORDS` (10,000), `EDDY_CHECKPOINT_INTERVAL`
  * (5 seconds), `EDDY_CHECKPOINT_RECORDS` (10,000), `EDDY_STUCK_AFTER`, `EDDY_QUERY_API`,
  * `EDDY_UNKNOWN_VERSION` (`deadLetter` or `block`, see `Options.unknownVersion`),
- * `EDDY_STRICT_ORDER` (false), `EDDY_FINAL_VALUE_INTERVAL` (10 seconds, see `Options.finalValues`), `EDDY_AGGREGATION` (kpl; see `Aggregation.parse`) and
+ * `EDDY_STRICT_ORDER` (false), `EDDY_FINAL_VALUE_INTERVAL` (10 seconds, see `Options.finalValues`), `EDDY_AGGREGATION` (kpl; see `Aggregation.parse`),
+ * `EDDY_METRICS_NAMESPACE` (eddy) and
  * `EDDY_READ_MODE` (`poll`, or `efo` for enhanced fan-out, with
  * `EDDY_CONSUMER_NAME` and `EDDY_READ_FALLBACK`); the
  * Kinesis client from the SDK's chains (`AWS_REGION`, the profile,
@@ -41,6 +42,10 @@
  * or stopping, while Kinesis or the lease table does not answer, and while a
  * shard is stuck: see `Readiness`), `GET /metrics` (Prometheus text: the processor's counters, the
  * per-shard `eddy_kinesis_millis_behind_latest` lag gauge, and `metrics`).
+ * The halted shards are also written as CloudWatch EMF, for an alarm:
+ * `ShardsHalted` per stream (dimension `stream`) on every change, and every
+ * `haltedMetricInterval` while above 0, to the `Emf.Writer` in the context
+ * (stdout by default, which the task's log group turns into the metric).
  *
  * The shards come from `Consumer.makeSharded` (`@eddy/kinesis`): it lists
  * the shards of every configured stream (again every discovery interval, so
@@ -108,7 +113,9 @@ import {
 } from "effect"
 import { hostname } from "node:os"
 import * as AppliedOnce from "./AppliedOnce"
+import * as Emf from "./Emf"
 import * as FinalValues from "./internal/finalValues"
+import * as HaltedMetric from "./internal/haltedMetric"
 import * as Health from "./Health"
 import * as ShardWorker from "./internal/shardWorker"
 import * as ServiceMetrics from "./internal/serviceMetrics"
@@ -175,6 +182,8 @@ export interface Settings {
   readonly readFallback?: "poll" | "none"
   /** How often the buckets whose lateness has passed are looked for, to send their final values (see `Options.finalValues`). Default 10 seconds. */
   readonly finalValueInterval?: Duration.Duration
+  /** CloudWatch namespace of the EMF metric `ShardsHalted`. Default eddy, as the Lambda handler's. */
+  readonly metricsNamespace?: string
 }
 
 /** How the service reads its shards. */
@@ -230,7 +239,8 @@ export const settingsConfig = (given: Partial<Settings> = {}): Config.Config<Set
     readMode: orConfig(given.readMode, Config.literal("poll", "efo")("EDDY_READ_MODE").pipe(Config.withDefault("poll" as const))),
     consumerName: orConfig(given.consumerName, Config.nonEmptyString("EDDY_CONSUMER_NAME").pipe(Config.option, Config.map(Option.getOrUndefined))),
     readFallback: orConfig(given.readFallback, Config.literal("poll", "none")("EDDY_READ_FALLBACK").pipe(Config.withDefault("none" as const))),
-    finalValueInterval: orConfig(given.finalValueInterval, Config.duration("EDDY_FINAL_VALUE_INTERVAL").pipe(Config.withDefault(Duration.seconds(10))))
+    finalValueInterval: orConfig(given.finalValueInterval, Config.duration("EDDY_FINAL_VALUE_INTERVAL").pipe(Config.withDefault(Duration.seconds(10)))),
+    metricsNamespace: orConfig(given.metricsNamespace, Config.nonEmptyString("EDDY_METRICS_NAMESPACE").pipe(Config.withDefault("eddy")))
   }).pipe(Config.mapOrFail(({ consumerName, ...settings }): Either.Either<Settings, ConfigError.ConfigError> =>
     consumerName !== undefined
       ? Either.right({ ...settings, consumerName })
@@ -263,6 +273,8 @@ export interface WorkerOptions extends Settings {
   readonly api?: HttpApp.Default
   /** Sends the final values of closed buckets (see `Options.finalValues`): the sink, and the store to read them from. */
   readonly finalValues?: { readonly sink: FinalValue.Sink["Type"]; readonly store: Store.Service }
+  /** How often `ShardsHalted` is written again while a shard is halted; default 1 minute, the alarm's period. */
+  readonly haltedMetricInterval?: Duration.DurationInput
 }
 
 /** What the service runs: the pipelines, their state, Kinesis and the lease table. */
@@ -282,6 +294,8 @@ export interface Options<E = never, P extends ReadonlyArray<Pipeline.Pipeline> =
   /** Default `defaultRereadBackoff`. */
   readonly rereadBackoff?: Schedule.Schedule<unknown, unknown>
   readonly read?: ReadOptions
+  /** How often `ShardsHalted` is written again while a shard is halted; default 1 minute, the alarm's period. */
+  readonly haltedMetricInterval?: Duration.DurationInput
   /** Start-up checks beyond the stream's (e.g. the tables and their key schemas); see `Preflight`. */
   readonly preflight?: ReadonlyArray<Preflight.Check>
   /**
@@ -343,7 +357,7 @@ const runShard = (
   ShardWorker.run({
     shard: finals === undefined ? tracker.watch(shard) : finals.watch(tracker.watch(shard), options.readMode === "efo" ? undefined : lagOf(shard)),
     processor: AppliedOnce.wrap(
-      tracker.processorFor(shard.lease.leaseKey, finals === undefined ? processor : finals.processorFor(shard.lease.leaseKey, processor))
+      tracker.processorFor(shard, finals === undefined ? processor : finals.processorFor(shard.lease.leaseKey, processor))
     ),
     rereadBackoff: options.rereadBackoff ?? (options.strictOrder === true ? strictRereadBackoff : defaultRereadBackoff),
     stop,
@@ -419,7 +433,15 @@ export const make = (
     const processingShards = new Map<string, Consumer.ShardStream>()
 
     const progress: Effect.Effect<Consumer.ShardedStatus | undefined> = Effect.suspend(() => consumer === undefined ? Effect.succeed(undefined) : consumer.status)
-    const tracker = Readiness.make({ stuckAfter: options.stuckAfter ?? Duration.seconds(60) })
+    const tracker = yield* Readiness.make({ stuckAfter: options.stuckAfter ?? Duration.seconds(60) })
+    yield* HaltedMetric.run({
+      halted: tracker.halted,
+      streams: streams.map((s) => s.name),
+      namespace: options.metricsNamespace ?? "eddy",
+      interval: options.haltedMetricInterval ?? Duration.minutes(1),
+      writer: Option.getOrElse(yield* Effect.serviceOption(Emf.Writer), () => Emf.stdout),
+      properties: { workerId }
+    }).pipe(Effect.forkScoped)
     const finals = options.finalValues === undefined ? undefined : FinalValues.make(
         processor.pipelines,
         options.finalValues.store,
@@ -465,11 +487,11 @@ export const make = (
     // A shard taken again may already be processing anew: only its own run removes it.
     const ended = (shard: Consumer.ShardStream) =>
       Effect.zipRight(
-        Effect.sync(() => {
-          if (processingShards.get(shard.lease.leaseKey) !== shard) return
+        Effect.suspend(() => {
+          if (processingShards.get(shard.lease.leaseKey) !== shard) return Effect.void
           processingShards.delete(shard.lease.leaseKey)
-          tracker.forget(shard.lease.leaseKey)
           finals?.forget(shard.lease.leaseKey)
+          return tracker.forget(shard.lease.leaseKey)
         }),
         leasesHeld
       )
@@ -555,6 +577,7 @@ export const layer = <E = never, const P extends ReadonlyArray<Pipeline.Pipeline
             ...(Option.isSome(sink) ? { finalValues: { sink: sink.value, store } } : {}),
             ...(options.rereadBackoff !== undefined ? { rereadBackoff: options.rereadBackoff } : {}),
             ...(options.read !== undefined ? { read: options.read } : {}),
+            ...(options.haltedMetricInterval !== undefined ? { haltedMetricInterval: options.haltedMetricInterval } : {}),
             ...(Option.isSome(api) ? { api: api.value } : {})
           })))
       ))

@@ -3,7 +3,7 @@
  * (kinesalite, dynalite, real SDK clients): a pipeline that throws on one
  * event halts its shard there. Nothing after it is written or checkpointed,
  * nothing is dead-lettered, the halt is visible (the halted-shards gauge,
- * `/readyz`), and once the fault is removed the shard resumes and every
+ * `/readyz`, the `ShardsHalted` EMF metric the alarm watches), and once the fault is removed the shard resumes and every
  * aggregate is exact.
  */
 import { describe, expect, it } from "@effect/vitest"
@@ -50,6 +50,12 @@ const dynamoState = F.dynamoState("10 seconds")
 const halted = Effect.map(Metric.value(Service.metrics.shardsHalted), (s) => s.value)
 const rereads = Effect.map(Metric.value(Service.metrics.rereads), (s) => s.count)
 
+/** The `ShardsHalted` values of the EMF lines written so far. */
+const haltedValues = (lines: ReadonlyArray<string>) =>
+  lines.map((l) => JSON.parse(l) as { ShardsHalted?: number }).flatMap((d) => d.ShardsHalted === undefined ? [] : [d.ShardsHalted])
+/** `values` with each run of one value taken once. */
+const runs = (values: ReadonlyArray<number>) => values.filter((v, i) => i === 0 || values[i - 1] !== v)
+
 describe("strict order", () => {
   it.scopedLive("service: halts the shard at the event a pipeline throws on, writes and checkpoints nothing after it, alarms, and resumes once fixed", () =>
     Effect.gen(function*() {
@@ -62,8 +68,10 @@ describe("strict order", () => {
         const tips = yield* F.put(F.streamName, events.map((e) => ({ PartitionKey: e.order.id, Data: encode(e) })))
         const lease = `${F.streamName}:shardId-000000000000`
         const before = yield* rereads
+        const emf: Array<string> = []
+        const writer = Emf.Writer.of({ write: (documents) => Effect.sync(() => void emf.push(...documents.map(Emf.render))) })
 
-        const worker = yield* F.startService({
+        const worker = yield* Effect.provideService(F.startService({
           pipelines: fragile(poison, fault),
           streams: [{ name: F.streamName }],
           workerId: "strict-1",
@@ -82,14 +90,25 @@ describe("strict order", () => {
           layer,
           leases: Layer.succeed(Leases.Leases, leases),
           kinesis: Layer.succeed(Kinesis.Kinesis, yield* Kinesis.Kinesis),
-          retry: Schedule.recurs(1)
-        })
+          retry: Schedule.recurs(1),
+          metricsNamespace: "eddy-test",
+          // A minute in production: the alarm's period.
+          haltedMetricInterval: Duration.millis(100)
+        }), Emf.Writer, writer)
         // Halted: re-read at the poison twice (the strict backoff: about 1 s, then 2 s), and reported.
         yield* F.until(Effect.map(rereads, (n) => n >= before + 2), "the shard is re-read at the poison twice", "30 seconds")
         const status = yield* worker.service.status
         expect(status.ready).toBe(false)
         expect(status.problems).toContainEqual(expect.stringMatching(/^shard orders:shardId-000000000000 is stuck: .*PipelineFailure: pipeline orders_priced failed on this event: cannot price this order/))
         expect(yield* halted).toBe(1)
+        // The alarm's metric: 1 for the stream, written again while the shard stays halted.
+        yield* F.until(Effect.sync(() => haltedValues(emf).filter((v) => v === 1).length >= 2), "ShardsHalted 1 is written twice")
+        expect(JSON.parse(emf.find((l) => l.includes(`"ShardsHalted":1`))!)).toMatchObject({
+          stream: F.streamName,
+          workerId: "strict-1",
+          ShardsHalted: 1,
+          _aws: { CloudWatchMetrics: [{ Namespace: "eddy-test", Dimensions: [["stream"]], Metrics: [{ Name: "ShardsHalted", Unit: "Count" }] }] }
+        })
         // Everything before the poison applied, nothing after it: its watermarks and the count stop there.
         expect(yield* mismatches(store, expectedItems(events.slice(0, 5)))).toEqual([])
         expect(yield* priced(store)).toBe(5)
@@ -107,6 +126,9 @@ describe("strict order", () => {
         expect(yield* deadLettered).toEqual([])
         yield* F.until(Effect.map(worker.service.status, (s) => s.ready), "the worker is ready again")
         expect(yield* halted).toBe(0)
+        yield* F.until(Effect.sync(() => haltedValues(emf).at(-1) === 0), "ShardsHalted 0 is written once the shard resumed")
+        // 0 at start, 1 while halted, 0 once it resumed; a 0 is not repeated.
+        expect(runs(haltedValues(emf))).toEqual([0, 1, 0])
         yield* worker.stop
       }))
     }))
