@@ -273,7 +273,7 @@ export interface WorkerOptions extends Settings {
   readonly api?: HttpApp.Default
   /** Sends the final values of closed buckets (see `Options.finalValues`): the sink, and the store to read them from. */
   readonly finalValues?: { readonly sink: FinalValue.Sink["Type"]; readonly store: Store.Service }
-  /** How often `ShardsHalted` is written again while a shard is halted; default 1 minute, the alarm's period. */
+  /** How often `ShardsHalted` is written again while a shard is halted; default 30 seconds: twice in each one-minute alarm period, so timer jitter never leaves a period without data. */
   readonly haltedMetricInterval?: Duration.DurationInput
 }
 
@@ -294,7 +294,7 @@ export interface Options<E = never, P extends ReadonlyArray<Pipeline.Pipeline> =
   /** Default `defaultRereadBackoff`. */
   readonly rereadBackoff?: Schedule.Schedule<unknown, unknown>
   readonly read?: ReadOptions
-  /** How often `ShardsHalted` is written again while a shard is halted; default 1 minute, the alarm's period. */
+  /** How often `ShardsHalted` is written again while a shard is halted; default 30 seconds: twice in each one-minute alarm period, so timer jitter never leaves a period without data. */
   readonly haltedMetricInterval?: Duration.DurationInput
   /** Start-up checks beyond the stream's (e.g. the tables and their key schemas); see `Preflight`. */
   readonly preflight?: ReadonlyArray<Preflight.Check>
@@ -438,7 +438,7 @@ export const make = (
       halted: tracker.halted,
       streams: streams.map((s) => s.name),
       namespace: options.metricsNamespace ?? "eddy",
-      interval: options.haltedMetricInterval ?? Duration.minutes(1),
+      interval: options.haltedMetricInterval ?? Duration.seconds(30),
       writer: Option.getOrElse(yield* Effect.serviceOption(Emf.Writer), () => Emf.stdout),
       properties: { workerId }
     }).pipe(Effect.forkScoped)
