@@ -1,0 +1,123 @@
+/**
+ * What end-to-end tests of pipelines on a local Kinesis (kinesalite) share:
+ * a client with its streams created and active, records published in
+ * batches, state in memory the test can read, an in-process worker's
+ * settings, environment variables for a scope and waiting for a condition.
+ */
+import type { PutRecordsRequestEntry, PutRecordsResultEntry } from "@aws-sdk/client-kinesis"
+import * as DeadLetter from "@eddy/core/DeadLetter"
+import * as Deduper from "@eddy/core/Deduper"
+import * as Leases from "@eddy/core/Leases"
+import * as Store from "@eddy/core/Store"
+import { Kinesis, type KinesisApi, make, type Options } from "@eddy/kinesis/Kinesis"
+import * as StreamId from "@eddy/kinesis/StreamId"
+import { Duration, Effect, Layer, Schedule } from "effect"
+
+/** Waits until the stream is ACTIVE (after a create or a reshard), asking every `interval`. */
+export const awaitActive = (name: string, interval: Duration.DurationInput = "5 millis") =>
+  Effect.flatMap(Kinesis, (kinesis) =>
+    kinesis.describeStreamSummary({ StreamName: name }).pipe(
+      Effect.repeat({ until: (out) => out.StreamDescriptionSummary?.StreamStatus === "ACTIVE", schedule: Schedule.spaced(interval) })
+    ))
+
+/** Creates a stream of `shards` shards and waits until it is ACTIVE. */
+export const createStream = (name: string, shards: number, interval?: Duration.DurationInput) =>
+  Effect.flatMap(Kinesis, (kinesis) => kinesis.createStream({ StreamName: name, ShardCount: shards })).pipe(
+    Effect.zipRight(awaitActive(name, interval))
+  )
+
+/** A Kinesis client with `options` (a local endpoint) and `streams` (name to shard count) created and active. */
+export const kinesisWith = (options: Options, streams: Readonly<Record<string, number>>) =>
+  Effect.tap(make(options), (kinesis) =>
+    Effect.forEach(Object.entries(streams), ([name, shards]) => createStream(name, shards), { discard: true }).pipe(
+      Effect.provideService(Kinesis, kinesis)
+    ))
+
+/** The most records one PutRecords takes. */
+export const maxPutRecords = 500
+
+/**
+ * Writes `records` to the stream in order, `batchSize` (default the most one
+ * PutRecords takes) at a time; dies if the stream refuses any. Returns each
+ * record's result entry, in the order of `records`.
+ */
+export const putAll = (name: string, records: ReadonlyArray<PutRecordsRequestEntry>, batchSize: number = maxPutRecords) =>
+  Effect.gen(function*() {
+    const kinesis = yield* Kinesis
+    const results: Array<PutRecordsResultEntry> = []
+    for (let i = 0; i < records.length; i += batchSize) {
+      const out = yield* kinesis.putRecords({ StreamName: name, Records: records.slice(i, i + batchSize) })
+      if ((out.FailedRecordCount ?? 0) > 0) return yield* Effect.dieMessage(`${name} refused ${out.FailedRecordCount} records`)
+      results.push(...out.Records!)
+    }
+    return results
+  })
+
+/** The state a test reads after the run: an in-memory store and the dead-lettered entries. */
+export interface MemoryState {
+  readonly store: Store.Service
+  readonly deadLetters: ReadonlyArray<DeadLetter.DeadLetterEntry>
+  /** The store, an in-memory deduper and a dead-letter sink appending to `deadLetters`. */
+  readonly layer: Layer.Layer<Store.Store | Deduper.Deduper | DeadLetter.DeadLetter>
+}
+
+/** A store, deduper and dead-letter sink in memory, built outside the code under test so the test can read them. */
+export const memoryState = (): MemoryState => {
+  const store = Effect.runSync(Store.makeMemory)
+  const deadLetters: Array<DeadLetter.DeadLetterEntry> = []
+  const layer = Layer.mergeAll(
+    Layer.succeed(Store.Store, store),
+    Deduper.layerMemory(),
+    Layer.succeed(DeadLetter.DeadLetter, { send: (entries) => Effect.sync(() => void deadLetters.push(...entries)) })
+  )
+  return { store, deadLetters, layer }
+}
+
+/**
+ * The settings of one service worker in this process on `kinesis`: leases
+ * in memory, no fixed port, and short poll and discovery intervals so a
+ * test sees records within milliseconds. Spread into the service's options.
+ */
+export const inProcessWorker = (kinesis: KinesisApi, streams: ReadonlyArray<string>) => ({
+  leases: Leases.layerMemory(),
+  kinesis: Layer.succeed(Kinesis, kinesis),
+  streams: streams.map(StreamId.of),
+  workerId: "worker-1",
+  port: 0,
+  pollInterval: Duration.millis(20),
+  discoveryInterval: Duration.millis(500)
+})
+
+/** Sets environment variables for the scope, restoring what was there when it closes. */
+export const withEnv = (vars: Readonly<Record<string, string>>) =>
+  Effect.acquireRelease(
+    Effect.sync(() => {
+      const before = Object.fromEntries(Object.keys(vars).map((k) => [k, process.env[k]]))
+      Object.assign(process.env, vars)
+      return before
+    }),
+    (before) =>
+      Effect.sync(() => {
+        for (const [k, v] of Object.entries(before)) {
+          if (v === undefined) delete process.env[k]
+          else process.env[k] = v
+        }
+      })
+  )
+
+/** How long `until` waits, and how often it asks. */
+export interface UntilOptions {
+  /** Default 60 seconds. */
+  readonly timeout?: Duration.DurationInput
+  /** Default 50 milliseconds. */
+  readonly interval?: Duration.DurationInput
+}
+
+/** Waits for a condition made true elsewhere (another fiber or process); fails, naming `what`, instead of hanging. */
+export const until = <E, R>(condition: Effect.Effect<boolean, E, R>, what: string, options: UntilOptions = {}) => {
+  const timeout = options.timeout ?? "60 seconds"
+  return condition.pipe(
+    Effect.repeat({ until: (ok) => ok, schedule: Schedule.spaced(options.interval ?? "50 millis") }),
+    Effect.timeoutFail({ duration: timeout, onTimeout: () => new Error(`timed out after ${Duration.format(Duration.decode(timeout))} waiting until ${what}`) })
+  )
+}
