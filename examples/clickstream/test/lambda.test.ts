@@ -10,21 +10,21 @@ import * as Kinesis from "@eddy/kinesis/Kinesis"
 import { Kinesalite } from "@eddy/local"
 import * as Lambda from "@eddy/runtime/Lambda"
 import * as EventSourceMapping from "@eddy/testing/EventSourceMapping"
+import * as Harness from "@eddy/testing/Harness"
 import { describe, expect, it } from "@effect/vitest"
 import { Effect, Option } from "effect"
 import { pages, pipelines, topPages, uniqueUsers, users, viewsPerPage } from "../src/pipelines"
-import { expected, memoryState, pageViews, poison, publish, streamName, topOf } from "./support"
+import { expected, pageViews, poison, publish, streamName, topOf } from "./support"
 
 describe("clickstream on Lambda", () => {
   it.scopedLive("counts views per page, distinct users and the top pages of each hour, each view once", () =>
     Effect.gen(function*() {
       const { endpoint } = yield* Kinesalite.start()
-      const kinesis = yield* Kinesis.make({ endpoint })
-      yield* kinesis.createStream({ StreamName: streamName, ShardCount: 2 })
+      const kinesis = yield* Harness.kinesisWith({ endpoint }, { [streamName]: 2 })
       const views = pageViews(1_500)
       yield* publish(views, 100).pipe(Effect.provideService(Kinesis.Kinesis, kinesis))
 
-      const state = memoryState()
+      const state = Harness.memoryState()
       const handler = Lambda.handler({ pipelines, layer: state.layer })
       yield* Effect.addFinalizer(() => Effect.promise(() => handler.dispose()))
       const stats = yield* EventSourceMapping.run(handler, { streamName, batchSize: 100 }).pipe(Effect.provideService(Kinesis.Kinesis, kinesis))

@@ -1,14 +1,10 @@
 /**
- * What the clickstream tests share: page views to publish, in-memory state
- * the test can read, and the aggregates folded by hand, independently of the
- * pipelines, the processor and the store.
+ * What the clickstream tests share: page views to publish, and the
+ * aggregates folded by hand, independently of the pipelines, the processor
+ * and the store.
  */
-import * as DeadLetter from "@eddy/core/DeadLetter"
-import * as Deduper from "@eddy/core/Deduper"
 import * as Random from "@eddy/core/Random"
-import * as Store from "@eddy/core/Store"
-import * as Kinesis from "@eddy/kinesis/Kinesis"
-import { Effect, Layer } from "effect"
+import * as Harness from "@eddy/testing/Harness"
 import { encode, type PageView } from "../src/events"
 
 export const streamName = "clickstream"
@@ -36,30 +32,10 @@ export const poison: ReadonlyArray<Uint8Array> = [
 
 /** Publishes `views` (then `retried` of them again, as a producer's retries would) and `poison`. */
 export const publish = (views: ReadonlyArray<PageView>, retried: number) =>
-  Effect.gen(function*() {
-    const kinesis = yield* Kinesis.Kinesis
-    const records = [
-      ...views.map((view) => ({ PartitionKey: view.userId, Data: encode(view) })),
-      ...views.slice(0, retried).map((view) => ({ PartitionKey: view.userId, Data: encode(view) })),
-      ...poison.map((data, i) => ({ PartitionKey: `poison-${i}`, Data: data }))
-    ]
-    for (let i = 0; i < records.length; i += 500) {
-      const out = yield* kinesis.putRecords({ StreamName: streamName, Records: records.slice(i, i + 500) })
-      if ((out.FailedRecordCount ?? 0) > 0) return yield* Effect.die(new Error("kinesalite refused records"))
-    }
-  })
-
-/** The store, deduper and dead-letter sink in memory, built outside the entry so the test can read them. */
-export const memoryState = () => {
-  const store = Effect.runSync(Store.makeMemory)
-  const deadLetters: Array<DeadLetter.DeadLetterEntry> = []
-  const layer = Layer.mergeAll(
-    Layer.succeed(Store.Store, store),
-    Deduper.layerMemory(),
-    Layer.succeed(DeadLetter.DeadLetter, { send: (entries) => Effect.sync(() => void deadLetters.push(...entries)) })
-  )
-  return { store, deadLetters, layer }
-}
+  Harness.putAll(streamName, [
+    ...[...views, ...views.slice(0, retried)].map((view) => ({ PartitionKey: view.userId, Data: encode(view) })),
+    ...poison.map((data, i) => ({ PartitionKey: `poison-${i}`, Data: data }))
+  ])
 
 const hourOf = (millis: number) => `${new Date(millis).toISOString().slice(0, 13)}Z`
 

@@ -10,40 +10,25 @@ import * as Tables from "@eddy/dynamodb/Tables"
 import * as Kinesis from "@eddy/kinesis/Kinesis"
 import { Dynalite, Kinesalite } from "@eddy/local"
 import * as EventSourceMapping from "@eddy/testing/EventSourceMapping"
+import * as Harness from "@eddy/testing/Harness"
 import { describe, expect, it } from "@effect/vitest"
 import { Effect, Layer, Option } from "effect"
 import { summary } from "../src/summary"
 import { expected, poison, publish, sampleReadings, streamName } from "./support"
-
-/** Sets environment variables for the scope, restoring them after. */
-const withEnv = (vars: Record<string, string>) =>
-  Effect.acquireRelease(
-    Effect.sync(() => {
-      const saved = Object.fromEntries(Object.keys(vars).map((k) => [k, process.env[k]]))
-      Object.assign(process.env, vars)
-      return saved
-    }),
-    (saved) =>
-      Effect.sync(() => {
-        for (const [k, v] of Object.entries(saved)) v === undefined ? delete process.env[k] : process.env[k] = v
-      })
-  )
 
 describe("iot on Lambda", () => {
   it.scopedLive("keeps min, max, sum and count per device per minute in DynamoDB, each reading once", () =>
     Effect.gen(function*() {
       const kinesalite = yield* Kinesalite.start()
       const dynalite = yield* Dynalite.start()
-      const kinesis = yield* Kinesis.make({ endpoint: kinesalite.endpoint })
-      yield* kinesis.createStream({ StreamName: streamName, ShardCount: 2 })
-      yield* kinesis.createStream({ StreamName: "iot-dead-letters", ShardCount: 1 })
+      const kinesis = yield* Harness.kinesisWith({ endpoint: kinesalite.endpoint }, { [streamName]: 2, "iot-dead-letters": 1 })
       const dynamo = DynamoClient.layer({ endpoint: dynalite.endpoint, region: "us-east-1" })
       yield* Tables.ensure({ aggregate: "iot-aggregates", dedup: "iot-dedup" }).pipe(Effect.provide(dynamo))
       const readings = sampleReadings(300)
       yield* publish(readings, 60).pipe(Effect.provideService(Kinesis.Kinesis, kinesis))
 
       // The entry reads its tables and endpoint from the environment, as deployed.
-      yield* withEnv({
+      yield* Harness.withEnv({
         AWS_REGION: "us-east-1",
         AWS_ENDPOINT_URL_DYNAMODB: dynalite.endpoint,
         AWS_ENDPOINT_URL_KINESIS: kinesalite.endpoint,

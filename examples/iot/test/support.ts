@@ -3,8 +3,7 @@
  * by hand, independently of the pipelines, the processor and the store.
  */
 import * as Random from "@eddy/core/Random"
-import * as Kinesis from "@eddy/kinesis/Kinesis"
-import { Effect } from "effect"
+import * as Harness from "@eddy/testing/Harness"
 import { encode, type Reading } from "../src/events"
 
 export const streamName = "iot"
@@ -31,18 +30,10 @@ export const poison: ReadonlyArray<Uint8Array> = [
 
 /** Publishes `readings` (then `retried` of them again, as a device's retries would) and `poison`. */
 export const publish = (readings: ReadonlyArray<Reading>, retried: number) =>
-  Effect.gen(function*() {
-    const kinesis = yield* Kinesis.Kinesis
-    const records = [
-      ...readings.map((r) => ({ PartitionKey: r.deviceId, Data: encode(r) })),
-      ...readings.slice(0, retried).map((r) => ({ PartitionKey: r.deviceId, Data: encode(r) })),
-      ...poison.map((data, i) => ({ PartitionKey: `poison-${i}`, Data: data }))
-    ]
-    for (let i = 0; i < records.length; i += 500) {
-      const out = yield* kinesis.putRecords({ StreamName: streamName, Records: records.slice(i, i + 500) })
-      if ((out.FailedRecordCount ?? 0) > 0) return yield* Effect.die(new Error("kinesalite refused records"))
-    }
-  })
+  Harness.putAll(streamName, [
+    ...[...readings, ...readings.slice(0, retried)].map((r) => ({ PartitionKey: r.deviceId, Data: encode(r) })),
+    ...poison.map((data, i) => ({ PartitionKey: `poison-${i}`, Data: data }))
+  ])
 
 export interface Expected {
   readonly deviceId: string
