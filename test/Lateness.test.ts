@@ -21,6 +21,7 @@ import type * as Emf from "@eddy/runtime/Emf"
 import { Writer } from "@eddy/runtime/Emf"
 import * as Lambda from "@eddy/runtime/Lambda"
 import * as EventSourceMapping from "@eddy/testing/EventSourceMapping"
+import * as Harness from "@eddy/testing/Harness"
 import { describe, expect, it } from "@effect/vitest"
 import { Effect, Layer, Option } from "effect"
 import { CommerceEvents } from "../apps/commerce-analytics/src/pipelines"
@@ -59,8 +60,7 @@ describe("lateness on Lambda", () => {
     Effect.gen(function*() {
       const kinesalite = yield* Kinesalite.start()
       const dynalite = yield* Dynalite.start()
-      const kinesis = yield* Kinesis.make({ endpoint: kinesalite.endpoint })
-      yield* kinesis.createStream({ StreamName: "orders", ShardCount: 2 })
+      const kinesis = yield* Harness.kinesisWith({ endpoint: kinesalite.endpoint }, { orders: 2 })
       const dynamo = DynamoClient.layer({ endpoint: dynalite.endpoint, region: "us-east-1" })
       yield* Tables.ensure({ aggregate: "aggregates", dedup: "dedup" }).pipe(Effect.provide(dynamo))
       const store = yield* DynamoStore.make({ table: "aggregates" }).pipe(Effect.provide(dynamo))

@@ -8,26 +8,10 @@ import { Clock, Config, ConfigProvider, Effect, Layer, Logger, LogLevel, Option,
 import * as DynamoClient from "../src/DynamoClient"
 import * as DynamoDeduper from "../src/DynamoDeduper"
 import * as DynamoStore from "../src/DynamoStore"
+import * as Harness from "@eddy/testing/Harness"
 import { applyOk, hllRedelivery, ref, seq, storeSuite, sumRedeliveries, write } from "@eddy/testing/StoreSuite"
 import { advanceUntilDone } from "./support/Clock"
 import * as Local from "./support/Local"
-
-/** Sets environment variables for the scope, restoring what was there. */
-const withProcessEnv = (vars: Record<string, string>) =>
-  Effect.acquireRelease(
-    Effect.sync(() => {
-      const before = Object.fromEntries(Object.keys(vars).map((k) => [k, process.env[k]]))
-      Object.assign(process.env, vars)
-      return before
-    }),
-    (before) =>
-      Effect.sync(() => {
-        for (const [k, v] of Object.entries(before)) {
-          if (v === undefined) delete process.env[k]
-          else process.env[k] = v
-        }
-      })
-  )
 
 const table = "aggregates"
 const Env = Layer.effectDiscard(Local.ensure({ aggregate: table })).pipe(Layer.provideMerge(Local.layer))
@@ -220,7 +204,7 @@ describe("layerConfig", () => {
         ])
       )
       // Region and endpoint are the SDK's to resolve, from the process environment as it reads it.
-      yield* withProcessEnv({ AWS_REGION: "eu-west-1", AWS_ENDPOINT_URL_DYNAMODB: endpoint, AWS_ACCESS_KEY_ID: "local", AWS_SECRET_ACCESS_KEY: "local" })
+      yield* Harness.withEnv({ AWS_REGION: "eu-west-1", AWS_ENDPOINT_URL_DYNAMODB: endpoint, AWS_ACCESS_KEY_ID: "local", AWS_SECRET_ACCESS_KEY: "local" })
       const backends = Layer.mergeAll(
         DynamoStore.layerConfig({ table: Config.string("EDDY_AGGREGATE_TABLE") }),
         DynamoDeduper.layerConfig({

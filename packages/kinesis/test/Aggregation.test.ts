@@ -7,10 +7,11 @@
  */
 import { describe, expect, it } from "@effect/vitest"
 import { Kinesalite } from "@eddy/local"
-import { Chunk, Effect, Either, Layer, Schedule, Stream } from "effect"
+import { Chunk, Effect, Either, Layer, Stream } from "effect"
 import * as Aggregation from "../src/Aggregation"
 import * as Consumer from "../src/Consumer"
 import { Kinesis, layer as kinesisLayer } from "../src/Kinesis"
+import { createStream } from "./support/Stream"
 import { RECORD_MAX_BYTES } from "../src/Limits"
 import * as Msgpack from "../src/Msgpack"
 import * as Ndjson from "../src/Ndjson"
@@ -122,15 +123,6 @@ describe("Aggregation", () => {
 
 const KinesisLocal = Layer.unwrapScoped(Effect.map(Kinesalite.start(), ({ endpoint }) => kinesisLayer({ endpoint })))
 const unpaced = { shardLimit: { recordsPerSecond: 1e9, bytesPerSecond: 1e12 } } as const
-
-const createStream = (name: string, shards: number) =>
-  Effect.gen(function*() {
-    const kinesis = yield* Kinesis
-    yield* kinesis.createStream({ StreamName: name, ShardCount: shards })
-    yield* kinesis.describeStreamSummary({ StreamName: name }).pipe(
-      Effect.repeat({ until: (out) => out.StreamDescriptionSummary?.StreamStatus === "ACTIVE", schedule: Schedule.spaced("5 millis") })
-    )
-  })
 
 /** The raw Kinesis records of one shard, from TRIM_HORIZON. */
 const rawRecords = (name: string, shardId: string) =>

@@ -14,6 +14,7 @@ import { Chunk, Deferred, Effect, Fiber, Layer, Schedule, Stream } from "effect"
 import { createHash } from "node:crypto"
 import * as Consumer from "../src/Consumer"
 import { Kinesis, layer as kinesisLayer } from "../src/Kinesis"
+import { awaitActive, createStream } from "@eddy/testing/Harness"
 import * as KinesisFaults from "@eddy/testing/KinesisFaults"
 import * as Kpl from "../src/Kpl"
 import * as Shards from "../src/Shards"
@@ -42,22 +43,6 @@ const until = (condition: () => boolean, what: string) =>
     Effect.repeat({ until: (ok) => ok, schedule: Schedule.spaced("5 millis") }),
     Effect.timeoutFail({ duration: "30 seconds", onTimeout: () => new Error(`timed out waiting until ${what}`) })
   )
-
-const createStream = (name: string, shards: number) =>
-  Effect.gen(function*() {
-    const kinesis = yield* Kinesis
-    yield* kinesis.createStream({ StreamName: name, ShardCount: shards })
-    yield* waitActive(name)
-  })
-
-const waitActive = (name: string) =>
-  Effect.flatMap(Kinesis, (kinesis) =>
-    kinesis.describeStreamSummary({ StreamName: name }).pipe(
-      Effect.repeat({
-        until: (out) => out.StreamDescriptionSummary?.StreamStatus === "ACTIVE",
-        schedule: Schedule.spaced("5 millis")
-      })
-    ))
 
 /** Writes records in one PutRecords; returns where each landed. */
 const put = (stream: string, records: ReadonlyArray<PutRecordsRequestEntry>) =>
@@ -137,13 +122,13 @@ layer(KinesisLocal, { excludeTestServices: true })("Consumer against a local Kin
         const [first, second, third] = [...before.values()]
         const middle = (first!.hashKeyRange.start + first!.hashKeyRange.end) / 2n
         yield* kinesis.splitShard({ StreamName: stream, ShardToSplit: first!.shardId, NewStartingHashKey: middle.toString() })
-        yield* waitActive(stream)
+        yield* awaitActive(stream)
         const split = [...(yield* Shards.list(stream)).values()].filter((s) => s.parentShardId === first!.shardId)
         expect(split).toHaveLength(2)
         yield* until(readFrom(split.map((s) => s.shardId)), "the split's children are read")
 
         yield* kinesis.mergeShards({ StreamName: stream, ShardToMerge: second!.shardId, AdjacentShardToMerge: third!.shardId })
-        yield* waitActive(stream)
+        yield* awaitActive(stream)
         const merged = [...(yield* Shards.list(stream)).values()].filter((s) => s.adjacentParentShardId !== undefined)
         expect(merged).toHaveLength(1)
         expect(merged[0]!.parents).toEqual([second!.shardId, third!.shardId])
@@ -236,7 +221,7 @@ layer(KinesisLocal, { excludeTestServices: true })("Consumer against a local Kin
       const old = (n: number) => ({ PartitionKey: `key-${n % 4}`, Data: encoder.encode(`old-${n}`) })
       yield* put(stream, Array.from({ length: 10 }, (_, i) => old(i)))
       yield* kinesis.splitShard({ StreamName: stream, ShardToSplit: "shardId-000000000000", NewStartingHashKey: (2n ** 127n).toString() })
-      yield* waitActive(stream)
+      yield* awaitActive(stream)
       yield* put(stream, Array.from({ length: 10 }, (_, i) => old(10 + i)))
 
       // Knowing when each reader holds its LATEST iterator tells which records it must see.
@@ -263,7 +248,7 @@ layer(KinesisLocal, { excludeTestServices: true })("Consumer against a local Kin
       yield* put(stream, Array.from({ length: 10 }, (_, i) => ({ PartitionKey: `key-${i % 4}`, Data: encoder.encode(`new-${i}`) })))
       // A reshard after the start: the new shards are read from their first record.
       yield* kinesis.splitShard({ StreamName: stream, ShardToSplit: "shardId-000000000001", NewStartingHashKey: (2n ** 126n).toString() })
-      yield* waitActive(stream)
+      yield* awaitActive(stream)
       yield* put(stream, Array.from({ length: 10 }, (_, i) => ({ PartitionKey: `key-${i % 4}`, Data: encoder.encode(`new-${10 + i}`) })))
       yield* putSentinels(stream)
       yield* Fiber.join(consumer)
@@ -282,7 +267,7 @@ layer(KinesisLocal, { excludeTestServices: true })("Consumer against a local Kin
       const written = yield* put(stream, Array.from({ length: 10 }, (_, i) => ({ PartitionKey: `k${i}`, Data: encoder.encode(`r${i}`) })))
       const parent = written[0]!.shardId
       yield* kinesis.splitShard({ StreamName: stream, ShardToSplit: parent, NewStartingHashKey: (2n ** 127n).toString() })
-      yield* waitActive(stream)
+      yield* awaitActive(stream)
 
       const batches = Chunk.toArray(
         yield* Consumer.readShard(stream, parent, Consumer.StartPosition.TrimHorizon(), { ...fast, limit: 4 }).pipe(Stream.runCollect)
@@ -395,7 +380,7 @@ layer(KinesisLocal, { excludeTestServices: true })("Consumer against a local Kin
       const before = yield* put(stream, Array.from({ length: 10 }, (_, i) => ({ PartitionKey: `k${i}`, Data: encoder.encode(`p${i}`) })))
       const parent = before[0]!.shardId
       yield* kinesis.splitShard({ StreamName: stream, ShardToSplit: parent, NewStartingHashKey: (2n ** 127n).toString() })
-      yield* waitActive(stream)
+      yield* awaitActive(stream)
       yield* put(stream, Array.from({ length: 10 }, (_, i) => ({ PartitionKey: `k${i}`, Data: encoder.encode(`c${i}`) })))
       const leases = yield* Leases.make(yield* LeaseTableMemory.make, { failoverTime: "600 millis" })
       // The parent's first five records were processed by an earlier worker.

@@ -11,6 +11,7 @@ import { Dynalite, Kinesalite } from "@eddy/local"
 import * as RedisClient from "@eddy/redis/RedisClient"
 import * as RedisStore from "@eddy/redis/RedisStore"
 import * as EventSourceMapping from "@eddy/testing/EventSourceMapping"
+import * as Harness from "@eddy/testing/Harness"
 import { describe, expect, it } from "@effect/vitest"
 import { Effect, Layer, Option, Schedule } from "effect"
 import { type Sale, Sales } from "../../core/test/fixtures"
@@ -27,15 +28,10 @@ describe("Lambda with pipelines in different stores", () => {
   it.scopedLive("writes each pipeline's aggregates to its own store, DynamoDB and Redis, from the same chunks", () =>
     Effect.gen(function*() {
       const { endpoint } = yield* Kinesalite.start()
-      const kinesis = yield* Kinesis.make({ endpoint })
-      yield* kinesis.createStream({ StreamName: "sales", ShardCount: 2 })
+      const kinesis = yield* Harness.kinesisWith({ endpoint }, { sales: 2 })
       const sales: Array<Sale> = Array.from({ length: 300 }, (_, i) => ({ type: "sale", eventId: `e-${i}`, at: Date.UTC(2026, 10, 21), item: `item-${i % 7}`, user: `u-${i % 41}`, amount: i }))
-      for (let i = 0; i < sales.length; i += 100) {
-        yield* kinesis.putRecords({
-          StreamName: "sales",
-          Records: sales.slice(i, i + 100).map((s) => ({ PartitionKey: s.eventId, Data: new TextEncoder().encode(JSON.stringify(s)) }))
-        })
-      }
+      const records = sales.map((s) => ({ PartitionKey: s.eventId, Data: new TextEncoder().encode(JSON.stringify(s)) }))
+      yield* Harness.putAll("sales", records, 100).pipe(Effect.provideService(Kinesis.Kinesis, kinesis))
       const dynamo = yield* Effect.flatMap(Dynalite.start(), (d) => DynamoClient.make({ endpoint: d.endpoint }))
       yield* Tables.ensure({ aggregate: "aggregates" }, { activeSchedule: Schedule.recurs(100) }).pipe(Effect.provideService(DynamoClient.DynamoClient, dynamo))
       const server = yield* RedisServer.start({ persist: false })

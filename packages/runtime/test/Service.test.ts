@@ -208,14 +208,14 @@ describe("Service", () => {
         const [first, second] = Array.from((yield* Shards.list(F.streamName)).values())
         const middle = (first!.hashKeyRange.start + first!.hashKeyRange.end) / 2n
         yield* kinesis.splitShard({ StreamName: F.streamName, ShardToSplit: first!.shardId, NewStartingHashKey: middle.toString() })
-        yield* F.waitActive(F.streamName)
+        yield* F.awaitActive(F.streamName)
         const children = Array.from((yield* Shards.list(F.streamName)).values()).filter((s) => s.parentShardId === first!.shardId)
         expect(children).toHaveLength(2)
         yield* F.until(progressed(children.map((c) => c.shardId)), "the split's children have progressed")
         // The upper child and the second shard are adjacent: merge them while writes continue.
         const upper = children.find((c) => c.hashKeyRange.end + 1n === second!.hashKeyRange.start)!
         yield* kinesis.mergeShards({ StreamName: F.streamName, ShardToMerge: upper.shardId, AdjacentShardToMerge: second!.shardId })
-        yield* F.waitActive(F.streamName)
+        yield* F.awaitActive(F.streamName)
         const merged = Array.from((yield* Shards.list(F.streamName)).values()).find((s) => s.parents.length === 2)!
         yield* F.until(progressed([merged.shardId]), "the merged shard has progressed")
         yield* producer.stop

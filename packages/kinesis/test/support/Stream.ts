@@ -1,23 +1,9 @@
 /** A test's view of a local stream: creating it, and reading back everything written to it. */
-import { Effect, Either, Schedule } from "effect"
+import { Effect, Either } from "effect"
 import { Kinesis } from "../../src/Kinesis"
 import * as Kpl from "../../src/Kpl"
 
-export const createStream = (name: string, shards: number) =>
-  Effect.gen(function*() {
-    const kinesis = yield* Kinesis
-    yield* kinesis.createStream({ StreamName: name, ShardCount: shards })
-    yield* awaitActive(name)
-  })
-
-export const awaitActive = (name: string) =>
-  Effect.flatMap(Kinesis, (kinesis) =>
-    kinesis.describeStreamSummary({ StreamName: name }).pipe(
-      Effect.repeat({
-        until: (out) => out.StreamDescriptionSummary?.StreamStatus === "ACTIVE",
-        schedule: Schedule.spaced("5 millis")
-      })
-    ))
+export { awaitActive, createStream } from "@eddy/testing/Harness"
 
 export interface Stored {
   readonly shardId: string
