@@ -77,7 +77,7 @@ describe("Pipeline", () => {
     expect(() => Pipeline.validate([make("a"), other])).toThrow(/reads other but a reads shop/)
   })
 
-  it("explains, in the type error, a definition with both key+value and emit, and a raw item where a sketch monoid wants a state", () => {
+  it("refuses a definition with both key+value and emit, and takes each sketch monoid's values built with its constructor", () => {
     const users = Monoid.hll(10)
     const pages = Monoid.topK(3)
     const pagesSeen = Monoid.set(10)
@@ -92,51 +92,7 @@ describe("Pipeline", () => {
       emit: (e) => [[e.user, 1] as const],
       aggregate: Monoid.count
     })
-    Pipeline.make({
-      name: "raw_hll",
-      source,
-      events: ["visit"],
-      key: () => "all",
-      // @ts-expect-error a HyperLogLog takes sketches: users.of(e.user)
-      value: (e) => e.user,
-      aggregate: users
-    })
-    Pipeline.make({
-      name: "raw_topk",
-      source,
-      events: ["visit"],
-      // @ts-expect-error a TopK takes counters: pages.of(e.user)
-      emit: (e) => [["all", e.user] as const],
-      aggregate: pages
-    })
-    Pipeline.make({
-      name: "raw_set",
-      source,
-      events: ["visit"],
-      key: () => "all",
-      // @ts-expect-error a set takes sets: pagesSeen.of(e.user)
-      value: (e) => e.user,
-      aggregate: pagesSeen
-    })
-    Pipeline.make({
-      name: "raw_map",
-      source,
-      events: ["visit"],
-      key: () => "all",
-      // @ts-expect-error a map takes maps: byUser.of(e.user, 1)
-      value: () => 1,
-      aggregate: byUser
-    })
-    Pipeline.make({
-      name: "raw_last",
-      source,
-      events: ["visit"],
-      key: (e) => e.user,
-      // @ts-expect-error last takes timed values: Monoid.timed(e.at, e.eventId)
-      value: (e) => e.eventId,
-      aggregate: Monoid.last
-    })
-    // Built with their constructors, the same values compile.
+    // Built with their constructors, the values compile; the raw items do not ("says what to write instead").
     const visit: Event = { type: "visit", eventId: "v1", at: 5, user: "u1" }
     const hll = Pipeline.make({ name: "hll", source, events: ["visit"], key: () => "all", value: (e) => users.of(e.user), aggregate: users })
     const topk = Pipeline.make({ name: "topk", source, events: ["visit"], emit: (e) => [["all", pages.of(e.user)] as const], aggregate: pages })
@@ -170,11 +126,20 @@ describe("Pipeline", () => {
       export const both = Pipeline.make({ name: "both", source, events: ["visit"], key: (e) => e.user, value: () => 1, emit: (e) => [[e.user, 1] as const], aggregate: Monoid.count })
       export const hll = Pipeline.make({ name: "hll", source, events: ["visit"], key: () => "all", value: (e) => e.user, aggregate: users })
       export const topk = Pipeline.make({ name: "topk", source, events: ["visit"], emit: (e) => [["all", e.user] as const], aggregate: pages })
+      export const set = Pipeline.make({ name: "set", source, events: ["visit"], key: () => "all", value: (e) => e.user, aggregate: Monoid.set(10) })
+      export const map = Pipeline.make({ name: "map", source, events: ["visit"], key: () => "all", value: () => 1, aggregate: Monoid.map(Monoid.count) })
+      export const last = Pipeline.make({ name: "last", source, events: ["visit"], key: (e) => e.user, value: (e) => e.eventId, aggregate: Monoid.last })
     `)
-    expect(messages).toHaveLength(3)
-    expect(messages[0]).toContain(`is not assignable to type '"give either key+value or emit, not both"'`)
-    expect(messages[1]).toContain("a HyperLogLog takes sketches: give hll.of(item), not the raw item")
-    expect(messages[2]).toContain("a TopK takes counters: give topK.of(item) or topK.of(item, count), not the raw item")
+    const hints = [
+      `is not assignable to type '"give either key+value or emit, not both"'`,
+      "a HyperLogLog takes sketches: give hll.of(item), not the raw item",
+      "a TopK takes counters: give topK.of(item) or topK.of(item, count), not the raw item",
+      "a set takes sets: give set.of(item), not the raw item",
+      "a map takes maps: give map.of(key, value)",
+      "first/last take timed values: give Monoid.timed(eventTime, value)"
+    ]
+    expect(messages).toHaveLength(hints.length)
+    hints.forEach((hint, i) => expect(messages[i]).toContain(hint))
   }, 60_000)
 })
 
