@@ -96,16 +96,14 @@ layer(Env)("DynamoStore", (it) => {
 
   it.effect("retries UnprocessedKeys until every key is read", () =>
     Effect.gen(function*() {
-      const real = yield* DynamoClient.DynamoClient
       let throttled = 0
       // Like a throttled table: each call answers only the first key and leaves the rest unprocessed.
-      const client = Local.intercept(real, (command, options, next) => {
-        if (!(command instanceof BatchGetItemCommand)) return next(command, options)
+      const { client } = yield* Local.interceptEach(BatchGetItemCommand, (command, next) => {
         const [tableName, request] = Object.entries(command.input.RequestItems!)[0]!
         const keys = request.Keys!
-        if (keys.length === 1) return next(command, options)
+        if (keys.length === 1) return next(command)
         throttled++
-        return next(new BatchGetItemCommand({ RequestItems: { [tableName]: { ...request, Keys: keys.slice(0, 1) } } }), options).then((out) => ({
+        return next(new BatchGetItemCommand({ RequestItems: { [tableName]: { ...request, Keys: keys.slice(0, 1) } } })).then((out) => ({
           ...(out as object),
           UnprocessedKeys: { [tableName]: { ...request, Keys: keys.slice(1) } }
         }))
@@ -119,35 +117,26 @@ layer(Env)("DynamoStore", (it) => {
 
   it.effect("gives up on unprocessed keys after the default schedule, as StoreUnavailableError", () =>
     Effect.gen(function*() {
-      const real = yield* DynamoClient.DynamoClient
-      let calls = 0
-      const client = Local.intercept(real, (command, options, next) => {
-        if (!(command instanceof BatchGetItemCommand)) return next(command, options)
-        calls++
-        return Promise.resolve({ Responses: {}, UnprocessedKeys: command.input.RequestItems })
-      })
+      const { calls, client } = yield* Local.interceptEach(BatchGetItemCommand, (command) => Promise.resolve({ Responses: {}, UnprocessedKeys: command.input.RequestItems }))
       const store = yield* DynamoStore.make({ table }).pipe(Effect.provideService(DynamoClient.DynamoClient, client))
       const error = yield* advanceUntilDone(Effect.flip(store.getMany(Monoid.sum, [ref("throttled")])), "100 millis")
       expect(error._tag).toBe("StoreUnavailableError")
       expect(Store.isRetryable(error)).toBe(true)
-      expect(calls).toBe(9)
+      expect(calls()).toBe(9)
     }))
 
   it.effect("a compare-and-set that keeps losing gives up after the default schedule, retryable", () =>
     Effect.gen(function*() {
-      const real = yield* DynamoClient.DynamoClient
-      let updates = 0
       // Another writer bumps the version before each of ours.
-      const client = Local.intercept(real, (command, options, next) => {
-        if (!(command instanceof UpdateItemCommand)) return next(command, options)
-        updates++
-        return Promise.reject(Object.assign(new Error("The conditional request failed"), { name: "ConditionalCheckFailedException", $metadata: { httpStatusCode: 400 } }))
-      })
+      const { calls: updates, client } = yield* Local.interceptEach(
+        UpdateItemCommand,
+        () => Promise.reject(Object.assign(new Error("The conditional request failed"), { name: "ConditionalCheckFailedException", $metadata: { httpStatusCode: 400 } }))
+      )
       const store = yield* DynamoStore.make({ table }).pipe(Effect.provideService(DynamoClient.DynamoClient, client))
       const top = Monoid.topK(2)
       const [result] = yield* advanceUntilDone(store.apply([write(top, ref("contended"), "shard-0", 1, [top.of("a")])]), "10 millis")
       expect(result?._tag).toBe("StoreUnavailableError")
-      expect(updates).toBe(9)
+      expect(updates()).toBe(9)
     }))
 
   it.effect("maps failures to typed errors: a missing table or denied access is the deployment's fault, bad names are rejected, throttling and faults are retryable", () =>

@@ -63,18 +63,13 @@ layer(Local.layer)("Tables", (it) => {
   it.effect("the lease table gets no TTL, and once it exists needs no CreateTable permission", () =>
     Effect.gen(function*() {
       const real = yield* DynamoClient.DynamoClient
-      let creates = 0
-      const client = Local.intercept(real, (command, options, next) => {
-        if (!(command instanceof CreateTableCommand)) return next(command, options)
-        creates++
-        return createTableDenied()
-      })
+      const { calls: creates, client } = yield* Local.interceptEach(CreateTableCommand, createTableDenied)
       yield* advanceUntilDone(DynamoLeases.createTable("app-leases").pipe(Effect.provideService(DynamoClient.DynamoClient, real)), "100 millis")
       expect(Local.timeToLive.has("app-leases")).toBe(false)
       yield* advanceUntilDone(DynamoLeases.createTable("app-leases").pipe(Effect.provideService(DynamoClient.DynamoClient, client)), "100 millis")
-      expect(creates).toBe(0)
+      expect(creates()).toBe(0)
       const denied = yield* Effect.flip(DynamoLeases.createTable("leases-not-made").pipe(Effect.provideService(DynamoClient.DynamoClient, client)))
-      expect(creates).toBe(1)
+      expect(creates()).toBe(1)
       expect(denied._tag).toBe("LeaseTableError")
       expect(denied.message).toMatch(/allow dynamodb:CreateTable/)
     }))

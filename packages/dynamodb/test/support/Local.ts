@@ -18,6 +18,25 @@ export const intercept = (client: DynamoDBClient, around: (command: unknown, opt
   })
 }
 
+/**
+ * The context's client with every `Command` answered by `answer` (which may
+ * pass a command on to the real client with `next`) and every other command
+ * reaching the real client; `calls()` counts the commands `answer` got.
+ */
+export const interceptEach = <C extends object>(
+  Command: abstract new(...args: never) => C,
+  answer: (command: C, next: (command: C) => Promise<unknown>) => Promise<unknown>
+) =>
+  Effect.map(DynamoClient.DynamoClient, (real) => {
+    let calls = 0
+    const client = intercept(real, (command, options, next) => {
+      if (!(command instanceof Command)) return next(command, options)
+      calls++
+      return answer(command, (c) => next(c, options))
+    })
+    return { client, calls: () => calls }
+  })
+
 /** TTL settings by table, as the TTL stand-in recorded them. */
 export const timeToLive = new Map<string, { readonly attribute: string; readonly enabled: boolean }>()
 
