@@ -44,6 +44,15 @@ const until = (condition: () => boolean, what: string) =>
     Effect.timeoutFail({ duration: "30 seconds", onTimeout: () => new Error(`timed out waiting until ${what}`) })
   )
 
+/** Splits a shard at `hashKey` (default the middle of the key space) and waits until the stream is ACTIVE again. */
+const split = (stream: string, shardId: string, hashKey: bigint = 2n ** 127n) =>
+  Effect.flatMap(Kinesis, (kinesis) => kinesis.splitShard({ StreamName: stream, ShardToSplit: shardId, NewStartingHashKey: hashKey.toString() })).pipe(
+    Effect.zipRight(awaitActive(stream))
+  )
+
+/** `count` records `<prefix>0`, `<prefix>1`, ..., each under its own key `k0`, `k1`, .... */
+const numbered = (prefix: string, count = 10) => Array.from({ length: count }, (_, i) => ({ PartitionKey: `k${i}`, Data: encoder.encode(`${prefix}${i}`) }))
+
 /** Writes records in one PutRecords; returns where each landed. */
 const put = (stream: string, records: ReadonlyArray<PutRecordsRequestEntry>) =>
   Effect.gen(function*() {
@@ -51,6 +60,16 @@ const put = (stream: string, records: ReadonlyArray<PutRecordsRequestEntry>) =>
     const out = yield* kinesis.putRecords({ StreamName: stream, Records: [...records] })
     expect(out.FailedRecordCount ?? 0).toBe(0)
     return out.Records!.map((r) => ({ shardId: r.ShardId!, sequenceNumber: r.SequenceNumber! }))
+  })
+
+/** A one-shard stream holding `numbered(prefix)`, its shard then split: where the records landed, and that closed parent shard. */
+const splitAfter = (stream: string, prefix: string) =>
+  Effect.gen(function*() {
+    yield* createStream(stream, 1)
+    const written = yield* put(stream, numbered(prefix))
+    const parent = written[0]!.shardId
+    yield* split(stream, parent)
+    return { written, parent }
   })
 
 const SENTINEL = "sentinel"
@@ -121,11 +140,10 @@ layer(KinesisLocal, { excludeTestServices: true })("Consumer against a local Kin
         const before = yield* Shards.list(stream)
         const [first, second, third] = [...before.values()]
         const middle = (first!.hashKeyRange.start + first!.hashKeyRange.end) / 2n
-        yield* kinesis.splitShard({ StreamName: stream, ShardToSplit: first!.shardId, NewStartingHashKey: middle.toString() })
-        yield* awaitActive(stream)
-        const split = [...(yield* Shards.list(stream)).values()].filter((s) => s.parentShardId === first!.shardId)
-        expect(split).toHaveLength(2)
-        yield* until(readFrom(split.map((s) => s.shardId)), "the split's children are read")
+        yield* split(stream, first!.shardId, middle)
+        const halves = [...(yield* Shards.list(stream)).values()].filter((s) => s.parentShardId === first!.shardId)
+        expect(halves).toHaveLength(2)
+        yield* until(readFrom(halves.map((s) => s.shardId)), "the split's children are read")
 
         yield* kinesis.mergeShards({ StreamName: stream, ShardToMerge: second!.shardId, AdjacentShardToMerge: third!.shardId })
         yield* awaitActive(stream)
@@ -155,7 +173,7 @@ layer(KinesisLocal, { excludeTestServices: true })("Consumer against a local Kin
 
         // Every parent ended (and had records), every child started only after its parents' end.
         const endedAt = new Map(batches.flatMap((b, at) => (b.shardEnded ? [[b.shardId, at] as const] : [])))
-        const children = [...split, merged[0]!]
+        const children = [...halves, merged[0]!]
         for (const parent of [first!, second!, third!]) {
           expect(endedAt.has(parent.shardId)).toBe(true)
           expect(delivered.some((r) => r.shardId === parent.shardId)).toBe(true)
@@ -215,13 +233,11 @@ layer(KinesisLocal, { excludeTestServices: true })("Consumer against a local Kin
 
   it.scoped("reads from LATEST: only new records, closed shards skipped, later shards from their start", () =>
     Effect.gen(function*() {
-      const kinesis = yield* Kinesis
       const stream = "latest"
       yield* createStream(stream, 1)
       const old = (n: number) => ({ PartitionKey: `key-${n % 4}`, Data: encoder.encode(`old-${n}`) })
       yield* put(stream, Array.from({ length: 10 }, (_, i) => old(i)))
-      yield* kinesis.splitShard({ StreamName: stream, ShardToSplit: "shardId-000000000000", NewStartingHashKey: (2n ** 127n).toString() })
-      yield* awaitActive(stream)
+      yield* split(stream, "shardId-000000000000")
       yield* put(stream, Array.from({ length: 10 }, (_, i) => old(10 + i)))
 
       // Knowing when each reader holds its LATEST iterator tells which records it must see.
@@ -247,8 +263,7 @@ layer(KinesisLocal, { excludeTestServices: true })("Consumer against a local Kin
       yield* until(() => positioned.size === 2, "both open shards have an iterator")
       yield* put(stream, Array.from({ length: 10 }, (_, i) => ({ PartitionKey: `key-${i % 4}`, Data: encoder.encode(`new-${i}`) })))
       // A reshard after the start: the new shards are read from their first record.
-      yield* kinesis.splitShard({ StreamName: stream, ShardToSplit: "shardId-000000000001", NewStartingHashKey: (2n ** 126n).toString() })
-      yield* awaitActive(stream)
+      yield* split(stream, "shardId-000000000001", 2n ** 126n)
       yield* put(stream, Array.from({ length: 10 }, (_, i) => ({ PartitionKey: `key-${i % 4}`, Data: encoder.encode(`new-${10 + i}`) })))
       yield* putSentinels(stream)
       yield* Fiber.join(consumer)
@@ -261,13 +276,8 @@ layer(KinesisLocal, { excludeTestServices: true })("Consumer against a local Kin
 
   it.scoped("ends a closed shard's stream cleanly with a shard-end batch", () =>
     Effect.gen(function*() {
-      const kinesis = yield* Kinesis
       const stream = "closed"
-      yield* createStream(stream, 1)
-      const written = yield* put(stream, Array.from({ length: 10 }, (_, i) => ({ PartitionKey: `k${i}`, Data: encoder.encode(`r${i}`) })))
-      const parent = written[0]!.shardId
-      yield* kinesis.splitShard({ StreamName: stream, ShardToSplit: parent, NewStartingHashKey: (2n ** 127n).toString() })
-      yield* awaitActive(stream)
+      const { parent, written } = yield* splitAfter(stream, "r")
 
       const batches = Chunk.toArray(
         yield* Consumer.readShard(stream, parent, Consumer.StartPosition.TrimHorizon(), { ...fast, limit: 4 }).pipe(Stream.runCollect)
@@ -374,14 +384,9 @@ layer(KinesisLocal, { excludeTestServices: true })("Consumer against a local Kin
 
   it.scoped("shardedStream hands out each leased shard, resumes at its checkpoint, and starts children after their parent's SHARD_END", () =>
     Effect.gen(function*() {
-      const kinesis = yield* Kinesis
       const stream = "sharded"
-      yield* createStream(stream, 1)
-      const before = yield* put(stream, Array.from({ length: 10 }, (_, i) => ({ PartitionKey: `k${i}`, Data: encoder.encode(`p${i}`) })))
-      const parent = before[0]!.shardId
-      yield* kinesis.splitShard({ StreamName: stream, ShardToSplit: parent, NewStartingHashKey: (2n ** 127n).toString() })
-      yield* awaitActive(stream)
-      yield* put(stream, Array.from({ length: 10 }, (_, i) => ({ PartitionKey: `k${i}`, Data: encoder.encode(`c${i}`) })))
+      const { parent, written: before } = yield* splitAfter(stream, "p")
+      yield* put(stream, numbered("c"))
       const leases = yield* Leases.make(yield* LeaseTableMemory.make, { failoverTime: "600 millis" })
       // The parent's first five records were processed by an earlier worker.
       yield* leases.createLeases([{ leaseKey: `${stream}:${parent}`, checkpoint: { sequenceNumber: before[4]!.sequenceNumber, subSequenceNumber: 0 } }])
@@ -433,7 +438,7 @@ layer(KinesisLocal, { excludeTestServices: true })("Consumer against a local Kin
     Effect.gen(function*() {
       const stream = "stolen"
       yield* createStream(stream, 1)
-      const written = yield* put(stream, Array.from({ length: 5 }, (_, i) => ({ PartitionKey: `k${i}`, Data: encoder.encode(`r${i}`) })))
+      const written = yield* put(stream, numbered("r", 5))
       const table = yield* LeaseTableMemory.make
       const leases = yield* Leases.make(table, { failoverTime: "600 millis" })
       const shards = yield* Stream.toPull(Consumer.shardedStream(stream, { ...fast, workerId: "w1" }).pipe(Stream.provideService(Leases.Leases, leases)))

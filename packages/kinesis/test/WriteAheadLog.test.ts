@@ -55,6 +55,15 @@ const offerWhileDown = (stream: string, directory: string, rs: ReturnType<typeof
     })
   )
 
+/** A stream of `shards` shards, and a fresh log holding `rs`, offered while Kinesis was down. */
+const loggedWhileDown = (stream: string, shards: number, rs: ReturnType<typeof records>) =>
+  Effect.gen(function*() {
+    const dir = yield* tempDir
+    yield* createStream(stream, shards)
+    yield* offerWhileDown(stream, dir, rs)
+    return dir
+  })
+
 /** A producer opened again on the log in `directory`: it sends what it finds there, flushes and closes. */
 const reopened = (streamName: string, directory: string) =>
   Effect.scoped(Effect.flatMap(Producer.make({ streamName, retry: quickRetry, writeAheadLog: { directory }, ...unpaced }), (producer) => producer.flush))
@@ -96,10 +105,8 @@ describe("Producer with a write-ahead log", () => {
 
   it.scoped("sends what the last producer took but could not write, once the log is opened again", () =>
     Effect.gen(function*() {
-      const dir = yield* tempDir
-      yield* createStream("again", 2)
       const taken = records(300)
-      yield* offerWhileDown("again", dir, taken)
+      const dir = yield* loggedWhileDown("again", 2, taken)
       expect(yield* dataIn("again")).toEqual([])
       expect(segments(dir).length).toBeGreaterThan(0)
 
@@ -111,10 +118,8 @@ describe("Producer with a write-ahead log", () => {
 
   it.scoped("cuts off a torn last write and sends every whole record before it", () =>
     Effect.gen(function*() {
-      const dir = yield* tempDir
-      yield* createStream("torn", 1)
       const taken = records(20)
-      yield* offerWhileDown("torn", dir, taken)
+      const dir = yield* loggedWhileDown("torn", 1, taken)
       const [last] = segments(dir).slice(-1)
       const file = path.join(dir, last!)
       const whole = fs.statSync(file).size
@@ -133,9 +138,7 @@ describe("Producer with a write-ahead log", () => {
 
   it.scoped("a corrupted record (bad checksum) ends what is read from its segment", () =>
     Effect.gen(function*() {
-      const dir = yield* tempDir
-      yield* createStream("crc", 1)
-      yield* offerWhileDown("crc", dir, records(3, "first"))
+      const dir = yield* loggedWhileDown("crc", 1, records(3, "first"))
       yield* offerWhileDown("crc", dir, records(3, "second"))
       const files = segments(dir)
       expect(files.length).toBe(2)
