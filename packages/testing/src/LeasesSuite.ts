@@ -73,6 +73,18 @@ export const leasesSuite = (backend: LeasesBackend) =>
   describe(`Leases (${backend.name})`, () => {
     const { it } = backend
 
+    /** Leases over `n` shards, all taken by worker a in its first round; worker b has run no round yet. */
+    const heldByA = (n: number) =>
+      Effect.gen(function*() {
+        const leases = yield* backend.make({})
+        yield* leases.createLeases(shards(n).map((leaseKey) => ({ leaseKey })))
+        const a = yield* leases.worker("a")
+        const b = yield* leases.worker("b")
+        const held = yield* a.round
+        expect(held).toHaveLength(n)
+        return { leases, a, b, held }
+      })
+
     it("creates leases once, parents first, with KCL's attributes", () =>
       Effect.gen(function*() {
         const leases = yield* backend.make({})
@@ -139,12 +151,7 @@ export const leasesSuite = (backend: LeasesBackend) =>
 
     it("refuses a zombie's checkpoint after its lease was stolen, and checkpoints from an earlier tenure", () =>
       Effect.gen(function*() {
-        const leases = yield* backend.make({})
-        yield* leases.createLeases(shards(2).map((leaseKey) => ({ leaseKey })))
-        const a = yield* leases.worker("a")
-        const b = yield* leases.worker("b")
-        const first = yield* a.round
-        expect(first).toHaveLength(2)
+        const { a, b, held: first, leases } = yield* heldByA(2)
         for (const l of first) yield* a.checkpoint(l, at("100"))
         // b has fewer than its fair share and nothing is free: it steals one lease from a.
         const [stolen] = yield* b.round
@@ -170,12 +177,7 @@ export const leasesSuite = (backend: LeasesBackend) =>
 
     it("a released lease is taken at once by another worker", () =>
       Effect.gen(function*() {
-        const leases = yield* backend.make({})
-        yield* leases.createLeases(shards(12).map((leaseKey) => ({ leaseKey })))
-        const a = yield* leases.worker("a")
-        const b = yield* leases.worker("b")
-        const before = yield* a.round
-        expect(before).toHaveLength(12)
+        const { a, b, held: before, leases } = yield* heldByA(12)
         yield* a.releaseAll
         expect(yield* a.held).toEqual([])
         const released = yield* leases.list
