@@ -140,6 +140,29 @@ const holdingSecondBatch = (options: { readonly gracePeriod?: Duration.Duration 
     return { worker, gate, journal, table, first: lastApplied(journal.events, shard0)! }
   })
 
+/** A worker on one shard whose first write waits at a gate, and the shard's lease taken by "thief" meanwhile. */
+const stolenInHand = (failoverTime: Duration.DurationInput) =>
+  Effect.gen(function*() {
+    const { kinesis } = yield* streamWith(1, orderRecords(60))
+    const services = memoryServices()
+    const gate = yield* gated(services.store, (call) => call === 0)
+    const { layer: leases, table } = yield* memoryLeases({ failoverTime })
+    const worker = yield* F.startService({ ...base, workerId: "w1", layer: storedIn(gate.store, services), leases, kinesis })
+    yield* awaitSignal(gate.entered, "a batch is in hand")
+    yield* steal(table, lease0, "thief")
+    return { gate, table, worker }
+  })
+
+/** The worker stops the shard it lost, without a checkpoint: the thief holds it at TRIM_HORIZON, after the one write. */
+const stopsUncheckpointed = ({ gate, table, worker }: Effect.Effect.Success<ReturnType<typeof stolenInHand>>) =>
+  Effect.gen(function*() {
+    yield* F.until(Effect.map(worker.service.status, (s) => s.shards.length === 0), "the worker stopped the shard")
+    const lease = yield* leaseOf(table, lease0)
+    expect(lease.leaseOwner).toBe("thief")
+    expect(lease.checkpoint).toEqual(Leases.TRIM_HORIZON)
+    expect(gate.calls()).toBe(1)
+  })
+
 describe("Service", () => {
   it.scopedLive("checkpoints only what was durably written, and re-reads a failed batch from its first failed record", () =>
     Effect.gen(function*() {
@@ -238,41 +261,18 @@ describe("Service", () => {
 
   it.scopedLive("stops a shard without checkpointing when its checkpoint is refused because another worker took the lease", () =>
     Effect.gen(function*() {
-      const { kinesis } = yield* streamWith(1, orderRecords(60))
-      const services = memoryServices()
-      const gate = yield* gated(services.store, (call) => call === 0)
-      // Heartbeats ten seconds apart: the refused checkpoint is what tells the worker.
-      const { layer: leases, table } = yield* memoryLeases({ failoverTime: "30 seconds" })
       const lost = yield* counter(Service.metrics.leasesLost)
-      const worker = yield* F.startService({ ...base, workerId: "w1", layer: storedIn(gate.store, services), leases, kinesis })
-
-      yield* awaitSignal(gate.entered, "a batch is in hand")
-      yield* steal(table, lease0, "thief")
-      yield* gate.open
-      yield* F.until(Effect.map(worker.service.status, (s) => s.shards.length === 0), "the worker stopped the shard")
-      const lease = yield* leaseOf(table, lease0)
-      expect(lease.leaseOwner).toBe("thief")
-      expect(lease.checkpoint).toEqual(Leases.TRIM_HORIZON)
-      expect(gate.calls()).toBe(1)
+      // Heartbeats ten seconds apart: the refused checkpoint is what tells the worker.
+      const stolen = yield* stolenInHand("30 seconds")
+      yield* stolen.gate.open
+      yield* stopsUncheckpointed(stolen)
       expect(yield* counter(Service.metrics.leasesLost)).toBe(lost + 1)
     }))
 
   it.scopedLive("interrupts a shard mid-batch, without checkpointing, when a heartbeat finds its lease taken", () =>
     Effect.gen(function*() {
-      const { kinesis } = yield* streamWith(1, orderRecords(60))
-      const services = memoryServices()
       // The first batch's write never returns: only the heartbeat can notice the loss.
-      const gate = yield* gated(services.store, (call) => call === 0)
-      const { layer: leases, table } = yield* memoryLeases({ failoverTime: "600 millis" })
-      const worker = yield* F.startService({ ...base, workerId: "w1", layer: storedIn(gate.store, services), leases, kinesis })
-
-      yield* awaitSignal(gate.entered, "a batch is in hand")
-      yield* steal(table, lease0, "thief")
-      yield* F.until(Effect.map(worker.service.status, (s) => s.shards.length === 0), "the worker stopped the shard")
-      const lease = yield* leaseOf(table, lease0)
-      expect(lease.leaseOwner).toBe("thief")
-      expect(lease.checkpoint).toEqual(Leases.TRIM_HORIZON)
-      expect(gate.calls()).toBe(1)
+      yield* stopsUncheckpointed(yield* stolenInHand("600 millis"))
     }))
 
   it.scopedLive("on shutdown stops fetching, finishes and checkpoints the batch in hand, and releases its leases", () =>
