@@ -14,7 +14,7 @@ import * as os from "node:os"
 import * as path from "node:path"
 import * as Changes from "../src/Changes"
 import * as Sync from "../src/Sync"
-import { createStream, KinesisLocal, readBack, uniqueName, unpaced, until } from "./support/kinesis"
+import { createStream, freshStreams, KinesisLocal, readBack, uniqueName, unpaced, until } from "./support/kinesis"
 
 const stamped = Changes.stamp()
 
@@ -94,8 +94,7 @@ layer(KinesisLocal, { excludeTestServices: true })("CommerceSync against a local
 
   it.scoped("refuses an event that breaks the contract before writing any of the call's events", () =>
     Effect.gen(function*() {
-      const streams = { product: uniqueName("products"), orders: uniqueName("orders") }
-      for (const name of Object.values(streams)) yield* createStream(name, 1)
+      const streams = yield* freshStreams()
       const sync = yield* Sync.make({ streams, producer: unpaced })
       const [good, bad] = sampleOrders(2, { seed: 3 })
       const wrongSum = { ...bad!, order: { ...bad!.order, subtotal: bad!.order.subtotal + 1 } }
@@ -120,8 +119,7 @@ layer(KinesisLocal, { excludeTestServices: true })("CommerceSync against a local
 
   it.scoped("closing the scope writes what the producers still hold, and the waiting sync succeeds", () =>
     Effect.gen(function*() {
-      const streams = { product: uniqueName("products"), orders: uniqueName("orders") }
-      for (const name of Object.values(streams)) yield* createStream(name, 1)
+      const streams = yield* freshStreams()
       const scope = yield* Scope.make()
       // A batch would wait an hour to fill: only the close sends it.
       const sync = yield* Sync.make({ streams, producer: { ...unpaced, linger: "1 hour" } }).pipe(Scope.extend(scope))
@@ -138,8 +136,7 @@ layer(KinesisLocal, { excludeTestServices: true })("CommerceSync against a local
 
   it.scoped("counts synced events by type and records the write lag", () =>
     Effect.gen(function*() {
-      const streams = { product: uniqueName("products"), orders: uniqueName("orders") }
-      for (const name of Object.values(streams)) yield* createStream(name, 1)
+      const streams = yield* freshStreams()
       const sync = yield* Sync.make({ streams, producer: unpaced })
       const synced = Metric.tagged(Sync.metrics.eventsSynced, "type", "order.created")
       const lag = Metric.tagged(Sync.metrics.writeLag, "stream", streams.orders)
@@ -182,10 +179,7 @@ describe("config", () => {
 
   it.scoped("layerConfig builds the service from the environment", () =>
     Effect.gen(function*() {
-      const product = uniqueName("products")
-      const orders = uniqueName("orders")
-      yield* createStream(product, 1)
-      yield* createStream(orders, 1)
+      const { orders, product } = yield* freshStreams()
       const env = ConfigProvider.fromMap(new Map([["KINESIS_PRODUCT_STREAM", product], ["KINESIS_ORDERS_STREAM", orders]]))
       const sync = yield* Effect.provide(Sync.CommerceSync, Sync.layerConfig({ producer: unpaced }).pipe(Layer.provide(Layer.setConfigProvider(env))))
       expect(sync.streams).toEqual({ product, orders })
@@ -193,10 +187,7 @@ describe("config", () => {
 
   it.scoped("with COMMERCE_SYNC_WAL_DIR, an event taken but not yet written when the service stopped is sent by its next start", () =>
     Effect.gen(function*() {
-      const product = uniqueName("products")
-      const orders = uniqueName("orders")
-      yield* createStream(product, 1)
-      yield* createStream(orders, 1)
+      const { orders, product } = yield* freshStreams()
       const dir = yield* Effect.acquireRelease(
         Effect.sync(() => fs.mkdtempSync(path.join(os.tmpdir(), "commerce-sync-wal-"))),
         (d) => Effect.sync(() => fs.rmSync(d, { recursive: true, force: true }))

@@ -3,6 +3,7 @@ import type { SourceRecord } from "@eddy/core/SourceRecord"
 import * as Consumer from "@eddy/kinesis/Consumer"
 import { Kinesis, layer as kinesisLayer } from "@eddy/kinesis/Kinesis"
 import { Kinesalite } from "@eddy/local"
+import * as Harness from "@eddy/testing/Harness"
 import { Chunk, Effect, Layer, Schedule, Stream } from "effect"
 
 export const KinesisLocal = Layer.unwrapScoped(Effect.map(Kinesalite.start(), ({ endpoint }) => kinesisLayer({ endpoint })))
@@ -14,16 +15,15 @@ let streams = 0
 /** A stream name unique in this process, so tests sharing one kinesalite never see each other's records. */
 export const uniqueName = (prefix: string): string => `${prefix}-${++streams}`
 
-export const createStream = (name: string, shards = 2) =>
+/** Creates a stream (two shards unless told) and waits until it is ACTIVE. */
+export const createStream = (name: string, shards = 2) => Harness.createStream(name, shards)
+
+/** A new product stream and orders stream of `shards` shards each, created and active. */
+export const freshStreams = (shards = 1) =>
   Effect.gen(function*() {
-    const kinesis = yield* Kinesis
-    yield* kinesis.createStream({ StreamName: name, ShardCount: shards })
-    yield* kinesis.describeStreamSummary({ StreamName: name }).pipe(
-      Effect.repeat({
-        until: (out) => out.StreamDescriptionSummary?.StreamStatus === "ACTIVE",
-        schedule: Schedule.spaced("5 millis")
-      })
-    )
+    const streams = { product: uniqueName("products"), orders: uniqueName("orders") }
+    for (const name of Object.values(streams)) yield* createStream(name, shards)
+    return streams
   })
 
 /** Short intervals keep reads quick; the consumer's pacing is tested in its own package. */
