@@ -10,10 +10,10 @@ import { describe, expect, it } from "@effect/vitest"
 import { sampleOrders } from "@eddy/commerce/CommerceArbitrary"
 import { layer as kinesisLayer } from "@eddy/kinesis/Kinesis"
 import { Kinesalite } from "@eddy/local"
+import * as Harness from "@eddy/testing/Harness"
 import { Effect } from "effect"
-import { type ChildProcess, spawn } from "node:child_process"
 import { Agent, request as httpRequest } from "node:http"
-import { connect, createServer } from "node:net"
+import { connect } from "node:net"
 import { fileURLToPath } from "node:url"
 import { createStream, readAll, uniqueName } from "./support/kinesis"
 
@@ -21,22 +21,9 @@ const root = fileURLToPath(new URL("../../../", import.meta.url))
 const program = fileURLToPath(new URL("../src/main.ts", import.meta.url))
 const GRACE_MILLIS = 3_000
 
-const freePort = () =>
-  Effect.promise(() =>
-    new Promise<number>((resolve) => {
-      const server = createServer().listen(0, "127.0.0.1", () => {
-        const { port } = server.address() as { port: number }
-        server.close(() => resolve(port))
-      })
-    })
-  )
-
-interface Service {
-  readonly child: ChildProcess
+interface Service extends Harness.ChildRun {
   readonly port: number
   readonly orders: string
-  readonly output: () => string
-  readonly exited: Promise<{ readonly code: number | null; readonly signal: NodeJS.Signals | null }>
 }
 
 /** Kinesalite, two streams, and the service entry point in a child process, answering on a free port. */
@@ -44,35 +31,22 @@ const startService = Effect.gen(function*() {
   const { endpoint } = yield* Kinesalite.start()
   const streams = { product: uniqueName("drain-products"), orders: uniqueName("drain-orders") }
   for (const name of Object.values(streams)) yield* createStream(name, 1).pipe(Effect.provide(kinesisLayer({ endpoint })))
-  const port = yield* freePort()
-  const service = yield* Effect.acquireRelease(
-    Effect.sync((): Service => {
-      const child = spawn(process.execPath, ["--import", "tsx", program], {
-        cwd: root,
-        env: {
-          PATH: process.env.PATH ?? "",
-          AWS_REGION: "us-east-1",
-          AWS_ACCESS_KEY_ID: "local",
-          AWS_SECRET_ACCESS_KEY: "local",
-          AWS_ENDPOINT_URL_KINESIS: endpoint,
-          KINESIS_PRODUCT_STREAM: streams.product,
-          KINESIS_ORDERS_STREAM: streams.orders,
-          HOST: "127.0.0.1",
-          PORT: String(port),
-          HTTP_SHUTDOWN_GRACE: `${GRACE_MILLIS} millis`
-        },
-        stdio: ["ignore", "pipe", "pipe"]
-      })
-      let output = ""
-      child.stdout!.on("data", (b: Buffer) => void (output += b.toString()))
-      child.stderr!.on("data", (b: Buffer) => void (output += b.toString()))
-      const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
-        child.once("exit", (code, signal) => resolve({ code, signal }))
-      )
-      return { child, port, orders: streams.orders, output: () => output, exited }
-    }),
-    (service) => Effect.sync(() => service.child.exitCode === null && service.child.signalCode === null && service.child.kill("SIGKILL"))
-  )
+  const port = yield* Harness.freePort
+  const run = yield* Harness.spawnProgram(program, {
+    cwd: root,
+    env: {
+      AWS_REGION: "us-east-1",
+      AWS_ACCESS_KEY_ID: "local",
+      AWS_SECRET_ACCESS_KEY: "local",
+      AWS_ENDPOINT_URL_KINESIS: endpoint,
+      KINESIS_PRODUCT_STREAM: streams.product,
+      KINESIS_ORDERS_STREAM: streams.orders,
+      HOST: "127.0.0.1",
+      PORT: String(port),
+      HTTP_SHUTDOWN_GRACE: `${GRACE_MILLIS} millis`
+    }
+  })
+  const service: Service = { ...run, port, orders: streams.orders }
   yield* Effect.promise(async () => {
     const deadline = Date.now() + 60_000
     while (Date.now() < deadline) {

@@ -5,42 +5,22 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Kinesalite } from "@eddy/local"
 import { Effect, Schedule } from "effect"
-import { spawn } from "node:child_process"
-import { createServer } from "node:net"
 import { fileURLToPath } from "node:url"
 import { layer as kinesisLayer } from "@eddy/kinesis/Kinesis"
+import * as Harness from "@eddy/testing/Harness"
 import { createStream } from "./support/kinesis"
 
 const entry = fileURLToPath(new URL("../src/main.ts", import.meta.url))
 const root = fileURLToPath(new URL("../../../", import.meta.url))
 
-const start = (env: Record<string, string>) =>
-  Effect.acquireRelease(
-    Effect.sync(() => {
-      const child = spawn(process.execPath, ["--import", "tsx", entry], { cwd: root, env: { PATH: process.env.PATH ?? "", ...env }, stdio: ["ignore", "pipe", "pipe"] })
-      let output = ""
-      child.stdout.on("data", (b: Buffer) => void (output += b.toString()))
-      child.stderr.on("data", (b: Buffer) => void (output += b.toString()))
-      const exited = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)))
-      return { child, output: () => output, exited }
-    }),
-    (run) => Effect.sync(() => run.child.exitCode === null && run.child.kill("SIGKILL"))
-  )
-
-const freePort = Effect.async<number>((resume) => {
-  const server = createServer()
-  server.listen(0, () => {
-    const { port } = server.address() as { port: number }
-    server.close(() => resume(Effect.succeed(port)))
-  })
-})
+const start = (env: Record<string, string>) => Harness.spawnProgram(entry, { cwd: root, env })
 
 describe("commerce-sync main", () => {
   it.scopedLive("three bad variables: one JSON error line naming all three with their meaning, exit 1", () =>
     Effect.gen(function*() {
       const run = yield* start({ PORT: "99999", KINESIS_INSERT_RATE_LIMIT: "lots" })
-      const code = yield* Effect.promise(() => run.exited).pipe(Effect.timeout("60 seconds"))
-      expect(code).toBe(1)
+      const exit = yield* Effect.promise(() => run.exited).pipe(Effect.timeout("60 seconds"))
+      expect(exit).toEqual({ code: 1, signal: null })
       const lines = run.output().trim().split("\n")
       expect(lines).toHaveLength(1)
       const line = JSON.parse(lines[0]!)
@@ -58,7 +38,7 @@ describe("commerce-sync main", () => {
     Effect.gen(function*() {
       const { endpoint } = yield* Kinesalite.start()
       yield* Effect.provide(Effect.zipRight(createStream("products", 1), createStream("orders", 1)), kinesisLayer({ endpoint }))
-      const port = yield* freePort
+      const port = yield* Harness.freePort
       const run = yield* start({
         AWS_REGION: "us-east-1",
         AWS_ENDPOINT_URL_KINESIS: endpoint,
@@ -72,7 +52,7 @@ describe("commerce-sync main", () => {
       expect(healthz.status).toBe(200)
       yield* Effect.sleep("200 millis")
       run.child.kill("SIGTERM")
-      expect(yield* Effect.promise(() => run.exited)).toBe(0)
+      expect(yield* Effect.promise(() => run.exited)).toEqual({ code: 0, signal: null })
       const lines = run.output().trim().split("\n")
       const logs = lines.map((l) => JSON.parse(l) as Record<string, unknown>)
       expect(logs.every((l) => typeof l.level === "string" && typeof l.message === "string" && l.service === "commerce-sync")).toBe(true)

@@ -6,8 +6,8 @@
  */
 import { describe, expect, it } from "@effect/vitest"
 import { sampleOrders } from "@eddy/commerce/CommerceArbitrary"
+import * as Harness from "@eddy/testing/Harness"
 import { Duration, Effect } from "effect"
-import { type ChildProcess, spawn } from "node:child_process"
 import { fileURLToPath } from "node:url"
 import * as F from "./fixtures/ServiceFixtures"
 import { encode } from "./LambdaFixtures"
@@ -17,30 +17,14 @@ const orderRecords = (count: number) => sampleOrders(count, { products: 20, cust
 const entry = fileURLToPath(new URL("../../../apps/commerce-analytics/src/service.ts", import.meta.url))
 const root = fileURLToPath(new URL("../../../", import.meta.url))
 
-interface Run {
-  readonly child: ChildProcess
-  readonly output: () => string
-  readonly exited: Promise<number | null>
-}
-
 /** The service entry in its own process, with exactly `env` (and PATH); killed with the scope. */
-const start = (env: Record<string, string>) =>
-  Effect.acquireRelease(
-    Effect.sync((): Run => {
-      const child = spawn(process.execPath, ["--import", "tsx", entry], { cwd: root, env: { PATH: process.env.PATH ?? "", ...env }, stdio: ["ignore", "pipe", "pipe"] })
-      let output = ""
-      child.stdout!.on("data", (b: Buffer) => void (output += b.toString()))
-      child.stderr!.on("data", (b: Buffer) => void (output += b.toString()))
-      return { child, output: () => output, exited: new Promise((resolve) => child.on("exit", (code) => resolve(code))) }
-    }),
-    (run) => Effect.sync(() => run.child.exitCode === null && run.child.kill("SIGKILL"))
-  )
+const start = (env: Record<string, string>) => Harness.spawnProgram(entry, { cwd: root, env })
 
 /** Waits for the process to exit by itself, within `within`; its exit code and its output's JSON lines. */
-const exitOf = (run: Run, within: Duration.DurationInput = "60 seconds") =>
+const exitOf = (run: Harness.ChildRun, within: Duration.DurationInput = "60 seconds") =>
   Effect.promise(() => run.exited).pipe(
     Effect.timeoutFail({ duration: within, onTimeout: () => new Error(`still running after ${Duration.format(Duration.decode(within))}:\n${run.output()}`) }),
-    Effect.map((code) => ({
+    Effect.map(({ code }) => ({
       code,
       output: run.output(),
       lines: run.output().split("\n").filter((l) => l.startsWith("{")).map((l) => JSON.parse(l) as Record<string, unknown>)

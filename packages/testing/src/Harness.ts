@@ -2,7 +2,8 @@
  * What end-to-end tests of pipelines on a local Kinesis (kinesalite) share:
  * a client with its streams created and active, records published in
  * batches, state in memory the test can read, an in-process worker's
- * settings, environment variables for a scope and waiting for a condition.
+ * settings, environment variables for a scope, waiting for a condition, and
+ * programs run in their own process on a free port.
  */
 import type { PutRecordsRequestEntry, PutRecordsResultEntry } from "@aws-sdk/client-kinesis"
 import * as DeadLetter from "@eddy/core/DeadLetter"
@@ -12,6 +13,8 @@ import * as Store from "@eddy/core/Store"
 import { Kinesis, type KinesisApi, make, type Options } from "@eddy/kinesis/Kinesis"
 import * as StreamId from "@eddy/kinesis/StreamId"
 import { Duration, Effect, Layer, Schedule } from "effect"
+import { type ChildProcess, spawn } from "node:child_process"
+import { createServer } from "node:net"
 
 /** Waits until the stream is ACTIVE (after a create or a reshard), asking every `interval`. */
 export const awaitActive = (name: string, interval: Duration.DurationInput = "5 millis") =>
@@ -121,3 +124,53 @@ export const until = <E, R>(condition: Effect.Effect<boolean, E, R>, what: strin
     Effect.timeoutFail({ duration: timeout, onTimeout: () => new Error(`timed out after ${Duration.format(Duration.decode(timeout))} waiting until ${what}`) })
   )
 }
+
+/** A port free right now, to know a program's address before it is up. */
+export const freePort: Effect.Effect<number, Error> = Effect.async((resume) => {
+  const server = createServer()
+  server.once("error", (e) => resume(Effect.fail(e)))
+  server.listen(0, "127.0.0.1", () => {
+    const { port } = server.address() as { port: number }
+    server.close(() => resume(Effect.succeed(port)))
+  })
+})
+
+/** A program running in its own Node process. */
+export interface ChildRun {
+  readonly child: ChildProcess
+  /** What it wrote to stdout and stderr so far, for assertions and failure messages. */
+  readonly output: () => string
+  /** Resolves once it has exited, with its exit code or the signal that ended it. */
+  readonly exited: Promise<{ readonly code: number | null; readonly signal: NodeJS.Signals | null }>
+}
+
+/** Sends `signal` to the process unless it has exited already, and waits until it has. */
+export const stop = (run: ChildRun, signal: NodeJS.Signals) =>
+  Effect.promise(() => {
+    if (run.child.exitCode === null && run.child.signalCode === null) run.child.kill(signal)
+    return run.exited
+  })
+
+/**
+ * Runs the TypeScript `program` (through tsx, found from `cwd`) in its own
+ * Node process with exactly `env` and PATH; SIGKILLed, and waited for, if it
+ * is still running when the scope closes.
+ */
+export const spawnProgram = (program: string, options: { readonly cwd: string; readonly env: Readonly<Record<string, string>> }) =>
+  Effect.acquireRelease(
+    Effect.sync((): ChildRun => {
+      const child = spawn(process.execPath, ["--import", "tsx", program], {
+        cwd: options.cwd,
+        env: { PATH: process.env.PATH ?? "", ...options.env },
+        stdio: ["ignore", "pipe", "pipe"]
+      })
+      let output = ""
+      child.stdout!.on("data", (b: Buffer) => void (output += b.toString()))
+      child.stderr!.on("data", (b: Buffer) => void (output += b.toString()))
+      const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
+        child.once("exit", (code, signal) => resolve({ code, signal }))
+      )
+      return { child, output: () => output, exited }
+    }),
+    (run) => stop(run, "SIGKILL")
+  )
