@@ -13,23 +13,8 @@ import * as ec2 from "aws-cdk-lib/aws-ec2"
 import * as ecs from "aws-cdk-lib/aws-ecs"
 import * as kinesis from "aws-cdk-lib/aws-kinesis"
 import * as lambda from "aws-cdk-lib/aws-lambda"
-import { readFileSync } from "node:fs"
+import { commandsOf, consume, deadLetters, deduper, leases, produce, store, unique } from "./support/Calls"
 
-const source = (path: string) => readFileSync(new URL(`../../${path}`, import.meta.url), "utf8")
-const unique = (xs: Iterable<string>) => Array.from(new Set(xs)).sort()
-/** The SDK commands a module sends (`new XCommand(`), as IAM actions of `service`. */
-const commandsOf = (service: string, path: string, except: ReadonlyArray<string> = []) =>
-  unique(Array.from(source(path).matchAll(/new (\w+)Command\(/g), (m) => m[1]!).filter((op) => !except.includes(op)).map((op) => `${service}:${op}`))
-/** The Kinesis operations a module calls on the `Kinesis` service (`kinesis.listShards(`), as IAM actions. */
-const kinesisCallsOf = (...paths: ReadonlyArray<string>) =>
-  unique(paths.flatMap((p) => Array.from(source(p).matchAll(/kinesis\.(\w+)\(/g), (m) => `kinesis:${m[1]![0]!.toUpperCase()}${m[1]!.slice(1)}`)))
-
-const store = commandsOf("dynamodb", "dynamodb/src/DynamoStore.ts")
-const deduper = commandsOf("dynamodb", "dynamodb/src/DynamoDeduper.ts")
-// The stack creates the lease tables, so the service never creates or describes them (state.ts: ensure off).
-const leases = commandsOf("dynamodb", "dynamodb/src/DynamoLeases.ts", ["CreateTable", "DescribeTable"])
-// SendMessageBatch is authorised as sqs:SendMessage.
-const deadLetters = unique(commandsOf("sqs", "runtime/src/DeadLetterSinks.ts").map((a) => a.replace(/Batch$/, "")))
 
 const stack = () => new Stack(new App(), "Test", { env: { account: "123456789012", region: "eu-west-1" } })
 const streamsIn = (s: Stack) => [new kinesis.Stream(s, "Orders", { shardCount: 2 }), new kinesis.Stream(s, "Products", { shardCount: 1 })]
@@ -195,7 +180,7 @@ describe("KinesisPipelineService", () => {
 
   it("lets the task role do exactly what the consumer, shard listing, store, deduper, leases and dead letters do", () => {
     expect(grants(synth(), "SvcTaskTaskRole")).toEqual({
-      Orders: kinesisCallsOf("kinesis/src/Consumer.ts", "kinesis/src/ShardReader.ts", "kinesis/src/Shards.ts"),
+      Orders: consume,
       StateAggregateTable: store,
       StateDedupTable: deduper,
       SvcLeaseTable: leases,
@@ -208,7 +193,7 @@ describe("KinesisPipelineService", () => {
       Object.values(template.findResources("AWS::ECS::TaskDefinition"))[0]!.Properties.ContainerDefinitions[0].Environment.map((e: { Name: string; Value: unknown }) => [e.Name, e.Value])
     )
     expect(env).toMatchObject({ EDDY_READ_MODE: "efo", EDDY_CONSUMER_NAME: "analytics" })
-    const fanOut = commandsOf("kinesis", "kinesis/src/FanOut.ts")
+    const fanOut = commandsOf("kinesis", "packages/kinesis/src/FanOut.ts")
     const statements = statementsOf(template, "SvcTaskTaskRole")
     const actions = (s: { Action: string | Array<string> }) => (typeof s.Action === "string" ? [s.Action] : s.Action)
     const onStream = statements.filter((s) => (s.Resource as { "Fn::GetAtt"?: Array<string> })?.["Fn::GetAtt"]?.[0]?.startsWith("Orders"))
@@ -216,7 +201,7 @@ describe("KinesisPipelineService", () => {
     expect(onConsumer).toHaveLength(1)
     expect(JSON.stringify(onConsumer[0]!.Resource)).toMatch(/^\{"Fn::Join":\["",\[\{"Fn::GetAtt":\["Orders[0-9A-F]{8}","Arn"\]\},"\/consumer\/analytics:\*"\]\]\}$/)
     const granted = unique([...onStream.flatMap(actions), ...onConsumer.flatMap(actions)])
-    expect(granted).toEqual(unique([...kinesisCallsOf("kinesis/src/Consumer.ts", "kinesis/src/ShardReader.ts", "kinesis/src/Shards.ts"), ...fanOut]))
+    expect(granted).toEqual(unique([...consume, ...fanOut]))
     expect(unique(onConsumer.flatMap(actions))).toEqual(["kinesis:DescribeStreamConsumer", "kinesis:SubscribeToShard"])
   })
 })
@@ -231,7 +216,6 @@ describe("KinesisProducerService", () => {
       streams: streamsIn(s),
       environment: {}
     })
-    const produce = kinesisCallsOf("kinesis/src/Producer.ts", "kinesis/src/internal/dispatcher.ts", "kinesis/src/Shards.ts")
     expect(produce).toEqual(["kinesis:ListShards", "kinesis:PutRecords"])
     expect(grants(Template.fromStack(s), "SyncTaskTaskRole")).toEqual({ Orders: produce, Products: produce })
   })
