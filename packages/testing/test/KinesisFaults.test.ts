@@ -7,8 +7,9 @@
 import { describe, expect, it } from "@effect/vitest"
 import type { PutRecordsRequestEntry } from "@aws-sdk/client-kinesis"
 import { Kinesalite } from "@eddy/local"
-import { Effect, Fiber, Layer, Option, Schedule } from "effect"
+import { Effect, Fiber, Layer, Option } from "effect"
 import { Kinesis, KinesisNotFoundError, layer as kinesisLayer } from "@eddy/kinesis/Kinesis"
+import * as Harness from "../src/Harness"
 import * as KinesisFaults from "../src/KinesisFaults"
 
 const KinesisLocal = Layer.unwrapScoped(Effect.map(Kinesalite.start(), ({ endpoint }) => kinesisLayer({ endpoint })))
@@ -16,17 +17,7 @@ const KinesisLocal = Layer.unwrapScoped(Effect.map(Kinesalite.start(), ({ endpoi
 const encoder = new TextEncoder()
 const decoder = new TextDecoder()
 
-const createStream = (name: string) =>
-  Effect.gen(function*() {
-    const kinesis = yield* Kinesis
-    yield* kinesis.createStream({ StreamName: name, ShardCount: 1 })
-    yield* kinesis.describeStreamSummary({ StreamName: name }).pipe(
-      Effect.repeat({
-        until: (out) => out.StreamDescriptionSummary?.StreamStatus === "ACTIVE",
-        schedule: Schedule.spaced("5 millis")
-      })
-    )
-  })
+const createStream = (name: string) => Harness.createStream(name, 1)
 
 const records = (n: number): Array<PutRecordsRequestEntry> =>
   Array.from({ length: n }, (_, i) => ({ PartitionKey: `k${i}`, Data: encoder.encode(`r${i}`) }))
