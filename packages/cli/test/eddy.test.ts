@@ -1,5 +1,5 @@
 /**
- * The real `eddy` binary as a child process: help, version, usage errors,
+ * The `eddy` binary (bundled, see `bin.ts`) as a child process: help, version, usage errors,
  * describe, local up (emulators on fixed ports, read back through the printed
  * environment block), tables create, query --json, and re-drives that are
  * exactly once (a second run finds only duplicates; the aggregates equal an
@@ -22,16 +22,16 @@ import { tmpdir } from "node:os"
 import { join, resolve } from "node:path"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { BROKEN, pipelines, type Reading } from "./fixtures/pipelines"
+import { bin, workspaceBin } from "./bin"
 
-const bin = resolve(import.meta.dirname, "../bin/eddy.mjs")
 const fixture = resolve(import.meta.dirname, "fixtures/pipelines.ts")
 const commerce = resolve(import.meta.dirname, "../../../apps/commerce-analytics/src/pipelines.ts")
 const cleanEnv = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith("EDDY_") && !k.startsWith("AWS_ENDPOINT_URL")))
 
 /** Runs the binary without blocking the test worker's event loop. */
-const eddy = (args: ReadonlyArray<string>, env: Record<string, string> = {}) =>
+const eddy = (args: ReadonlyArray<string>, env: Record<string, string> = {}, binary = bin) =>
   new Promise<{ readonly code: number | null; readonly stdout: string; readonly stderr: string }>((done) => {
-    execFile(process.execPath, [bin, ...args], { encoding: "utf8", env: { ...cleanEnv, NO_COLOR: "1", ...env }, timeout: 60_000 }, (error, stdout, stderr) =>
+    execFile(process.execPath, [binary, ...args], { encoding: "utf8", env: { ...cleanEnv, NO_COLOR: "1", ...env }, timeout: 60_000 }, (error, stdout, stderr) =>
       done({ code: error === null ? 0 : typeof error.code === "number" ? error.code : null, stdout, stderr }))
   })
 
@@ -40,15 +40,20 @@ describe("eddy usage", () => {
     const help = await eddy(["--help"])
     expect(help.code).toBe(0)
     for (const command of ["describe", "query", "tables create", "local up", "redrive", "replay run", "replay compare", "replay switch"]) expect(help.stdout).toContain(command)
-    for (const command of [["describe"], ["query"], ["tables", "create"], ["local", "up"], ["redrive"], ["replay", "run"], ["replay", "compare"], ["replay", "switch"]]) {
-      const sub = await eddy([...command, "--help"])
-      expect(sub.code, command.join(" ")).toBe(0)
+    const commands = [["describe"], ["query"], ["tables", "create"], ["local", "up"], ["redrive"], ["replay", "run"], ["replay", "compare"], ["replay", "switch"]]
+    const helps = await Promise.all(commands.map((command) => eddy([...command, "--help"])))
+    helps.forEach((sub, i) => {
+      expect(sub.code, commands[i]!.join(" ")).toBe(0)
       expect(sub.stdout).toContain("OPTIONS")
+    })
+    expect(helps[commands.findIndex(([c]) => c === "redrive")]!.stdout).toContain("$EDDY_DEDUP_TABLE")
+    const version = JSON.parse(readFileSync(resolve(import.meta.dirname, "../package.json"), "utf8")).version
+    // The bundle and the workspace's own binary (`pnpm eddy`, the sources under tsx) both answer.
+    for (const binary of [bin, workspaceBin]) {
+      const printed = await eddy(["--version"], {}, binary)
+      expect(printed.code).toBe(0)
+      expect(printed.stdout.trim()).toBe(version)
     }
-    expect((await eddy(["redrive", "--help"])).stdout).toContain("$EDDY_DEDUP_TABLE")
-    const version = await eddy(["--version"])
-    expect(version.code).toBe(0)
-    expect(version.stdout.trim()).toBe(JSON.parse(readFileSync(resolve(import.meta.dirname, "../package.json"), "utf8")).version)
   })
 
   it("suggests a command or option for a typo, with exit code 2", async () => {

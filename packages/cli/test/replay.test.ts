@@ -20,8 +20,8 @@ import { execFile, spawn } from "node:child_process"
 import { resolve } from "node:path"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { pipelines, type Reading } from "./fixtures/pipelines"
+import { bin } from "./bin"
 
-const bin = resolve(import.meta.dirname, "../bin/eddy.mjs")
 const fixture = resolve(import.meta.dirname, "fixtures/pipelines.ts")
 const cleanEnv = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith("EDDY_") && !k.startsWith("AWS_ENDPOINT_URL")))
 

@@ -41,6 +41,9 @@ const leaf = <A extends string | number>(
 const object = { message: () => "must be an object" }
 const array = { message: () => "must be an array" }
 
+/** A named struct that says "must be an object" when given anything else. */
+const struct = <F extends Schema.Struct.Fields>(identifier: string, fields: F) => Schema.Struct(fields).annotations({ identifier, ...object })
+
 const Text = Schema.String.annotations({ message: () => "must be a string" })
 
 const NonEmptyString = leaf(Schema.String, "NonEmptyString", (s) => s.length > 0, "must be a non-empty string")
@@ -143,7 +146,7 @@ export const Currency = leaf(
   "must be an ISO-4217 currency code of three upper-case letters, e.g. EUR"
 )
 
-const Money_ = Schema.Struct({ amount: NonNegativeInt, currency: Currency }).annotations({ identifier: "Money", ...object })
+const Money_ = struct("Money", { amount: NonNegativeInt, currency: Currency })
 /** An amount in minor units (cents) of `currency`. */
 export interface Money extends Schema.Schema.Type<typeof Money_> {}
 export const Money: Schema.Schema<Money> = Money_
@@ -193,6 +196,10 @@ const envelopeOf = <V extends number>(schemaVersion: Schema.Schema<V>) => <T ext
 const envelope = envelopeOf(SchemaVersion)
 const envelopeV1 = envelopeOf(Schema.Literal(1).annotations({ message: () => "must be the number 1" }))
 
+/** A current-version event of `type`: the envelope and `fields`. */
+const event = <T extends CommerceEventType, F extends Schema.Struct.Fields>(identifier: string, type: T, fields: F) =>
+  Schema.Struct({ ...envelope(type), ...fields }).annotations({ identifier })
+
 // ----------------------------------------------------------------------------
 // Products
 // ----------------------------------------------------------------------------
@@ -201,38 +208,35 @@ const envelopeV1 = envelopeOf(Schema.Literal(1).annotations({ message: () => "mu
 export const ProductStatus = oneOf("ProductStatus", ["active", "draft", "archived"])
 export type ProductStatus = typeof ProductStatus.Type
 
-const Category_ = Schema.Struct({
+const Category_ = struct("Category", {
   id: NonEmptyString,
   name: NonEmptyString,
   path: Schema.Array(Text).annotations(array)
-}).annotations({ identifier: "Category", ...object })
+})
 /** A product category. */
 export interface Category extends Schema.Schema.Type<typeof Category_> {}
 export const Category: Schema.Schema<Category> = Category_
 
-const Variant_ = Schema.Struct({
+const Variant_ = struct("Variant", {
   id: NonEmptyString,
   sku: NonEmptyString,
   attributes: Schema.Record({ key: Schema.String, value: Text }).annotations({ message: () => "must be an object of string values" })
-}).annotations({ identifier: "Variant", ...object })
+})
 /** A product variant (a SKU). */
 export interface Variant extends Schema.Schema.Type<typeof Variant_> {}
 export const Variant: Schema.Schema<Variant> = Variant_
 
-const StockLevel_ = Schema.Struct({ locationId: NonEmptyString, quantity: NonNegativeInt }).annotations({
-  identifier: "StockLevel",
-  ...object
-})
+const StockLevel_ = struct("StockLevel", { locationId: NonEmptyString, quantity: NonNegativeInt })
 /** Stock of a product at one location. */
 export interface StockLevel extends Schema.Schema.Type<typeof StockLevel_> {}
 export const StockLevel: Schema.Schema<StockLevel> = StockLevel_
 
-const PricelistPrice_ = Schema.Struct({ id: NonEmptyString, price: Money }).annotations({ identifier: "PricelistPrice", ...object })
+const PricelistPrice_ = struct("PricelistPrice", { id: NonEmptyString, price: Money })
 /** The product's price on one pricelist. */
 export interface PricelistPrice extends Schema.Schema.Type<typeof PricelistPrice_> {}
 export const PricelistPrice: Schema.Schema<PricelistPrice> = PricelistPrice_
 
-const Product_ = Schema.Struct({
+const Product_ = struct("Product", {
   id: NonEmptyString,
   parentId: Schema.NullOr(Text).annotations({ message: () => "must be a string or null" }),
   sku: NonEmptyString,
@@ -245,21 +249,17 @@ const Product_ = Schema.Struct({
   locations: Schema.Array(StockLevel).annotations(array),
   pricelists: Schema.Array(PricelistPrice).annotations(array),
   updatedAt: Timestamp
-}).annotations({ identifier: "Product", ...object })
+})
 /** A product as its events carry it. */
 export interface Product extends Schema.Schema.Type<typeof Product_> {}
 export const Product: Schema.Schema<Product> = Product_
 
-const ProductCreated_ = Schema.Struct({ ...envelope("product.created"), product: Product }).annotations({
-  identifier: "ProductCreated"
-})
+const ProductCreated_ = event("ProductCreated", "product.created", { product: Product })
 /** A `product.created` event. */
 export interface ProductCreated extends Schema.Schema.Type<typeof ProductCreated_> {}
 export const ProductCreated: Schema.Schema<ProductCreated> = ProductCreated_
 
-const ProductUpdated_ = Schema.Struct({ ...envelope("product.updated"), product: Product }).annotations({
-  identifier: "ProductUpdated"
-})
+const ProductUpdated_ = event("ProductUpdated", "product.updated", { product: Product })
 /** A `product.updated` event. */
 export interface ProductUpdated extends Schema.Schema.Type<typeof ProductUpdated_> {}
 export const ProductUpdated: Schema.Schema<ProductUpdated> = ProductUpdated_
@@ -274,22 +274,19 @@ export const orderStatuses = ["pending", "paid", "fulfilled", "shipped", "delive
 export const OrderStatus = oneOf("OrderStatus", orderStatuses)
 export type OrderStatus = typeof OrderStatus.Type
 
-const LineItem_ = Schema.Struct({
+const LineItem_ = struct("LineItem", {
   productId: NonEmptyString,
   sku: NonEmptyString,
   name: Text,
   quantity: PositiveInt,
   /** Minor units of the order's currency. */
   unitPrice: NonNegativeInt
-}).annotations({ identifier: "LineItem", ...object })
+})
 /** A line of an order. */
 export interface LineItem extends Schema.Schema.Type<typeof LineItem_> {}
 export const LineItem: Schema.Schema<LineItem> = LineItem_
 
-const GiftVoucher_ = Schema.Struct({ code: NonEmptyString, amount: PositiveInt }).annotations({
-  identifier: "GiftVoucher",
-  ...object
-})
+const GiftVoucher_ = struct("GiftVoucher", { code: NonEmptyString, amount: PositiveInt })
 /** A version 1 order's discount; version 2 has `Discount` of kind `giftVoucher` instead. */
 export interface GiftVoucher extends Schema.Schema.Type<typeof GiftVoucher_> {}
 export const GiftVoucher: Schema.Schema<GiftVoucher> = GiftVoucher_
@@ -300,10 +297,7 @@ export const discountKinds = ["giftVoucher", "coupon", "promotion"] as const
 export const DiscountKind = oneOf("DiscountKind", discountKinds)
 export type DiscountKind = typeof DiscountKind.Type
 
-const Discount_ = Schema.Struct({ kind: DiscountKind, code: NonEmptyString, amount: PositiveInt }).annotations({
-  identifier: "Discount",
-  ...object
-})
+const Discount_ = struct("Discount", { kind: DiscountKind, code: NonEmptyString, amount: PositiveInt })
 /** An amount off the order, in its currency: a gift voucher, a coupon or a promotion, named by its code. */
 export interface Discount extends Schema.Schema.Type<typeof Discount_> {}
 export const Discount: Schema.Schema<Discount> = Discount_
@@ -401,19 +395,16 @@ const CancelledOrder_ = orderOf(cancelled).annotations({ identifier: "CancelledO
 export interface CancelledOrder extends Schema.Schema.Type<typeof CancelledOrder_> {}
 export const CancelledOrder: Schema.Schema<CancelledOrder> = CancelledOrder_
 
-const OrderCreated_ = Schema.Struct({ ...envelope("order.created"), order: Order }).annotations({
-  identifier: "OrderCreated"
-})
+const OrderCreated_ = event("OrderCreated", "order.created", { order: Order })
 /** An `order.created` event. */
 export interface OrderCreated extends Schema.Schema.Type<typeof OrderCreated_> {}
 export const OrderCreated: Schema.Schema<OrderCreated> = OrderCreated_
 
-const OrderStatusChanged_ = Schema.Struct({
-  ...envelope("order.status_changed"),
+const OrderStatusChanged_ = event("OrderStatusChanged", "order.status_changed", {
   /** The order as it is after the change. */
   order: Order,
   previousStatus: OrderStatus
-}).annotations({ identifier: "OrderStatusChanged" })
+})
 /** An `order.status_changed` event. */
 export interface OrderStatusChanged extends Schema.Schema.Type<typeof OrderStatusChanged_> {}
 export const OrderStatusChanged: Schema.Schema<OrderStatusChanged> = OrderStatusChanged_
@@ -421,7 +412,7 @@ export const OrderStatusChanged: Schema.Schema<OrderStatusChanged> = OrderStatus
 // What an `order.cancelled` event carries beside its envelope and order, in both versions.
 const cancellation = { previousStatus: OrderStatus, reason: Schema.optionalWith(Text, { exact: true }) }
 
-const OrderCancelled_ = Schema.Struct({ ...envelope("order.cancelled"), order: CancelledOrder, ...cancellation }).annotations({ identifier: "OrderCancelled" })
+const OrderCancelled_ = event("OrderCancelled", "order.cancelled", { order: CancelledOrder, ...cancellation })
 /** An `order.cancelled` event. */
 export interface OrderCancelled extends Schema.Schema.Type<typeof OrderCancelled_> {}
 export const OrderCancelled: Schema.Schema<OrderCancelled> = OrderCancelled_

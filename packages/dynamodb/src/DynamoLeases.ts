@@ -228,13 +228,8 @@ export interface Options extends Leases.Options {
   readonly tableName: string
 }
 
-const backend = Leases.on((options: Options) => makeTable(options.tableName))
-
-/** The lease service on a DynamoDB lease table. */
-export const make = backend.make
-
-/** `make` as a layer; needs a `DynamoClient`. */
-export const layer = backend.layer
-
-/** `layer` with its options from `config`. */
-export const layerConfig = backend.layerConfig
+/**
+ * The lease service on a DynamoDB lease table: `make`, `layer` (needs a `DynamoClient`) and
+ * `layerConfig` (the options from a `Config`).
+ */
+export const { layer, layerConfig, make } = Leases.on((options: Options) => makeTable(options.tableName))

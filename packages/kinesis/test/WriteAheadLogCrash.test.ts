@@ -26,9 +26,10 @@ import * as path from "node:path"
 import { fileURLToPath } from "node:url"
 import { layer as kinesisLayer } from "../src/Kinesis"
 import { createStream, readAll } from "./support/Stream"
+import { bundle } from "../../../test/support/program"
 
 const KILLS = 6
-const program = fileURLToPath(new URL("./fixtures/walProducer.ts", import.meta.url))
+const program = await bundle(fileURLToPath(new URL("./fixtures/walProducer.ts", import.meta.url)))
 const root = fileURLToPath(new URL("../../..", import.meta.url))
 const decoder = new TextDecoder()
 
@@ -48,7 +49,7 @@ interface Run {
 }
 
 const start = (args: ReadonlyArray<string>): Run => {
-  const child = spawn(process.execPath, ["--import", "tsx", program, ...args], { cwd: root, env: process.env, stdio: ["ignore", "pipe", "pipe"] })
+  const child = spawn(process.execPath, [program, ...args], { cwd: root, env: process.env, stdio: ["ignore", "pipe", "pipe"] })
   let output = ""
   child.stdout!.on("data", (b: Buffer) => void (output += b.toString()))
   child.stderr!.on("data", (b: Buffer) => void (output += b.toString()))

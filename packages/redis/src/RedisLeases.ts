@@ -131,13 +131,8 @@ export interface Options extends Leases.Options {
   readonly namespace: string
 }
 
-const backend = Leases.on((options: Options) => makeTable(options.namespace))
-
-/** The lease service on Redis. */
-export const make = backend.make
-
-/** `make` as a layer; needs a `RedisClient`. */
-export const layer = backend.layer
-
-/** `layer` with its options from `config`. */
-export const layerConfig = backend.layerConfig
+/**
+ * The lease service on Redis: `make`, `layer` (needs a `RedisClient`) and
+ * `layerConfig` (the options from a `Config`).
+ */
+export const { layer, layerConfig, make } = Leases.on((options: Options) => makeTable(options.namespace))

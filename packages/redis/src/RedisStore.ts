@@ -2,21 +2,7 @@ import * as Backoff from "@eddy/core/Backoff"
 import type { Json } from "@eddy/core/Json"
 import type { Monoid } from "@eddy/core/Monoid"
 import type { Position } from "@eddy/core/SourceRecord"
-import {
-  type AlreadyApplied,
-  deltaAfter,
-  type DeltaWrite,
-  type ItemRef,
-  itemId,
-  skipped,
-  Store,
-  type StoreError,
-  StoreMisconfiguredError,
-  StoreRejectedError,
-  StoreUnavailableError,
-  Tag,
-  type WriteResult
-} from "@eddy/core/Store"
+import * as Store from "@eddy/core/Store"
 import * as Watermark from "@eddy/core/Watermark"
 import { Config, type ConfigError, Effect, Layer, Option, Schedule } from "effect"
 import type { ChainableCommander } from "ioredis"
@@ -89,7 +75,7 @@ if ARGV[5] ~= '' then redis.call('EXPIREAT', KEYS[1], ARGV[5]) end
 return 1`
 
 /** Aggregates in Redis as a placement: name it as a pipeline's `store`, provide it with `layer(...).pipe(Store.as(RedisStore))`. */
-export class RedisStore extends Tag("@eddy/redis/RedisStore")<RedisStore>() {}
+export class RedisStore extends Store.Tag("@eddy/redis/RedisStore")<RedisStore>() {}
 
 /** Where the store keeps its keys and how it retries lost races. */
 export interface Options {
@@ -102,38 +88,38 @@ export interface Options {
 /** Conflicts: from 10 ms, jittered, each delay at most 500 ms, at most 8 retries. */
 export const defaultConflictRetry: Schedule.Schedule<unknown, unknown> = Backoff.exponential({ base: "10 millis", cap: "500 millis", times: 8 })
 
-const describe = (ref: ItemRef): string => `${ref.pipeline}/${ref.key}/${ref.bucket}`
+const describe = (ref: Store.ItemRef): string => `${ref.pipeline}/${ref.key}/${ref.bucket}`
 
 /** What a write does next: send `command`, or it is settled (done or failed). */
 type Step =
   | { readonly _tag: "Send"; readonly command: (p: ChainableCommander) => void; readonly onReply: (reply: unknown) => Step }
   | { readonly _tag: "Conflict"; readonly retry: Step }
   | { readonly _tag: "Done" }
-  | { readonly _tag: "Failed"; readonly error: StoreError }
+  | { readonly _tag: "Failed"; readonly error: Store.StoreError }
 
 const done: Step = { _tag: "Done" }
-const failed = (error: StoreError): Step => ({ _tag: "Failed", error })
+const failed = (error: Store.StoreError): Step => ({ _tag: "Failed", error })
 
 /** A reply or connection failure as a store error: refused logins and out-of-memory are the deployment's, anything else retryable. */
-const toStoreError = (what: string, cause: unknown): StoreError => {
+const toStoreError = (what: string, cause: unknown): Store.StoreError => {
   const code = replyCode(cause)
   const message = (cause as Error)?.message ?? String(cause)
   if (misconfiguredCodes.has(code)) {
-    return new StoreMisconfiguredError({ code, message: `Redis refused ${what} (${message}): check the Redis user, password and ACL of this process`, cause })
+    return new Store.StoreMisconfiguredError({ code, message: `Redis refused ${what} (${message}): check the Redis user, password and ACL of this process`, cause })
   }
-  if (code === "OOM") return new StoreMisconfiguredError({ code, message: `Redis is out of memory for ${what}: raise maxmemory or shorten the windows' retention`, cause })
+  if (code === "OOM") return new Store.StoreMisconfiguredError({ code, message: `Redis is out of memory for ${what}: raise maxmemory or shorten the windows' retention`, cause })
   if (code === "AGGREGATE_CHANGED") {
-    return new StoreMisconfiguredError({ code: "AggregateChanged", message: `${what}: ${message}; a pipeline whose aggregate changed needs a new name`, cause })
+    return new Store.StoreMisconfiguredError({ code: "AggregateChanged", message: `${what}: ${message}; a pipeline whose aggregate changed needs a new name`, cause })
   }
-  if (code === "NOT_FINITE") return new StoreRejectedError({ message: `${what}: ${message}`, cause })
-  return new StoreUnavailableError({ message: `Redis could not do ${what} (${message}); retry the write`, cause })
+  if (code === "NOT_FINITE") return new Store.StoreRejectedError({ message: `${what}: ${message}`, cause })
+  return new Store.StoreUnavailableError({ message: `Redis could not do ${what} (${message}); retry the write`, cause })
 }
 
-const decodeJson = <A>(monoid: Monoid<A>, ref: ItemRef, text: string): A | StoreMisconfiguredError => {
+const decodeJson = <A>(monoid: Monoid<A>, ref: Store.ItemRef, text: string): A | Store.StoreMisconfiguredError => {
   try {
     return monoid.decode(JSON.parse(text) as Json)
   } catch (cause) {
-    return new StoreMisconfiguredError({
+    return new Store.StoreMisconfiguredError({
       code: "AggregateChanged",
       message: `${describe(ref)} holds a state that is not a ${monoid.name} (${cause instanceof Error ? cause.message : String(cause)}); ` +
         `a pipeline whose aggregate changed needs a new name`,
@@ -150,21 +136,21 @@ export const make = (options: Options) =>
   Effect.map(RedisClient, (redis) => {
     const conflictRetry = options.conflictRetry ?? defaultConflictRetry
     // The watermark a write first found, when it was past some of its contributions: its result is then `AlreadyApplied`.
-    const skips = new WeakMap<DeltaWrite, AlreadyApplied>()
-    const unapplied = (w: DeltaWrite, stored: Position | undefined) => {
-      const skip = skipped(w, stored)
+    const skips = new WeakMap<Store.DeltaWrite, Store.AlreadyApplied>()
+    const unapplied = (w: Store.DeltaWrite, stored: Position | undefined) => {
+      const skip = Store.skipped(w, stored)
       if (skip !== undefined && !skips.has(w)) skips.set(w, skip)
-      return deltaAfter(w, stored)
+      return Store.deltaAfter(w, stored)
     }
     const add = defineScript(redis, "eddyStoreAdd", 1, addScript)
     const extremum = defineScript(redis, "eddyStoreExtremum", 1, extremumScript)
     const cas = defineScript(redis, "eddyStoreCas", 1, casScript)
-    const keyOf = (ref: ItemRef): string | { readonly rejected: string } =>
+    const keyOf = (ref: Store.ItemRef): string | { readonly rejected: string } =>
       ref.pipeline.length === 0 || ref.pipeline.includes("#") || ref.bucket.length === 0 || ref.bucket.includes("#")
         ? { rejected: `pipeline ${JSON.stringify(ref.pipeline)} and bucket ${JSON.stringify(ref.bucket)} must be non-empty without '#'` }
         : `${options.namespace}:${ref.pipeline}#${ref.bucket}#${ref.key}`
 
-    const addStep = (w: DeltaWrite, key: string, field: string, mode: "first" | "exact", watermark: string, delta: unknown, last: string, ttl: string): Step => ({
+    const addStep = (w: Store.DeltaWrite, key: string, field: string, mode: "first" | "exact", watermark: string, delta: unknown, last: string, ttl: string): Step => ({
       _tag: "Send",
       command: (p) => add.queue(p, key, field, mode, watermark, last, String(w.monoid.encode(delta)), ttl),
       onReply: (reply) => {
@@ -178,7 +164,7 @@ export const make = (options: Options) =>
       }
     })
 
-    const casStep = (w: DeltaWrite, key: string, field: string, ttl: string): Step => ({
+    const casStep = (w: Store.DeltaWrite, key: string, field: string, ttl: string): Step => ({
       _tag: "Send",
       command: (p) => void p.hmget(key, "v", "ver", field),
       onReply: (reply) => {
@@ -186,14 +172,14 @@ export const make = (options: Options) =>
         const todo = unapplied(w, stored === null ? undefined : Watermark.decode(stored))
         if (todo === undefined) return done
         const current = value === null ? w.monoid.empty : decodeJson(w.monoid, w, value)
-        if (current instanceof StoreMisconfiguredError) return failed(current)
+        if (current instanceof Store.StoreMisconfiguredError) return failed(current)
         let next: unknown
         let json: string
         try {
           next = w.monoid.combine(current, todo.delta)
           json = JSON.stringify(w.monoid.encode(next))
         } catch (cause) {
-          return failed(new StoreRejectedError({ message: `${describe(w)}: the new ${w.monoid.name} state cannot be encoded: ${String(cause)}`, cause }))
+          return failed(new Store.StoreRejectedError({ message: `${describe(w)}: the new ${w.monoid.name} state cannot be encoded: ${String(cause)}`, cause }))
         }
         if (w.monoid.idempotent && value !== null && w.monoid.equals(next, current)) return done
         return {
@@ -205,16 +191,16 @@ export const make = (options: Options) =>
     })
 
     /** The first step of a write, or why it cannot be stored. */
-    const firstStep = (w: DeltaWrite): Step => {
+    const firstStep = (w: Store.DeltaWrite): Step => {
       const key = keyOf(w)
       const cs = w.contributions
       const invalid = typeof key === "object" ? key.rejected : Watermark.invalid(cs[0]!.position) ?? Watermark.invalid(cs[cs.length - 1]!.position)
-      if (invalid !== undefined || typeof key === "object") return failed(new StoreRejectedError({ message: `${describe(w)}: ${invalid}` }))
+      if (invalid !== undefined || typeof key === "object") return failed(new Store.StoreRejectedError({ message: `${describe(w)}: ${invalid}` }))
       let encoded: Json
       try {
         encoded = w.monoid.encode(w.delta)
       } catch (cause) {
-        return failed(new StoreRejectedError({ message: `${describe(w)}: the ${w.monoid.name} delta cannot be encoded: ${String(cause)}`, cause }))
+        return failed(new Store.StoreRejectedError({ message: `${describe(w)}: the ${w.monoid.name} delta cannot be encoded: ${String(cause)}`, cause }))
       }
       if (w.monoid.idempotent && w.monoid.equals(w.delta, w.monoid.empty)) return done
       const ttl = w.expiresAt === undefined ? "" : String(w.expiresAt)
@@ -234,7 +220,7 @@ export const make = (options: Options) =>
      * command in one pipeline; writes that lost a race wait for the conflict
      * schedule, then go again.
      */
-    const settle = (writes: ReadonlyArray<DeltaWrite>, steps: Array<Step>, indices: ReadonlyArray<number>) => {
+    const settle = (writes: ReadonlyArray<Store.DeltaWrite>, steps: Array<Step>, indices: ReadonlyArray<number>) => {
       let waiting = indices.filter((i) => steps[i]!._tag !== "Done" && steps[i]!._tag !== "Failed")
       const rounds = Effect.promise(async () => {
         let sending = waiting.map((i) => {
@@ -270,20 +256,20 @@ export const make = (options: Options) =>
         Effect.catchAll(() =>
           Effect.sync(() => {
             for (const i of waiting) {
-              steps[i] = failed(new StoreUnavailableError({ message: `writing ${describe(writes[i]!)}: concurrent writes kept changing the item; retry the write` }))
+              steps[i] = failed(new Store.StoreUnavailableError({ message: `writing ${describe(writes[i]!)}: concurrent writes kept changing the item; retry the write` }))
             }
           })
         )
       )
     }
 
-    const apply = (writes: ReadonlyArray<DeltaWrite>) =>
+    const apply = (writes: ReadonlyArray<Store.DeltaWrite>) =>
       Effect.suspend(() => {
         const steps = writes.map(firstStep)
         // Writes to one item run one after the other (in rounds); different items go out together.
         const groups = new Map<string, Array<number>>()
         writes.forEach((w, i) => {
-          const id = itemId(w)
+          const id = Store.itemId(w)
           const group = groups.get(id)
           if (group === undefined) groups.set(id, [i])
           else group.push(i)
@@ -291,16 +277,16 @@ export const make = (options: Options) =>
         const rounds: Array<Array<number>> = []
         for (const group of groups.values()) group.forEach((i, r) => (rounds[r] ??= []).push(i))
         return Effect.forEach(rounds, (round) => settle(writes, steps, round), { discard: true }).pipe(
-          Effect.map(() => steps.map((s, i): WriteResult => (s._tag === "Failed" ? s.error : skips.get(writes[i]!))))
+          Effect.map(() => steps.map((s, i): Store.WriteResult => (s._tag === "Failed" ? s.error : skips.get(writes[i]!))))
         )
       })
 
-    const getMany = <A>(monoid: Monoid<A>, refs: ReadonlyArray<ItemRef>) =>
+    const getMany = <A>(monoid: Monoid<A>, refs: ReadonlyArray<Store.ItemRef>) =>
       Effect.suspend(() => {
         const keys: Array<string> = []
         for (const ref of refs) {
           const key = keyOf(ref)
-          if (typeof key === "object") return Effect.fail(new StoreRejectedError({ message: `${describe(ref)}: ${key.rejected}` }))
+          if (typeof key === "object") return Effect.fail(new Store.StoreRejectedError({ message: `${describe(ref)}: ${key.rejected}` }))
           keys.push(key)
         }
         if (keys.length === 0) return Effect.succeed([])
@@ -319,7 +305,7 @@ export const make = (options: Options) =>
             if (text === null) values.push(Option.none())
             else {
               const value = decodeJson(monoid, refs[i]!, text as string)
-              if (value instanceof StoreMisconfiguredError) return Effect.fail(value)
+              if (value instanceof Store.StoreMisconfiguredError) return Effect.fail(value)
               values.push(Option.some(value))
             }
           }
@@ -327,12 +313,12 @@ export const make = (options: Options) =>
         }))
       })
 
-    return Store.of({ apply, getMany })
+    return Store.Store.of({ apply, getMany })
   })
 
 /** The store of pipelines that name none. Needs a `RedisClient`. */
-export const layer = (options: Options): Layer.Layer<Store, never, RedisClient> => Layer.effect(Store, make(options))
+export const layer = (options: Options): Layer.Layer<Store.Store, never, RedisClient> => Layer.effect(Store.Store, make(options))
 
 /** Like `layer`, with the options from `config`, e.g. `{ namespace: Config.string("AGGREGATE_NAMESPACE") }`. Needs a `RedisClient`. */
-export const layerConfig = (config: Config.Config.Wrap<Options>): Layer.Layer<Store, ConfigError.ConfigError, RedisClient> =>
-  Layer.effect(Store, Effect.flatMap(Config.unwrap(config), make))
+export const layerConfig = (config: Config.Config.Wrap<Options>): Layer.Layer<Store.Store, ConfigError.ConfigError, RedisClient> =>
+  Layer.effect(Store.Store, Effect.flatMap(Config.unwrap(config), make))

@@ -12,19 +12,9 @@ import * as Store from "@eddy/core/Store"
 import { Effect, Layer, Option } from "effect"
 import * as EventSourceMapping from "@eddy/testing/EventSourceMapping"
 // The one definition of the commerce pipelines, as the Lambda entry and the service run it.
-import {
-  ALL,
-  customers,
-  orderStatusTransitionsDaily,
-  pipelines,
-  productUpdates,
-  revenueByProductHourly,
-  topProducts,
-  topProductsDaily,
-  uniqueCustomersDaily
-} from "../../../apps/commerce-analytics/src/pipelines"
+import * as Commerce from "../../../apps/commerce-analytics/src/pipelines"
 
-export { pipelines }
+export const pipelines = Commerce.pipelines
 
 export const streamArn = "arn:aws:kinesis:us-east-1:000000000000:stream/orders"
 
@@ -125,22 +115,22 @@ export const expectedItems = (events: ReadonlyArray<CommerceEvent>): Array<Expec
   const split = (id: string) => id.split("|") as [string, string]
   for (const [id, value] of revenue) {
     const [key, bucket] = split(id)
-    items.push({ ref: { pipeline: revenueByProductHourly.name, key, bucket }, monoid: revenueByProductHourly.aggregate, value })
+    items.push({ ref: { pipeline: Commerce.revenueByProductHourly.name, key, bucket }, monoid: Commerce.revenueByProductHourly.aggregate, value })
   }
   for (const [id, value] of statuses) {
     const [key, bucket] = split(id)
-    items.push({ ref: { pipeline: orderStatusTransitionsDaily.name, key, bucket }, monoid: orderStatusTransitionsDaily.aggregate, value })
+    items.push({ ref: { pipeline: Commerce.orderStatusTransitionsDaily.name, key, bucket }, monoid: Commerce.orderStatusTransitionsDaily.aggregate, value })
   }
   for (const [id, value] of updates) {
     const [key, bucket] = split(id)
-    items.push({ ref: { pipeline: productUpdates.name, key, bucket }, monoid: productUpdates.aggregate, value })
+    items.push({ ref: { pipeline: Commerce.productUpdates.name, key, bucket }, monoid: Commerce.productUpdates.aggregate, value })
   }
   for (const [bucket, value] of top) {
-    items.push({ ref: { pipeline: topProductsDaily.name, key: ALL, bucket }, monoid: topProducts, value: value satisfies TopKState })
+    items.push({ ref: { pipeline: Commerce.topProductsDaily.name, key: Commerce.ALL, bucket }, monoid: Commerce.topProducts, value: value satisfies TopKState })
   }
   for (const [bucket, ids] of buyers) {
-    const sketch = customers.combineAll(Array.from(ids, (id) => customers.of(id)))
-    items.push({ ref: { pipeline: uniqueCustomersDaily.name, key: ALL, bucket }, monoid: customers, value: sketch })
+    const sketch = Commerce.customers.combineAll(Array.from(ids, (id) => Commerce.customers.of(id)))
+    items.push({ ref: { pipeline: Commerce.uniqueCustomersDaily.name, key: Commerce.ALL, bucket }, monoid: Commerce.customers, value: sketch })
   }
   return items
 }

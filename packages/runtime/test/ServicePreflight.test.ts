@@ -1,6 +1,6 @@
 /**
- * The service entry as ECS starts it (`apps/commerce-analytics/src/service.ts`,
- * a real process) against Kinesis and DynamoDB emulators: what cannot work
+ * The service as ECS starts it (the image's bundle of
+ * `apps/commerce-analytics/src/service.ts`, a real process) against Kinesis and DynamoDB emulators: what cannot work
  * stops the start with one message saying what to fix and exit code 1, and
  * `/readyz` tells a stuck shard from a healthy one.
  */
@@ -8,17 +8,22 @@ import { describe, expect, it } from "@effect/vitest"
 import { sampleOrders } from "@eddy/commerce/CommerceArbitrary"
 import * as Harness from "@eddy/testing/Harness"
 import { Duration, Effect } from "effect"
+import { mkdtempSync } from "node:fs"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
 import { fileURLToPath } from "node:url"
+import { bundle } from "../../../apps/commerce-analytics/src/bundle"
 import * as F from "./fixtures/ServiceFixtures"
 import { encode } from "./LambdaFixtures"
 
 const orderRecords = (count: number) => sampleOrders(count, { products: 20, customers: 50 }).map((e) => ({ PartitionKey: e.order.id, Data: encode(e) }))
 
-const entry = fileURLToPath(new URL("../../../apps/commerce-analytics/src/service.ts", import.meta.url))
+// The image's own bundle, built once for the file.
+const entry = bundle("service", { outdir: mkdtempSync(join(tmpdir(), "eddy-service-")) }).then((b) => b.outfile)
 const root = fileURLToPath(new URL("../../../", import.meta.url))
 
 /** The service entry in its own process, with exactly `env` (and PATH); killed with the scope. */
-const start = (env: Record<string, string>) => Harness.spawnProgram(entry, { cwd: root, env })
+const start = (env: Record<string, string>) => Effect.flatMap(Effect.promise(() => entry), (program) => Harness.spawnProgram(program, { cwd: root, env }))
 
 /** Waits for the process to exit by itself, within `within`; its exit code and its output's JSON lines. */
 const exitOf = (run: Harness.ChildRun, within: Duration.DurationInput = "60 seconds") =>

@@ -151,15 +151,17 @@ export const stop = (run: ChildRun, signal: NodeJS.Signals) =>
     return run.exited
   })
 
+const typeScript = /\.[cm]?ts$/
+
 /**
- * Runs the TypeScript `program` (through tsx, found from `cwd`) in its own
- * Node process with exactly `env` and PATH; SIGKILLed, and waited for, if it
- * is still running when the scope closes.
+ * Runs `program` in its own Node process with exactly `env` and PATH (a
+ * TypeScript one through tsx, found from `cwd`; a bundle with plain `node`);
+ * SIGKILLed, and waited for, if it is still running when the scope closes.
  */
 export const spawnProgram = (program: string, options: { readonly cwd: string; readonly env: Readonly<Record<string, string>> }) =>
   Effect.acquireRelease(
     Effect.sync((): ChildRun => {
-      const child = spawn(process.execPath, ["--import", "tsx", program], {
+      const child = spawn(process.execPath, [...(typeScript.test(program) ? ["--import", "tsx"] : []), program], {
         cwd: options.cwd,
         env: { PATH: process.env.PATH ?? "", ...options.env },
         stdio: ["ignore", "pipe", "pipe"]
