@@ -67,7 +67,7 @@ export const defaultConflictRetry: Schedule.Schedule<unknown, unknown> = Backoff
 export const defaultReadRetry: Schedule.Schedule<unknown, unknown> = Backoff.exponential({ base: "50 millis", cap: "2 seconds", times: 8 })
 
 /** How a write reaches DynamoDB, chosen by the monoid's kind (see README, "Writes"). */
-type Strategy = "add" | "extremum" | "cas"
+type Strategy = "add" | "mark" | "extremum" | "cas"
 
 interface Plan {
   readonly write: DeltaWrite
@@ -106,8 +106,8 @@ const keyOf = (ref: ItemRef): Item | string => {
   return { [attributes.partitionKey]: S(pk), [attributes.sortKey]: S(ref.bucket) }
 }
 
-/** The strategy, `"noop"` for an idempotent monoid's identity (nothing to apply), or why the delta cannot be stored. */
-const strategyOf = (w: DeltaWrite): Strategy | "noop" | { readonly rejected: string } => {
+/** The strategy, or why the delta cannot be stored. */
+const strategyOf = (w: DeltaWrite): Strategy | { readonly rejected: string } => {
   let encoded: Json
   try {
     encoded = w.monoid.encode(w.delta)
@@ -115,7 +115,8 @@ const strategyOf = (w: DeltaWrite): Strategy | "noop" | { readonly rejected: str
     return { rejected: `the ${w.monoid.name} delta cannot be encoded: ${cause instanceof Error ? cause.message : String(cause)}` }
   }
   const kind = w.monoid.kind
-  if (w.monoid.idempotent && w.monoid.equals(w.delta, w.monoid.empty)) return "noop"
+  // An idempotent monoid's identity (a final-value mark) changes no value and stores none, but its watermark must be recorded.
+  if (w.monoid.idempotent && w.monoid.equals(w.delta, w.monoid.empty)) return "mark"
   if (typeof encoded !== "number") return "cas"
   if (kind === "sum" || kind === "count") return "add"
   if ((kind === "min" || kind === "max") && w.monoid.idempotent) return "extremum"
@@ -241,7 +242,8 @@ export const make = (options: Options) =>
      * sum, count: `ADD` the delta and set the watermark, on condition the
      * watermark is below the first contribution. When it is not (a redelivery),
      * read the watermark and add only the contributions after it, on condition
-     * the watermark is still exactly what was read.
+     * the watermark is still exactly what was read. A mark (an idempotent
+     * monoid's identity) does the same with nothing to add: the watermark only.
      */
     const writeAdd = (p: Plan): Effect.Effect<AlreadyApplied | undefined, WriteFailure> => {
       const w = p.write
@@ -249,18 +251,27 @@ export const make = (options: Options) =>
       const add = (delta: AttributeValue, last: Position, condition: string, values: Item) =>
         update({
           Key: p.key,
-          UpdateExpression: `ADD #v :d SET #w = :last${t.set}`,
-          ConditionExpression: condition,
-          ExpressionAttributeNames: { "#v": attributes.value, "#w": p.watermark, ...t.names },
-          ExpressionAttributeValues: { ":d": delta, ":last": S(Watermark.encode(last)), ...t.values, ...values }
+          ...(p.strategy === "mark"
+            ? {
+              UpdateExpression: `SET #w = :last${t.set}`,
+              ExpressionAttributeNames: { "#w": p.watermark, ...t.names },
+              ExpressionAttributeValues: { ":last": S(Watermark.encode(last)), ...t.values, ...values }
+            }
+            : {
+              UpdateExpression: `ADD #v :d SET #w = :last${t.set}`,
+              ExpressionAttributeNames: { "#v": attributes.value, "#w": p.watermark, ...t.names },
+              ExpressionAttributeValues: { ":d": delta, ":last": S(Watermark.encode(last)), ...t.values, ...values }
+            }),
+          ConditionExpression: condition
         })
+      const deltaOf = (delta: unknown) => p.strategy === "mark" ? N(0) : numberValue(w.monoid, delta)
       const catchUp = Effect.gen(function*() {
         const item = yield* readItem(p.key)
         const stored = item?.[p.watermark]?.S
         const watermark = stored === undefined ? undefined : Watermark.decode(stored)
         const todo = deltaAfter(w, watermark)
         if (todo === undefined) return skipped(w, watermark)
-        const delta = numberValue(w.monoid, todo.delta)
+        const delta = deltaOf(todo.delta)
         if (typeof delta === "string") return yield* new StoreRejectedError({ message: `${describe(w)}: ${delta}` })
         yield* conflictOnCondition(
           stored === undefined
@@ -269,7 +280,7 @@ export const make = (options: Options) =>
         )
         return skipped(w, watermark)
       })
-      const delta = numberValue(w.monoid, w.delta)
+      const delta = deltaOf(w.delta)
       if (typeof delta === "string") return Effect.fail(new StoreRejectedError({ message: `${describe(w)}: ${delta}` }))
       const last = w.contributions[w.contributions.length - 1]!.position
       return add(delta, last, "attribute_not_exists(#w) OR #w < :first", { ":first": S(Watermark.encode(w.contributions[0]!.position)) }).pipe(
@@ -401,7 +412,6 @@ export const make = (options: Options) =>
             results[i] = new StoreRejectedError({ message: `${describe(write)}: ${invalid}` })
             return
           }
-          if (strategy === "noop") return
           plans[i] = { write, key, strategy, watermark: Watermark.attribute(write.shardId) }
           if (strategy === "cas") casKeys.push(key)
           const id = itemId(write)
@@ -417,7 +427,7 @@ export const make = (options: Options) =>
               let known: Item | undefined | null = prefetched._tag === "Right" ? prefetched.right.get(keyString(plans[indices[0]!]!.key)) : null
               return Effect.forEach(indices, (i) => {
                 const p = plans[i]!
-                const write: Effect.Effect<readonly [Item | undefined | null, AlreadyApplied | undefined], WriteFailure> = p.strategy === "add"
+                const write: Effect.Effect<readonly [Item | undefined | null, AlreadyApplied | undefined], WriteFailure> = p.strategy === "add" || p.strategy === "mark"
                   ? Effect.map(writeAdd(p), (before) => [null, before] as const)
                   : p.strategy === "extremum"
                   ? Effect.as(writeExtremum(p), [null, undefined] as const)

@@ -24,6 +24,8 @@ import { RedisClient } from "./RedisClient"
  *   Lua adds doubles as JavaScript does, and keeps 17 significant digits.
  * - min, max: set the value if it improves on the stored one (idempotent: no
  *   watermark needed).
+ * - the identity of an idempotent monoid (a final-value mark): the
+ *   watermark alone, on the same condition as a sum's.
  * - sketches, sets, maps, first/last: read value, version and watermark,
  *   fold in the contributions after the watermark, and write on condition the
  *   version is unchanged (compare-and-set); a lost race reads again.
@@ -34,13 +36,18 @@ import { RedisClient } from "./RedisClient"
  * lost on a crash, which a redelivery then cannot restore).
  */
 
-// KEYS[1] item; ARGV: watermark field, mode ('first' | 'exact'), first or expected watermark, last, delta, expiresAt or ''.
-// Answers 1 when applied, otherwise the stored watermark ('' when absent).
+// KEYS[1] item; ARGV: watermark field, mode ('first' | 'exact'), first or expected watermark, last, delta ('' for a mark:
+// the watermark alone), expiresAt or ''. Answers 1 when applied, otherwise the stored watermark ('' when absent).
 const addScript = `
 local wm = redis.call('HGET', KEYS[1], ARGV[1])
 if ARGV[2] == 'first' then
   if wm and wm >= ARGV[3] then return wm end
 elseif (wm or '') ~= ARGV[3] then return wm or '' end
+if ARGV[5] == '' then
+  redis.call('HSET', KEYS[1], ARGV[1], ARGV[4])
+  if ARGV[6] ~= '' then redis.call('EXPIREAT', KEYS[1], ARGV[6]) end
+  return 1
+end
 local stored = redis.call('HGET', KEYS[1], 'v')
 local current = 0
 if stored then
@@ -87,6 +94,13 @@ export interface Options {
 
 /** Conflicts: from 10 ms, jittered, each delay at most 500 ms, at most 8 retries. */
 export const defaultConflictRetry: Schedule.Schedule<unknown, unknown> = Backoff.exponential({ base: "10 millis", cap: "500 millis", times: 8 })
+
+/**
+ * The identity of an idempotent monoid (a final-value mark) changes no value
+ * and stores none, but its watermark must be recorded: the add script then
+ * sets the watermark alone. (A sum's 0 is added, so the item exists.)
+ */
+const isMark = (w: Store.DeltaWrite, delta: unknown): boolean => w.monoid.idempotent && w.monoid.equals(delta, w.monoid.empty)
 
 const describe = (ref: Store.ItemRef): string => `${ref.pipeline}/${ref.key}/${ref.bucket}`
 
@@ -152,7 +166,7 @@ export const make = (options: Options) =>
 
     const addStep = (w: Store.DeltaWrite, key: string, field: string, mode: "first" | "exact", watermark: string, delta: unknown, last: string, ttl: string): Step => ({
       _tag: "Send",
-      command: (p) => add.queue(p, key, field, mode, watermark, last, String(w.monoid.encode(delta)), ttl),
+      command: (p) => add.queue(p, key, field, mode, watermark, last, isMark(w, delta) ? "" : String(w.monoid.encode(delta)), ttl),
       onReply: (reply) => {
         if (reply === 1) return done
         const stored = reply as string
@@ -202,11 +216,10 @@ export const make = (options: Options) =>
       } catch (cause) {
         return failed(new Store.StoreRejectedError({ message: `${describe(w)}: the ${w.monoid.name} delta cannot be encoded: ${String(cause)}`, cause }))
       }
-      if (w.monoid.idempotent && w.monoid.equals(w.delta, w.monoid.empty)) return done
       const ttl = w.expiresAt === undefined ? "" : String(w.expiresAt)
       const field = `wm:${w.shardId}`
       const kind = w.monoid.kind
-      if (typeof encoded === "number" && (kind === "sum" || kind === "count")) {
+      if ((typeof encoded === "number" && (kind === "sum" || kind === "count")) || isMark(w, w.delta)) {
         return addStep(w, key, field, "first", Watermark.encode(cs[0]!.position), w.delta, Watermark.encode(cs[cs.length - 1]!.position), ttl)
       }
       if (typeof encoded === "number" && (kind === "min" || kind === "max") && w.monoid.idempotent) {

@@ -128,6 +128,30 @@ export const storeSuite = (backend: StoreBackend) =>
         expect(yield* store.getMany(Monoid.max, [hi])).toEqual([Option.some(70)])
       }))
 
+    it("a write of the monoid's identity (a final-value mark) records its watermark, whatever the monoid, and leaves the value", () =>
+      Effect.gen(function*() {
+        const store = yield* make()
+        const hll = Monoid.hll(8)
+        const cases: ReadonlyArray<readonly [Monoid.Monoid<unknown>, unknown]> = [
+          [Monoid.sum as Monoid.Monoid<unknown>, 5],
+          [Monoid.max as Monoid.Monoid<unknown>, 7],
+          [hll as Monoid.Monoid<unknown>, hll.of("u")],
+          [Monoid.topK(3) as Monoid.Monoid<unknown>, Monoid.topK(3).of("p", 2)],
+          [Monoid.set(3) as Monoid.Monoid<unknown>, Monoid.set(3).of("x")]
+        ]
+        for (const [monoid, value] of cases) {
+          const r = ref(`marks-${monoid.name.replace(/\W/g, "-")}`)
+          yield* applyOk(store, [write(monoid, r, "shard-0", 1, [value])])
+          const mark = (n: number) => write(monoid, r, "eddy:final-value", n, [monoid.empty])
+          yield* applyOk(store, [mark(1)])
+          yield* applySkipping(store, mark(1), at0(1))
+          yield* applyOk(store, [mark(2)])
+          yield* applySkipping(store, mark(1), at0(2))
+          const [stored] = yield* store.getMany(monoid, [r])
+          expect(Option.map(stored!, (v) => monoid.equals(v, value)), monoid.name).toEqual(Option.some(true))
+        }
+      }))
+
     it("hll: merges sketches by compare-and-set; a redelivery is a no-op", () =>
       Effect.flatMap(make(), (store) => hllRedelivery(store, ref("buyers"))))
 
