@@ -492,22 +492,17 @@ const byType = (validators: ReadonlyMap<string, Validate>) => (event: Record<str
 
 const v1 = <A extends CommerceEventV1, I>(schema: Schema.Schema<A, I>): Validate => upcast(validator(schema), upcastV1)
 
-// `schemaVersion` and `type` are checked first with plain comparisons, then only that type's compiled schema runs.
-const version1 = byType(new Map<string, Validate>([
-  ["product.created", v1(ProductCreatedV1)],
-  ["product.updated", v1(ProductUpdatedV1)],
-  ["order.created", v1(OrderCreatedV1)],
-  ["order.status_changed", v1(OrderStatusChangedV1)],
-  ["order.cancelled", v1(OrderCancelledV1)]
-]))
-
-const version2 = byType(new Map<string, Validate>([
-  ["product.created", validator(ProductCreated)],
-  ["product.updated", validator(ProductUpdated)],
-  ["order.created", validator(OrderCreated)],
-  ["order.status_changed", validator(OrderStatusChanged)],
-  ["order.cancelled", validator(OrderCancelled)]
-]))
+// Each type's validator in version 1 (upcast) and version 2: `schemaVersion` and `type` are checked first with
+// plain comparisons, then only that type's compiled schema runs.
+const byVersion: ReadonlyArray<readonly [CommerceEventType, Validate, Validate]> = [
+  ["product.created", v1(ProductCreatedV1), validator(ProductCreated)],
+  ["product.updated", v1(ProductUpdatedV1), validator(ProductUpdated)],
+  ["order.created", v1(OrderCreatedV1), validator(OrderCreated)],
+  ["order.status_changed", v1(OrderStatusChangedV1), validator(OrderStatusChanged)],
+  ["order.cancelled", v1(OrderCancelledV1), validator(OrderCancelled)]
+]
+const version1 = byType(new Map(byVersion.map(([type, old]) => [type, old])))
+const version2 = byType(new Map(byVersion.map(([type, , current]) => [type, current])))
 
 /**
  * Decodes the commerce events of either version, version 1 upcast to the
