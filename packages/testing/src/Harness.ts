@@ -116,12 +116,25 @@ export interface UntilOptions {
   readonly interval?: Duration.DurationInput
 }
 
-/** Waits for a condition made true elsewhere (another fiber or process); fails, naming `what`, instead of hanging. */
+/**
+ * Waits for a condition made true elsewhere (another fiber or process); fails, naming `what`, instead of hanging.
+ * A check that fails (an emulator's connection reset under load) counts as not yet: asked again, and named in
+ * the timeout's message if it is still failing then.
+ */
 export const until = <E, R>(condition: Effect.Effect<boolean, E, R>, what: string, options: UntilOptions = {}) => {
   const timeout = options.timeout ?? "60 seconds"
-  return condition.pipe(
+  let failure: E | undefined
+  const ask = condition.pipe(
+    Effect.tap(() => Effect.sync(() => void (failure = undefined))),
+    Effect.catchAll((e) => Effect.sync(() => (failure = e, false)))
+  )
+  return ask.pipe(
     Effect.repeat({ until: (ok) => ok, schedule: Schedule.spaced(options.interval ?? "50 millis") }),
-    Effect.timeoutFail({ duration: timeout, onTimeout: () => new Error(`timed out after ${Duration.format(Duration.decode(timeout))} waiting until ${what}`) })
+    Effect.timeoutFail({
+      duration: timeout,
+      onTimeout: () =>
+        new Error(`timed out after ${Duration.format(Duration.decode(timeout))} waiting until ${what}${failure === undefined ? "" : `; the last check failed: ${String(failure)}`}`)
+    })
   )
 }
 

@@ -94,6 +94,16 @@ describe("Harness", () => {
       expect(error.message).toBe("timed out after 50ms waiting until never")
     }))
 
+  it.live("asks again after a check that fails, and names the failure if it lasts to the timeout", () =>
+    Effect.gen(function*() {
+      let asked = 0
+      const flaky = Effect.suspend(() => ++asked < 3 ? Effect.fail("connection reset") : Effect.succeed(true))
+      yield* Harness.until(flaky, "the check passes", { interval: "1 millis" })
+      expect(asked).toBe(3)
+      const error = yield* Effect.flip(Harness.until(Effect.fail("connection reset"), "never", { timeout: "50 millis", interval: "5 millis" }))
+      expect(error.message).toBe("timed out after 50ms waiting until never; the last check failed: connection reset")
+    }))
+
   it.scopedLive("runs a program in its own process with exactly the environment given, and kills it with the scope", () =>
     Effect.gen(function*() {
       const dir = yield* Effect.acquireRelease(
