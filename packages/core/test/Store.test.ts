@@ -1,8 +1,12 @@
 import { describe, expect, it } from "@effect/vitest"
 import { applyOk, ref, storeSuite, write } from "@eddy/testing/StoreSuite"
 import { Effect, Option } from "effect"
+import * as FinalValue from "../src/FinalValue"
 import * as Monoid from "../src/Monoid"
+import * as Pipeline from "../src/Pipeline"
 import * as Store from "../src/Store"
+import * as Window from "../src/Window"
+import { Sales } from "./fixtures"
 
 storeSuite({ name: "memory", it: it.scoped, make: () => Store.makeMemory })
 
@@ -26,5 +30,27 @@ describe("Store.routed", () => {
       // One store behind every pipeline is that store itself.
       expect(Store.routed(new Map([["x", a], ["y", a]]))).toBe(a)
       yield* applyOk(routed, [write(Monoid.sum, ref("in_a"), "s", 2, [5])])
+    }))
+})
+
+describe("final values of a spread pipeline", () => {
+  it.effect("are its sub-items merged, sent once, from a store that spreads or not", () =>
+    Effect.gen(function*() {
+      const top = Monoid.topK(3)
+      const hot = Pipeline.make({ name: "hot_top", source: Sales, events: ["sale"], key: () => "all", value: (e) => top.of(e.item), aggregate: top, window: Window.hour({ retention: "1 day" }), subItemsPerKey: 4 })
+      const raw = yield* Store.makeMemory
+      const spread = Store.spread(raw, [hot])
+      const start = Date.UTC(2026, 10, 21, 10)
+      const item = { pipeline: hot.name, key: "all", bucket: Window.bucketIdAt(hot.window, start) }
+      yield* applyOk(spread, [write(top, item, "shardId-000000000000", 1, [top.of("a", 2)]), write(top, item, "shardId-000000000001", 1, [top.of("a"), top.of("b")])])
+      const sent: Array<FinalValue.FinalValue> = []
+      const sink = FinalValue.callback((f) => Effect.sync(() => void sent.push(f)))
+      const due = [{ ...item, start }]
+      const pipelines = new Map([[hot.name, hot]])
+      expect(yield* FinalValue.emit(raw, pipelines, due).pipe(Effect.provide(sink))).toEqual({ sent: 1, skipped: 0 })
+      expect(sent.map((f) => f.readable)).toEqual([[{ item: "a", count: 3 }, { item: "b", count: 1 }]])
+      // The mark lives on a sub-item too: a store that spreads already finds it, and sends nothing again.
+      expect(yield* FinalValue.emit(spread, pipelines, due).pipe(Effect.provide(sink))).toEqual({ sent: 0, skipped: 1 })
+      expect(yield* raw.getMany(top, [item])).toEqual([Option.none()])
     }))
 })
