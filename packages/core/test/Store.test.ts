@@ -1,6 +1,6 @@
 import { describe, expect, it } from "@effect/vitest"
 import { applyOk, ref, storeSuite, write } from "@eddy/testing/StoreSuite"
-import { Effect, Option } from "effect"
+import { Effect, Layer, Option } from "effect"
 import * as FinalValue from "../src/FinalValue"
 import * as Monoid from "../src/Monoid"
 import * as Pipeline from "../src/Pipeline"
@@ -30,6 +30,23 @@ describe("Store.routed", () => {
       // One store behind every pipeline is that store itself.
       expect(Store.routed(new Map([["x", a], ["y", a]]))).toBe(a)
       yield* applyOk(routed, [write(Monoid.sum, ref("in_a"), "s", 2, [5])])
+    }))
+})
+
+describe("Store.layerSpread", () => {
+  it.effect("spreads the Store in context: writes land on the shard's sub-item, reads through it merge", () =>
+    Effect.gen(function*() {
+      const raw = yield* Store.makeMemory
+      const hll = Monoid.hll(8)
+      const r = ref("hot_hll")
+      const spread = yield* Effect.provide(Store.Store, Store.layerSpread([{ name: "hot_hll", subItemsPerKey: 3 }]).pipe(Layer.provide(Layer.succeed(Store.Store, raw))))
+      yield* applyOk(spread, [write(hll, r, "shardId-000000000001", 1, [hll.of("x")]), write(hll, r, "shardId-000000000002", 1, [hll.of("y")])])
+      const subs = [0, 1, 2].map((i) => Store.subItem(r, i))
+      const held = (yield* raw.getMany(hll, subs)).flatMap((v, i) => Option.isSome(v) ? [subs[i]!.bucket] : [])
+      expect(held.sort()).toEqual(["shardId-000000000001", "shardId-000000000002"].map((shard) => Store.subItemOf(r, 3, shard).bucket).sort())
+      expect(held).toHaveLength(2)
+      const [merged] = yield* spread.getMany(hll, [r])
+      expect(hll.equals(Option.getOrThrow(merged!), hll.combine(hll.of("x"), hll.of("y")))).toBe(true)
     }))
 })
 
