@@ -53,7 +53,8 @@ const storedAfter = (datas: ReadonlyArray<Uint8Array>, events: ReadonlyArray<Com
     const processor = yield* Processor.Processor
     const result = yield* processor.process(recordsOf(datas))
     expect(result.counts.applied + result.counts.duplicate).toBe(datas.length)
-    const store = yield* Store.Store
+    // Through the spreading every reader uses: the memory store holds the hot keys as sub-items.
+    const store = Store.spread(yield* Store.Store, all)
     const refs = events.flatMap((e) =>
       all.flatMap((p) => {
         if (!p.events.has(e.type)) return []
@@ -71,7 +72,8 @@ const storedAfter = (datas: ReadonlyArray<Uint8Array>, events: ReadonlyArray<Com
 describe("schema versions 1 and 2", () => {
   it.effect.prop(
     "upcast version 1 events aggregate exactly as the same events in version 2, in any mix",
-    [fc.array(fc.tuple(arbitraryVersion1Expressible, fc.boolean()), { minLength: 1, maxLength: 40 })],
+    // Distinct event ids: two events sharing one are an id conflict (dead-lettered), not what this compares; a shrunk counterexample would end there.
+    [fc.uniqueArray(fc.tuple(arbitraryVersion1Expressible, fc.boolean()), { minLength: 1, maxLength: 40, selector: ([e]) => e.eventId })],
     ([events]) =>
       Effect.gen(function*() {
         const native = yield* storedAfter(events.map(([e]) => wire(e, false)), events.map(([e]) => e))

@@ -102,7 +102,8 @@ describe("the README's TypeScript", () => {
       "src/aggregated.ts",
       "src/fanout.ts",
       "src/shadow.ts",
-      "src/producer.ts"
+      "src/producer.ts",
+      "src/hot.ts"
     ])
   })
 

@@ -29,7 +29,10 @@ export const recordsOf = (plan: Generate.Plan): Array<SourceRecord> =>
     arrivalTime: END
   }))
 
-/** A store holding what the pipelines make of `plan`'s events; every record must be applied. */
+/**
+ * A store holding what the pipelines make of `plan`'s events, as readers see
+ * it (the hot keys' sub-items merged); every record must be applied.
+ */
 export const storeOf = (plan: Generate.Plan) =>
   Effect.gen(function*() {
     const store = yield* Store.makeMemory
@@ -39,5 +42,5 @@ export const storeOf = (plan: Generate.Plan) =>
     const { outcomes } = yield* processor.process(recordsOf(plan))
     const notApplied = outcomes.filter((o) => o._tag !== "Applied")
     if (notApplied.length > 0) return yield* Effect.dieMessage(`${notApplied.length} records were not applied: ${JSON.stringify(notApplied[0])}`)
-    return store
+    return Store.spread(store, pipelines)
   })

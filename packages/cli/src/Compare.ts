@@ -37,14 +37,17 @@ const id = (item: { readonly pipeline: string; readonly key: string; readonly bu
 
 /**
  * Compares the pipelines' items of two tables. The live table's items are
- * held in memory while the shadow's are scanned.
+ * held in memory while the shadow's are scanned; a spread pipeline's
+ * sub-items are compared as their one merged item (each table's shards
+ * wrote their own sub-items).
  */
 export const compare = (live: string, shadow: string, pipelines: ReadonlyArray<Pipeline.Pipeline>, options: { readonly examples?: number } = {}) =>
   Effect.gen(function*() {
     const limit = options.examples ?? 5
     const monoids: Map<string, Monoid<unknown>> = new Map(pipelines.map((p) => [p.name, p.aggregate as Monoid<unknown>]))
+    const spread = { spread: new Set(pipelines.flatMap((p) => p.subItemsPerKey === undefined ? [] : [p.name])) }
     const held = new Map<string, AggregateScan.Item>()
-    yield* Stream.runForEach(AggregateScan.scan(live, monoids), (item) => Effect.sync(() => void held.set(id(item), item)))
+    yield* Stream.runForEach(AggregateScan.scan(live, monoids, spread), (item) => Effect.sync(() => void held.set(id(item), item)))
     const comparisons = new Map(pipelines.map((p) => [p.name, { pipeline: p.name, equal: 0, different: 0, missing: 0, extra: 0, examples: [] as Array<Difference> }]))
     const note = (c: { examples: Array<Difference> }, pipeline: string, d: { key: string; bucket: string; live?: unknown; shadow?: unknown }) => {
       if (c.examples.length >= limit) return
@@ -56,7 +59,7 @@ export const compare = (live: string, shadow: string, pipelines: ReadonlyArray<P
         shadow: d.shadow === undefined ? undefined : readable(monoid, d.shadow)
       })
     }
-    yield* Stream.runForEach(AggregateScan.scan(shadow, monoids), (item) =>
+    yield* Stream.runForEach(AggregateScan.scan(shadow, monoids, spread), (item) =>
       Effect.sync(() => {
         const c = comparisons.get(item.pipeline)!
         const other = held.get(id(item))

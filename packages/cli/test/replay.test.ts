@@ -5,7 +5,7 @@
  * tables (once straight through, once killed midway and run again), compared
  * with the live table, and switched to, which changes what `eddy query` reads.
  */
-import { UpdateItemCommand } from "@aws-sdk/client-dynamodb"
+import { ScanCommand, UpdateItemCommand } from "@aws-sdk/client-dynamodb"
 import * as DeadLetter from "@eddy/core/DeadLetter"
 import * as DynamoClient from "@eddy/dynamodb/DynamoClient"
 import * as DynamoDeduper from "@eddy/dynamodb/DynamoDeduper"
@@ -136,6 +136,22 @@ describe("eddy replay", () => {
     const compared = await eddy(["replay", "compare", "--pipelines", fixture, "--aggregate-table", LIVE, "--shadow-table", "shadow"])
     expect(compared.code, compared.stdout + compared.stderr).toBe(0)
     expect(compared.stdout).toMatch(/total_by_device\s+12\s+0\s+0\s+0/)
+    // The spread pipeline's one item is four sub-items in each table, one per shard, which compare as one item.
+    for (const table of [LIVE, "shadow"]) {
+      const scanned = await Effect.flatMap(DynamoClient.DynamoClient, (client) => Effect.promise(() => client.send(new ScanCommand({ TableName: table })))).pipe(
+        Effect.provide(dynamo()),
+        Effect.runPromise
+      )
+      const buckets = (scanned.Items ?? []).filter((i) => i.pk?.S === "busiest_devices#all").map((i) => i.sk?.S).sort()
+      expect(buckets).toEqual(["all~0", "all~1", "all~2", "all~3"])
+    }
+    expect(compared.stdout).toMatch(/busiest_devices\s+1\s+0\s+0\s+0/)
+    for (const table of [LIVE, "shadow"]) {
+      const top = await eddy(["query", "busiest_devices", "all", "--pipelines", fixture, "--json"], { EDDY_AGGREGATE_TABLE: table })
+      expect(top.code, top.stderr).toBe(0)
+      // 3000 readings over 12 devices: 250 each, merged from the four sub-items.
+      expect(JSON.parse(top.stdout).total.map((e: { count: number }) => e.count)).toEqual([250, 250, 250])
+    }
   }, 180_000)
 
   it("starts at a time, or stops at one", async () => {

@@ -107,12 +107,14 @@ const mark = (pipeline: Pipeline.Pipeline, due: Due, position: Position): Store.
  * and not marked sent is sent then.
  */
 export const emit = (
-  store: Store.Service,
+  given: Store.Service,
   pipelines: ReadonlyMap<string, Pipeline.Pipeline>,
   due: ReadonlyArray<Due>
 ): Effect.Effect<Emitted, Store.StoreError | FinalValueSinkError, Sink> =>
   Effect.gen(function*() {
     if (due.length === 0) return { sent: 0, skipped: 0 }
+    // A spread pipeline's value is its sub-items merged (a no-op on a store that spreads already).
+    const store = Store.spread(given, Array.from(pipelines.values()))
     const sink = yield* Sink
     const pipelineOf = (d: Due) => pipelines.get(d.pipeline)!
     const claims = yield* store.apply(due.map((d) => mark(pipelineOf(d), d, claimed)))

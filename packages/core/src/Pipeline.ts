@@ -33,6 +33,8 @@ export interface Pipeline<E extends { readonly type: string } = any, A = any, R 
   readonly window: Window.Window
   /** Where its aggregates live: `Store.Store` (the driver's default store) or the placement the definition names. */
   readonly store: Store.Placement<R>
+  /** Sub-items each key's item is spread over (see `Store.spread`); absent when not spread. */
+  readonly subItemsPerKey?: number
   /**
    * Calls `emit` for every pair the event yields. Synchronous; may throw on a
    * bug in user code, and the Processor then treats the event as poison
@@ -96,6 +98,14 @@ interface Common<E extends { readonly type: string }, T extends E["type"], A, K 
    * aggregate's kind does not compile.
    */
   readonly store?: P & Holding<P, K>
+  /**
+   * Spreads each key's item over this many sub-items (2..64), merged on read:
+   * for a hot key that every shard writes, such as one value per bucket. Each
+   * shard always writes the same sub-item (see `Store.spread`), so fewer
+   * shards compare-and-set one item. Not for sum, count, min and max, whose
+   * writes do not conflict. Default: one item per key.
+   */
+  readonly subItemsPerKey?: number
 }
 
 /** One `(key, value)` per event. */
@@ -115,6 +125,9 @@ export interface Emitting<E extends { readonly type: string }, T extends E["type
   readonly key?: never
   readonly value?: never
 }
+
+/** The kinds whose writes the stores apply as atomic updates, without compare-and-set: nothing to spread. */
+const unspreadKinds: ReadonlyArray<MonoidKind> = ["sum", "count", "min", "max"]
 
 const validName = /^[A-Za-z0-9_.-]{1,128}$/
 
@@ -155,6 +168,17 @@ export const make = <
       message: `pipeline ${name} aggregates with ${aggregate.name}, but its store ${store.key} holds only ${store.holds.join(", ")}: choose another store or monoid`
     })
   }
+  const { subItemsPerKey } = definition
+  if (subItemsPerKey !== undefined) {
+    if (!Number.isInteger(subItemsPerKey) || subItemsPerKey < 2 || subItemsPerKey > Store.MAX_SUB_ITEMS) {
+      throw new PipelineDefinitionError({ message: `pipeline ${name}: subItemsPerKey must be a whole number from 2 to ${Store.MAX_SUB_ITEMS}, got ${subItemsPerKey}` })
+    }
+    if (unspreadKinds.includes(aggregate.kind)) {
+      throw new PipelineDefinitionError({
+        message: `pipeline ${name} aggregates with ${aggregate.name}, whose writes are atomic updates that do not conflict: spreading buys nothing, drop subItemsPerKey`
+      })
+    }
+  }
   let run: Pipeline<E, A>["run"]
   if (typeof definition.emit === "function") {
     const emitAll = definition.emit
@@ -165,7 +189,16 @@ export const make = <
     const { key, value } = definition as KeyValue<E, T, A, K, P>
     run = (event, emit) => emit(key(event as Of<E, T>), value(event as Of<E, T>) as A)
   }
-  return { name, source, events: new Set(events), aggregate, window: definition.window ?? Window.none, run, store }
+  return {
+    name,
+    source,
+    events: new Set(events),
+    aggregate,
+    window: definition.window ?? Window.none,
+    run,
+    store,
+    ...(subItemsPerKey !== undefined ? { subItemsPerKey } : {})
+  }
 }
 
 /** Checks a set of pipelines can run together: distinct names, one event source. */

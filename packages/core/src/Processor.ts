@@ -230,7 +230,11 @@ const scoper = (source: string | undefined): (shardId: string) => string => {
   return stream === undefined ? (shardId) => shardId : (shardId) => `${stream}/${shardId}`
 }
 
-/** The store of each pipeline, from the context: one store routing each write and read to its pipeline's (for the processor and for queries). */
+/**
+ * The store of each pipeline, from the context: one store routing each write
+ * and read to its pipeline's (for the processor and for queries), spreading
+ * the items of pipelines with `subItemsPerKey` (`Store.spread`).
+ */
 export const storesOf = <const P extends ReadonlyArray<Pipeline.Pipeline>>(pipelines: P): Effect.Effect<Store.Service, never, Pipeline.StoresOf<P>> =>
   Effect.gen(function*() {
     const byPipeline = new Map<string, Store.Service>()
@@ -244,7 +248,7 @@ export const storesOf = <const P extends ReadonlyArray<Pipeline.Pipeline>>(pipel
       }
       byPipeline.set(p.name, store.value)
     }
-    return Store.routed(byPipeline)
+    return Store.spread(Store.routed(byPipeline), pipelines)
   })
 
 /**

@@ -72,14 +72,18 @@ export interface Point<A> {
   readonly value: A
 }
 
-/** Each key's stored values per bucket, oldest first; buckets without a value are left out. One batched read. */
+/**
+ * Each key's stored values per bucket, oldest first; buckets without a value
+ * are left out. One batched read; a spread pipeline's sub-items are merged
+ * (`Store.spread`, a no-op on a store that spreads already).
+ */
 export const seriesOf = <A>(
   pipeline: Pipeline.Pipeline<any, A>,
   keys: ReadonlyArray<string>,
   bucketIds: ReadonlyArray<string>
 ): Effect.Effect<ReadonlyMap<string, ReadonlyArray<Point<A>>>, Store.StoreError, Store.Store> =>
   Effect.gen(function*() {
-    const store = yield* Store.Store
+    const store = Store.spread(yield* Store.Store, [pipeline])
     const refs = keys.flatMap((key) => bucketIds.map((bucket) => ({ pipeline: pipeline.name, key, bucket })))
     const values = refs.length === 0 ? [] : yield* store.getMany(pipeline.aggregate, refs)
     const out = new Map<string, Array<Point<A>>>(keys.map((key) => [key, []]))

@@ -302,3 +302,100 @@ export const layerMemory: Layer.Layer<Store> = Layer.effect(Store, makeMemory)
 
 /** The in-memory store as the `Memory` placement. */
 export const layerMemoryPlacement: Layer.Layer<Memory> = Layer.effect(Memory, makeMemory)
+
+/** The most sub-items a key's item can be spread over (`Pipeline.make`'s `subItemsPerKey`). */
+export const MAX_SUB_ITEMS = 64
+
+const subBucket = /~\d+$/
+
+/** Whether a bucket names a sub-item (`<bucket>~<i>`, see `subItemOf`); window buckets never hold a `~`. */
+export const isSubItem = (ref: ItemRef): boolean => subBucket.test(ref.bucket)
+
+/** The item a sub-item is part of (itself for an item that is not a sub-item). */
+export const baseOf = <R extends ItemRef>(ref: R): ItemRef =>
+  isSubItem(ref) ? { pipeline: ref.pipeline, key: ref.key, bucket: ref.bucket.replace(subBucket, "") } : ref
+
+/** The `i`th sub-item of an item: the same pipeline and key, bucket `<bucket>~<i>`. */
+export const subItem = (ref: ItemRef, i: number): ItemRef => ({ pipeline: ref.pipeline, key: ref.key, bucket: `${ref.bucket}~${i}` })
+
+const fnv1a = (text: string): number => {
+  let h = 0x811c9dc5
+  for (let i = 0; i < text.length; i++) h = Math.imul(h ^ text.charCodeAt(i), 0x01000193)
+  return h >>> 0
+}
+
+/**
+ * The sub-item (of `n`) that a shard writes: chosen from the shard alone, so
+ * a shard always writes the same sub-item and the per-item-and-shard
+ * watermarks that make writes exactly-once hold as for one item. Kinesis
+ * numbers shards (`shardId-000000000003`): the number picks the sub-item, so
+ * `n` consecutive shards write `n` different ones; the rest of the id (the
+ * stream) is hashed in, so two streams' first shards do not share one.
+ */
+export const subItemOf = (ref: ItemRef, n: number, shardId: string): ItemRef => {
+  const digits = /\d{1,15}$/.exec(shardId)
+  const stream = digits === null ? shardId : shardId.slice(0, digits.index)
+  const number = digits === null ? 0 : Number(digits[0])
+  return subItem(ref, (fnv1a(stream) % n + number % n) % n)
+}
+
+/** The refs a spread store itself reads as they are: the plain item beside its sub-items. */
+const exact = new WeakSet<ItemRef>()
+
+/**
+ * A store that spreads the items of the pipelines with `subItemsPerKey` over
+ * sub-items: `apply` writes each write to its shard's sub-item (`subItemOf`);
+ * `getMany` reads an item's sub-items and the plain item (written before the
+ * pipeline was spread) in the one batched read and merges them with the
+ * monoid, `None` when none holds a value. Refs of sub-items, and writes to
+ * them, pass through, so spreading a store twice spreads it once.
+ */
+export const spread = (inner: Service, pipelines: ReadonlyArray<{ readonly name: string; readonly subItemsPerKey?: number | undefined }>): Service => {
+  const counts = new Map<string, number>()
+  for (const p of pipelines) if (p.subItemsPerKey !== undefined && p.subItemsPerKey > 1) counts.set(p.name, p.subItemsPerKey)
+  if (counts.size === 0) return inner
+  const countOf = (ref: ItemRef): number | undefined => {
+    const n = counts.get(ref.pipeline)
+    return n === undefined || exact.has(ref) || isSubItem(ref) ? undefined : n
+  }
+  return {
+    apply: (writes) =>
+      Effect.suspend(() =>
+        inner.apply(writes.map((w) => {
+          const n = countOf(w)
+          return n === undefined ? w : { ...w, ...subItemOf(w, n, w.shardId) }
+        }))
+      ),
+    getMany: <A>(monoid: Monoid<A>, refs: ReadonlyArray<ItemRef>) =>
+      Effect.suspend(() => {
+        const read: Array<ItemRef> = []
+        const spans = refs.map((ref) => {
+          const n = countOf(ref)
+          if (n === undefined) {
+            read.push(ref)
+            return 1
+          }
+          const plain: ItemRef = { pipeline: ref.pipeline, key: ref.key, bucket: ref.bucket }
+          exact.add(plain)
+          read.push(plain)
+          for (let i = 0; i < n; i++) read.push(subItem(ref, i))
+          return n + 1
+        })
+        if (read.length === refs.length) return inner.getMany(monoid, refs)
+        return Effect.map(inner.getMany(monoid, read), (values) => {
+          let at = 0
+          return spans.map((span) => {
+            let merged: Option.Option<A> = Option.none()
+            for (const v of values.slice(at, at += span)) {
+              if (Option.isSome(v)) merged = Option.isNone(merged) ? v : Option.some(monoid.combine(merged.value, v.value))
+            }
+            return merged
+          })
+        })
+      })
+  }
+}
+
+/** `spread` on the `Store` in context. */
+export const layerSpread = (pipelines: ReadonlyArray<{ readonly name: string; readonly subItemsPerKey?: number | undefined }>): Layer.Layer<Store, never, Store> =>
+  Layer.effect(Store, Effect.map(Store, (inner) => spread(inner, pipelines)))

@@ -15,7 +15,18 @@ const top = Monoid.topK(2, { capacity: 8 })
 const topItems = Pipeline.make({ name: "top_items", source: Sales, events: ["sale"], key: () => "all", value: (e) => top.of(e.item, e.amount + 1), aggregate: top })
 const items = Monoid.hll(10)
 const distinctItems = Pipeline.make({ name: "distinct_items", source: Sales, events: ["sale"], key: () => "all", value: (e) => items.of(e.item), aggregate: items })
-const pipelines = [revenue, salesCount, topItems, distinctItems]
+// The same hot keys spread over sub-items: each shard writes its own, reads merge them.
+const spreadTop = Pipeline.make({
+  name: "spread_top_items",
+  source: Sales,
+  events: ["sale"],
+  key: () => "all",
+  value: (e) => top.of(e.item, e.amount + 1),
+  aggregate: top,
+  subItemsPerKey: 2
+})
+const spreadItems = Pipeline.make({ name: "spread_distinct_items", source: Sales, events: ["sale"], key: () => "all", value: (e) => items.of(e.item), aggregate: items, subItemsPerKey: 3 })
+const pipelines = [revenue, salesCount, topItems, distinctItems, spreadTop, spreadItems]
 
 /** A generated stream: valid sales, producer duplicates and poison records spread over shards. */
 const arbitraryStream = fc
@@ -75,6 +86,16 @@ describe("exactly once under faults", () => {
         expect(top.equals(Option.getOrElse(storedTop, () => top.empty), top.combineAll(stream.events.map((e) => top.of(e.item, e.amount + 1))))).toBe(true)
         const storedItems = yield* Store.get(items, { pipeline: distinctItems.name, key: "all", bucket: "all" })
         expect(items.equals(Option.getOrElse(storedItems, () => items.empty), items.combineAll(stream.events.map((e) => items.of(e.item))))).toBe(true)
+        // Read through the spread: the raw store holds only the shards' sub-items of the spread pipelines.
+        const raw = yield* Store.Store
+        const spread = Store.spread(raw, pipelines)
+        const [spreadTopValue, spreadItemsValue] = yield* Effect.all([
+          spread.getMany(top, [{ pipeline: spreadTop.name, key: "all", bucket: "all" }]),
+          spread.getMany(items, [{ pipeline: spreadItems.name, key: "all", bucket: "all" }])
+        ])
+        expect(top.equals(Option.getOrElse(spreadTopValue[0]!, () => top.empty), Option.getOrElse(storedTop, () => top.empty))).toBe(true)
+        expect(items.equals(Option.getOrElse(spreadItemsValue[0]!, () => items.empty), Option.getOrElse(storedItems, () => items.empty))).toBe(true)
+        expect(yield* raw.getMany(items, [{ pipeline: spreadItems.name, key: "all", bucket: "all" }])).toEqual([Option.none()])
         const deadLetters = yield* Effect.flatMap(DeadLetter.MemoryDeadLetters, (m) => m.entries)
         // Each poison record reaches the sink exactly once, even when its batch is redelivered.
         expect(new Set(deadLetters.map((d) => `${d.shardId}/${d.sequenceNumber}`)).size).toBe(stream.poison)

@@ -77,6 +77,22 @@ describe("Pipeline", () => {
     expect(() => Pipeline.validate([make("a"), other])).toThrow(/reads other but a reads shop/)
   })
 
+  it("takes subItemsPerKey from 2 to 64 for monoids that compare-and-set, and refuses it otherwise", () => {
+    const hll = Monoid.hll(8)
+    const spread = (subItemsPerKey: number) =>
+      Pipeline.make({ name: "visitors", source, events: ["visit"], key: () => "all", value: (e) => hll.of(e.user), aggregate: hll, subItemsPerKey })
+    expect(spread(2).subItemsPerKey).toBe(2)
+    expect(spread(64).subItemsPerKey).toBe(64)
+    expect("subItemsPerKey" in Pipeline.make({ name: "plain", source, events: ["visit"], key: () => "all", value: (e) => hll.of(e.user), aggregate: hll })).toBe(false)
+    for (const bad of [0, 1, 65, 2.5, Number.NaN]) {
+      expect(() => spread(bad)).toThrow(Pipeline.PipelineDefinitionError)
+      expect(() => spread(bad)).toThrow(/visitors: subItemsPerKey must be a whole number from 2 to 64/)
+    }
+    expect(() => Pipeline.make({ name: "visits", source, events: ["visit"], key: () => "all", value: () => 1, aggregate: Monoid.count, subItemsPerKey: 4 })).toThrow(
+      /aggregates with count, whose writes are atomic updates that do not conflict/
+    )
+  })
+
   it("refuses a definition with both key+value and emit, and takes each sketch monoid's values built with its constructor", () => {
     const users = Monoid.hll(10)
     const pages = Monoid.topK(3)

@@ -3,11 +3,12 @@
  * `eddy replay compare` reads from the live and the shadow table. A Scan, so
  * it reads the whole table (in parallel segments); items of other pipelines,
  * the reader alias and items past their expiry (which DynamoDB's TTL deletes
- * some time after) are passed over.
+ * some time after) are passed over. The sub-items of spread pipelines
+ * (`Store.spread`) are folded into their item.
  */
 import { type AttributeValue, ScanCommand } from "@aws-sdk/client-dynamodb"
 import type { Monoid } from "@eddy/core/Monoid"
-import { StoreMisconfiguredError, StoreUnavailableError } from "@eddy/core/Store"
+import { baseOf, StoreMisconfiguredError, StoreUnavailableError } from "@eddy/core/Store"
 import { Chunk, Effect, Option, Stream } from "effect"
 import { DynamoClient } from "./DynamoClient"
 import { call, remedy } from "./internal/sdk"
@@ -32,6 +33,11 @@ export interface Options {
   readonly segments?: number
   /** Epoch milliseconds: items expiring before it are passed over (default now). */
   readonly now?: number
+  /**
+   * Pipelines spread over sub-items (`subItemsPerKey`): each item of theirs
+   * comes once, its sub-items and plain item merged, after the scan ends.
+   */
+  readonly spread?: ReadonlySet<string>
 }
 
 const itemOf = (table: string, pipelines: Pipelines, nowSeconds: number, raw: Record<string, AttributeValue>): Item | undefined | StoreMisconfiguredError => {
@@ -91,5 +97,19 @@ export const scan = (table: string, pipelines: Pipelines, options: Options = {})
           return Effect.succeed([Chunk.unsafeFromArray(items), out.LastEvaluatedKey ? Option.some(out.LastEvaluatedKey) : Option.none()] as const)
         })
       ))
-  return Stream.mergeAll(Array.from({ length: segments }, (_, n) => segment(n)), { concurrency: segments })
+  const items = Stream.mergeAll(Array.from({ length: segments }, (_, n) => segment(n)), { concurrency: segments })
+  const spread = options.spread ?? new Set<string>()
+  if (spread.size === 0) return items
+  return Stream.suspend(() => {
+    const held = new Map<string, Item>()
+    const hold = (item: Item): boolean => {
+      if (!spread.has(item.pipeline)) return true
+      const base = baseOf(item)
+      const id = `${base.pipeline}\u0000${base.key}\u0000${base.bucket}`
+      const known = held.get(id)
+      held.set(id, { ...base, value: known === undefined ? item.value : pipelines.get(item.pipeline)!.combine(known.value, item.value) })
+      return false
+    }
+    return Stream.concat(Stream.filter(items, hold), Stream.suspend(() => Stream.fromIterable(held.values())))
+  })
 }

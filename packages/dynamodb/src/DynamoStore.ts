@@ -367,7 +367,7 @@ export const make = (options: Options) =>
                 : new StoreMisconfiguredError({
                   code: "ItemTooLarge",
                   message: `${describe(w)}: the watermarks of the shards writing this item make it ${size} bytes, over DynamoDB's ${maxItemBytes}; ` +
-                    `too many shards or streams write one item: window the pipeline or spread its keys`
+                    `too many shards or streams write one item: window the pipeline or spread its items (subItemsPerKey)`
                 })
             )
           }

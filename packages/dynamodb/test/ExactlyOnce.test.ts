@@ -12,7 +12,7 @@ import * as Monoid from "@eddy/core/Monoid"
 import * as Pipeline from "@eddy/core/Pipeline"
 import * as Processor from "@eddy/core/Processor"
 import type { SourceRecord } from "@eddy/core/SourceRecord"
-import type * as Store from "@eddy/core/Store"
+import * as Store from "@eddy/core/Store"
 import * as Window from "@eddy/core/Window"
 import { Deferred, Effect, Exit, FastCheck as fc, Layer, Option, Schedule } from "effect"
 import { type Position, revenue, type Sale, Sales, salesCount, streamOf } from "../../core/test/fixtures"
@@ -29,7 +29,9 @@ const top = Monoid.topK(3, { capacity: 20 })
 // Every sale generated here names its buyer.
 const buyers = Pipeline.make({ name: "buyers_by_item", source: Sales, events: ["sale"], key: (e) => e.item, value: (e) => hll.of(e.user!), aggregate: hll })
 const topItems = Pipeline.make({ name: "top_items", source: Sales, events: ["sale"], key: () => "all", value: (e) => top.of(e.item), aggregate: top })
-const pipelines = [revenue, salesCount, buyers, topItems]
+// The same hot key spread over two sub-items: each shard writes its own, reads merge them.
+const spreadTop = Pipeline.make({ name: "spread_top_items", source: Sales, events: ["sale"], key: () => "all", value: (e) => top.of(e.item), aggregate: top, subItemsPerKey: 2 })
+const pipelines = [revenue, salesCount, buyers, topItems, spreadTop]
 
 // --- The stream: valid sales, producer duplicates (same eventId, new sequence number) and poison records.
 
@@ -243,9 +245,15 @@ const check = ({ batchSize, faults, lostAcks, stream }: Scenario) =>
     const [topState] = yield* read(top, topItems.name, [["all", "all"]])
     expect(new Map(topState!.counts)).toEqual(expected.topCounts)
     expect(topState!.total).toBe(stream.events.length)
-    // Nothing else was written: poison records and duplicates left no items behind.
-    const scan = yield* Effect.promise(() => real.send(new ScanCommand({ TableName: names.aggregate, Select: "COUNT" })))
-    expect(scan.Count).toBe(revenueKeys.length + 2 * itemKeys.length + 1)
+    const [spreadState] = yield* Effect.map(Store.spread(store, pipelines).getMany(top, [{ pipeline: spreadTop.name, key: "all", bucket: "all" }]), (vs) => vs.map(Option.getOrThrow))
+    expect(new Map(spreadState!.counts)).toEqual(expected.topCounts)
+    expect(spreadState!.total).toBe(stream.events.length)
+    // Nothing else was written: poison records and duplicates left no items behind, and the spread pipeline only sub-items.
+    const scan = yield* Effect.promise(() => real.send(new ScanCommand({ TableName: names.aggregate })))
+    const spreadBuckets = (scan.Items ?? []).filter((i) => i.pk?.S === `${spreadTop.name}#all`).map((i) => i.sk?.S)
+    expect(scan.Count).toBe(revenueKeys.length + 2 * itemKeys.length + 1 + spreadBuckets.length)
+    expect(spreadBuckets.length).toBeGreaterThanOrEqual(1)
+    expect(spreadBuckets.every((b) => b === "all~0" || b === "all~1")).toBe(true)
     return { ...summary, fired: injector.fired }
   })
 

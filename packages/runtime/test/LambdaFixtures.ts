@@ -135,9 +135,14 @@ export const expectedItems = (events: ReadonlyArray<CommerceEvent>): Array<Expec
   return items
 }
 
-/** The items whose stored value differs from the expected one, described for the assertion message. */
-export const mismatches = (store: Store.Store["Type"], items: ReadonlyArray<ExpectedItem>) =>
+/**
+ * The items whose stored value differs from the expected one, described for
+ * the assertion message. Read through the pipelines' spreading, as every
+ * reader does: the raw store holds a spread pipeline's item as sub-items.
+ */
+export const mismatches = (raw: Store.Store["Type"], items: ReadonlyArray<ExpectedItem>) =>
   Effect.gen(function*() {
+    const store = Store.spread(raw, pipelines)
     const wrong: Array<string> = []
     for (const item of items) {
       const [stored] = yield* store.getMany(item.monoid, [item.ref])

@@ -250,6 +250,51 @@ export const storeSuite = (backend: StoreBackend) =>
         expect(yield* range("none")).toEqual(Option.none())
       }))
 
+    it("spread: each shard writes its own sub-item, redelivery is skipped there, and reads merge the sub-items", () =>
+      Effect.gen(function*() {
+        const raw = yield* make()
+        const hll = Monoid.hll(10)
+        const store = Store.spread(raw, [{ name: "spread_hll", subItemsPerKey: 4 }])
+        const r = ref("spread_hll", "all", "2026-12-03")
+        const shards = [0, 1, 2, 3].map((s) => `orders/shardId-00000000000${s}`)
+        const users = (shard: number, from: number, n: number) => Array.from({ length: n }, (_, i) => hll.of(`u-${shard}-${from + i}`))
+        yield* applyOk(store, shards.map((shard, s) => write(hll, r, shard, 1, users(s, 0, 50))))
+        // Four consecutive shards, four sub-items; nothing on the plain item.
+        const subs = shards.map((shard) => Store.subItemOf(r, 4, shard))
+        expect(new Set(subs.map((sub) => sub.bucket))).toEqual(new Set(["2026-12-03~0", "2026-12-03~1", "2026-12-03~2", "2026-12-03~3"]))
+        expect(yield* raw.getMany(hll, [r])).toEqual([Option.none()])
+        const stored = yield* raw.getMany(hll, subs)
+        stored.forEach((v, s) => expect(hll.equals(Option.getOrThrow(v), hll.combineAll(users(s, 0, 50)))).toBe(true))
+        // Redelivered whole to each shard's sub-item: skipped; a redelivery with new records applies only those.
+        expect(yield* store.apply(shards.map((shard, s) => write(hll, r, shard, 1, users(s, 0, 50))))).toEqual(shards.map(() => ({ _tag: "AlreadyApplied", watermark: at0(50) })))
+        yield* applySkipping(store, write(hll, r, shards[2]!, 41, users(2, 40, 20)), at0(50))
+        const all = hll.combineAll([...[0, 1, 3].flatMap((s) => users(s, 0, 50)), ...users(2, 0, 60)])
+        const [merged, absent] = yield* store.getMany(hll, [r, ref("spread_hll", "none", "2026-12-03")])
+        expect(hll.equals(Option.getOrThrow(merged!), all)).toBe(true)
+        expect(absent).toEqual(Option.none())
+      }))
+
+    it("spread: a plain item written before spreading is merged in, and a store spread twice counts each sub-item once", () =>
+      Effect.gen(function*() {
+        const raw = yield* make()
+        const top = Monoid.topK(5)
+        const r = ref("spread_top")
+        yield* applyOk(raw, [write(top, r, "shardId-000000000000", 1, [top.of("a", 3)])])
+        const spreadOnce = Store.spread(raw, [{ name: "spread_top", subItemsPerKey: 2 }])
+        const twice = Store.spread(spreadOnce, [{ name: "spread_top", subItemsPerKey: 2 }])
+        yield* applyOk(twice, [
+          write(top, r, "shardId-000000000000", 2, [top.of("a", 1), top.of("b", 2)]),
+          write(top, r, "shardId-000000000001", 1, [top.of("b", 5)])
+        ])
+        expect(yield* raw.getMany(top, [Store.subItem(r, 0), Store.subItem(r, 1)]).pipe(Effect.map((vs) => vs.map(Option.isSome)))).toEqual([true, true])
+        for (const reader of [spreadOnce, twice]) {
+          const [merged] = yield* reader.getMany(top, [r])
+          expect(new Map(Option.getOrThrow(merged!).counts)).toEqual(new Map([["a", 4], ["b", 7]]))
+        }
+        // A store that spreads no pipeline is the store itself.
+        expect(Store.spread(raw, [{ name: "spread_top" }])).toBe(raw)
+      }))
+
     it("a state that is not the reader's monoid is the deployment's error, not a wrong number", () =>
       Effect.gen(function*() {
         const store = yield* make()

@@ -52,16 +52,18 @@ export const scanRefs = (table: string): Effect.Effect<ReadonlyArray<Store.ItemR
 
 /**
  * Every item of `table` with its value, read through the store with its
- * pipeline's monoid. An item of no known pipeline is an error: it means the
- * table holds something the pipelines did not write.
+ * pipeline's monoid; a spread pipeline's sub-items are one item, merged. An
+ * item of no known pipeline is an error: it means the table holds something
+ * the pipelines did not write.
  */
 export const readAll = (
   table: string,
   pipelines: ReadonlyArray<Pipeline.Pipeline>
 ): Effect.Effect<Items, ScanError | Store.StoreError, DynamoClient.DynamoClient | Store.Store> =>
   Effect.gen(function*() {
-    const store = yield* Store.Store
-    const refs = yield* scanRefs(table)
+    const store = Store.spread(yield* Store.Store, pipelines)
+    const scanned = yield* scanRefs(table)
+    const refs = Array.from(new Map(scanned.map((r) => Store.baseOf(r)).map((r) => [Store.itemId(r), r])).values())
     const items = new Map<string, Item>()
     for (const pipeline of pipelines) {
       const mine = refs.filter((r) => r.pipeline === pipeline.name)
