@@ -90,6 +90,13 @@ export interface AlreadyApplied {
 /** Result of one write in a batch: `undefined` when the delta is durably applied now, `AlreadyApplied` when some of it was before, else why not. */
 export type WriteResult = StoreError | AlreadyApplied | undefined
 
+/**
+ * Whether `delta` of `write` is a mark: the identity of an idempotent monoid
+ * (as a final value's claim and sent marks write). It changes no value and
+ * stores none, but a store must record its watermark like any write's.
+ */
+export const isMark = (write: DeltaWrite, delta: unknown = write.delta): boolean => write.monoid.idempotent && write.monoid.equals(delta, write.monoid.empty)
+
 /** What a store answers for `write` given the watermark it found: `AlreadyApplied` when it skipped some of the contributions. */
 export const skipped = (write: DeltaWrite, watermark: Position | undefined): AlreadyApplied | undefined =>
   watermark !== undefined && comparePosition(write.contributions[0]!.position, watermark) <= 0 ? { _tag: "AlreadyApplied", watermark } : undefined

@@ -14,6 +14,7 @@ import {
   deltaAfter,
   type DeltaWrite,
   type ItemRef,
+  isMark,
   itemId,
   skipped,
   Store,
@@ -115,8 +116,7 @@ const strategyOf = (w: DeltaWrite): Strategy | { readonly rejected: string } => 
     return { rejected: `the ${w.monoid.name} delta cannot be encoded: ${cause instanceof Error ? cause.message : String(cause)}` }
   }
   const kind = w.monoid.kind
-  // An idempotent monoid's identity (a final-value mark) changes no value and stores none, but its watermark must be recorded.
-  if (w.monoid.idempotent && w.monoid.equals(w.delta, w.monoid.empty)) return "mark"
+  if (isMark(w)) return "mark"
   if (typeof encoded !== "number") return "cas"
   if (kind === "sum" || kind === "count") return "add"
   if ((kind === "min" || kind === "max") && w.monoid.idempotent) return "extremum"

@@ -95,13 +95,6 @@ export interface Options {
 /** Conflicts: from 10 ms, jittered, each delay at most 500 ms, at most 8 retries. */
 export const defaultConflictRetry: Schedule.Schedule<unknown, unknown> = Backoff.exponential({ base: "10 millis", cap: "500 millis", times: 8 })
 
-/**
- * The identity of an idempotent monoid (a final-value mark) changes no value
- * and stores none, but its watermark must be recorded: the add script then
- * sets the watermark alone. (A sum's 0 is added, so the item exists.)
- */
-const isMark = (w: Store.DeltaWrite, delta: unknown): boolean => w.monoid.idempotent && w.monoid.equals(delta, w.monoid.empty)
-
 const describe = (ref: Store.ItemRef): string => `${ref.pipeline}/${ref.key}/${ref.bucket}`
 
 /** What a write does next: send `command`, or it is settled (done or failed). */
@@ -166,7 +159,7 @@ export const make = (options: Options) =>
 
     const addStep = (w: Store.DeltaWrite, key: string, field: string, mode: "first" | "exact", watermark: string, delta: unknown, last: string, ttl: string): Step => ({
       _tag: "Send",
-      command: (p) => add.queue(p, key, field, mode, watermark, last, isMark(w, delta) ? "" : String(w.monoid.encode(delta)), ttl),
+      command: (p) => add.queue(p, key, field, mode, watermark, last, Store.isMark(w, delta) ? "" : String(w.monoid.encode(delta)), ttl),
       onReply: (reply) => {
         if (reply === 1) return done
         const stored = reply as string
@@ -219,7 +212,7 @@ export const make = (options: Options) =>
       const ttl = w.expiresAt === undefined ? "" : String(w.expiresAt)
       const field = `wm:${w.shardId}`
       const kind = w.monoid.kind
-      if ((typeof encoded === "number" && (kind === "sum" || kind === "count")) || isMark(w, w.delta)) {
+      if ((typeof encoded === "number" && (kind === "sum" || kind === "count")) || Store.isMark(w)) {
         return addStep(w, key, field, "first", Watermark.encode(cs[0]!.position), w.delta, Watermark.encode(cs[cs.length - 1]!.position), ttl)
       }
       if (typeof encoded === "number" && (kind === "min" || kind === "max") && w.monoid.idempotent) {
