@@ -11,6 +11,7 @@ import * as Deduper from "@eddy/core/Deduper"
 import * as Leases from "@eddy/core/Leases"
 import * as Store from "@eddy/core/Store"
 import { Kinesis, type KinesisApi, make, type Options } from "@eddy/kinesis/Kinesis"
+import { PUT_RECORDS_MAX_RECORDS } from "@eddy/kinesis/Limits"
 import * as StreamId from "@eddy/kinesis/StreamId"
 import { Duration, Effect, Layer, Schedule } from "effect"
 import { type ChildProcess, spawn } from "node:child_process"
@@ -36,15 +37,12 @@ export const kinesisWith = (options: Options, streams: Readonly<Record<string, n
       Effect.provideService(Kinesis, kinesis)
     ))
 
-/** The most records one PutRecords takes. */
-export const maxPutRecords = 500
-
 /**
  * Writes `records` to the stream in order, `batchSize` (default the most one
  * PutRecords takes) at a time; dies if the stream refuses any. Returns each
  * record's result entry, in the order of `records`.
  */
-export const putAll = (name: string, records: ReadonlyArray<PutRecordsRequestEntry>, batchSize: number = maxPutRecords) =>
+export const putAll = (name: string, records: ReadonlyArray<PutRecordsRequestEntry>, batchSize: number = PUT_RECORDS_MAX_RECORDS) =>
   Effect.gen(function*() {
     const kinesis = yield* Kinesis
     const results: Array<PutRecordsResultEntry> = []
