@@ -81,11 +81,12 @@ describe("eddy usage", () => {
   it("describes the commerce pipelines, as a table and as JSON", async () => {
     const table = await eddy(["describe", "--pipelines", commerce], { EDDY_AGGREGATE_TABLE: "commerce-aggregates" })
     expect(table.code).toBe(0)
-    expect(table.stdout).toMatch(/top_products_daily\s+order\.created\s+topk\(100,1000\)\s+daily, kept 400d/)
+    expect(table.stdout).toMatch(/top_products_daily\s+order\.created\s+topk\(100,1000\)\s+daily, kept 400d\s+4\b/)
+    expect(table.stdout).toMatch(/revenue_by_product_hourly\s+.*\s+1\s*$/m)
     expect(table.stdout).toContain("DynamoDB table commerce-aggregates")
     const json = JSON.parse((await eddy(["describe", "--pipelines", commerce, "--json"])).stdout)
     expect(json.source).toBe("commerce")
-    expect(json.pipelines.map((p: { name: string }) => p.name)).toContain("unique_customers_daily")
+    expect(json.pipelines.find((p: { name: string }) => p.name === "unique_customers_daily")?.subItemsPerKey).toBe(4)
   })
 })
 
