@@ -447,7 +447,8 @@ export const make = (
         options.finalValues.store,
         options.finalValues.sink,
         // An idle reader polls at most this far apart, plus a call's time.
-        Duration.toMillis(options.read?.maxIdleInterval ?? Duration.seconds(1)) + Duration.toMillis(options.pollInterval) + 1_000
+        Duration.toMillis(options.read?.maxIdleInterval ?? Duration.seconds(1)) + Duration.toMillis(options.pollInterval) + 1_000,
+        worker
       )
     const status = progress.pipe(
       Effect.flatMap((consumed) => Effect.map(tracker.report(Array.from(processingShards.keys())), (report) => [consumed, report] as const)),
