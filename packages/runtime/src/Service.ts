@@ -354,7 +354,8 @@ const runShard = (
   finals: FinalValues.Tracker | undefined
 ) =>
 (shard: Consumer.ShardStream): Effect.Effect<ShardWorker.Exit> =>
-  ShardWorker.run({
+  // Until its reader's first answer the gauge says nothing of this tenure (it may hold an earlier reader's 0): unknown, so no idle shard is assumed.
+  Effect.zipRight(finals === undefined || options.readMode === "efo" ? Effect.void : Metric.set(lagGauge(shard), Number.POSITIVE_INFINITY), ShardWorker.run({
     shard: finals === undefined ? tracker.watch(shard) : finals.watch(tracker.watch(shard), options.readMode === "efo" ? undefined : lagOf(shard)),
     processor: AppliedOnce.wrap(
       tracker.processorFor(shard, finals === undefined ? processor : finals.processorFor(shard.lease.leaseKey, processor))
@@ -365,7 +366,7 @@ const runShard = (
     checkpointRecords: options.checkpointRecords,
     ...(options.flushInterval !== undefined ? { flushInterval: options.flushInterval } : {}),
     ...(options.flushRecords !== undefined ? { flushRecords: options.flushRecords } : {})
-  }).pipe(
+  })).pipe(
     Effect.catchAllCause((cause) =>
       Effect.logError("shard failed unexpectedly; releasing its lease", cause).pipe(
         Effect.zipRight(Effect.ignoreLogged(shard.checkpointer.release)),
@@ -379,8 +380,9 @@ const runShard = (
   )
 
 /** The polling reader's lag gauge of `shard`. */
-const lagOf = (shard: Consumer.ShardStream): Effect.Effect<number> =>
-  Effect.map(Metric.value(Consumer.millisBehindLatest.pipe(Metric.tagged("stream", shard.stream.name), Metric.tagged("shard", shard.shardId))), (s) => s.value)
+const lagOf = (shard: Consumer.ShardStream): Effect.Effect<number> => Effect.map(Metric.value(lagGauge(shard)), (s) => s.value)
+
+const lagGauge = (shard: Consumer.ShardStream) => Consumer.millisBehindLatest.pipe(Metric.tagged("stream", shard.stream.name), Metric.tagged("shard", shard.shardId))
 
 /**
  * Enhanced fan-out's reader: the service's consumer registered (or found)

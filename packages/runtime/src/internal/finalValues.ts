@@ -50,6 +50,8 @@ interface ShardProgress {
   unindexed: Map<string, KeyIndex.Entry & { readonly keys: Set<string> }>
   /** The last record processed, the position the index writes are made at. */
   last: Position | undefined
+  /** The last batch stopped at a record not done: nothing after it counts until a re-read gets past it. */
+  failed: boolean
 }
 
 interface Bucket {
@@ -100,7 +102,7 @@ export const make = (
     let p = shards.get(leaseKey)
     if (p === undefined) {
       const upTo = from ?? Number.NEGATIVE_INFINITY
-      shards.set(leaseKey, p = { upTo, readTo: upTo, pending: 0, lag, unindexed: new Map(), last: undefined })
+      shards.set(leaseKey, p = { upTo, readTo: upTo, pending: 0, lag, unindexed: new Map(), last: undefined, failed: false })
     }
     return p
   }
@@ -214,7 +216,7 @@ export const make = (
             const p = progressOf(leaseKey)
             p.readTo = Math.max(p.readTo, now - batch.millisBehindLatest)
             p.pending += batch.records.length
-            if (p.pending === 0) p.upTo = Math.max(p.upTo, p.readTo)
+            if (p.pending === 0 && !p.failed) p.upTo = Math.max(p.upTo, p.readTo)
           })),
         checkpointer: {
           ...shard.checkpointer,
@@ -236,9 +238,10 @@ export const make = (
               p.upTo = Math.max(p.upTo, r.arrivalTime)
               p.last = { sequenceNumber: r.sequenceNumber, subSequenceNumber: r.subSequenceNumber }
             }
-            if (i < records.length) return
+            // The rest of the batch is read again, and counted again, from the checkpoint.
             p.pending = Math.max(0, p.pending - records.length)
-            if (p.pending === 0) p.upTo = Math.max(p.upTo, p.readTo)
+            p.failed = i < records.length
+            if (p.pending === 0 && !p.failed) p.upTo = Math.max(p.upTo, p.readTo)
           }))
     }),
     forget: (leaseKey) => void shards.delete(leaseKey),
@@ -248,7 +251,7 @@ export const make = (
       taken = []
       for (const [leaseKey, p] of shards) {
         // Empty reads bring no batch: an idle shard at the tip with nothing in hand is read up to its last poll.
-        if (p.pending === 0 && p.lag !== undefined && (yield* p.lag) === 0) p.upTo = Math.max(p.upTo, now - idleMargin)
+        if (p.pending === 0 && !p.failed && p.lag !== undefined && (yield* p.lag) === 0) p.upTo = Math.max(p.upTo, now - idleMargin)
         // With no keys waiting for their record, the clock can go out with the next renewal.
         if (p.unindexed.size === 0 && Number.isFinite(p.upTo)) yield* leases.advance(leaseKey, p.upTo)
       }
