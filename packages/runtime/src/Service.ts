@@ -310,9 +310,12 @@ export interface Options<E = never, P extends ReadonlyArray<Pipeline.Pipeline> =
    * or `FinalValueStream.layer` of `@eddy/kinesis` to put them to a stream).
    * Every `finalValueInterval` the worker sends, for each pipeline whose
    * window has an `allowedLateness` and leaves late events out ("deadLetter"),
-   * the stored value of each key its shards wrote in a bucket that closed:
-   * once every shard it holds is processed past the bucket's close, by the
-   * records' arrival times, or by the wall clock while a shard is idle at the tip.
+   * the stored value of each key written in a bucket that closed, by any
+   * worker: once every unfinished shard of its streams is processed past the
+   * bucket's close, by the records' arrival times, or by the wall clock while
+   * a shard is idle at the tip. Workers publish each shard's clock in its
+   * lease and record the keys of open buckets in the store before each
+   * checkpoint, so the close holds across workers and restarts (see the README).
    * At least once, with a stable id (see `FinalValue`).
    */
   readonly finalValues?: Layer.Layer<FinalValue.Sink, E>
