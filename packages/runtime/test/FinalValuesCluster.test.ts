@@ -1,6 +1,7 @@
 /**
- * Final values with several workers and across restarts, on the emulators
- * (kinesalite, dynalite) through the real SDK clients: a bucket is reported
+ * Final values with several workers and across restarts, on kinesalite
+ * through the real SDK client, with the store and the lease table on dynalite
+ * or on a real Redis server: a bucket is reported
  * only once every shard of the stream, whichever worker holds it, is past its
  * close, by the clocks the workers publish in the lease table; and a worker
  * that takes over a shard reports the keys written before it took over, from
@@ -15,9 +16,14 @@ import * as Monoid from "@eddy/core/Monoid"
 import * as Pipeline from "@eddy/core/Pipeline"
 import * as Store from "@eddy/core/Store"
 import * as Window from "@eddy/core/Window"
-import { Kinesis } from "@eddy/kinesis/Kinesis"
-import { Duration, Effect, Layer, Schedule } from "effect"
+import { Kinesis, layer as kinesisLayer } from "@eddy/kinesis/Kinesis"
+import * as RedisClient from "@eddy/redis/RedisClient"
+import * as RedisDeduper from "@eddy/redis/RedisDeduper"
+import * as RedisLeases from "@eddy/redis/RedisLeases"
+import * as RedisStore from "@eddy/redis/RedisStore"
+import { Duration, Effect, Layer, Schedule, type Scope } from "effect"
 import { type Sale, Sales } from "../../core/test/fixtures"
+import * as RedisServer from "../../redis/test/support/RedisServer"
 import * as F from "./fixtures/ServiceFixtures"
 
 const utf8 = new TextEncoder()
@@ -85,15 +91,48 @@ const cluster = (pipeline: Pipeline.Pipeline) =>
     return { received, held, worker, leases }
   })
 
+/** Where the store, deduper and lease table live. */
+interface Backend {
+  readonly name: string
+  /** Kinesis, the store, the deduper and the leases (failover in 2 seconds), made ready for a test. */
+  readonly state: (endpoints: F.Endpoints) => Effect.Effect<Layer.Layer<Kinesis | Store.Store | Deduper.Deduper | Leases.Leases>, unknown, Scope.Scope>
+}
+
+const backends: ReadonlyArray<Backend> = [
+  {
+    name: "DynamoDB",
+    state: (endpoints) =>
+      Effect.gen(function*() {
+        const layer = F.durable(endpoints, { failoverTime: "2 seconds" })
+        yield* F.ensureTables.pipe(Effect.provide(layer))
+        return layer
+      })
+  },
+  {
+    name: "Redis",
+    state: (endpoints) =>
+      Effect.gen(function*() {
+        const server = yield* RedisServer.start({ persist: false })
+        const client = Layer.succeed(RedisClient.RedisClient, yield* RedisClient.make({ url: server.url }))
+        return Layer.mergeAll(
+          kinesisLayer({ endpoint: endpoints.kinesis }),
+          RedisStore.layer({ namespace: "eddy:aggregates:finals" }),
+          RedisDeduper.layer({ namespace: "eddy:dedup:finals" }),
+          RedisLeases.layer({ namespace: "finals", failoverTime: "2 seconds" })
+        ).pipe(Layer.provide(client))
+      })
+  }
+]
+
 const finals = (received: ReadonlyArray<{ readonly final: FinalValue.FinalValue }>) => received.map((r) => [r.final.key, r.final.readable]).sort()
 
-describe("Service final values across workers and restarts", () => {
+describe.each(backends)("Service final values across workers and restarts ($name)", (backend) => {
   it.scopedLive("waits for a lagging shard held by another worker, then sends every key of the bucket once", () =>
     Effect.gen(function*() {
       const { bucket, closesAt, pipeline, sale } = setup("revenue_cluster", 6_000)
       const endpoints = yield* F.emulators
+      const state = yield* backend.state(endpoints)
       yield* Effect.gen(function*() {
-        yield* F.ensureTables
         yield* F.createStream(F.streamName, 2)
         const { held, leases, received, worker } = yield* cluster(pipeline)
         // Key c is written from both shards: its final value needs both.
@@ -127,15 +166,15 @@ describe("Service final values across workers and restarts", () => {
         expect(received.map((r) => r.final.id).sort()).toEqual(["a", "b", "c"].map((k) => `${pipeline.name}/${k}/${bucket}`))
         yield* one.stop
         yield* two.stop
-      }).pipe(Effect.provide(Layer.merge(F.durable(endpoints, { failoverTime: "2 seconds" }), DeadLetter.layerMemory)))
+      }).pipe(Effect.provide(Layer.merge(state, DeadLetter.layerMemory)))
     }), { timeout: 120_000 })
 
   it.scopedLive("a worker that takes over a shard mid-bucket reports the keys written before it took over", () =>
     Effect.gen(function*() {
       const { bucket, closesAt, pipeline, sale } = setup("revenue_restart", 9_000)
       const endpoints = yield* F.emulators
+      const state = yield* backend.state(endpoints)
       yield* Effect.gen(function*() {
-        yield* F.ensureTables
         yield* F.createStream(F.streamName, 2)
         const { leases, received, worker } = yield* cluster(pipeline)
         const tips = yield* F.put(F.streamName, [
@@ -164,6 +203,6 @@ describe("Service final values across workers and restarts", () => {
         expect(received.every((r) => r.at > stoppedAt && r.at > closesAt), "all sent by the successor, after the close").toBe(true)
         expect(received.map((r) => r.final.id).sort()).toEqual(["a", "b", "c"].map((k) => `${pipeline.name}/${k}/${bucket}`))
         yield* second.stop
-      }).pipe(Effect.provide(Layer.merge(F.durable(endpoints, { failoverTime: "2 seconds" }), DeadLetter.layerMemory)))
+      }).pipe(Effect.provide(Layer.merge(state, DeadLetter.layerMemory)))
     }), { timeout: 120_000 })
 })

@@ -4,8 +4,9 @@
  *
  * Per shard it follows the arrival time up to which every record is
  * processed (the records' own, or the read's when it is at the tip with
- * nothing in hand: its reader's lag gauge is 0, so an idle shard moves on
- * with the wall clock, less `idleMargin` for the reader's waits), and
+ * nothing in hand at two checks in a row: its reader's lag gauge is 0, so an
+ * idle shard moves on with the wall clock, less `idleMargin` for the
+ * reader's waits; a failed batch holds the clock until a re-read passes it), and
  * publishes that clock in the shard's lease (`Lease.processedUpTo`, written
  * with the lease's next checkpoint or renewal: no write of its own). A bucket
  * is final once every lease of the worker's streams that is not finished
@@ -52,6 +53,8 @@ interface ShardProgress {
   last: Position | undefined
   /** The last batch stopped at a record not done: nothing after it counts until a re-read gets past it. */
   failed: boolean
+  /** The last check found the shard idle, and no batch came since: a batch read but not yet handed on cannot be in between. */
+  quiet: boolean
 }
 
 interface Bucket {
@@ -102,7 +105,7 @@ export const make = (
     let p = shards.get(leaseKey)
     if (p === undefined) {
       const upTo = from ?? Number.NEGATIVE_INFINITY
-      shards.set(leaseKey, p = { upTo, readTo: upTo, pending: 0, lag, unindexed: new Map(), last: undefined, failed: false })
+      shards.set(leaseKey, p = { upTo, readTo: upTo, pending: 0, lag, unindexed: new Map(), last: undefined, failed: false, quiet: false })
     }
     return p
   }
@@ -214,6 +217,7 @@ export const make = (
         batches: Stream.tap(shard.batches, (batch) =>
           Effect.map(Clock.currentTimeMillis, (now) => {
             const p = progressOf(leaseKey)
+            p.quiet = false
             p.readTo = Math.max(p.readTo, now - batch.millisBehindLatest)
             p.pending += batch.records.length
             if (p.pending === 0 && !p.failed) p.upTo = Math.max(p.upTo, p.readTo)
@@ -251,7 +255,10 @@ export const make = (
       taken = []
       for (const [leaseKey, p] of shards) {
         // Empty reads bring no batch: an idle shard at the tip with nothing in hand is read up to its last poll.
-        if (p.pending === 0 && !p.failed && p.lag !== undefined && (yield* p.lag) === 0) p.upTo = Math.max(p.upTo, now - idleMargin)
+        // The gauge is set as a batch is read, before it is handed on: idle only when two checks in a row say so.
+        const idle = p.pending === 0 && !p.failed && p.lag !== undefined && (yield* p.lag) === 0
+        if (idle && p.quiet) p.upTo = Math.max(p.upTo, now - idleMargin)
+        p.quiet = idle
         // With no keys waiting for their record, the clock can go out with the next renewal.
         if (p.unindexed.size === 0 && Number.isFinite(p.upTo)) yield* leases.advance(leaseKey, p.upTo)
       }
