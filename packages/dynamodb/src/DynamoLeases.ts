@@ -19,7 +19,8 @@ import * as Tables from "./Tables"
  * The KCL lease table on DynamoDB: one item per shard keyed by `leaseKey`,
  * with KCL's attributes (`leaseOwner`, `leaseCounter`, `checkpoint`,
  * `checkpointSubSequenceNumber`, `ownerSwitchesSinceCheckpoint` and the
- * string set `parentShardId`). Every write is conditional as in KCL: create on
+ * string set `parentShardId`), and `processedUpTo`, the shard's arrival
+ * clock, where the service reports final values. Every write is conditional as in KCL: create on
  * `attribute_not_exists(leaseKey)`, take on the observed `leaseCounter`, and
  * renew, checkpoint and release on both `leaseCounter` and `leaseOwner`.
  *
