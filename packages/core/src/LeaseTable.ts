@@ -20,6 +20,13 @@ export interface Lease {
   readonly ownerSwitchesSinceCheckpoint: number
   /** The parents' lease keys, stored as the set `parentShardId`, as KCL does; empty for shards without parents. */
   readonly parentShardIds: ReadonlyArray<string>
+  /**
+   * The shard's arrival clock, epoch milliseconds: every record of the shard
+   * that arrived before it is processed and its keys recorded (see the
+   * service's final values). Stored as `processedUpTo`; absent until a worker
+   * reporting final values writes it, with a checkpoint or a renewal.
+   */
+  readonly processedUpTo?: number
 }
 
 /** The lease store could not be read or written (network, throttling, missing table). Retryable. */
@@ -34,6 +41,8 @@ export interface LeaseUpdate {
   readonly checkpoint?: Position
   /** Clears `leaseOwner`. */
   readonly release?: boolean
+  /** Sets `processedUpTo`. */
+  readonly processedUpTo?: number
 }
 
 /** The conditional primitives a lease backend provides. */
@@ -72,5 +81,6 @@ export const updated = (lease: Lease, update: LeaseUpdate): Lease => ({
   ...lease,
   leaseCounter: lease.leaseCounter + 1,
   ...(update.checkpoint !== undefined ? { checkpoint: update.checkpoint, ownerSwitchesSinceCheckpoint: 0 } : {}),
-  ...(update.release === true ? { leaseOwner: undefined } : {})
+  ...(update.release === true ? { leaseOwner: undefined } : {}),
+  ...(update.processedUpTo !== undefined ? { processedUpTo: update.processedUpTo } : {})
 })

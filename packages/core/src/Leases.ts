@@ -89,6 +89,18 @@ export interface LeaseWorker {
   readonly releaseAll: Effect.Effect<void, LeaseStoreError>
   /** The next round lists the whole table: leases were created, or may have become free. */
   readonly rescan: Effect.Effect<void>
+  /**
+   * Notes a held lease's arrival clock (`Lease.processedUpTo`), written with
+   * its next renewal or checkpoint: no write of its own. A clock behind the
+   * stored one is ignored, so the stored clock only moves forward.
+   */
+  readonly advance: (leaseKey: string, processedUpTo: number) => Effect.Effect<void>
+  /**
+   * The leases this worker may take as of its last listing of the table
+   * (about once per failover time, see above), its held ones as of its own
+   * last write to them; `undefined` before the first listing. No read of its own.
+   */
+  readonly view: Effect.Effect<ReadonlyArray<Lease> | undefined>
 }
 
 /** Options of `LeaseWorker`. */
@@ -180,6 +192,8 @@ interface Held {
   checkpointedAt: number
   /** Serialises this worker's writes to the lease: each is conditional on the counter the previous one left. */
   readonly lock: Effect.Semaphore
+  /** An arrival clock to write with the next write (`advance`), if ahead of the stored one. */
+  clock?: number
 }
 
 interface WorkerState {
@@ -201,6 +215,8 @@ interface WorkerState {
   share: number
   /** List the table in the next round whatever the schedule. */
   rescan: boolean
+  /** The accepted leases as of the last listing. */
+  listed: ReadonlyArray<Lease> | undefined
 }
 
 const now = Effect.clockWith((clock) => clock.currentTimeMillis)
@@ -224,7 +240,12 @@ const lostError = (w: WorkerState, leaseKey: string) =>
  * only this worker's writes moved the counter, so adopt the stored lease and
  * write once more.
  */
-const write = (w: WorkerState, h: Held, update: LeaseUpdate): Effect.Effect<boolean, LeaseStoreError> => {
+const write = (w: WorkerState, h: Held, given: LeaseUpdate): Effect.Effect<boolean, LeaseStoreError> => {
+  // The clock noted since the last write rides along; no write is made for it alone.
+  const clock = h.clock
+  const update: LeaseUpdate = clock !== undefined && clock > (h.lease.processedUpTo ?? Number.NEGATIVE_INFINITY)
+    ? { ...given, processedUpTo: clock }
+    : given
   const attempt = (base: Lease, adopted: boolean): Effect.Effect<boolean, LeaseStoreError> =>
     Effect.flatMap(w.table.update(base.leaseKey, w.workerId, base.leaseCounter, update), (ok) => {
       if (ok) return Effect.sync(() => (h.lease = updated(base, update), true))
@@ -337,7 +358,9 @@ const takeLeases = (w: WorkerState, errors: Array<LeaseStoreError>, t: number) =
     w.rescan = false
     w.lastListed = t
     w.changes = changes.right
-    const chosen = yield* chooseLeases(w, listed.right.filter((l) => w.accepts(l.leaseKey)), t)
+    const accepted = listed.right.filter((l) => w.accepts(l.leaseKey))
+    w.listed = accepted
+    const chosen = yield* chooseLeases(w, accepted, t)
     yield* Effect.forEach(chosen, (observed) =>
       Effect.match(w.table.take(observed, w.workerId), {
         onFailure: (e) => void errors.push(e),
@@ -435,7 +458,8 @@ const makeWorker = (table: LeaseTable, failoverMs: number, workerId: string, opt
     nextExpiry: Number.POSITIVE_INFINITY,
     changes: undefined,
     share: 0,
-    rescan: false
+    rescan: false,
+    listed: undefined
   }
   return {
     workerId,
@@ -444,7 +468,17 @@ const makeWorker = (table: LeaseTable, failoverMs: number, workerId: string, opt
     checkpoint: (lease, position) => checkpoint(w, lease, position),
     release: (leaseKey) => release(w, leaseKey),
     releaseAll: releaseAll(w),
-    rescan: Effect.sync(() => void (w.rescan = true))
+    rescan: Effect.sync(() => void (w.rescan = true)),
+    advance: (leaseKey, processedUpTo) =>
+      Effect.sync(() => {
+        const h = w.held.get(leaseKey)
+        if (h !== undefined && processedUpTo > (h.clock ?? Number.NEGATIVE_INFINITY)) h.clock = processedUpTo
+      }),
+    view: Effect.sync(() => {
+      if (w.listed === undefined) return undefined
+      // Held leases as this worker last wrote them; the rest as listed.
+      return w.listed.map((l) => w.held.get(l.leaseKey)?.lease ?? l)
+    })
   }
 }
 

@@ -19,7 +19,8 @@ import * as Tables from "./Tables"
  * The KCL lease table on DynamoDB: one item per shard keyed by `leaseKey`,
  * with KCL's attributes (`leaseOwner`, `leaseCounter`, `checkpoint`,
  * `checkpointSubSequenceNumber`, `ownerSwitchesSinceCheckpoint` and the
- * string set `parentShardId`). Every write is conditional as in KCL: create on
+ * string set `parentShardId`), and `processedUpTo`, the shard's arrival
+ * clock, where the service reports final values. Every write is conditional as in KCL: create on
  * `attribute_not_exists(leaseKey)`, take on the observed `leaseCounter`, and
  * renew, checkpoint and release on both `leaseCounter` and `leaseOwner`.
  *
@@ -87,6 +88,7 @@ const toItem = (l: LeaseTable.Lease): Record<string, AttributeValue> => ({
   checkpointSubSequenceNumber: { N: String(l.checkpoint.subSequenceNumber) },
   ownerSwitchesSinceCheckpoint: { N: String(l.ownerSwitchesSinceCheckpoint) },
   ...(l.leaseOwner === undefined ? {} : { leaseOwner: { S: l.leaseOwner } }),
+  ...(l.processedUpTo === undefined ? {} : { processedUpTo: { N: String(l.processedUpTo) } }),
   // DynamoDB has no empty sets: shards without parents have no attribute.
   ...(l.parentShardIds.length === 0 ? {} : { parentShardId: { SS: [...l.parentShardIds] } })
 })
@@ -97,7 +99,8 @@ const fromItem = (item: Record<string, AttributeValue>): LeaseTable.Lease => ({
   leaseCounter: Number(item.leaseCounter?.N ?? 0),
   checkpoint: { sequenceNumber: item.checkpoint?.S ?? Leases.TRIM_HORIZON.sequenceNumber, subSequenceNumber: Number(item.checkpointSubSequenceNumber?.N ?? 0) },
   ownerSwitchesSinceCheckpoint: Number(item.ownerSwitchesSinceCheckpoint?.N ?? 0),
-  parentShardIds: item.parentShardId?.SS ?? []
+  parentShardIds: item.parentShardId?.SS ?? [],
+  ...(item.processedUpTo?.N !== undefined ? { processedUpTo: Number(item.processedUpTo.N) } : {})
 })
 
 /** The item holding the table's change counter (`LeaseTable.changes`); not a lease, never listed. */
@@ -196,6 +199,10 @@ export const makeTable = (tableName: string) =>
           values[":checkpoint"] = { S: update.checkpoint.sequenceNumber }
           values[":sub"] = { N: String(update.checkpoint.subSequenceNumber) }
           values[":zero"] = { N: "0" }
+        }
+        if (update.processedUpTo !== undefined) {
+          sets.push("processedUpTo = :processedUpTo")
+          values[":processedUpTo"] = { N: String(update.processedUpTo) }
         }
         return conditional("UpdateItem", (signal) =>
           client.send(

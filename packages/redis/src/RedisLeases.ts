@@ -44,6 +44,7 @@ if ARGV[3] == '1' then
   redis.call('HSET', KEYS[1], 'checkpoint', ARGV[4], 'checkpointSubSequenceNumber', ARGV[5], 'ownerSwitchesSinceCheckpoint', 0)
 end
 if ARGV[6] == '1' then redis.call('HDEL', KEYS[1], 'leaseOwner') end
+if ARGV[7] ~= '' then redis.call('HSET', KEYS[1], 'processedUpTo', ARGV[7]) end
 return 1`
 
 const removeScript = `
@@ -58,7 +59,8 @@ const fromHash = (hash: Record<string, string>): LeaseTable.Lease => ({
   leaseCounter: Number(hash.leaseCounter ?? 0),
   checkpoint: { sequenceNumber: hash.checkpoint ?? Leases.TRIM_HORIZON.sequenceNumber, subSequenceNumber: Number(hash.checkpointSubSequenceNumber ?? 0) },
   ownerSwitchesSinceCheckpoint: Number(hash.ownerSwitchesSinceCheckpoint ?? 0),
-  parentShardIds: JSON.parse(hash.parentShardId ?? "[]") as ReadonlyArray<string>
+  parentShardIds: JSON.parse(hash.parentShardId ?? "[]") as ReadonlyArray<string>,
+  ...(hash.processedUpTo !== undefined ? { processedUpTo: Number(hash.processedUpTo) } : {})
 })
 
 /** Key prefix for one application's leases, e.g. `eddy:leases:{orders-analytics}`. */
@@ -118,7 +120,8 @@ export const makeTable = (namespace: string) =>
             change.checkpoint === undefined ? 0 : 1,
             change.checkpoint?.sequenceNumber ?? "",
             change.checkpoint?.subSequenceNumber ?? 0,
-            change.release === true ? 1 : 0
+            change.release === true ? 1 : 0,
+            change.processedUpTo === undefined ? "" : String(change.processedUpTo)
           )).pipe(Effect.map((r) => r === 1)),
       remove: (key, leaseCounter) =>
         run("remove", () => remove.call(leaseKey(key), index, leaseCounter, key)).pipe(Effect.map((r) => r === 1))

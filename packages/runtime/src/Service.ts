@@ -310,9 +310,12 @@ export interface Options<E = never, P extends ReadonlyArray<Pipeline.Pipeline> =
    * or `FinalValueStream.layer` of `@eddy/kinesis` to put them to a stream).
    * Every `finalValueInterval` the worker sends, for each pipeline whose
    * window has an `allowedLateness` and leaves late events out ("deadLetter"),
-   * the stored value of each key its shards wrote in a bucket that closed:
-   * once every shard it holds is processed past the bucket's close, by the
-   * records' arrival times, or by the wall clock while a shard is idle at the tip.
+   * the stored value of each key written in a bucket that closed, by any
+   * worker: once every unfinished shard of its streams is processed past the
+   * bucket's close, by the records' arrival times, or by the wall clock while
+   * a shard is idle at the tip. Workers publish each shard's clock in its
+   * lease and record the keys of open buckets in the store before each
+   * checkpoint, so the close holds across workers and restarts (see the README).
    * At least once, with a stable id (see `FinalValue`).
    */
   readonly finalValues?: Layer.Layer<FinalValue.Sink, E>
@@ -354,7 +357,8 @@ const runShard = (
   finals: FinalValues.Tracker | undefined
 ) =>
 (shard: Consumer.ShardStream): Effect.Effect<ShardWorker.Exit> =>
-  ShardWorker.run({
+  // Until its reader's first answer the gauge says nothing of this tenure (it may hold an earlier reader's 0): unknown, so no idle shard is assumed.
+  Effect.zipRight(finals === undefined || options.readMode === "efo" ? Effect.void : Metric.set(lagGauge(shard), Number.POSITIVE_INFINITY), ShardWorker.run({
     shard: finals === undefined ? tracker.watch(shard) : finals.watch(tracker.watch(shard), options.readMode === "efo" ? undefined : lagOf(shard)),
     processor: AppliedOnce.wrap(
       tracker.processorFor(shard, finals === undefined ? processor : finals.processorFor(shard.lease.leaseKey, processor))
@@ -365,7 +369,7 @@ const runShard = (
     checkpointRecords: options.checkpointRecords,
     ...(options.flushInterval !== undefined ? { flushInterval: options.flushInterval } : {}),
     ...(options.flushRecords !== undefined ? { flushRecords: options.flushRecords } : {})
-  }).pipe(
+  })).pipe(
     Effect.catchAllCause((cause) =>
       Effect.logError("shard failed unexpectedly; releasing its lease", cause).pipe(
         Effect.zipRight(Effect.ignoreLogged(shard.checkpointer.release)),
@@ -379,8 +383,9 @@ const runShard = (
   )
 
 /** The polling reader's lag gauge of `shard`. */
-const lagOf = (shard: Consumer.ShardStream): Effect.Effect<number> =>
-  Effect.map(Metric.value(Consumer.millisBehindLatest.pipe(Metric.tagged("stream", shard.stream.name), Metric.tagged("shard", shard.shardId))), (s) => s.value)
+const lagOf = (shard: Consumer.ShardStream): Effect.Effect<number> => Effect.map(Metric.value(lagGauge(shard)), (s) => s.value)
+
+const lagGauge = (shard: Consumer.ShardStream) => Consumer.millisBehindLatest.pipe(Metric.tagged("stream", shard.stream.name), Metric.tagged("shard", shard.shardId))
 
 /**
  * Enhanced fan-out's reader: the service's consumer registered (or found)
@@ -447,7 +452,8 @@ export const make = (
         options.finalValues.store,
         options.finalValues.sink,
         // An idle reader polls at most this far apart, plus a call's time.
-        Duration.toMillis(options.read?.maxIdleInterval ?? Duration.seconds(1)) + Duration.toMillis(options.pollInterval) + 1_000
+        Duration.toMillis(options.read?.maxIdleInterval ?? Duration.seconds(1)) + Duration.toMillis(options.pollInterval) + 1_000,
+        worker
       )
     const status = progress.pipe(
       Effect.flatMap((consumed) => Effect.map(tracker.report(Array.from(processingShards.keys())), (report) => [consumed, report] as const)),

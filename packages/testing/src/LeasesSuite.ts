@@ -191,6 +191,36 @@ export const leasesSuite = (backend: LeasesBackend) =>
         for (const l of table) expect(l.ownerSwitchesSinceCheckpoint).toBe(0)
       }))
 
+    it("writes a held lease's arrival clock with its next checkpoint or renewal, only forward, and shows it to other workers", () =>
+      Effect.gen(function*() {
+        const { a, b, held, leases } = yield* heldByA(2)
+        const [first, second] = [...held].sort((x, y) => x.leaseKey.localeCompare(y.leaseKey))
+        expect(yield* b.view, "nothing listed yet").toBeUndefined()
+        yield* a.advance(first!.leaseKey, 1_000)
+        expect(byKey(yield* leases.list, first!.leaseKey).processedUpTo, "noted, not written on its own").toBeUndefined()
+        yield* a.checkpoint(first!, at("10"))
+        expect(byKey(yield* leases.list, first!.leaseKey)).toMatchObject({ checkpoint: at("10"), processedUpTo: 1_000 })
+        // Behind the stored clock: ignored, the checkpoint still moves.
+        yield* a.advance(first!.leaseKey, 500)
+        yield* a.checkpoint(first!, at("11"))
+        expect(byKey(yield* leases.list, first!.leaseKey)).toMatchObject({ checkpoint: at("11"), processedUpTo: 1_000 })
+        // A renewal carries it too.
+        yield* a.advance(second!.leaseKey, 2_000)
+        yield* backend.elapse(leases.heartbeatInterval)
+        yield* a.round
+        expect(byKey(yield* leases.list, second!.leaseKey).processedUpTo).toBe(2_000)
+        expect((yield* a.view)?.find((l) => l.leaseKey === second!.leaseKey)?.processedUpTo).toBe(2_000)
+        // Another worker sees the clocks from its own listing; a worker taking the lease keeps the clock.
+        yield* b.round
+        const seen = (yield* b.view) ?? []
+        expect(seen.map((l) => [l.leaseKey, l.processedUpTo]).sort()).toEqual([[first!.leaseKey, 1_000], [second!.leaseKey, 2_000]])
+        yield* a.releaseAll
+        yield* b.round
+        yield* b.advance(first!.leaseKey, 1_500)
+        yield* b.checkpoint((yield* b.held).find((l) => l.leaseKey === first!.leaseKey)!, at("12"))
+        expect(byKey(yield* leases.list, first!.leaseKey)).toMatchObject({ leaseOwner: "b", processedUpTo: 1_500 })
+      }))
+
     it("takes a child's lease only after all its parents are checkpointed at SHARD_END", () =>
       Effect.gen(function*() {
         const leases = yield* backend.make({})
