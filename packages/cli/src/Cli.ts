@@ -312,7 +312,8 @@ const replayRun = Command.make("run", {
       from: o.from,
       until,
       read: { limit: o.readLimit },
-      onProgress: (p) => Console.log(Replay.renderProgress(p))
+      onProgress: (p) => Console.log(Replay.renderProgress(p)),
+      checkpoints: yield* Replay.checkpointsIn(o.shadowTable, o.stream)
     }).pipe(Effect.provide(processor))
     yield* Console.log(o.json ? JSON.stringify({ ...report.totals, millis: report.millis }) : Replay.renderReport(report))
     for (const reason of report.deadLetterReasons) yield* Console.log(`dead-lettered: ${reason}`)

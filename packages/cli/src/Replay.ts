@@ -12,9 +12,17 @@
  * whose records could not be written (the store or the dedup table did not
  * answer) stops there, and its children do not start: its watermark never
  * passes a record that was not applied.
+ *
+ * With `checkpoints`, each shard's progress is saved after every batch it is
+ * done with, and a run again starts each shard after its checkpoint (a closed
+ * shard read to its end is not read again): a second run catches the shadow
+ * up with what arrived since the first, reading only that. The watermarks
+ * keep it exactly once when a checkpoint lags behind the writes.
  */
 import * as Processor from "@eddy/core/Processor"
-import type { SourceRecord } from "@eddy/core/SourceRecord"
+import type { Position, SourceRecord } from "@eddy/core/SourceRecord"
+import { DynamoClient } from "@eddy/dynamodb/DynamoClient"
+import * as ReplayCheckpoint from "@eddy/dynamodb/ReplayCheckpoint"
 import * as Kinesis from "@eddy/kinesis/Kinesis"
 import * as ShardReader from "@eddy/kinesis/ShardReader"
 import * as Shards from "@eddy/kinesis/Shards"
@@ -82,6 +90,8 @@ export interface ShardReport {
   readonly failed: number
   /** Why it stopped. */
   readonly reason?: string
+  /** It started after its checkpoint, where an earlier run left it. */
+  readonly resumed: boolean
 }
 
 /** Sums over the shards. */
@@ -116,6 +126,28 @@ export interface Report {
   readonly deadLetterReasons: ReadonlyArray<string>
 }
 
+/** One shard's saved progress: the last record done with, and whether the (closed) shard was read to its end. */
+export interface Checkpoint {
+  readonly position: Position
+  readonly ended: boolean
+}
+
+/** Where an earlier run left each shard, and how to save it as the replay goes (e.g. `ReplayCheckpoint` on the shadow table). */
+export interface Checkpoints {
+  readonly load: Effect.Effect<ReadonlyMap<string, Checkpoint>, ReplayError>
+  readonly save: (shardId: string, checkpoint: Checkpoint) => Effect.Effect<void, ReplayError>
+}
+
+/** The checkpoints of replaying `stream`, kept in `table` (the shadow table, see `ReplayCheckpoint`). */
+export const checkpointsIn = (table: string, stream: string): Effect.Effect<Checkpoints, never, DynamoClient> =>
+  Effect.map(DynamoClient, (client) => {
+    const toReplayError = (e: ReplayCheckpoint.ReplayCheckpointError) => new ReplayError({ message: e.message })
+    return {
+      load: ReplayCheckpoint.load(table, stream).pipe(Effect.mapError(toReplayError), Effect.provideService(DynamoClient, client)),
+      save: (shardId, checkpoint) => ReplayCheckpoint.save(table, stream, shardId, checkpoint).pipe(Effect.mapError(toReplayError), Effect.provideService(DynamoClient, client))
+    }
+  })
+
 /** What to replay and how. */
 export interface Options {
   /** The stream's name or ARN. */
@@ -130,6 +162,8 @@ export interface Options {
   /** How often `Totals` progress is told (default 2 seconds). */
   readonly progressEvery?: Duration.DurationInput
   readonly onProgress: (progress: Progress) => Effect.Effect<void>
+  /** Saved progress: resume each shard after it, and save it after every batch. Without it, every run starts at `from`. */
+  readonly checkpoints?: Checkpoints
 }
 
 type Start = ShardReader.StartPosition | "skip"
@@ -167,12 +201,15 @@ export const startsOf = (from: From, shards: Shards.ShardMap): Effect.Effect<Rea
 
 interface Tally {
   state: ShardReport["state"]
+  /** A record past `until` ended the read. */
+  cut?: boolean
   read: number
   applied: number
   duplicate: number
   deadLettered: number
   failed: number
   reason?: string
+  resumed: boolean
 }
 
 const reportOf = (shardId: string, t: Tally): ShardReport => ({
@@ -183,7 +220,8 @@ const reportOf = (shardId: string, t: Tally): ShardReport => ({
   duplicate: t.duplicate,
   deadLettered: t.deadLettered,
   failed: t.failed,
-  ...(t.reason !== undefined ? { reason: t.reason } : {})
+  ...(t.reason !== undefined ? { reason: t.reason } : {}),
+  resumed: t.resumed
 })
 
 const totalsOf = (tallies: ReadonlyMap<string, Tally>): Totals => {
@@ -217,8 +255,12 @@ export const run = (options: Options): Effect.Effect<Report, ReplayError | Kines
     )
     if (shards.size === 0) return yield* new ReplayError({ message: `stream ${options.stream} has no shards; check the stream's name` })
     const starts = yield* startsOf(options.from, shards)
+    const saved = options.checkpoints === undefined ? new Map<string, Checkpoint>() : yield* options.checkpoints.load
     const tallies = new Map<string, Tally>()
-    for (const id of shards.keys()) tallies.set(id, { state: starts.get(id) === "skip" ? "skipped" : "waiting", read: 0, applied: 0, duplicate: 0, deadLettered: 0, failed: 0 })
+    for (const id of shards.keys()) {
+      const resumed = starts.get(id) !== "skip" && saved.has(id)
+      tallies.set(id, { state: starts.get(id) === "skip" ? "skipped" : "waiting", read: 0, applied: 0, duplicate: 0, deadLettered: 0, failed: 0, resumed })
+    }
     const finished = new Map<string, Deferred.Deferred<boolean>>()
     for (const id of shards.keys()) finished.set(id, yield* Deferred.make<boolean>())
     const reasons: Array<string> = []
@@ -226,6 +268,23 @@ export const run = (options: Options): Effect.Effect<Report, ReplayError | Kines
 
     const totals = Effect.flatMap(Clock.currentTimeMillis, (now) => options.onProgress(Progress.Totals({ totals: totalsOf(tallies), millis: now - started })))
     yield* Effect.forkScoped(Effect.repeat(Effect.delay(totals, options.progressEvery ?? "2 seconds"), Schedule.forever))
+
+    /** Saves the shard's checkpoint; false (the shard stopped) when it cannot be saved. */
+    const saveCheckpoint = (shard: Shards.Shard, tally: Tally, checkpoint: Checkpoint) =>
+      options.checkpoints === undefined ? Effect.succeed(true) : options.checkpoints.save(shard.shardId, {
+        position: { sequenceNumber: checkpoint.position.sequenceNumber, subSequenceNumber: checkpoint.position.subSequenceNumber },
+        ended: checkpoint.ended
+      }).pipe(
+        Effect.retry(Schedule.exponential("100 millis").pipe(Schedule.intersect(Schedule.recurs(4)))),
+        Effect.as(true),
+        Effect.catchAll((e) =>
+          Effect.sync(() => {
+            tally.state = "stopped"
+            tally.reason = e.message
+            return false
+          })
+        )
+      )
 
     /** Processes one batch's records up to `until`; false once the shard must stop. */
     const processBatch = (shard: Shards.Shard, tally: Tally, batch: ShardReader.ShardBatch) =>
@@ -246,7 +305,9 @@ export const run = (options: Options): Effect.Effect<Report, ReplayError | Kines
             tally.reason = failureReason(result)
             return false
           }
+          if (!(yield* saveCheckpoint(shard, tally, { position: records[records.length - 1]!, ended: false }))) return false
         }
+        if (cut >= 0) tally.cut = true
         return cut < 0
       })
 
@@ -254,7 +315,8 @@ export const run = (options: Options): Effect.Effect<Report, ReplayError | Kines
       Effect.gen(function*() {
         const tally = tallies.get(shard.shardId)!
         const done = finished.get(shard.shardId)!
-        const start = starts.get(shard.shardId)!
+        const checkpoint = starts.get(shard.shardId) === "skip" ? undefined : saved.get(shard.shardId)
+        const start = checkpoint === undefined ? starts.get(shard.shardId)! : ShardReader.after(checkpoint.position)
         const parents = yield* Effect.forEach(shard.parents.filter((p) => finished.has(p)), (p) => Deferred.await(finished.get(p)!))
         if (start === "skip" || parents.includes(false)) {
           if (start !== "skip") {
@@ -265,9 +327,19 @@ export const run = (options: Options): Effect.Effect<Report, ReplayError | Kines
           return yield* options.onProgress(Progress.Shard({ shard: reportOf(shard.shardId, tally) }))
         }
         yield* semaphore.withPermits(1)(Effect.gen(function*() {
+          if (checkpoint?.ended === true) return void (tally.state = "done")
           tally.state = "reading"
           const reader = ShardReader.readShard(options.stream, shard.shardId, start, { ...options.read, untilCaughtUp: !shard.closed })
-          yield* Stream.runForEachWhile(reader, (batch) => processBatch(shard, tally, batch))
+          let last: Position | undefined = checkpoint?.position
+          yield* Stream.runForEachWhile(reader, (batch) =>
+            Effect.tap(processBatch(shard, tally, batch), () => {
+              const records = batch.records
+              if (records.length > 0 && tally.cut !== true) last = Chunk.unsafeLast(records)
+            }))
+          // A closed shard read to its end is done for good: a run again passes it over.
+          if (tally.state === "reading" && shard.closed && tally.cut !== true && last !== undefined) {
+            yield* saveCheckpoint(shard, tally, { position: last, ended: true })
+          }
           if (tally.state === "reading") tally.state = "done"
         }))
         yield* Deferred.succeed(done, tally.state === "done")
@@ -291,7 +363,7 @@ export const renderProgress = (progress: Progress): string =>
   Progress.$match(progress, {
     Shard: ({ shard }) =>
       `${shard.shardId}: ${shard.state}, ${shard.read} records read (applied ${shard.applied}, duplicate ${shard.duplicate}, dead-lettered ${shard.deadLettered}` +
-      `${shard.failed > 0 ? `, failed ${shard.failed}` : ""})${shard.reason !== undefined ? `: ${shard.reason}` : ""}`,
+      `${shard.failed > 0 ? `, failed ${shard.failed}` : ""})${shard.resumed ? " from its checkpoint" : ""}${shard.reason !== undefined ? `: ${shard.reason}` : ""}`,
     Totals: ({ millis, totals }) =>
       `progress: ${totals.finished}/${totals.shards} shards finished (${percent(totals)}), ${totals.read} records read in ${(millis / 1000).toFixed(1)} s, ` +
       `applied ${totals.applied}, duplicate ${totals.duplicate}, dead-lettered ${totals.deadLettered}`

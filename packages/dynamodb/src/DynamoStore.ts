@@ -309,6 +309,27 @@ export const make = (options: Options) =>
     }
 
     /**
+     * The shard's watermark alone, for a compare-and-set whose state already
+     * holds the delta: on condition the watermark is still what was read (the
+     * value needs no condition: it already holds the delta, and any later
+     * state of an idempotent monoid does too). A moved watermark reads again.
+     */
+    const watermarkOnly = (p: Plan, item: Item, stored: string | undefined, last: Position, before: AlreadyApplied | undefined) => {
+      const t = ttl(p.write)
+      const watermark = S(Watermark.encode(last))
+      return update({
+        Key: p.key,
+        UpdateExpression: `SET #w = :last${t.set}`,
+        ConditionExpression: stored === undefined ? "attribute_exists(#v) AND attribute_not_exists(#w)" : "#w = :stored",
+        ExpressionAttributeNames: { "#w": p.watermark, ...(stored === undefined ? { "#v": attributes.value } : {}), ...t.names },
+        ExpressionAttributeValues: { ":last": watermark, ...(stored === undefined ? {} : { ":stored": S(stored) }), ...t.values }
+      }).pipe(
+        conflictOnCondition,
+        Effect.as([{ ...item, [p.watermark]: watermark, ...(p.write.expiresAt === undefined ? {} : { [attributes.expiresAt]: N(p.write.expiresAt) }) }, before] as const)
+      )
+    }
+
+    /**
      * Sketches, sets, maps, first/last: read (or reuse the prefetched item),
      * fold in the contributions after the watermark, and write the new state
      * with the watermark on condition the version is unchanged. Returns the item
@@ -344,8 +365,9 @@ export const make = (options: Options) =>
           } catch (cause) {
             return Effect.fail(new StoreRejectedError({ message: `${describe(w)}: the new ${w.monoid.name} state cannot be encoded: ${String(cause)}`, cause }))
           }
-          // An idempotent state that already holds the delta stays as it is: no write needed.
-          if (w.monoid.idempotent && storedValue !== undefined && w.monoid.equals(next, current)) return Effect.succeed([item, before] as const)
+          // An idempotent state that already holds the delta keeps its value, but the watermark must move past these
+          // records, or their redelivery would be counted as applied again.
+          if (w.monoid.idempotent && storedValue !== undefined && w.monoid.equals(next, current)) return watermarkOnly(p, item!, stored, todo.last, before)
           const version = item?.[attributes.version]?.N
           const written: Item = {
             ...(item ?? p.key),

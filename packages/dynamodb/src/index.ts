@@ -9,6 +9,8 @@ export * as DynamoDeduper from "./DynamoDeduper"
 export * as DynamoLeases from "./DynamoLeases"
 /** The store of aggregates on DynamoDB. */
 export * as DynamoStore from "./DynamoStore"
+/** Where a replay stands per shard, kept in its shadow table. */
+export * as ReplayCheckpoint from "./ReplayCheckpoint"
 /** Which aggregate table readers read: the alias `eddy replay switch` writes. */
 export * as TableAlias from "./TableAlias"
 /** Creating the DynamoDB tables. */

@@ -28,7 +28,9 @@ import { RedisClient } from "./RedisClient"
  *   watermark alone, on the same condition as a sum's.
  * - sketches, sets, maps, first/last: read value, version and watermark,
  *   fold in the contributions after the watermark, and write on condition the
- *   version is unchanged (compare-and-set); a lost race reads again.
+ *   version is unchanged (compare-and-set); a lost race reads again. A state
+ *   of an idempotent monoid that already holds the delta gets the watermark
+ *   alone, as a mark does.
  *
  * A chunk's writes go out as one pipeline per step. Aggregates outlive a
  * server restart only if the server persists them: run it with AOF
@@ -188,7 +190,14 @@ export const make = (options: Options) =>
         } catch (cause) {
           return failed(new Store.StoreRejectedError({ message: `${describe(w)}: the new ${w.monoid.name} state cannot be encoded: ${String(cause)}`, cause }))
         }
-        if (w.monoid.idempotent && value !== null && w.monoid.equals(next, current)) return done
+        // The state already holds the delta: the watermark alone moves (as a mark's does), or a redelivery would count as applied again.
+        if (w.monoid.idempotent && value !== null && w.monoid.equals(next, current)) {
+          return {
+            _tag: "Send",
+            command: (p) => add.queue(p, key, field, "exact", stored ?? "", Watermark.encode(todo.last), "", ttl),
+            onReply: (written) => written === 1 ? done : { _tag: "Conflict", retry: casStep(w, key, field, ttl) }
+          }
+        }
         return {
           _tag: "Send",
           command: (p) => cas.queue(p, key, version ?? "", json, field, Watermark.encode(todo.last), ttl),

@@ -155,6 +155,23 @@ export const storeSuite = (backend: StoreBackend) =>
     it("hll: merges sketches by compare-and-set; a redelivery is a no-op", () =>
       Effect.flatMap(make(), (store) => hllRedelivery(store, ref("buyers"))))
 
+    it("an idempotent state that already holds a write's delta still moves its watermark, so a redelivery of it is a duplicate", () =>
+      Effect.gen(function*() {
+        const store = yield* make()
+        const hll = Monoid.hll(10)
+        const set = Monoid.set(5)
+        const users = (ids: ReadonlyArray<number>) => ids.map((i) => hll.of(`user-${i}`))
+        yield* applyOk(store, [write(hll, ref("seen_hll"), "shard-0", 1, users([1, 2, 3])), write(set, ref("seen_set"), "shard-0", 1, ["a", "b"].map(set.of))])
+        // Records 4 and 5 bring only what the states hold already: nothing changes but the watermark.
+        const again = [write(hll, ref("seen_hll"), "shard-0", 4, users([2, 3])), write(set, ref("seen_set"), "shard-0", 4, ["b", "a"].map(set.of))]
+        expect(yield* store.apply(again)).toEqual([undefined, undefined])
+        // Redelivered (a restart from an older checkpoint): applied before, so the processor counts them as duplicates, not applied twice.
+        expect(yield* store.apply(again)).toEqual([{ _tag: "AlreadyApplied", watermark: at0(5) }, { _tag: "AlreadyApplied", watermark: at0(5) }])
+        const [sketch] = yield* store.getMany(hll, [ref("seen_hll")])
+        expect(hll.equals(Option.getOrThrow(sketch!), hll.combineAll(users([1, 2, 3])))).toBe(true)
+        expect(yield* store.getMany(set, [ref("seen_set")])).toEqual([Option.some({ items: ["a", "b"], overflowed: false })])
+      }))
+
     it("topk: a partial redelivery counts only the records after the watermark", () =>
       Effect.gen(function*() {
         const store = yield* make()
