@@ -7,6 +7,9 @@ import * as DynamoDeduper from "@eddy/dynamodb/DynamoDeduper"
 import * as DynamoStore from "@eddy/dynamodb/DynamoStore"
 import * as Tables from "@eddy/dynamodb/Tables"
 import * as Kinesis from "@eddy/kinesis/Kinesis"
+import * as RedisClient from "@eddy/redis/RedisClient"
+import * as RedisDeduper from "@eddy/redis/RedisDeduper"
+import * as RedisStore from "@eddy/redis/RedisStore"
 import { DynamoDBLocal, Kinesalite } from "@eddy/local"
 import * as EventSourceMapping from "@eddy/testing/EventSourceMapping"
 import * as Faults from "@eddy/testing/Faults"
@@ -14,6 +17,7 @@ import * as Harness from "@eddy/testing/Harness"
 import { expect, layer } from "@effect/vitest"
 import { Context, Effect, FastCheck as fc, Layer, Option, Schedule } from "effect"
 import { type Sale, Sales } from "../../core/test/fixtures"
+import * as SharedRedis from "../../redis/test/support/Shared"
 import * as Emf from "../src/Emf"
 import * as Lambda from "../src/Lambda"
 
@@ -26,8 +30,12 @@ const topItems = Pipeline.make({ name: "top_items", source: Sales, events: ["sal
 const pipelines = [revenue, sales, topItems]
 const items = ["a", "b", "c", "d", "e"]
 
-/** The shared stand-ins: kinesalite in process, DynamoDB Local (a JVM: started once for the file). */
-class Env extends Context.Tag("test/Env")<Env, { readonly kinesis: Kinesis.KinesisApi; readonly dynamo: DynamoClient.DynamoClient["Type"] }>() {}
+/** The shared stand-ins: kinesalite in process, DynamoDB Local (a JVM: started once for the file), the Redis server. */
+class Env extends Context.Tag("test/Env")<Env, {
+  readonly kinesis: Kinesis.KinesisApi
+  readonly dynamo: DynamoClient.DynamoClient["Type"]
+  readonly redis: RedisClient.RedisClient["Type"]
+}>() {}
 const env = Layer.scoped(
   Env,
   Effect.gen(function*() {
@@ -35,9 +43,37 @@ const env = Layer.scoped(
     const kinesis = yield* Kinesis.make({ endpoint })
     const local = yield* DynamoDBLocal.start()
     const dynamo = yield* DynamoClient.make({ endpoint: local.endpoint })
-    return { kinesis, dynamo }
+    const redis = yield* SharedRedis.client
+    return { kinesis, dynamo, redis }
   })
 )
+
+type Backend = "dynamodb" | "redis"
+
+/** The store and deduper of one run on `backend`, in fresh tables or a fresh namespace, and a store to read the aggregates back. */
+const stateOf = (backend: Backend, n: number) =>
+  Effect.gen(function*() {
+    const { dynamo, redis } = yield* Env
+    if (backend === "redis") {
+      const namespace = yield* SharedRedis.namespace(`pf-${n}`).pipe(Effect.provideService(RedisClient.RedisClient, redis))
+      const client = Layer.succeed(RedisClient.RedisClient, redis)
+      return {
+        store: RedisStore.layer({ namespace: `${namespace}:aggregates` }).pipe(Layer.provide(client)),
+        deduper: RedisDeduper.layer({ namespace: `${namespace}:dedup` }).pipe(Layer.provide(client)),
+        reader: yield* RedisStore.make({ namespace: `${namespace}:aggregates` }).pipe(Effect.provideService(RedisClient.RedisClient, redis))
+      }
+    }
+    const names = { aggregate: `aggregates-${n}`, dedup: `dedup-${n}` }
+    yield* Tables.ensure(names, { activeSchedule: Schedule.spaced("20 millis").pipe(Schedule.compose(Schedule.recurs(200))) }).pipe(
+      Effect.provideService(DynamoClient.DynamoClient, dynamo)
+    )
+    const client = Layer.succeed(DynamoClient.DynamoClient, dynamo)
+    return {
+      store: DynamoStore.layer({ table: names.aggregate }).pipe(Layer.provide(client)),
+      deduper: DynamoDeduper.layer({ table: names.dedup, namespace: "sales" }).pipe(Layer.provide(client)),
+      reader: yield* DynamoStore.make({ table: names.aggregate }).pipe(Effect.provideService(DynamoClient.DynamoClient, dynamo))
+    }
+  })
 
 const arbitraryFault: fc.Arbitrary<Faults.Fault | undefined> = fc.oneof(
   { weight: 4, arbitrary: fc.constant(undefined) },
@@ -59,33 +95,28 @@ interface Scenario {
 let run = 0
 
 /** Puts the sales, runs the handler behind the simulated mapping with the faults, and reads every aggregate back. */
-const check = (scenario: Scenario) =>
+const check = (backend: Backend, scenario: Scenario) =>
   Effect.gen(function*() {
-    const { dynamo, kinesis } = yield* Env
+    const { kinesis } = yield* Env
     const n = run++
     const stream = `sales-${n}`
-    const names = { aggregate: `aggregates-${n}`, dedup: `dedup-${n}` }
     yield* Kinesis.Kinesis.pipe(Effect.flatMap(() => Harness.createStream(stream, 2)), Effect.provideService(Kinesis.Kinesis, kinesis))
     const events: Array<Sale> = scenario.sales.map((s, i) => ({ type: "sale", eventId: `e-${i}`, at: Date.UTC(2026, 11, 1), item: s.item, user: `u-${s.user}`, amount: s.amount }))
     const sent = [...events, ...scenario.duplicates.map((d) => events[d % events.length]!)]
     const records = sent.map((e) => ({ PartitionKey: e.user!, Data: new TextEncoder().encode(JSON.stringify(e)) }))
     yield* Harness.putAll(stream, records, 100).pipe(Effect.provideService(Kinesis.Kinesis, kinesis))
-    yield* Tables.ensure(names, { activeSchedule: Schedule.spaced("20 millis").pipe(Schedule.compose(Schedule.recurs(200))) }).pipe(
-      Effect.provideService(DynamoClient.DynamoClient, dynamo)
-    )
-
-    const client = Layer.succeed(DynamoClient.DynamoClient, dynamo)
+    const state = yield* stateOf(backend, n)
     const handler = Lambda.handler({
       pipelines,
       ordering: "partitionKey",
       chunkSize: 7,
       retry: Schedule.recurs(1),
       layer: Layer.mergeAll(
-        Faults.store((call) => scenario.faults[call]).pipe(Layer.provide(DynamoStore.layer({ table: names.aggregate }))),
-        DynamoDeduper.layer({ table: names.dedup, namespace: "sales" }),
+        Faults.store((call) => scenario.faults[call]).pipe(Layer.provide(state.store)),
+        state.deduper,
         DeadLetter.layerMemory,
         Layer.succeed(Emf.Writer, { write: () => Effect.void })
-      ).pipe(Layer.provide(client))
+      )
     })
     yield* Effect.addFinalizer(() => Effect.promise(() => handler.dispose()))
     const stats = yield* EventSourceMapping.run(handler, { streamName: stream, batchSize: scenario.batchSize, parallelizationFactor: scenario.factor }).pipe(
@@ -93,7 +124,7 @@ const check = (scenario: Scenario) =>
     )
     for (const shard of stats.shards) expect(shard.checkpoint).toBe(shard.lastSequenceNumber)
 
-    const store = yield* DynamoStore.make({ table: names.aggregate }).pipe(Effect.provideService(DynamoClient.DynamoClient, dynamo))
+    const store = state.reader
     const refs = (pipeline: string): Array<Store.ItemRef> => items.map((key) => ({ pipeline, key, bucket: "all" }))
     const expected = (f: (e: Sale) => number) =>
       items.map((item) => {
@@ -110,33 +141,37 @@ const check = (scenario: Scenario) =>
     return stats
   })
 
-layer(env, { timeout: "120 seconds" })("ParallelizationFactor above 1 on DynamoDB (DynamoDB Local)", (it) => {
-  it.scoped("runs batches of one shard concurrently, each partition key in order, and stores every sale once", () =>
+const arbitraryScenario = {
+  sales: fc.array(fc.record({ item: fc.constantFrom(...items), user: fc.integer({ min: 0, max: 30 }), amount: fc.integer({ min: 0, max: 1000 }) }), {
+    minLength: 1,
+    maxLength: 60
+  }),
+  duplicates: fc.array(fc.nat(), { maxLength: 6 }),
+  faults: fc.array(arbitraryFault, { maxLength: 30 }),
+  batchSize: fc.integer({ min: 1, max: 12 }),
+  factor: fc.constantFrom(4, 10)
+}
+
+layer(env, { timeout: "120 seconds" })("ParallelizationFactor above 1 with partitionKey ordering", (it) => {
+  it.scoped("runs batches of one shard concurrently, each partition key in order, and stores every sale once in DynamoDB (DynamoDB Local)", () =>
     Effect.gen(function*() {
-      const stats = yield* check({
+      const stats = yield* check("dynamodb", {
         sales: Array.from({ length: 120 }, (_, i) => ({ item: items[i % items.length]!, user: i % 23, amount: 3 * i + 1 })),
         duplicates: [4, 17, 60],
         faults: [],
         batchSize: 5,
         factor: 4
       })
-      // The property below holds only if batches of one shard really overlap.
+      // The properties below hold only if batches of one shard really overlap.
       expect(stats.maxConcurrentBatches).toBe(4)
     }))
 
-  it.scoped.prop(
-    "with factor 4 or 10, injected store faults and redeliveries, the aggregates equal the fold over the distinct sales",
-    {
-      sales: fc.array(fc.record({ item: fc.constantFrom(...items), user: fc.integer({ min: 0, max: 30 }), amount: fc.integer({ min: 0, max: 1000 }) }), {
-        minLength: 1,
-        maxLength: 60
-      }),
-      duplicates: fc.array(fc.nat(), { maxLength: 6 }),
-      faults: fc.array(arbitraryFault, { maxLength: 30 }),
-      batchSize: fc.integer({ min: 1, max: 12 }),
-      factor: fc.constantFrom(4, 10)
-    },
-    (scenario) => Effect.asVoid(check(scenario)),
-    { fastCheck: { numRuns: 12 } }
-  )
+  for (const backend of ["dynamodb", "redis"] as const) {
+    it.scoped.prop(
+      `with factor 4 or 10, injected store faults and redeliveries, the aggregates in ${backend} equal the fold over the distinct sales`,
+      arbitraryScenario,
+      (scenario) => Effect.asVoid(check(backend, scenario)),
+      { fastCheck: { numRuns: 10 } }
+    )
+  }
 })
