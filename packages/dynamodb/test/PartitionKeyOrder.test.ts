@@ -1,5 +1,5 @@
 import { TransactWriteItemsCommand } from "@aws-sdk/client-dynamodb"
-import { expect, layer } from "@effect/vitest"
+import { expect, it as plain, layer } from "@effect/vitest"
 import * as Monoid from "@eddy/core/Monoid"
 import * as Store from "@eddy/core/Store"
 import { DynamoDBLocal } from "@eddy/local"
@@ -39,3 +39,10 @@ layer(Env, { timeout: "120 seconds" })("DynamoStore under partitionKey ordering 
       expect(yield* Store.get(Monoid.sum, item).pipe(Effect.provideService(Store.Store, store))).toEqual(Option.some(18))
     }))
 })
+
+plain.scoped("DynamoDB Local without a Java runtime fails loudly, saying to install one", () =>
+  Effect.gen(function*() {
+    const error = yield* Effect.flip(DynamoDBLocal.start({ java: "/nonexistent/bin/java" }))
+    expect(error._tag).toBe("DynamoDBLocalError")
+    expect(error.message).toMatch(/needs a Java runtime.*install a JRE/)
+  }))
