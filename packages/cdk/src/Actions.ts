@@ -29,6 +29,9 @@ export const produce = ["kinesis:ListShards", "kinesis:PutRecords"] as const
 /** `DynamoStore`: BatchGetItem to prefetch and read, GetItem to catch up a watermark, UpdateItem to write. */
 export const store = ["dynamodb:BatchGetItem", "dynamodb:GetItem", "dynamodb:UpdateItem"] as const
 
+/** `DynamoStore` under "partitionKey" ordering: its TransactWriteItems put a claim per record beside each update, so PutItem too. */
+export const storeClaims = ["dynamodb:BatchGetItem", "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"] as const
+
 /** `DynamoDeduper`: a conditional PutItem per claim, GetItem to read a conflicting holder, a conditional DeleteItem to release. */
 export const deduper = ["dynamodb:DeleteItem", "dynamodb:GetItem", "dynamodb:PutItem"] as const
 

@@ -3,7 +3,8 @@
  * Kinesis event-source mapping per stream. The mapping settings are the ones
  * `@eddy/runtime/Lambda` is written for: partial batch responses, bisection
  * on error, bounded retries and record age, an on-failure queue, and one
- * batch per shard at a time (the store's per-shard watermarks need order).
+ * batch per shard at a time (the store's per-shard watermarks need order),
+ * or up to ten with the "partitionKey" ordering (see `parallelizationFactor`).
  * Lambda is invoked only for the event types some pipeline takes.
  */
 import { Duration, Stack } from "aws-cdk-lib"
@@ -62,6 +63,37 @@ export interface KinesisPipelineFunctionProps {
   readonly logRetention?: logs.RetentionDays
   /** More environment variables (e.g. `EDDY_METRICS_NAMESPACE`). */
   readonly environment?: Record<string, string>
+  /**
+   * Concurrent batches per shard, 1..10 (Lambda's ParallelizationFactor),
+   * default 1. Above 1 Lambda keeps order per partition key only, so it needs
+   * `ordering: "partitionKey"`.
+   */
+  readonly parallelizationFactor?: number
+  /**
+   * What the handler relies on the mapping to keep in order (`EDDY_ORDERING`,
+   * see `@eddy/runtime/Lambda`): "shard" (default) or "partitionKey", where
+   * the stores claim each record per item in a transaction (two write units
+   * per item written, and a claim item per record).
+   */
+  readonly ordering?: "shard" | "partitionKey"
+}
+
+/**
+ * A ParallelizationFactor the construct refuses: out of 1..10, or above 1
+ * with the "shard" ordering, whose per-shard watermarks would skip (lose)
+ * records of concurrent batches. Thrown at synth.
+ */
+export class ParallelizationFactorError extends Error {
+  readonly _tag = "ParallelizationFactorError"
+  constructor(readonly parallelizationFactor: number, readonly ordering: "shard" | "partitionKey") {
+    super(
+      !Number.isInteger(parallelizationFactor) || parallelizationFactor < 1 || parallelizationFactor > 10
+        ? `parallelizationFactor must be an integer 1..10, got ${parallelizationFactor}`
+        : `parallelizationFactor ${parallelizationFactor} runs concurrent batches of a shard, which the "shard" ordering's per-shard watermarks cannot keep exactly-once: ` +
+          `set ordering: "partitionKey" (the stores then claim each record per item) or keep parallelizationFactor 1`
+    )
+    this.name = "ParallelizationFactorError"
+  }
 }
 
 /** The FilterCriteria pattern that passes the records whose JSON `type` is one of `eventTypes`. */
@@ -88,6 +120,11 @@ export class KinesisPipelineFunction extends Construct {
     }
     const maxRecordAge = (props.maxRecordAge ?? Duration.hours(6)).toSeconds()
     if (maxRecordAge < 60 || maxRecordAge > 604_800) throw new Error(`maxRecordAge must be 60 seconds..7 days (bounded), got ${maxRecordAge} seconds`)
+    const parallelizationFactor = props.parallelizationFactor ?? 1
+    const ordering = props.ordering ?? "shard"
+    if (!Number.isInteger(parallelizationFactor) || parallelizationFactor < 1 || parallelizationFactor > 10 || (parallelizationFactor > 1 && ordering !== "partitionKey")) {
+      throw new ParallelizationFactorError(parallelizationFactor, ordering)
+    }
     this.state = props.state ?? new PipelineState(this, "State")
     this.onFailureQueue = new sqs.Queue(this, "OnFailureQueue", {
       retentionPeriod: Duration.days(14),
@@ -109,7 +146,11 @@ export class KinesisPipelineFunction extends Construct {
       timeout: props.timeout ?? Duration.seconds(60),
       logGroup: this.logGroup,
       loggingFormat: lambda.LoggingFormat.JSON,
-      environment: { ...this.state.environment(props.dedupNamespace ?? "default"), ...props.environment }
+      environment: {
+        ...this.state.environment(props.dedupNamespace ?? "default"),
+        ...(ordering === "shard" ? {} : { EDDY_ORDERING: ordering }),
+        ...props.environment
+      }
     })
 
     const filter = props.aggregatedRecords === true || props.eventTypes.length === 0 ? undefined : eventTypeFilter(props.eventTypes)
@@ -120,8 +161,8 @@ export class KinesisPipelineFunction extends Construct {
         startingPosition: props.startingPosition ?? lambda.StartingPosition.TRIM_HORIZON,
         batchSize: props.batchSize ?? 1000,
         maximumBatchingWindowInSeconds: (props.maxBatchingWindow ?? Duration.seconds(1)).toSeconds(),
-        // One batch per shard at a time: the store's per-shard watermarks need a shard's records in order.
-        parallelizationFactor: 1,
+        // One batch per shard at a time for the store's per-shard watermarks; more only where the stores claim each record.
+        parallelizationFactor,
         functionResponseTypes: ["ReportBatchItemFailures"],
         bisectBatchOnFunctionError: true,
         maximumRetryAttempts: retryAttempts,
@@ -136,7 +177,7 @@ export class KinesisPipelineFunction extends Construct {
     const streamArns = props.streams.map((s) => s.streamArn)
     allow(this.role, Actions.writeLogs, [this.logGroup.logGroupArn])
     allow(this.role, Actions.eventSourceMappingRead, streamArns)
-    allow(this.role, Actions.store, [this.state.aggregateTable.tableArn])
+    allow(this.role, ordering === "partitionKey" ? Actions.storeClaims : Actions.store, [this.state.aggregateTable.tableArn])
     allow(this.role, Actions.deduper, [this.state.dedupTable.tableArn])
     allow(this.role, Actions.sendMessage, [this.state.deadLetterQueue.queueArn, this.onFailureQueue.queueArn])
 

@@ -5,7 +5,7 @@
  * that grant exactly the calls eddy's code makes (read from the source, so a
  * new call without its grant fails here), and the alarms.
  */
-import { KinesisPipelineFunction, KinesisPipelineService, KinesisProducerService, PipelineAlarms, PipelineState } from "@eddy/cdk"
+import { KinesisPipelineFunction, type KinesisPipelineFunctionProps, KinesisPipelineService, KinesisProducerService, ParallelizationFactorError, PipelineAlarms, PipelineState } from "@eddy/cdk"
 import { describe, expect, it } from "@effect/vitest"
 import { App, Duration, Stack } from "aws-cdk-lib"
 import { Match, Template } from "aws-cdk-lib/assertions"
@@ -13,7 +13,7 @@ import * as ec2 from "aws-cdk-lib/aws-ec2"
 import * as ecs from "aws-cdk-lib/aws-ecs"
 import * as kinesis from "aws-cdk-lib/aws-kinesis"
 import * as lambda from "aws-cdk-lib/aws-lambda"
-import { commandsOf, consume, deadLetters, deduper, leases, produce, store, unique } from "./support/Calls"
+import { commandsOf, consume, deadLetters, deduper, leases, produce, store, storeClaims, unique } from "./support/Calls"
 
 
 const stack = () => new Stack(new App(), "Test", { env: { account: "123456789012", region: "eu-west-1" } })
@@ -89,6 +89,30 @@ describe("KinesisPipelineFunction", () => {
     }
     expect(() => synth({ retryAttempts: -1 })).toThrow(/bounded/)
     expect(() => synth({ maxRecordAge: Duration.days(8) })).toThrow(/bounded/)
+  })
+
+  it("runs up to ten batches per shard only with the partitionKey ordering, which it passes to the handler", () => {
+    const { template } = synth({ parallelizationFactor: 10, ordering: "partitionKey" })
+    for (const m of Object.values(template.findResources("AWS::Lambda::EventSourceMapping"))) expect(m.Properties.ParallelizationFactor).toBe(10)
+    template.hasResourceProperties("AWS::Lambda::Function", { Environment: { Variables: Match.objectLike({ EDDY_ORDERING: "partitionKey" }) } })
+    // The claims are puts in the store's transactions.
+    expect(grants(template, "FnRole").FnStateAggregateTable).toEqual(storeClaims)
+    expect(synth().template.findResources("AWS::Lambda::Function", { Properties: { Environment: { Variables: { EDDY_ORDERING: "partitionKey" } } } })).toEqual({})
+
+    const refused = (props: Partial<KinesisPipelineFunctionProps>) => {
+      try {
+        synth(props)
+      } catch (e) {
+        return e
+      }
+      return undefined
+    }
+    const shardOrdered = refused({ parallelizationFactor: 4 })
+    expect(shardOrdered).toBeInstanceOf(ParallelizationFactorError)
+    expect(shardOrdered).toMatchObject({ _tag: "ParallelizationFactorError", parallelizationFactor: 4, ordering: "shard" })
+    expect((shardOrdered as Error).message).toMatch(/set ordering: "partitionKey"/)
+    expect(refused({ parallelizationFactor: 11, ordering: "partitionKey" })).toMatchObject({ _tag: "ParallelizationFactorError", message: expect.stringMatching(/1\.\.10/) })
+    expect(refused({ parallelizationFactor: 0 })).toBeInstanceOf(ParallelizationFactorError)
   })
 
   it("filters the records to the pipelines' event types, unless the producers aggregate", () => {

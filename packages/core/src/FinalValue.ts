@@ -121,7 +121,7 @@ export const emit = (
     const todo: Array<Due> = []
     claims.forEach((result, i) => {
       // Already marked sent: nothing to do. Claimed before and not marked: send again.
-      if (result?._tag === "AlreadyApplied" && comparePosition(result.watermark, marked) >= 0) return
+      if (result?._tag === "AlreadyApplied" && result.watermark !== undefined && comparePosition(result.watermark, marked) >= 0) return
       if (Store.isFailure(result)) return
       todo.push(due[i]!)
     })

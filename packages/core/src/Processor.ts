@@ -52,6 +52,13 @@ export interface Options<P extends ReadonlyArray<Pipeline.Pipeline> = ReadonlyAr
    * `(data) => crypto.hash("sha256", data, "hex")`: the same digest, faster.
    */
   readonly payloadHash?: (data: Uint8Array) => string
+  /**
+   * What the source keeps in order (see `Store.Ordering`): "shard" (the
+   * default) or "partitionKey", for Lambda with ParallelizationFactor above 1.
+   * Every pipeline's store must keep that ordering exactly-once (the built-in
+   * ones do); the processor refuses to start otherwise.
+   */
+  readonly ordering?: Store.Ordering
 }
 
 /** Where a chunk comes from: the stream, so watermarks and claims are scoped by it. */
@@ -235,7 +242,10 @@ const scoper = (source: string | undefined): (shardId: string) => string => {
  * and read to its pipeline's (for the processor and for queries), spreading
  * the items of pipelines with `subItemsPerKey` (`Store.spread`).
  */
-export const storesOf = <const P extends ReadonlyArray<Pipeline.Pipeline>>(pipelines: P): Effect.Effect<Store.Service, never, Pipeline.StoresOf<P>> =>
+export const storesOf = <const P extends ReadonlyArray<Pipeline.Pipeline>>(
+  pipelines: P,
+  ordering: Store.Ordering = "shard"
+): Effect.Effect<Store.Service, never, Pipeline.StoresOf<P>> =>
   Effect.gen(function*() {
     const byPipeline = new Map<string, Store.Service>()
     for (const p of pipelines) {
@@ -244,6 +254,12 @@ export const storesOf = <const P extends ReadonlyArray<Pipeline.Pipeline>>(pipel
       if (Option.isNone(store)) {
         return yield* Effect.dieMessage(
           `pipeline ${p.name} stores its aggregates in ${placement.key}, but no layer provides it: add that store's layer to the driver's layer`
+        )
+      }
+      if (!Store.keeps(store.value, ordering)) {
+        return yield* Effect.dieMessage(
+          `pipeline ${p.name} stores its aggregates in ${placement.key}, which does not keep "${ordering}" ordering exactly-once: ` +
+            `use a store that does (memory, DynamoDB, Redis) or the "shard" ordering (ParallelizationFactor 1)`
         )
       }
       byPipeline.set(p.name, store.value)
@@ -266,7 +282,8 @@ export const make = <const P extends ReadonlyArray<Pipeline.Pipeline>>(
   Effect.gen(function*() {
     const { pipelines } = options
     Pipeline.validate(pipelines)
-    const store = yield* storesOf(pipelines)
+    const ordering = options.ordering ?? "shard"
+    const store = yield* storesOf(pipelines, ordering)
     const deduper = yield* Deduper.Deduper
     const deadLetter = yield* DeadLetter.DeadLetter
     const retry = options.retry ?? defaultRetry
@@ -285,7 +302,7 @@ export const make = <const P extends ReadonlyArray<Pipeline.Pipeline>>(
         Chunk.settlePoison(plan, chunk)
         const late = Lateness.classify(plan, chunk)
         const groups = Chunk.group(plan, chunk)
-        const writes = Chunk.foldedWrites(plan, groups)
+        const writes = Chunk.foldedWrites(plan, groups, ordering)
         const errors = yield* writeAll(store, retry, tally, writes)
         Chunk.settleWrites(plan, chunk, groups, errors.map((r) => Store.isFailure(r) ? r : undefined))
         yield* releaseAndSend(deduper, plan.policy === "deadLetter" ? deadLetter : noSink, retry, tally, chunk, context.source)

@@ -1,7 +1,7 @@
 import { Context, Data, Effect, Either, Layer, Option } from "effect"
 import type { Json } from "./Json"
 import type { Monoid, MonoidKind } from "./Monoid"
-import { comparePosition, type Position } from "./SourceRecord"
+import { comparePosition, type Position, positionId } from "./SourceRecord"
 
 /** Identifies one aggregate: a pipeline's value for one key in one window bucket. */
 export interface ItemRef {
@@ -25,6 +25,12 @@ export interface Contribution {
  * watermark). Kinesis orders records within a shard, so on redelivery every
  * contribution at or below the watermark was applied before and is skipped;
  * only the rest is folded in. Applying the same write twice is a no-op.
+ *
+ * Under the "partitionKey" `ordering` a shard's records come in order per
+ * partition key only (concurrent Lambda batches of one shard), so no
+ * watermark can say what was applied: the store claims each contribution's
+ * position for the item, in the same atomic step that folds it in, and skips
+ * the positions claimed before.
  */
 export interface DeltaWrite extends ItemRef {
   readonly monoid: Monoid<unknown>
@@ -36,7 +42,20 @@ export interface DeltaWrite extends ItemRef {
   readonly contributions: ReadonlyArray<Contribution>
   /** Epoch seconds after which the item may be deleted (window retention), if any. */
   readonly expiresAt: number | undefined
+  /** What the source orders: "shard" (the default) or "partitionKey" (see above). */
+  readonly ordering?: Ordering
 }
+
+/**
+ * What the source keeps in order, and so how a store makes writes
+ * exactly-once. "shard": every record of a shard in order (Kinesis, Lambda
+ * with ParallelizationFactor 1); a per-item-and-shard watermark suffices.
+ * "partitionKey": only the records of one partition key in order (Lambda
+ * with ParallelizationFactor above 1, which runs up to ten batches of one
+ * shard at once); the store claims each record it applies, per item, which
+ * costs a claim item per record and a transaction per write on DynamoDB.
+ */
+export type Ordering = "shard" | "partitionKey"
 
 /** Retryable: throttling, conflicts, network. The processor retries these with a Schedule. */
 export class StoreUnavailableError extends Data.TaggedError("StoreUnavailableError")<{
@@ -84,7 +103,26 @@ export const isRetryable = (e: StoreError): boolean => e._tag === "StoreUnavaila
  */
 export interface AlreadyApplied {
   readonly _tag: "AlreadyApplied"
-  readonly watermark: Position
+  /** Under "shard" ordering: every contribution at or below it was skipped. */
+  readonly watermark?: Position
+  /** Under "partitionKey" ordering: the positions skipped, claimed by an earlier delivery. */
+  readonly claimed?: ReadonlyArray<Position>
+}
+
+/** Whether the write that answered `result` skipped the contributions at `position` (applied before). */
+export const wasSkipped = (result: AlreadyApplied, position: Position): boolean =>
+  (result.watermark !== undefined && comparePosition(position, result.watermark) <= 0) ||
+  (result.claimed !== undefined && result.claimed.some((p) => comparePosition(p, position) === 0))
+
+/** The distinct positions of a write's contributions, each with the fold of its values, ascending. */
+export const byPosition = (write: DeltaWrite): Array<{ readonly position: Position; readonly delta: unknown }> => {
+  const out: Array<{ position: Position; delta: unknown }> = []
+  for (const c of write.contributions) {
+    const last = out[out.length - 1]
+    if (last !== undefined && comparePosition(last.position, c.position) === 0) last.delta = write.monoid.combine(last.delta, c.value)
+    else out.push({ position: c.position, delta: c.value })
+  }
+  return out
 }
 
 /** Result of one write in a batch: `undefined` when the delta is durably applied now, `AlreadyApplied` when some of it was before, else why not. */
@@ -110,7 +148,12 @@ export interface Service {
   readonly apply: (writes: ReadonlyArray<DeltaWrite>) => Effect.Effect<ReadonlyArray<WriteResult>, StoreError>
   /** Reads items; results align with `refs`, `None` where nothing is stored. */
   readonly getMany: <A>(monoid: Monoid<A>, refs: ReadonlyArray<ItemRef>) => Effect.Effect<ReadonlyArray<Option.Option<A>>, StoreError>
+  /** The orderings whose writes this store keeps exactly-once (see `Ordering`); absent: "shard" only. */
+  readonly orderings?: ReadonlyArray<Ordering>
 }
+
+/** Whether `store` keeps writes of `ordering` exactly-once. */
+export const keeps = (store: Service, ordering: Ordering): boolean => ordering === "shard" || (store.orderings ?? ["shard"]).includes(ordering)
 
 /** Every monoid kind: what the built-in stores (memory, DynamoDB, Redis) hold. */
 export const allKinds: ReadonlyArray<MonoidKind> = ["sum", "count", "min", "max", "first", "last", "set", "hll", "topk", "map"]
@@ -189,7 +232,9 @@ export const routed = (byPipeline: ReadonlyMap<string, Service>): Service => {
     })
     return groups
   }
+  const all = Array.from(distinct)
   return {
+    orderings: (["shard", "partitionKey"] as const).filter((o) => all.every((store) => keeps(store, o))),
     apply: (writes) =>
       Effect.suspend(() => {
         const results: Array<WriteResult> = new Array(writes.length)
@@ -246,6 +291,8 @@ export const itemId = (ref: ItemRef): string => `${ref.pipeline}\u0000${ref.key}
 interface MemoryItem {
   state: Json
   readonly watermarks: Map<string, Position>
+  /** Positions claimed under "partitionKey" ordering, as `shard/sequence/subsequence`. */
+  readonly claims: Set<string>
   expiresAt: number | undefined
 }
 
@@ -267,7 +314,27 @@ export const makeMemory = Effect.sync(() => {
     if (keys === undefined && create) buckets.set(ref.bucket, keys = new Map())
     return keys
   }
+  /** Folds in the positions not claimed before, claiming them. */
+  const applyClaimed = (w: DeltaWrite): WriteResult => {
+    const keys = keysOf(w, true)!
+    let item = keys.get(w.key)
+    if (item === undefined) keys.set(w.key, item = { state: w.monoid.encode(w.monoid.empty), watermarks: new Map(), claims: new Set(), expiresAt: w.expiresAt })
+    const claimed: Array<Position> = []
+    let current = w.monoid.decode(item.state)
+    for (const { delta, position } of byPosition(w)) {
+      const id = positionId(w.shardId, position)
+      if (item.claims.has(id)) claimed.push(position)
+      else {
+        item.claims.add(id)
+        current = w.monoid.combine(current, delta)
+      }
+    }
+    item.state = w.monoid.encode(current)
+    item.expiresAt = w.expiresAt
+    return claimed.length === 0 ? undefined : { _tag: "AlreadyApplied", claimed }
+  }
   const applyOne = (w: DeltaWrite): WriteResult => {
+    if (w.ordering === "partitionKey") return applyClaimed(w)
     const keys = keysOf(w, true)!
     const item = keys.get(w.key)
     const watermark = item?.watermarks.get(w.shardId)
@@ -276,7 +343,7 @@ export const makeMemory = Effect.sync(() => {
     if (todo === undefined) return result
     const current = item === undefined ? w.monoid.empty : w.monoid.decode(item.state)
     const state = w.monoid.encode(w.monoid.combine(current, todo.delta))
-    if (item === undefined) keys.set(w.key, { state, watermarks: new Map([[w.shardId, todo.last]]), expiresAt: w.expiresAt })
+    if (item === undefined) keys.set(w.key, { state, watermarks: new Map([[w.shardId, todo.last]]), claims: new Set(), expiresAt: w.expiresAt })
     else {
       item.state = state
       item.watermarks.set(w.shardId, todo.last)
@@ -285,6 +352,7 @@ export const makeMemory = Effect.sync(() => {
     return result
   }
   return Store.of({
+    orderings: ["shard", "partitionKey"],
     apply: (writes) =>
       Effect.sync(() => writes.map(applyOne)),
     getMany: (monoid, refs) =>
@@ -366,6 +434,7 @@ export const spread = (inner: Service, pipelines: ReadonlyArray<{ readonly name:
     return n === undefined || exact.has(ref) || isSubItem(ref) ? undefined : n
   }
   return {
+    ...(inner.orderings === undefined ? {} : { orderings: inner.orderings }),
     apply: (writes) =>
       Effect.suspend(() =>
         inner.apply(writes.map((w) => {

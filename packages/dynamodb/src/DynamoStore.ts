@@ -2,6 +2,8 @@ import {
   type AttributeValue,
   BatchGetItemCommand,
   GetItemCommand,
+  type TransactWriteItem,
+  TransactWriteItemsCommand,
   UpdateItemCommand,
   type UpdateItemCommandInput
 } from "@aws-sdk/client-dynamodb"
@@ -11,6 +13,7 @@ import type { Monoid } from "@eddy/core/Monoid"
 import type { Position } from "@eddy/core/SourceRecord"
 import {
   type AlreadyApplied,
+  byPosition,
   deltaAfter,
   type DeltaWrite,
   type ItemRef,
@@ -29,7 +32,7 @@ import { Clock, Config, type ConfigError, Duration, Effect, Layer, Option, Sched
 import * as DynamoClient from "./DynamoClient"
 import { itemBytes, maxItemBytes } from "./internal/itemSize"
 import { decodeValue } from "./internal/value"
-import { call, remedy, type SdkFailure } from "./internal/sdk"
+import { call, remedy, SdkFailure } from "./internal/sdk"
 import * as Watermark from "./internal/watermark"
 import * as TableAlias from "./TableAlias"
 import { attributes } from "./Tables"
@@ -59,6 +62,17 @@ export interface Options {
   readonly followAlias?: boolean
   /** How long a resolved alias is used before it is read again. Default 10 seconds. */
   readonly aliasRefresh?: Duration.DurationInput
+  /**
+   * How long a record's claim (the "partitionKey" ordering's exactly-once
+   * record) is kept, at most: longer than a record can be redelivered (the
+   * mapping's maximum record age). A window's retention shortens it. Default 8 days.
+   */
+  readonly claimRetention?: Duration.DurationInput
+  /**
+   * Actions per TransactWriteItems (claims and the aggregate's update), at
+   * most. Default 100, DynamoDB's limit; DynamoDB Local before 2.x takes 10.
+   */
+  readonly transactionItems?: number
 }
 
 /** Conflicts: from 10 ms, jittered, each delay at most 500 ms, at most 8 retries. */
@@ -143,7 +157,7 @@ const toStoreError = (table: string, what: string) => (e: SdkFailure | Conflict 
     case "SdkFailure":
       // A request DynamoDB refuses is the deployment's fault, not the record's: every check of record content is made before sending.
       return e.kind === "rejected"
-        ? new StoreMisconfiguredError({ code: e.name, message: `${what}: ${remedy(e, table, "dynamodb:UpdateItem, GetItem and BatchGetItem")}`, cause: e.cause })
+        ? new StoreMisconfiguredError({ code: e.name, message: `${what}: ${remedy(e, table, "dynamodb:UpdateItem, PutItem, GetItem and BatchGetItem")}`, cause: e.cause })
         : new StoreUnavailableError({ message: `${what}: ${e.message}`, cause: e.cause })
   }
 }
@@ -414,6 +428,152 @@ export const make = (options: Options) =>
       return retryConflicts(attempt)
     }
 
+    const claimRetentionSeconds = Math.ceil(Duration.toSeconds(options.claimRetention ?? "8 days"))
+    // One action of each transaction is the aggregate's update.
+    const claimsPerTransaction = Math.max(1, (options.transactionItems ?? 100) - 1)
+
+    const transact = (items: Array<TransactWriteItem>) =>
+      call("TransactWriteItems", (signal) => client.send(new TransactWriteItemsCommand({ TransactItems: items }), { abortSignal: signal }))
+
+    /**
+     * The "partitionKey" ordering: the write's positions are claimed, each an
+     * item `<bucket>#c#<shard>#<position>` beside the aggregate (no value, so
+     * reads and scans pass it over), in one transaction with the aggregate's
+     * update: `attribute_not_exists` on each claim, so a position claimed
+     * before cancels the transaction and its reasons name it. Those positions
+     * are dropped (applied before) and the rest sent again. More positions
+     * than a transaction takes go in several, each atomic on its own share.
+     */
+    const writeClaimed = (
+      p: Plan,
+      prefetched: Item | undefined | null
+    ): Effect.Effect<readonly [Item | undefined | null, AlreadyApplied | undefined], WriteFailure> => {
+      const w = p.write
+      const pk = p.key[attributes.partitionKey]!
+      let pending = byPosition(w)
+      const claimed: Array<Position> = []
+      let known = p.strategy === "cas" ? prefetched : null
+      const invalidClaim = pending.map(({ position }) => Watermark.invalid(position)).find((e) => e !== undefined)
+      if (invalidClaim !== undefined) return Effect.fail(new StoreRejectedError({ message: `${describe(w)}: ${invalidClaim}` }))
+      const claimKey = (position: Position): Item => ({ [attributes.partitionKey]: pk, [attributes.sortKey]: S(`${w.bucket}#c#${w.shardId}#${Watermark.encode(position)}`) })
+      const claimPuts = (share: ReadonlyArray<{ readonly position: Position }>, now: number): Array<TransactWriteItem> => {
+        const expires = Math.min(Math.floor(now / 1000) + claimRetentionSeconds, w.expiresAt ?? Number.POSITIVE_INFINITY)
+        return share.map(({ position }) => ({
+          Put: {
+            TableName: table,
+            Item: { ...claimKey(position), [attributes.expiresAt]: N(expires) },
+            ConditionExpression: "attribute_not_exists(#pk)",
+            ExpressionAttributeNames: { "#pk": attributes.partitionKey }
+          }
+        }))
+      }
+      const t = ttl(w)
+      /** The aggregate's update for `delta`, and the item as it will be (compare-and-set), or why it cannot be stored; `undefined`: nothing to update. */
+      const updateOf = (delta: unknown): Effect.Effect<readonly [TransactWriteItem | undefined, Item | undefined | null], WriteFailure> => {
+        if (p.strategy === "mark") return Effect.succeed([undefined, null] as const)
+        if (p.strategy === "add") {
+          const d = numberValue(w.monoid, delta)
+          if (typeof d === "string") return Effect.fail(new StoreRejectedError({ message: `${describe(w)}: ${d}` }))
+          return Effect.succeed([{
+            Update: {
+              TableName: table,
+              Key: p.key,
+              UpdateExpression: `ADD #v :d${t.set.length > 0 ? ` SET${t.set.slice(1)}` : ""}`,
+              ExpressionAttributeNames: { "#v": attributes.value, ...t.names },
+              ExpressionAttributeValues: { ":d": d, ...t.values }
+            }
+          }, null] as const)
+        }
+        return Effect.flatMap(known === null ? readItem(p.key) : Effect.succeed(known), (item): Effect.Effect<readonly [TransactWriteItem, Item], WriteFailure> => {
+          known = item
+          const storedValue = item?.[attributes.value]
+          let current: unknown
+          let next: unknown
+          let json: string
+          try {
+            current = storedValue === undefined ? w.monoid.empty : decodeValue(w.monoid, storedValue)
+          } catch (cause) {
+            return Effect.fail(rejectDecode(w, w.monoid, cause))
+          }
+          try {
+            next = w.monoid.combine(current, delta)
+            json = JSON.stringify(w.monoid.encode(next))
+          } catch (cause) {
+            return Effect.fail(new StoreRejectedError({ message: `${describe(w)}: the new ${w.monoid.name} state cannot be encoded: ${String(cause)}`, cause }))
+          }
+          const version = item?.[attributes.version]?.N
+          const written: Item = {
+            ...(item ?? p.key),
+            [attributes.value]: S(json),
+            [attributes.version]: N(version === undefined ? 1 : Number(version) + 1),
+            ...(w.expiresAt === undefined ? {} : { [attributes.expiresAt]: N(w.expiresAt) })
+          }
+          const size = itemBytes(written)
+          if (size > maxItemBytes) {
+            return Effect.fail(
+              new StoreRejectedError({
+                message: `${describe(w)}: the ${w.monoid.name} state would make the item ${size} bytes, over DynamoDB's ${maxItemBytes}; ` +
+                  `bound the aggregate (a smaller capacity) or window it so fewer values share an item`
+              })
+            )
+          }
+          return Effect.succeed([{
+            Update: {
+              TableName: table,
+              Key: p.key,
+              UpdateExpression: `SET #v = :v, #ver = :ver${t.set}`,
+              ConditionExpression: version === undefined ? "attribute_not_exists(#ver)" : "#ver = :old",
+              ExpressionAttributeNames: { "#v": attributes.value, "#ver": attributes.version, ...t.names },
+              ExpressionAttributeValues: {
+                ":v": written[attributes.value]!,
+                ":ver": written[attributes.version]!,
+                ...t.values,
+                ...(version === undefined ? {} : { ":old": { N: version } })
+              }
+            }
+          }, written] as const)
+        })
+      }
+      /** One transaction for the first share of `pending`; drops what it applied or found claimed. */
+      const once: Effect.Effect<void, WriteFailure> = Effect.gen(function*() {
+        const share = pending.slice(0, claimsPerTransaction)
+        let delta = w.monoid.empty
+        for (const c of share) delta = w.monoid.combine(delta, c.delta)
+        const [update, written] = yield* updateOf(delta)
+        const now = yield* Clock.currentTimeMillis
+        const items = claimPuts(share, now)
+        if (update !== undefined) items.push(update)
+        const sent = yield* Effect.either(transact(items))
+        if (sent._tag === "Right") {
+          pending = pending.slice(share.length)
+          if (written !== null) known = written
+          return
+        }
+        const failure = sent.left
+        if (failure.name !== "TransactionCanceledException") return yield* Effect.fail(failure)
+        const reasons = ((failure.cause as { CancellationReasons?: ReadonlyArray<{ Code?: string }> }).CancellationReasons) ?? []
+        const taken = new Set<number>()
+        share.forEach((_, i) => reasons[i]?.Code === "ConditionalCheckFailed" && taken.add(i))
+        if (taken.size > 0) {
+          // Applied by an earlier delivery: leave them out and send the rest again at once.
+          for (const i of taken) claimed.push(share[i]!.position)
+          pending = [...share.filter((_, i) => !taken.has(i)), ...pending.slice(share.length)]
+          return
+        }
+        // The compare-and-set lost a race, or another transaction held an item: read again after a pause.
+        known = null
+        if (reasons.some((r) => r.Code === "ConditionalCheckFailed" || r.Code === "TransactionConflict")) return yield* Effect.fail(new Conflict())
+        const code = reasons.find((r) => r.Code !== undefined && r.Code !== "None")?.Code
+        return yield* Effect.fail(
+          code === "ThrottlingError" || code === "ProvisionedThroughputExceeded"
+            ? new SdkFailure({ operation: failure.operation, kind: "transient", name: failure.name, message: failure.message, cause: failure.cause })
+            : failure
+        )
+      })
+      const loop: Effect.Effect<void, WriteFailure> = Effect.suspend(() => pending.length === 0 ? Effect.void : Effect.zipRight(retryConflicts(once), loop))
+      return Effect.map(loop, () => [known ?? null, claimed.length === 0 ? undefined : { _tag: "AlreadyApplied", claimed }] as const)
+    }
+
     const apply = (writes: ReadonlyArray<DeltaWrite>) =>
       Effect.suspend(() => {
         const results: Array<WriteResult> = new Array(writes.length).fill(undefined)
@@ -449,7 +609,9 @@ export const make = (options: Options) =>
               let known: Item | undefined | null = prefetched._tag === "Right" ? prefetched.right.get(keyString(plans[indices[0]!]!.key)) : null
               return Effect.forEach(indices, (i) => {
                 const p = plans[i]!
-                const write: Effect.Effect<readonly [Item | undefined | null, AlreadyApplied | undefined], WriteFailure> = p.strategy === "add" || p.strategy === "mark"
+                const write: Effect.Effect<readonly [Item | undefined | null, AlreadyApplied | undefined], WriteFailure> = p.write.ordering === "partitionKey" && p.strategy !== "extremum"
+                  ? writeClaimed(p, known)
+                  : p.strategy === "add" || p.strategy === "mark"
                   ? Effect.map(writeAdd(p), (before) => [null, before] as const)
                   : p.strategy === "extremum"
                   ? Effect.as(writeExtremum(p), [null, undefined] as const)
@@ -496,7 +658,7 @@ export const make = (options: Options) =>
         )
       })
 
-    return Store.of({ apply, getMany })
+    return Store.of({ orderings: ["shard", "partitionKey"], apply, getMany })
   })
 
 /** Needs a `DynamoClient`. */

@@ -165,7 +165,7 @@ layer(Env)("DynamoStore", (it) => {
         expect(error).toMatchObject({ _tag: "StoreMisconfiguredError", code: name })
       }
       const [denied] = yield* (yield* failing({ name: "AccessDeniedException", $metadata: { httpStatusCode: 400 } })).apply([write(Monoid.sum, ref("x"), "shard-0", 1, [1])])
-      expect((denied as { message?: string } | undefined)?.message).toMatch(new RegExp(`grant dynamodb:UpdateItem, GetItem and BatchGetItem on table ${table}`))
+      expect((denied as { message?: string } | undefined)?.message).toMatch(new RegExp(`grant dynamodb:UpdateItem, PutItem, GetItem and BatchGetItem on table ${table}`))
       // A number DynamoDB cannot hold is the record's doing: rejected before it is sent.
       const [huge] = yield* store.apply([write(Monoid.sum, ref("huge"), "shard-0", 1, [1e200])])
       expect(huge?._tag).toBe("StoreRejectedError")

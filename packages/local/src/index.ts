@@ -5,3 +5,5 @@ export * as Kinesalite from "./Kinesalite"
 export * as KinesisLocal from "./KinesisLocal"
 /** DynamoDB on this machine (dynalite), for tests and local runs. */
 export * as Dynalite from "./Dynalite"
+/** DynamoDB Local (a JVM child process), for tests that need transactions. */
+export * as DynamoDBLocal from "./DynamoDBLocal"

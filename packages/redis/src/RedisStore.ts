@@ -4,7 +4,7 @@ import type { Monoid } from "@eddy/core/Monoid"
 import type { Position } from "@eddy/core/SourceRecord"
 import * as Store from "@eddy/core/Store"
 import * as Watermark from "@eddy/core/Watermark"
-import { Config, type ConfigError, Effect, Layer, Option, Schedule } from "effect"
+import { Clock, Config, type ConfigError, Duration, Effect, Layer, Option, Schedule } from "effect"
 import type { ChainableCommander } from "ioredis"
 import { defineScript, misconfiguredCodes, replyCode } from "./internal/script"
 import { RedisClient } from "./RedisClient"
@@ -31,6 +31,13 @@ import { RedisClient } from "./RedisClient"
  *   version is unchanged (compare-and-set); a lost race reads again. A state
  *   of an idempotent monoid that already holds the delta gets the watermark
  *   alone, as a mark does.
+ *
+ * Under the "partitionKey" ordering (`Store.Ordering`) no watermark is
+ * kept: one script claims each position of the write, a key
+ * `<namespace>#c:<pipeline>#<bucket>#<key>#<shardId>#<position>` expiring
+ * after `claimRetention`, and folds in the delta, atomically; if any
+ * position was claimed before it changes nothing and answers which, and the
+ * store sends the rest again.
  *
  * A chunk's writes go out as one pipeline per step. Aggregates outlive a
  * server restart only if the server persists them: run it with AOF
@@ -83,6 +90,34 @@ redis.call('HSET', KEYS[1], 'v', ARGV[2], 'ver', (tonumber(ver) or 0) + 1, ARGV[
 if ARGV[5] ~= '' then redis.call('EXPIREAT', KEYS[1], ARGV[5]) end
 return 1`
 
+// KEYS[1] item, KEYS[2..] the claims; ARGV: 'add' | 'cas' | 'mark', expected version ('' when absent, cas), delta or state JSON,
+// claims' expiry (epoch seconds), expiresAt or ''. Answers 1 when applied, 0 on a lost race (cas), else the 0-based
+// indices of the claims held before (nothing changed).
+const claimScript = `
+local taken = {}
+for i = 2, #KEYS do
+  if redis.call('EXISTS', KEYS[i]) == 1 then taken[#taken + 1] = i - 2 end
+end
+if #taken > 0 then return taken end
+if ARGV[1] == 'cas' then
+  local ver = redis.call('HGET', KEYS[1], 'ver')
+  if (ver or '') ~= ARGV[2] then return 0 end
+  redis.call('HSET', KEYS[1], 'v', ARGV[3], 'ver', (tonumber(ver) or 0) + 1)
+elseif ARGV[1] == 'add' then
+  local stored = redis.call('HGET', KEYS[1], 'v')
+  local current = 0
+  if stored then
+    current = tonumber(stored)
+    if current == nil then return redis.error_reply('AGGREGATE_CHANGED the stored state is not a number') end
+  end
+  local v = current + tonumber(ARGV[3])
+  if v ~= v or v == math.huge or v == -math.huge then return redis.error_reply('NOT_FINITE the sum is not a finite number') end
+  redis.call('HSET', KEYS[1], 'v', string.format('%.17g', v))
+end
+if ARGV[1] ~= 'mark' and ARGV[5] ~= '' then redis.call('EXPIREAT', KEYS[1], ARGV[5]) end
+for i = 2, #KEYS do redis.call('SET', KEYS[i], '1', 'EXAT', ARGV[4]) end
+return 1`
+
 /** Aggregates in Redis as a placement: name it as a pipeline's `store`, provide it with `layer(...).pipe(Store.as(RedisStore))`. */
 export class RedisStore extends Store.Tag("@eddy/redis/RedisStore")<RedisStore>() {}
 
@@ -92,6 +127,12 @@ export interface Options {
   readonly namespace: string
   /** Retries of a write that lost a race (a concurrent compare-and-set, a moved watermark). */
   readonly conflictRetry?: Schedule.Schedule<unknown, unknown>
+  /**
+   * How long a record's claim (the "partitionKey" ordering's exactly-once
+   * record) is kept, at most: longer than a record can be redelivered. A
+   * window's retention shortens it. Default 8 days.
+   */
+  readonly claimRetention?: Duration.DurationInput
 }
 
 /** Conflicts: from 10 ms, jittered, each delay at most 500 ms, at most 8 retries. */
@@ -154,6 +195,8 @@ export const make = (options: Options) =>
     const add = defineScript(redis, "eddyStoreAdd", 1, addScript)
     const extremum = defineScript(redis, "eddyStoreExtremum", 1, extremumScript)
     const cas = defineScript(redis, "eddyStoreCas", 1, casScript)
+    const claim = defineScript(redis, "eddyStoreClaim", undefined, claimScript)
+    const claimRetentionSeconds = Math.ceil(Duration.toSeconds(options.claimRetention ?? "8 days"))
     const keyOf = (ref: Store.ItemRef): string | { readonly rejected: string } =>
       ref.pipeline.length === 0 || ref.pipeline.includes("#") || ref.bucket.length === 0 || ref.bucket.includes("#")
         ? { rejected: `pipeline ${JSON.stringify(ref.pipeline)} and bucket ${JSON.stringify(ref.bucket)} must be non-empty without '#'` }
@@ -206,8 +249,60 @@ export const make = (options: Options) =>
       }
     })
 
+    /**
+     * The "partitionKey" ordering: claim the pending positions and fold them
+     * in with one script; positions claimed before are dropped (recorded as
+     * skipped) and the rest sent again; a lost compare-and-set reads again.
+     */
+    const claimStep = (
+      w: Store.DeltaWrite,
+      key: string,
+      ttl: string,
+      strategy: "add" | "cas" | "mark",
+      pending: ReadonlyArray<{ readonly position: Position; readonly delta: unknown }>,
+      now: number
+    ): Step => {
+      if (pending.length === 0) return done
+      const claimExpiry = String(Math.min(Math.floor(now / 1000) + claimRetentionSeconds, w.expiresAt ?? Number.POSITIVE_INFINITY))
+      const claimKeys = pending.map(({ position }) => `${options.namespace}#c:${w.pipeline}#${w.bucket}#${w.key}#${w.shardId}#${Watermark.encode(position)}`)
+      let delta = w.monoid.empty
+      for (const c of pending) delta = w.monoid.combine(delta, c.delta)
+      const onClaimReply = (reply: unknown, again: () => Step): Step => {
+        if (reply === 1) return done
+        if (reply === 0) return { _tag: "Conflict", retry: again() }
+        const taken = new Set(reply as ReadonlyArray<number>)
+        const skip = skips.get(w) ?? { _tag: "AlreadyApplied" as const, claimed: [] as Array<Position> }
+        skips.set(w, skip)
+        for (const i of taken) (skip.claimed as Array<Position>).push(pending[i]!.position)
+        return claimStep(w, key, ttl, strategy, pending.filter((_, i) => !taken.has(i)), now)
+      }
+      const send = (mode: string, version: string, value: string): Step => ({
+        _tag: "Send",
+        command: (p) => claim.queue(p, claimKeys.length + 1, key, ...claimKeys, mode, version, value, claimExpiry, ttl),
+        onReply: (reply) => onClaimReply(reply, () => claimStep(w, key, ttl, strategy, pending, now))
+      })
+      if (strategy === "mark") return send("mark", "", "")
+      if (strategy === "add") return send("add", "", String(w.monoid.encode(delta)))
+      return {
+        _tag: "Send",
+        command: (p) => void p.hmget(key, "v", "ver"),
+        onReply: (reply) => {
+          const [value, version] = reply as [string | null, string | null]
+          const current = value === null ? w.monoid.empty : decodeJson(w.monoid, w, value)
+          if (current instanceof Store.StoreMisconfiguredError) return failed(current)
+          let json: string
+          try {
+            json = JSON.stringify(w.monoid.encode(w.monoid.combine(current, delta)))
+          } catch (cause) {
+            return failed(new Store.StoreRejectedError({ message: `${describe(w)}: the new ${w.monoid.name} state cannot be encoded: ${String(cause)}`, cause }))
+          }
+          return send("cas", version ?? "", json)
+        }
+      }
+    }
+
     /** The first step of a write, or why it cannot be stored. */
-    const firstStep = (w: Store.DeltaWrite): Step => {
+    const firstStep = (w: Store.DeltaWrite, now: number): Step => {
       const key = keyOf(w)
       const cs = w.contributions
       const invalid = typeof key === "object" ? key.rejected : Watermark.invalid(cs[0]!.position) ?? Watermark.invalid(cs[cs.length - 1]!.position)
@@ -221,6 +316,13 @@ export const make = (options: Options) =>
       const ttl = w.expiresAt === undefined ? "" : String(w.expiresAt)
       const field = `wm:${w.shardId}`
       const kind = w.monoid.kind
+      if (w.ordering === "partitionKey" && !(typeof encoded === "number" && (kind === "min" || kind === "max") && w.monoid.idempotent)) {
+        const pending = Store.byPosition(w)
+        const invalidClaim = pending.map(({ position }) => Watermark.invalid(position)).find((e) => e !== undefined)
+        if (invalidClaim !== undefined) return failed(new Store.StoreRejectedError({ message: `${describe(w)}: ${invalidClaim}` }))
+        const strategy = Store.isMark(w) ? "mark" : typeof encoded === "number" && (kind === "sum" || kind === "count") ? "add" : "cas"
+        return claimStep(w, key, ttl, strategy, pending, now)
+      }
       if ((typeof encoded === "number" && (kind === "sum" || kind === "count")) || Store.isMark(w)) {
         return addStep(w, key, field, "first", Watermark.encode(cs[0]!.position), w.delta, Watermark.encode(cs[cs.length - 1]!.position), ttl)
       }
@@ -279,8 +381,8 @@ export const make = (options: Options) =>
     }
 
     const apply = (writes: ReadonlyArray<Store.DeltaWrite>) =>
-      Effect.suspend(() => {
-        const steps = writes.map(firstStep)
+      Effect.flatMap(Clock.currentTimeMillis, (now) => {
+        const steps = writes.map((w) => firstStep(w, now))
         // Writes to one item run one after the other (in rounds); different items go out together.
         const groups = new Map<string, Array<number>>()
         writes.forEach((w, i) => {
@@ -328,7 +430,7 @@ export const make = (options: Options) =>
         }))
       })
 
-    return Store.Store.of({ apply, getMany })
+    return Store.Store.of({ orderings: ["shard", "partitionKey"], apply, getMany })
   })
 
 /** The store of pipelines that name none. Needs a `RedisClient`. */

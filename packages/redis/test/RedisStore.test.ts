@@ -1,7 +1,7 @@
 import { describe, expect, it } from "@effect/vitest"
 import * as Monoid from "@eddy/core/Monoid"
 import * as Store from "@eddy/core/Store"
-import { applyOk, ref, seq, storeSuite, write } from "@eddy/testing/StoreSuite"
+import { applyOk, partitionKeyRedeliveries, ref, seq, storeSuite, write } from "@eddy/testing/StoreSuite"
 import { Config, ConfigProvider, Effect, Option } from "effect"
 import type { Redis } from "ioredis"
 import * as RedisClient from "../src/RedisClient"
@@ -32,6 +32,17 @@ storeSuite({
 })
 
 describe("RedisStore", () => {
+  it.scopedLive("under partitionKey ordering claims each position with an expiry: out of order and redelivered, each applied once", () =>
+    Effect.gen(function*() {
+      const { client } = yield* started
+      const store = yield* RedisStore.make({ namespace: "claims", claimRetention: "1 hour" }).pipe(Effect.provideService(RedisClient.RedisClient, client))
+      yield* partitionKeyRedeliveries(store, "pk_order")
+      const claims = yield* Effect.promise(() => client.keys("claims#c:pk_order_sum#all#k#s1#*"))
+      expect(claims).toHaveLength(210)
+      const expiry = yield* Effect.promise(() => client.expiretime(claims[0]!))
+      expect(expiry).toBeGreaterThan(0)
+    }))
+
   it.scopedLive("one hash per item: the value as JSON text, a version for compare-and-set states, a watermark per shard", () =>
     Effect.gen(function*() {
       const { client } = yield* started

@@ -26,6 +26,7 @@ import type * as Deduper from "@eddy/core/Deduper"
 import * as Pipeline from "@eddy/core/Pipeline"
 import * as Processor from "@eddy/core/Processor"
 import { type SourceRecord, streamNameOf } from "@eddy/core/SourceRecord"
+import type * as Store from "@eddy/core/Store"
 import * as Aggregation from "@eddy/kinesis/Aggregation"
 import * as UserRecords from "@eddy/kinesis/UserRecords"
 import type { Context as LambdaContext, KinesisStreamBatchResponse, KinesisStreamEvent } from "aws-lambda"
@@ -75,12 +76,22 @@ export interface Settings {
    * are (see `Aggregation`). One format, or one per stream name.
    */
   readonly aggregation: Aggregation.Setting
+  /**
+   * What the event-source mapping keeps in order (the Processor's
+   * `ordering`): "shard" for ParallelizationFactor 1, "partitionKey" for a
+   * factor above 1, where Lambda runs up to ten batches of a shard at once
+   * and orders records per partition key only; the stores then claim each
+   * record per item (see `Store.Ordering`). A factor above 1 with "shard"
+   * loses records: `KinesisPipelineFunction` refuses that pair at synth.
+   */
+  readonly ordering: Store.Ordering
 }
 
 /**
  * Settings from `EDDY_STRICT_ORDER` (false), `EDDY_UNKNOWN_VERSION` (`block`
  * or `deadLetter`), `EDDY_TIMEOUT_MARGIN_MS` (2000), `EDDY_CHUNK_SIZE` (1000),
- * `EDDY_METRICS_NAMESPACE` (eddy), `EDDY_AGGREGATION` (kpl; e.g. `ndjson` or `orders=msgpack,kpl`).
+ * `EDDY_METRICS_NAMESPACE` (eddy), `EDDY_AGGREGATION` (kpl; e.g. `ndjson` or `orders=msgpack,kpl`),
+ * `EDDY_ORDERING` (`shard` or `partitionKey`; shard).
  */
 export const settingsConfig: Config.Config<Settings> = Config.all({
   strictOrder: Config.boolean("EDDY_STRICT_ORDER").pipe(Config.withDefault(false)),
@@ -94,7 +105,8 @@ export const settingsConfig: Config.Config<Settings> = Config.all({
     Config.withDefault(1_000)
   ),
   metricsNamespace: Config.nonEmptyString("EDDY_METRICS_NAMESPACE").pipe(Config.withDefault("eddy")),
-  aggregation: Aggregation.config("EDDY_AGGREGATION")
+  aggregation: Aggregation.config("EDDY_AGGREGATION"),
+  ordering: Config.literal("shard", "partitionKey")("EDDY_ORDERING").pipe(Config.withDefault("shard" as const))
 })
 
 /** What the Lambda handler runs: the pipelines and their state. */
@@ -133,7 +145,8 @@ export const handler = <E, const P extends ReadonlyArray<Pipeline.Pipeline> = Re
     timeoutMarginMillis: options.timeoutMarginMillis ?? env.timeoutMarginMillis,
     chunkSize: options.chunkSize ?? env.chunkSize,
     metricsNamespace: options.metricsNamespace ?? env.metricsNamespace,
-    aggregation: options.aggregation ?? env.aggregation
+    aggregation: options.aggregation ?? env.aggregation,
+    ordering: options.ordering ?? env.ordering
   }))
   const layer = Layer.unwrapEffect(
     Effect.map(configured, (settings) =>
@@ -143,6 +156,7 @@ export const handler = <E, const P extends ReadonlyArray<Pipeline.Pipeline> = Re
           poison: settings.strictOrder ? "block" : "deadLetter",
           ...(settings.unknownVersion !== undefined ? { unknownVersion: settings.unknownVersion } : {}),
           payloadHash: PayloadHash.sha256Hex,
+          ordering: settings.ordering,
           ...(options.retry !== undefined ? { retry: options.retry } : {})
         }),
         Layer.succeed(CurrentSettings, settings)

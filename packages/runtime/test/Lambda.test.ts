@@ -202,14 +202,17 @@ describe("Lambda.handler", () => {
   })
 
   it("reads its settings from the environment, options winning", () => {
-    const provider = ConfigProvider.fromMap(new Map([["EDDY_STRICT_ORDER", "true"], ["EDDY_TIMEOUT_MARGIN_MS", "750"], ["EDDY_CHUNK_SIZE", "250"], ["EDDY_AGGREGATION", "orders=ndjson,kpl"]]))
+    const provider = ConfigProvider.fromMap(new Map([["EDDY_STRICT_ORDER", "true"], ["EDDY_TIMEOUT_MARGIN_MS", "750"], ["EDDY_CHUNK_SIZE", "250"], ["EDDY_AGGREGATION", "orders=ndjson,kpl"], ["EDDY_ORDERING", "partitionKey"]]))
     expect(Effect.runSync(Effect.withConfigProvider(Lambda.settingsConfig, provider))).toEqual({
       strictOrder: true,
       timeoutMarginMillis: 750,
       chunkSize: 250,
       metricsNamespace: "eddy",
-      aggregation: { streams: { orders: "ndjson" }, otherwise: "kpl" }
+      aggregation: { streams: { orders: "ndjson" }, otherwise: "kpl" },
+      ordering: "partitionKey"
     })
+    const unordered = ConfigProvider.fromMap(new Map([["EDDY_ORDERING", "none"]]))
+    expect(Effect.runSync(Effect.flip(Effect.withConfigProvider(Lambda.settingsConfig, unordered))).toString()).toContain("EDDY_ORDERING")
     const bad = ConfigProvider.fromMap(new Map([["EDDY_CHUNK_SIZE", "0"]]))
     expect(Effect.runSync(Effect.flip(Effect.withConfigProvider(Lambda.settingsConfig, bad))).toString()).toContain("EDDY_CHUNK_SIZE")
   })

@@ -3,7 +3,10 @@
  * (local) stream, for tests of Lambda handlers: it reads each shard from
  * TRIM_HORIZON through the Kinesis API, invokes the handler with genuine
  * `KinesisStreamEvent`s in batches of `batchSize`, one batch per shard at a
- * time and in shard order, and redelivers as Lambda does:
+ * time and in shard order (or, with `parallelizationFactor` above 1, up to
+ * that many batches of a shard at once, concurrently, each partition key's
+ * records in order and in one batch in flight at most), and redelivers as
+ * Lambda does:
  *
  * - ReportBatchItemFailures: checkpoint before the lowest reported sequence
  *   number and redeliver from there. An empty or unknown `itemIdentifier`
@@ -14,6 +17,11 @@
  * - MaximumRetryAttempts: once a batch has failed that many retries, its
  *   metadata goes to the on-failure destination and the shard moves past it.
  * - Child shards start after their parents reached their end.
+ *
+ * Under a `parallelizationFactor` each shard's records are split by
+ * partition key (hashed) over that many lanes; each lane is batched,
+ * checkpointed and retried as a shard is above, and the lanes of a shard
+ * are invoked concurrently.
  */
 import { Kinesis, type KinesisError } from "@eddy/kinesis/Kinesis"
 import type { Context as LambdaContext, KinesisStreamBatchResponse, KinesisStreamEvent } from "aws-lambda"
@@ -37,6 +45,8 @@ export interface Options {
   readonly functionTimeoutMillis?: number
   /** Gives up with `NoProgressError` after this many invocations (default 10,000). */
   readonly maxInvocations?: number
+  /** Lambda's ParallelizationFactor: concurrent batches per shard, 1..10 (default 1). */
+  readonly parallelizationFactor?: number
 }
 
 /** What Lambda sends to an on-failure destination for a Kinesis batch it gave up on. */
@@ -74,6 +84,8 @@ export interface Stats {
   readonly functionErrors: number
   /** Records handed to the handler, redeliveries included. */
   readonly recordsDelivered: number
+  /** The most batches of one shard in flight at once (1 without a `parallelizationFactor`). */
+  readonly maxConcurrentBatches: number
   readonly onFailure: ReadonlyArray<OnFailure>
   readonly shards: ReadonlyArray<ShardStats>
 }
@@ -137,18 +149,36 @@ interface Shard {
   readonly shardId: string
   readonly parents: ReadonlyArray<string>
   iterator: string | undefined
-  /** Read, not yet checkpointed. */
-  readonly buffer: Array<EventRecord>
   /** No more records to read now: the open shard's tip was reached, or the closed shard's end. */
   exhausted: boolean
   read: number
   last: string | undefined
+  /** The sequence numbers read, in order, with whether their lane took them: the shard's checkpoint is the end of the taken prefix. */
+  readonly taken: Array<{ readonly sequenceNumber: string; done: boolean }>
+  /** Index of the first record in `taken` not taken. */
+  cursor: number
   checkpoint: string | undefined
+  readonly lanes: ReadonlyArray<Lane>
+  inFlight: number
+}
+
+/** One sequence of batches of a shard: the whole shard, or one hash range of its partition keys. */
+interface Lane {
+  readonly shard: Shard
+  /** Read, not yet checkpointed, with their index in `shard.taken`. */
+  readonly buffer: Array<EventRecord & { readonly index: number }>
   /** Failed invocations since the checkpoint last moved. */
   attempts: number
   invokeCount: number
   /** Sizes of the bisected pieces still to deliver, the next one last. */
   readonly pieces: Array<number>
+}
+
+/** The lane of a partition key, as Lambda keeps one key's records in one ordered sequence. */
+const laneOf = (partitionKey: string, lanes: number): number => {
+  let h = 0x811c9dc5
+  for (let i = 0; i < partitionKey.length; i++) h = Math.imul(h ^ partitionKey.charCodeAt(i), 0x01000193)
+  return (h >>> 0) % lanes
 }
 
 type Outcome =
@@ -174,39 +204,49 @@ export const run = (handler: Handler, options: Options): Effect.Effect<Stats, Ki
     const maxRetries = options.maximumRetryAttempts ?? -1
     const timeout = options.functionTimeoutMillis ?? 60_000
     const maxInvocations = options.maxInvocations ?? 10_000
+    const factor = options.parallelizationFactor ?? 1
+    if (!Number.isInteger(factor) || factor < 1 || factor > 10) return yield* new NoProgressError({ message: `parallelizationFactor must be 1..10, got ${factor}` })
     const { StreamDescriptionSummary } = yield* kinesis.describeStreamSummary({ StreamName: options.streamName })
     const streamArn = StreamDescriptionSummary!.StreamARN!
     const listed = yield* kinesis.listShards({ StreamName: options.streamName })
     const shards: Array<Shard> = []
     for (const s of listed.Shards ?? []) {
       const { ShardIterator } = yield* kinesis.getShardIterator({ StreamName: options.streamName, ShardId: s.ShardId!, ShardIteratorType: "TRIM_HORIZON" })
-      shards.push({
+      const lanes: Array<Lane> = []
+      const shard: Shard = {
         shardId: s.ShardId!,
         parents: [s.ParentShardId, s.AdjacentParentShardId].filter((p): p is string => !!p),
         iterator: ShardIterator,
-        buffer: [],
         exhausted: false,
         read: 0,
         last: undefined,
+        taken: [],
+        cursor: 0,
         checkpoint: undefined,
-        attempts: 0,
-        invokeCount: 0,
-        pieces: []
-      })
+        lanes,
+        inFlight: 0
+      }
+      for (let l = 0; l < factor; l++) lanes.push({ shard, buffer: [], attempts: 0, invokeCount: 0, pieces: [] })
+      shards.push(shard)
     }
-    const stats = { invocations: 0, retries: 0, bisects: 0, functionErrors: 0, recordsDelivered: 0 }
+    const stats = { invocations: 0, retries: 0, bisects: 0, functionErrors: 0, recordsDelivered: 0, maxConcurrentBatches: 0 }
     const onFailure: Array<OnFailure> = []
 
-    const fill = (shard: Shard, want: number) =>
+    const fill = (lane: Lane, want: number) =>
       Effect.gen(function*() {
-        while (shard.buffer.length < want && !shard.exhausted) {
+        const shard = lane.shard
+        while (lane.buffer.length < want && !shard.exhausted) {
           if (shard.iterator === undefined) {
             shard.exhausted = true
             break
           }
-          const page = yield* kinesis.getRecords({ ShardIterator: shard.iterator, Limit: Math.min(10_000, want - shard.buffer.length) })
+          const page = yield* kinesis.getRecords({ ShardIterator: shard.iterator, Limit: Math.min(10_000, want - lane.buffer.length) })
           shard.iterator = page.NextShardIterator ?? undefined
-          for (const r of page.Records ?? []) shard.buffer.push(fromSdk(shard.shardId, r))
+          for (const r of page.Records ?? []) {
+            const record = fromSdk(shard.shardId, r)
+            shard.lanes[laneOf(record.partitionKey, shard.lanes.length)]!.buffer.push({ ...record, index: shard.taken.length })
+            shard.taken.push({ sequenceNumber: record.sequenceNumber, done: false })
+          }
           const got = page.Records?.length ?? 0
           shard.read += got
           if (got > 0) shard.last = page.Records![got - 1]!.SequenceNumber
@@ -214,10 +254,12 @@ export const run = (handler: Handler, options: Options): Effect.Effect<Stats, Ki
         }
       })
 
-    /** Moves the checkpoint past the first `k` records of the shard's buffer. */
-    const advance = (shard: Shard, k: number) => {
+    /** Moves the lane's checkpoint past the first `k` records of its buffer, and the shard's past what all lanes took. */
+    const advance = (shard: Lane, k: number) => {
       if (k === 0) return
-      shard.checkpoint = shard.buffer[k - 1]!.sequenceNumber
+      for (const r of shard.buffer.slice(0, k)) shard.shard.taken[r.index]!.done = true
+      const whole = shard.shard
+      while (whole.cursor < whole.taken.length && whole.taken[whole.cursor]!.done) whole.checkpoint = whole.taken[whole.cursor++]!.sequenceNumber
       shard.buffer.splice(0, k)
       shard.attempts = 0
       shard.invokeCount = 0
@@ -229,12 +271,12 @@ export const run = (handler: Handler, options: Options): Effect.Effect<Stats, Ki
       }
     }
 
-    const giveUp = (shard: Shard, batch: ReadonlyArray<EventRecord>) => {
+    const giveUp = (shard: Lane, batch: ReadonlyArray<EventRecord>) => {
       onFailure.push({
         condition: "RetryAttemptsExhausted",
         approximateInvokeCount: shard.invokeCount,
         KinesisBatchInfo: {
-          shardId: shard.shardId,
+          shardId: shard.shard.shardId,
           startSequenceNumber: batch[0]!.sequenceNumber,
           endSequenceNumber: batch[batch.length - 1]!.sequenceNumber,
           approximateArrivalOfFirstRecord: new Date(batch[0]!.arrivalTime).toISOString(),
@@ -246,22 +288,28 @@ export const run = (handler: Handler, options: Options): Effect.Effect<Stats, Ki
       advance(shard, batch.length)
     }
 
-    /** One invocation for `shard`; false once the shard has nothing left. */
-    const step = (shard: Shard) =>
+    /** The lane's next batch, read from the stream as far as it needs; empty once the lane has nothing left. */
+    const next = (shard: Lane) =>
       Effect.gen(function*() {
         const size = shard.pieces.length > 0 ? shard.pieces[shard.pieces.length - 1]! : batchSize
         yield* fill(shard, size)
-        const batch = shard.buffer.slice(0, size)
-        if (batch.length === 0) return false
+        return shard.buffer.slice(0, size).map(({ index: _, ...r }): EventRecord => r)
+      })
+
+    /** One invocation of `batch` for its lane, and the lane's checkpoint moved as Lambda moves it. */
+    const step = (shard: Lane, batch: ReadonlyArray<EventRecord>) =>
+      Effect.gen(function*() {
         if (stats.invocations++ >= maxInvocations) {
           return yield* new NoProgressError({
-            message: `${shard.shardId} still has ${shard.buffer.length} records to deliver after ${maxInvocations} invocations`
+            message: `${shard.shard.shardId} still has ${shard.buffer.length} records to deliver after ${maxInvocations} invocations`
           })
         }
         if (shard.attempts > 0) stats.retries++
         shard.invokeCount++
         stats.recordsDelivered += batch.length
-        const outcome = yield* invoke(batch)
+        shard.shard.inFlight++
+        stats.maxConcurrentBatches = Math.max(stats.maxConcurrentBatches, shard.shard.inFlight)
+        const outcome = yield* Effect.ensuring(invoke(batch), Effect.sync(() => shard.shard.inFlight--))
         if (outcome._tag === "Response" && outcome.failed.length === 0) {
           advance(shard, batch.length)
           return true
@@ -304,14 +352,21 @@ export const run = (handler: Handler, options: Options): Effect.Effect<Stats, Ki
         }
       )
 
-    // One batch per shard in turn, as concurrent per-shard invocations interleave; children wait for their parents.
+    // One batch per shard in turn (per lane of a shard, those concurrently), as concurrent per-shard invocations interleave;
+    // children wait for their parents.
     const finished = new Set<string>()
     while (finished.size < shards.length) {
       let progressed = false
       for (const shard of shards) {
         if (finished.has(shard.shardId) || !shard.parents.every((p) => finished.has(p) || !shards.some((s) => s.shardId === p))) continue
         progressed = true
-        if (!(yield* step(shard))) finished.add(shard.shardId)
+        const batches: Array<readonly [Lane, ReadonlyArray<EventRecord>]> = []
+        for (const lane of shard.lanes) {
+          const batch = yield* next(lane)
+          if (batch.length > 0) batches.push([lane, batch])
+        }
+        if (batches.length === 0) finished.add(shard.shardId)
+        else yield* Effect.forEach(batches, ([lane, batch]) => step(lane, batch), { concurrency: "unbounded", discard: true })
       }
       if (!progressed) return yield* new NoProgressError({ message: "shards wait for parents that never finish" })
     }

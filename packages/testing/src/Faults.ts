@@ -31,6 +31,7 @@ export const store = (plan: FaultPlan): Layer.Layer<Store.Store, never, Store.St
     Effect.map(Store.Store, (inner) => {
       let calls = 0
       return Store.Store.of({
+        ...(inner.orderings === undefined ? {} : { orderings: inner.orderings }),
         getMany: inner.getMany,
         apply: (writes) =>
           Effect.suspend(() => {

@@ -321,3 +321,41 @@ export const storeSuite = (backend: StoreBackend) =>
         expect(wrong.message).toMatch(/not a hll\(8\)/)
       }))
   })
+
+/**
+ * The "partitionKey" ordering's contract (see `Store.Ordering`) on `store`:
+ * a later batch of a shard applied before an earlier one loses nothing, a
+ * redelivery applies only the positions not claimed before and names those
+ * it skipped, and writes of 150 positions (several DynamoDB transactions)
+ * are applied whole, for a sum and a compare-and-set sketch.
+ */
+export const partitionKeyRedeliveries = (store: Store.Service, pipeline: string) =>
+  Effect.gen(function*() {
+    const unordered = (w: Store.DeltaWrite): Store.DeltaWrite => ({ ...w, ordering: "partitionKey" })
+    const values = (from: number, n: number) => Array.from({ length: n }, (_, i) => from + i)
+    const sum = ref(`${pipeline}_sum`)
+    const total = (from: number, n: number) => values(from, n).reduce((a, b) => a + b, 0)
+    // A later batch of the shard first, then the earlier one: a watermark would skip the earlier.
+    expect(yield* store.apply([unordered(write(Monoid.sum, sum, "s1", 200, values(200, 10)))])).toEqual([undefined])
+    expect(yield* store.apply([unordered(write(Monoid.sum, sum, "s1", 0, values(0, 150)))])).toEqual([undefined])
+    expect(yield* Store.get(Monoid.sum, sum).pipe(Effect.provideService(Store.Store, store))).toEqual(Option.some(total(0, 150) + total(200, 10)))
+    // A redelivery overlapping both: only 150..199 are new.
+    const [again] = yield* store.apply([unordered(write(Monoid.sum, sum, "s1", 100, values(100, 110)))])
+    expect(again).toMatchObject({ _tag: "AlreadyApplied" })
+    const skipped = (again as Store.AlreadyApplied).claimed!.map((p) => Number(p.sequenceNumber.slice(-7))).sort((a, b) => a - b)
+    expect(skipped).toEqual([...values(100, 50), ...values(200, 10)])
+    expect(yield* Store.get(Monoid.sum, sum).pipe(Effect.provideService(Store.Store, store))).toEqual(Option.some(total(0, 210)))
+    // The same positions from another shard are other records.
+    expect(yield* store.apply([unordered(write(Monoid.sum, sum, "s2", 0, [1000]))])).toEqual([undefined])
+    expect(yield* Store.get(Monoid.sum, sum).pipe(Effect.provideService(Store.Store, store))).toEqual(Option.some(total(0, 210) + 1000))
+
+    const top = Monoid.topK(3, { capacity: 10 })
+    const sketch = ref(`${pipeline}_top`)
+    const items = values(0, 120).map((i) => top.of(`item-${i % 4}`))
+    expect(yield* store.apply([unordered(write(top, sketch, "s1", 0, items))])).toEqual([undefined])
+    const [redelivered] = yield* store.apply([unordered(write(top, sketch, "s1", 0, items))])
+    expect((redelivered as Store.AlreadyApplied).claimed).toHaveLength(120)
+    const state = Option.getOrThrow(yield* Store.get(top, sketch).pipe(Effect.provideService(Store.Store, store)))
+    expect(state.total).toBe(120)
+    expect(new Map(state.counts)).toEqual(new Map(values(0, 4).map((i) => [`item-${i}`, 30])))
+  })

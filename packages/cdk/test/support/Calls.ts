@@ -18,8 +18,10 @@ export const commandsOf = (service: string, path: string, except: ReadonlyArray<
 export const kinesisCallsOf = (...paths: ReadonlyArray<string>) =>
   unique(paths.flatMap((p) => Array.from(source(p).matchAll(/kinesis\.(\w+)\(/g), (m) => `kinesis:${m[1]![0]!.toUpperCase()}${m[1]!.slice(1)}`)))
 
-/** What the DynamoDB store does on its table. */
-export const store = commandsOf("dynamodb", "packages/dynamodb/src/DynamoStore.ts")
+/** What the DynamoDB store does on its table under the "shard" ordering: no transactions. */
+export const store = commandsOf("dynamodb", "packages/dynamodb/src/DynamoStore.ts", ["TransactWriteItems"])
+/** Under the "partitionKey" ordering: TransactWriteItems too, which IAM authorises as its puts (the claims) and updates. */
+export const storeClaims = unique([...store, "dynamodb:PutItem", "dynamodb:UpdateItem"])
 /** What the DynamoDB deduper does on its table. */
 export const deduper = commandsOf("dynamodb", "packages/dynamodb/src/DynamoDeduper.ts")
 /** What the service's leases do on their table: the stacks create it, so the service never creates or describes it (state.ts: ensure off). */

@@ -311,7 +311,7 @@ export const group = (plan: Plan, chunk: Chunk): Array<Group> => {
 }
 
 /** One folded write per group, its contributions in shard order. */
-export const foldedWrites = (plan: Plan, groups: ReadonlyArray<Group>): Array<Store.DeltaWrite> =>
+export const foldedWrites = (plan: Plan, groups: ReadonlyArray<Group>, ordering: Store.Ordering = "shard"): Array<Store.DeltaWrite> =>
   groups.map((g): Store.DeltaWrite => {
     const pipeline = plan.pipelines[g.pipeline]!
     const monoid = pipeline.aggregate
@@ -324,7 +324,8 @@ export const foldedWrites = (plan: Plan, groups: ReadonlyArray<Group>): Array<St
       shardId: g.shardId,
       delta: monoid.combineAll(g.contributions.map((c) => c.value)),
       contributions: g.contributions,
-      expiresAt: g.expiresAt
+      expiresAt: g.expiresAt,
+      ...(ordering === "shard" ? {} : { ordering })
     }
   })
 
@@ -385,7 +386,7 @@ export const settleAlreadyApplied = (chunk: Chunk, groups: ReadonlyArray<Group>,
     const result = results[w]
     if (result !== undefined && result._tag !== "AlreadyApplied") continue
     for (const i of groups[w]!.records) {
-      seen[i] = result !== undefined && comparePosition(records[i]!, result.watermark) <= 0 ? Math.max(seen[i]!, 1) : 2
+      seen[i] = result !== undefined && Store.wasSkipped(result, records[i]!) ? Math.max(seen[i]!, 1) : 2
     }
   }
   for (let i = 0; i < records.length; i++) if (seen[i] === 1 && outcomes[i]!._tag === "Applied") outcomes[i] = duplicate

@@ -7,8 +7,9 @@ export type ScriptArg = string | number
  * pipeline. ioredis sends the script with EVAL the first time on each
  * connection and EVALSHA after, so scripts survive a server restart.
  */
-export const defineScript = (redis: Redis, name: string, numberOfKeys: number, lua: string) => {
-  if (!(name in redis)) redis.defineCommand(name, { numberOfKeys, lua })
+export const defineScript = (redis: Redis, name: string, numberOfKeys: number | undefined, lua: string) => {
+  // Without `numberOfKeys` the first argument of each call says how many keys follow.
+  if (!(name in redis)) redis.defineCommand(name, numberOfKeys === undefined ? { lua } : { numberOfKeys, lua })
   return {
     call: (...args: ReadonlyArray<ScriptArg>): Promise<unknown> => (redis as unknown as Record<string, (...a: ReadonlyArray<ScriptArg>) => Promise<unknown>>)[name]!(...args),
     queue: (pipeline: ChainableCommander, ...args: ReadonlyArray<ScriptArg>): void => {
