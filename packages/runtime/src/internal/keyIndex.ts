@@ -11,7 +11,7 @@
 import * as FinalValue from "@eddy/core/FinalValue"
 import * as Monoid from "@eddy/core/Monoid"
 import type * as Pipeline from "@eddy/core/Pipeline"
-import { comparePosition, type Position } from "@eddy/core/SourceRecord"
+import type { Position } from "@eddy/core/SourceRecord"
 import * as Store from "@eddy/core/Store"
 import * as Window from "@eddy/core/Window"
 import { Effect, Option } from "effect"
@@ -101,7 +101,7 @@ const doneMark = (pipeline: Pipeline.Pipeline, bucket: string, start: number, po
 /** Whether the bucket was reported in full before (by this worker or another); a claim, written as a mark. */
 export const wasReported = (store: Store.Service, pipeline: Pipeline.Pipeline, bucket: string, start: number) =>
   Effect.flatMap(store.apply([doneMark(pipeline, bucket, start, claimed)]), ([result]) =>
-    Store.isFailure(result) ? Effect.fail(result) : Effect.succeed(result?._tag === "AlreadyApplied" && comparePosition(result.watermark, reported) >= 0))
+    Store.isFailure(result) ? Effect.fail(result) : Effect.succeed(result?._tag === "AlreadyApplied" && Store.wasSkipped(result, reported)))
 
 /** Records that the bucket was reported in full. */
 export const markReported = (store: Store.Service, pipeline: Pipeline.Pipeline, bucket: string, start: number) =>
