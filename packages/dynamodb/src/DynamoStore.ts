@@ -170,6 +170,26 @@ const rejectDecode = (ref: ItemRef, monoid: Monoid<unknown>, cause: unknown) =>
     cause
   })
 
+/** The item's stored state (the monoid's empty one when none), that state combined with `delta`, and the result as stored JSON. */
+const combined = (
+  w: DeltaWrite,
+  storedValue: AttributeValue | undefined,
+  delta: unknown
+): { readonly current: unknown; readonly next: unknown; readonly json: string } | StoreMisconfiguredError | StoreRejectedError => {
+  let current: unknown
+  try {
+    current = storedValue === undefined ? w.monoid.empty : decodeValue(w.monoid, storedValue)
+  } catch (cause) {
+    return rejectDecode(w, w.monoid, cause)
+  }
+  try {
+    const next = w.monoid.combine(current, delta)
+    return { current, next, json: JSON.stringify(w.monoid.encode(next)) }
+  } catch (cause) {
+    return new StoreRejectedError({ message: `${describe(w)}: the new ${w.monoid.name} state cannot be encoded: ${String(cause)}`, cause })
+  }
+}
+
 /**
  * A `Store` on one DynamoDB table. Each `(pipeline, key, bucket)` is one item;
  * every write is one conditional UpdateItem that applies the delta and moves the
@@ -365,20 +385,9 @@ export const make = (options: Options) =>
           const todo = deltaAfter(w, watermark)
           if (todo === undefined) return Effect.succeed([item, before] as const)
           const storedValue = item?.[attributes.value]
-          let current: unknown
-          let next: unknown
-          let json: string
-          try {
-            current = storedValue === undefined ? w.monoid.empty : decodeValue(w.monoid, storedValue)
-          } catch (cause) {
-            return Effect.fail(rejectDecode(w, w.monoid, cause))
-          }
-          try {
-            next = w.monoid.combine(current, todo.delta)
-            json = JSON.stringify(w.monoid.encode(next))
-          } catch (cause) {
-            return Effect.fail(new StoreRejectedError({ message: `${describe(w)}: the new ${w.monoid.name} state cannot be encoded: ${String(cause)}`, cause }))
-          }
+          const state = combined(w, storedValue, todo.delta)
+          if (!("json" in state)) return Effect.fail(state)
+          const { current, next, json } = state
           // An idempotent state that already holds the delta keeps its value, but the watermark must move past these
           // records, or their redelivery would be counted as applied again.
           if (w.monoid.idempotent && storedValue !== undefined && w.monoid.equals(next, current)) return watermarkOnly(p, item!, stored, todo.last, before)
@@ -486,21 +495,9 @@ export const make = (options: Options) =>
         }
         return Effect.flatMap(known === null ? readItem(p.key) : Effect.succeed(known), (item): Effect.Effect<readonly [TransactWriteItem, Item], WriteFailure> => {
           known = item
-          const storedValue = item?.[attributes.value]
-          let current: unknown
-          let next: unknown
-          let json: string
-          try {
-            current = storedValue === undefined ? w.monoid.empty : decodeValue(w.monoid, storedValue)
-          } catch (cause) {
-            return Effect.fail(rejectDecode(w, w.monoid, cause))
-          }
-          try {
-            next = w.monoid.combine(current, delta)
-            json = JSON.stringify(w.monoid.encode(next))
-          } catch (cause) {
-            return Effect.fail(new StoreRejectedError({ message: `${describe(w)}: the new ${w.monoid.name} state cannot be encoded: ${String(cause)}`, cause }))
-          }
+          const state = combined(w, item?.[attributes.value], delta)
+          if (!("json" in state)) return Effect.fail(state)
+          const { json } = state
           const version = item?.[attributes.version]?.N
           const written: Item = {
             ...(item ?? p.key),

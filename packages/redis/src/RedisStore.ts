@@ -45,6 +45,16 @@ import { RedisClient } from "./RedisClient"
  * lost on a crash, which a redelivery then cannot restore).
  */
 
+// Lua setting \`v\` to the item's stored sum plus \`delta\` (a Lua expression); an error reply when the state is no number or the sum not finite.
+const sumPlus = (delta: string) => `local stored = redis.call('HGET', KEYS[1], 'v')
+local current = 0
+if stored then
+  current = tonumber(stored)
+  if current == nil then return redis.error_reply('AGGREGATE_CHANGED the stored state is not a number') end
+end
+local v = current + tonumber(${delta})
+if v ~= v or v == math.huge or v == -math.huge then return redis.error_reply('NOT_FINITE the sum is not a finite number') end`
+
 // KEYS[1] item; ARGV: watermark field, mode ('first' | 'exact'), first or expected watermark, last, delta ('' for a mark:
 // the watermark alone), expiresAt or ''. Answers 1 when applied, otherwise the stored watermark ('' when absent).
 const addScript = `
@@ -57,14 +67,7 @@ if ARGV[5] == '' then
   if ARGV[6] ~= '' then redis.call('EXPIREAT', KEYS[1], ARGV[6]) end
   return 1
 end
-local stored = redis.call('HGET', KEYS[1], 'v')
-local current = 0
-if stored then
-  current = tonumber(stored)
-  if current == nil then return redis.error_reply('AGGREGATE_CHANGED the stored state is not a number') end
-end
-local v = current + tonumber(ARGV[5])
-if v ~= v or v == math.huge or v == -math.huge then return redis.error_reply('NOT_FINITE the sum is not a finite number') end
+${sumPlus("ARGV[5]")}
 redis.call('HSET', KEYS[1], 'v', string.format('%.17g', v), ARGV[1], ARGV[4])
 if ARGV[6] ~= '' then redis.call('EXPIREAT', KEYS[1], ARGV[6]) end
 return 1`
@@ -104,14 +107,7 @@ if ARGV[1] == 'cas' then
   if (ver or '') ~= ARGV[2] then return 0 end
   redis.call('HSET', KEYS[1], 'v', ARGV[3], 'ver', (tonumber(ver) or 0) + 1)
 elseif ARGV[1] == 'add' then
-  local stored = redis.call('HGET', KEYS[1], 'v')
-  local current = 0
-  if stored then
-    current = tonumber(stored)
-    if current == nil then return redis.error_reply('AGGREGATE_CHANGED the stored state is not a number') end
-  end
-  local v = current + tonumber(ARGV[3])
-  if v ~= v or v == math.huge or v == -math.huge then return redis.error_reply('NOT_FINITE the sum is not a finite number') end
+  ${sumPlus("ARGV[3]")}
   redis.call('HSET', KEYS[1], 'v', string.format('%.17g', v))
 end
 if ARGV[1] ~= 'mark' and ARGV[5] ~= '' then redis.call('EXPIREAT', KEYS[1], ARGV[5]) end
