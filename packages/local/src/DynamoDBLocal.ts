@@ -1,8 +1,8 @@
 import { Data, Duration, Effect, type Scope } from "effect"
-import { type ChildProcess, spawn, spawnSync } from "node:child_process"
+import { spawn, spawnSync } from "node:child_process"
 import { createRequire } from "node:module"
-import { createServer } from "node:net"
 import { dirname, join } from "node:path"
+import { answering, freePort, killed } from "./internal/childProcess"
 
 const require = createRequire(import.meta.url)
 
@@ -20,15 +20,7 @@ export interface Options {
  */
 export class DynamoDBLocalError extends Data.TaggedError("DynamoDBLocalError")<{ readonly message: string }> {}
 
-/** A free loopback port, as the OS hands one out. */
-const freePort = Effect.async<number, DynamoDBLocalError>((resume) => {
-  const server = createServer()
-  server.once("error", (cause) => resume(Effect.fail(new DynamoDBLocalError({ message: `no free port: ${cause.message}` }))))
-  server.listen(0, "127.0.0.1", () => {
-    const { port } = server.address() as { port: number }
-    server.close(() => resume(Effect.succeed(port)))
-  })
-})
+const fail = (message: string) => new DynamoDBLocalError({ message })
 
 /** The jar's folder in the `local-dynamo` package. */
 const home = Effect.try({
@@ -58,36 +50,7 @@ const launch = (java: string, dir: string, port: number) =>
         }),
       catch: (cause) => new DynamoDBLocalError({ message: `DynamoDB Local could not start: ${String(cause)}` })
     }),
-    (child) =>
-      Effect.async<void>((resume) => {
-        if (child.exitCode !== null || child.signalCode !== null) return resume(Effect.void)
-        child.once("exit", () => resume(Effect.void))
-        child.kill("SIGKILL")
-      })
-  )
-
-/** Resolves once it answers a request; fails with its error output if it exits first. */
-const ready = (child: ChildProcess, endpoint: string, timeout: Duration.DurationInput) =>
-  Effect.async<void, DynamoDBLocalError>((resume) => {
-    let stderr = ""
-    let done = false
-    child.stderr?.on("data", (chunk: Buffer) => (stderr = (stderr + chunk.toString()).slice(-4000)))
-    child.once("exit", (code, signal) => {
-      if (!done) (done = true, resume(Effect.fail(new DynamoDBLocalError({ message: `DynamoDB Local exited (${code ?? signal}) before it answered: ${stderr}` }))))
-    })
-    const probe = () => {
-      if (done) return
-      fetch(endpoint, { method: "POST", headers: { "content-type": "application/x-amz-json-1.0" }, body: "{}" }).then(
-        () => done || (done = true, resume(Effect.void)),
-        () => setTimeout(probe, 100)
-      )
-    }
-    probe()
-  }).pipe(
-    Effect.timeoutFail({
-      duration: timeout,
-      onTimeout: () => new DynamoDBLocalError({ message: `DynamoDB Local did not answer on ${endpoint} within ${Duration.format(Duration.decode(timeout))}` })
-    })
+    killed
   )
 
 /**
@@ -103,9 +66,9 @@ export const start = (options: Options = {}): Effect.Effect<{ readonly endpoint:
     const java = options.java ?? "java"
     yield* checkJava(java)
     const dir = yield* home
-    const port = yield* freePort
+    const port = yield* freePort(fail)
     const child = yield* launch(java, dir, port)
     const endpoint = `http://127.0.0.1:${port}`
-    yield* ready(child, endpoint, options.startTimeout ?? "60 seconds")
+    yield* answering(child, { name: "DynamoDB Local", endpoint, contentType: "application/x-amz-json-1.0", timeout: options.startTimeout ?? "60 seconds", every: 100, fail })
     return { endpoint, port }
   })

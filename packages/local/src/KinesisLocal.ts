@@ -1,9 +1,9 @@
 import { NodeHttp2Handler } from "@smithy/node-http-handler"
 import { Duration, Effect, type Scope } from "effect"
-import { type ChildProcess, spawn } from "node:child_process"
+import { spawn } from "node:child_process"
 import { createRequire } from "node:module"
-import { createServer } from "node:net"
 import { dirname, join } from "node:path"
+import { answering, freePort, killed } from "./internal/childProcess"
 
 const require = createRequire(import.meta.url)
 
@@ -15,15 +15,7 @@ export interface Options {
   readonly startTimeout?: Duration.DurationInput
 }
 
-/** A free loopback port, as the OS hands one out. */
-const freePort = Effect.async<number, Error>((resume) => {
-  const server = createServer()
-  server.once("error", (cause) => resume(Effect.fail(new Error(`no free port: ${cause.message}`))))
-  server.listen(0, "127.0.0.1", () => {
-    const { port } = server.address() as { port: number }
-    server.close(() => resume(Effect.succeed(port)))
-  })
-})
+const fail = (message: string) => new Error(message)
 
 const launch = (port: number, tlsPort: number, options: Options) =>
   Effect.acquireRelease(
@@ -55,33 +47,7 @@ const launch = (port: number, tlsPort: number, options: Options) =>
       },
       catch: (cause) => new Error(`kinesis-local could not start (is the kinesis-local package installed?): ${String(cause)}`)
     }),
-    (child) =>
-      Effect.async<void>((resume) => {
-        if (child.exitCode !== null || child.signalCode !== null) return resume(Effect.void)
-        child.once("exit", () => resume(Effect.void))
-        child.kill("SIGKILL")
-      })
-  )
-
-/** Resolves once the emulator answers a request; fails with its error output if it exits first. */
-const ready = (child: ChildProcess, endpoint: string, timeout: Duration.DurationInput) =>
-  Effect.async<void, Error>((resume) => {
-    let stderr = ""
-    let done = false
-    child.stderr?.on("data", (chunk: Buffer) => (stderr = (stderr + chunk.toString()).slice(-4000)))
-    child.once("exit", (code, signal) => {
-      if (!done) (done = true, resume(Effect.fail(new Error(`kinesis-local exited (${code ?? signal}) before it answered: ${stderr}`))))
-    })
-    const probe = () => {
-      if (done) return
-      fetch(endpoint, { method: "POST", headers: { "content-type": "application/x-amz-json-1.1" }, body: "{}" }).then(
-        () => done || (done = true, resume(Effect.void)),
-        () => setTimeout(probe, 200)
-      )
-    }
-    probe()
-  }).pipe(
-    Effect.timeoutFail({ duration: timeout, onTimeout: () => new Error(`kinesis-local did not answer on ${endpoint} within ${Duration.format(Duration.decode(timeout))}`) })
+    killed
   )
 
 /**
@@ -94,11 +60,11 @@ const ready = (child: ChildProcess, endpoint: string, timeout: Duration.Duration
  */
 export const start = (options: Options = {}): Effect.Effect<{ readonly endpoint: string; readonly port: number }, Error, Scope.Scope> =>
   Effect.gen(function*() {
-    const port = yield* freePort
-    const tlsPort = yield* freePort
+    const port = yield* freePort(fail)
+    const tlsPort = yield* freePort(fail)
     const child = yield* launch(port, tlsPort, options)
     const endpoint = `http://127.0.0.1:${port}`
-    yield* ready(child, endpoint, options.startTimeout ?? "60 seconds")
+    yield* answering(child, { name: "kinesis-local", endpoint, contentType: "application/x-amz-json-1.1", timeout: options.startTimeout ?? "60 seconds", every: 200, fail })
     return { endpoint, port }
   })
 
