@@ -109,10 +109,22 @@ export interface AlreadyApplied {
   readonly claimed?: ReadonlyArray<Position>
 }
 
-/** Whether the write that answered `result` skipped the contributions at `position` (applied before). */
-export const wasSkipped = (result: AlreadyApplied, position: Position): boolean =>
-  (result.watermark !== undefined && comparePosition(position, result.watermark) <= 0) ||
-  (result.claimed !== undefined && result.claimed.some((p) => comparePosition(p, position) === 0))
+/**
+ * Whether the write that answered `result` skipped the contributions at a
+ * position (applied before): built once per result, as a chunk asks it for
+ * each of the write's records; the claimed positions become one set.
+ */
+export const skippedBy = (result: AlreadyApplied): (position: Position) => boolean => {
+  const { claimed, watermark } = result
+  const ids = claimed === undefined ? undefined : new Set(claimed.map(sequenceId))
+  return (position) =>
+    (watermark !== undefined && comparePosition(position, watermark) <= 0) || (ids !== undefined && ids.has(sequenceId(position)))
+}
+
+const sequenceId = (p: Position): string => `${p.sequenceNumber}/${p.subSequenceNumber}`
+
+/** Whether the write that answered `result` skipped the contributions at `position` (see `skippedBy`). */
+export const wasSkipped = (result: AlreadyApplied, position: Position): boolean => skippedBy(result)(position)
 
 /** The distinct positions of a write's contributions, each with the fold of its values, ascending. */
 export const byPosition = (write: DeltaWrite): Array<{ readonly position: Position; readonly delta: unknown }> => {

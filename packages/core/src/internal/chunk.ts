@@ -385,8 +385,9 @@ export const settleAlreadyApplied = (chunk: Chunk, groups: ReadonlyArray<Group>,
   for (let w = 0; w < groups.length; w++) {
     const result = results[w]
     if (result !== undefined && result._tag !== "AlreadyApplied") continue
+    const skipped = result === undefined ? undefined : Store.skippedBy(result)
     for (const i of groups[w]!.records) {
-      seen[i] = result !== undefined && Store.wasSkipped(result, records[i]!) ? Math.max(seen[i]!, 1) : 2
+      seen[i] = skipped !== undefined && skipped(records[i]!) ? Math.max(seen[i]!, 1) : 2
     }
   }
   for (let i = 0; i < records.length; i++) if (seen[i] === 1 && outcomes[i]!._tag === "Applied") outcomes[i] = duplicate
