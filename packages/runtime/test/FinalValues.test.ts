@@ -16,7 +16,7 @@ import * as Pipeline from "@eddy/core/Pipeline"
 import * as Store from "@eddy/core/Store"
 import * as Window from "@eddy/core/Window"
 import { Kinesis } from "@eddy/kinesis/Kinesis"
-import { Duration, Effect, Layer, Metric, Schedule } from "effect"
+import { Effect, Layer, Metric } from "effect"
 import { type Sale, Sales } from "../../core/test/fixtures"
 import * as F from "./fixtures/ServiceFixtures"
 
@@ -73,18 +73,8 @@ describe("Service final values", () => {
             kinesis,
             leases: Layer.succeed(Leases.Leases, leaseService),
             finalValues: sink,
-            finalValueInterval: Duration.millis(200),
-            streams: [{ name: F.streamName }],
-            workerId,
-            initialPosition: "TRIM_HORIZON",
-            checkpointInterval: Duration.zero,
-            checkpointRecords: 1,
-            port: 0,
-            pollInterval: Duration.millis(50),
-            discoveryInterval: Duration.millis(200),
-            flushInterval: Duration.millis(100),
-            gracePeriod: Duration.seconds(10),
-            read: { maxIdleInterval: Duration.millis(100), retry: Schedule.spaced("10 millis").pipe(Schedule.intersect(Schedule.recurs(50))) }
+            ...F.finalValueWorker,
+            workerId
           })
         const sentBefore = (yield* Metric.value(FinalValue.sent.pipe(Metric.tagged("pipeline", revenue.name)))).count
 

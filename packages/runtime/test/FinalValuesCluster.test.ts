@@ -21,7 +21,7 @@ import * as RedisClient from "@eddy/redis/RedisClient"
 import * as RedisDeduper from "@eddy/redis/RedisDeduper"
 import * as RedisLeases from "@eddy/redis/RedisLeases"
 import * as RedisStore from "@eddy/redis/RedisStore"
-import { Duration, Effect, Layer, Schedule, type Scope } from "effect"
+import { Effect, Layer, Schedule, type Scope } from "effect"
 import { type Sale, Sales } from "../../core/test/fixtures"
 import * as RedisServer from "../../redis/test/support/RedisServer"
 import * as F from "./fixtures/ServiceFixtures"
@@ -73,20 +73,10 @@ const cluster = (pipeline: Pipeline.Pipeline) =>
         kinesis,
         leases: Layer.succeed(Leases.Leases, leases),
         finalValues: sink,
-        finalValueInterval: Duration.millis(200),
-        streams: [{ name: F.streamName }],
+        ...F.finalValueWorker,
         workerId,
-        initialPosition: "TRIM_HORIZON",
-        checkpointInterval: Duration.zero,
-        checkpointRecords: 1,
-        port: 0,
-        pollInterval: Duration.millis(50),
-        discoveryInterval: Duration.millis(200),
-        flushInterval: Duration.millis(100),
-        gracePeriod: Duration.seconds(10),
         retry: Schedule.recurs(1),
-        rereadBackoff: Schedule.spaced("200 millis"),
-        read: { maxIdleInterval: Duration.millis(100), retry: Schedule.spaced("10 millis").pipe(Schedule.intersect(Schedule.recurs(50))) }
+        rereadBackoff: Schedule.spaced("200 millis")
       })
     return { received, held, worker, leases }
   })
