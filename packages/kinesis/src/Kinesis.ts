@@ -85,6 +85,20 @@ export type KinesisError =
 export const isRetryable = (e: KinesisError): boolean =>
   e._tag === "KinesisThrottledError" || e._tag === "KinesisUnavailableError" || e._tag === "KinesisResourceInUseError"
 
+const retryableRecordCodes = new Set([
+  "ProvisionedThroughputExceededException",
+  "InternalFailure",
+  "ServiceUnavailable",
+  "ThrottlingException",
+  "KMSThrottlingException"
+])
+/**
+ * Whether a record that PutRecords answered with this `ErrorCode` may go
+ * through if put again (throttling, an internal failure); a KMS access error
+ * will not.
+ */
+export const isRetryableRecordError = (errorCode: string): boolean => retryableRecordCodes.has(errorCode)
+
 const throttling = new Set([
   "ProvisionedThroughputExceededException",
   "LimitExceededException",

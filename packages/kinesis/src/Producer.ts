@@ -64,6 +64,7 @@ import { PUT_RECORDS_MAX_BYTES, RECORD_MAX_BYTES, SHARD_WRITE_BYTES_PER_SECOND, 
 import {
   type FailedRecord,
   type InvalidRecordError,
+  partitionKeyProblem as partitionKeyProblemOf,
   ProducerClosedError,
   type PutFailure,
   type RetryCause
@@ -90,12 +91,9 @@ export interface ProducerRecord {
   readonly explicitHashKey?: string
 }
 
-/**
- * Why Kinesis would refuse `partitionKey` (it needs 1 to 256 UTF-16 code
- * units, all of them valid Unicode), or `undefined` when it accepts it.
- */
+/** `ProducerError.partitionKeyProblem`: why Kinesis would refuse `partitionKey`, or `undefined` when it accepts it. */
 export const partitionKeyProblem: (partitionKey: string) => "Empty" | "TooLong" | "LoneSurrogate" | undefined =
-  Validation.partitionKeyProblem
+  partitionKeyProblemOf
 
 // ---------------------------------------------------------------------------
 // Options

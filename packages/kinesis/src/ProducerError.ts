@@ -5,6 +5,7 @@
 import { Data } from "effect"
 import type { KinesisError } from "./Kinesis"
 import type { UserRecord } from "./Kpl"
+import { PARTITION_KEY_MAX_LENGTH } from "./Limits"
 
 /** Refused at `put`: data plus partition key exceed what Kinesis accepts in one record. */
 export class RecordTooLargeError extends Data.TaggedError("RecordTooLargeError")<{
@@ -20,6 +21,22 @@ export class RecordTooLargeError extends Data.TaggedError("RecordTooLargeError")
 
 /** Why a partition key is refused. */
 export type PartitionKeyProblem = "Missing" | "Empty" | "TooLong" | "LoneSurrogate"
+
+/** A UTF-16 surrogate without its pair: `u` regexes see paired ones as a single code point. */
+const loneSurrogate = /\p{Surrogate}/u
+
+/**
+ * Why Kinesis would refuse `partitionKey` (it needs 1 to 256 UTF-16 code
+ * units, all of them valid Unicode), or `undefined` when it accepts it.
+ */
+export const partitionKeyProblem = (partitionKey: string): Exclude<PartitionKeyProblem, "Missing"> | undefined =>
+  partitionKey.length === 0
+    ? "Empty"
+    : partitionKey.length > PARTITION_KEY_MAX_LENGTH
+    ? "TooLong"
+    : loneSurrogate.test(partitionKey)
+    ? "LoneSurrogate"
+    : undefined
 
 const problemText: Record<Exclude<PartitionKeyProblem, "Missing">, string> = {
   Empty: "an empty partition key: Kinesis needs 1 to 256 (UTF-16 code units)",

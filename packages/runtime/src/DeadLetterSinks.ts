@@ -16,11 +16,11 @@ import * as AwsClientOptions from "@eddy/aws/AwsClientOptions"
 import * as AwsSdkError from "@eddy/aws/AwsSdkError"
 import * as Backoff from "@eddy/core/Backoff"
 import * as DeadLetter from "@eddy/core/DeadLetter"
+import type { PutRecordsRequestEntry } from "@aws-sdk/client-kinesis"
 import * as Kinesis from "@eddy/kinesis/Kinesis"
-import { RECORD_MAX_BYTES } from "@eddy/kinesis/Limits"
-import * as Producer from "@eddy/kinesis/Producer"
-import type * as ProducerError from "@eddy/kinesis/ProducerError"
-import { Config, ConfigError, Data, Effect, Either, Layer, Schedule, type Scope } from "effect"
+import { PUT_RECORDS_MAX_BYTES, PUT_RECORDS_MAX_RECORDS, RECORD_MAX_BYTES } from "@eddy/kinesis/Limits"
+import { partitionKeyProblem } from "@eddy/kinesis/ProducerError"
+import { Config, ConfigError, Data, Effect, Either, Layer, Schedule } from "effect"
 import { createHash } from "node:crypto"
 
 // ---------------------------------------------------------------------------
@@ -98,8 +98,8 @@ export class EntriesRejectedError extends Data.TaggedError("EntriesRejectedError
   }
 }
 
-/** Why a sink did not deliver: SQS's errors, or the Kinesis producer's (which has retried already). */
-export type SinkError = SqsError | EntriesNotAcceptedError | EntriesRejectedError | ProducerError.PutFailure
+/** Why a sink did not deliver: the call failed (SQS's or Kinesis's error), or the sink took the call but not every entry. */
+export type SinkError = SqsError | Kinesis.KinesisError | EntriesNotAcceptedError | EntriesRejectedError
 
 /** Whether a sink failure may pass if retried. */
 export const isRetryable = (e: SinkError): boolean => {
@@ -108,8 +108,63 @@ export const isRetryable = (e: SinkError): boolean => {
     case "SqsUnavailableError":
     case "EntriesNotAcceptedError":
       return true
-    default:
+    case "SqsQueueNotFoundError":
+    case "SqsRequestError":
+    case "EntriesRejectedError":
       return false
+    default:
+      return Kinesis.isRetryable(e)
+  }
+}
+
+/** An entry a sink took the call for but did not store: its error code, and whether retrying may help. */
+interface Unsent {
+  readonly code: string
+  readonly retryable: boolean
+}
+
+/** Fails a batch with some entries unsent: as rejected when retrying cannot help one of them, else as not accepted. */
+const failUnsent = (sink: string, unsent: ReadonlyArray<Unsent>): Effect.Effect<void, EntriesNotAcceptedError | EntriesRejectedError> => {
+  if (unsent.length === 0) return Effect.void
+  const codes = Array.from(new Set(unsent.map((u) => u.code)))
+  const rejected = unsent.filter((u) => !u.retryable).length
+  return rejected > 0
+    ? Effect.fail(new EntriesRejectedError({ sink, count: rejected, codes }))
+    : Effect.fail(new EntriesNotAcceptedError({ sink, count: unsent.length, codes }))
+}
+
+/** A dead letter as one entry of a batch call, with its size. */
+interface Packed<R> {
+  readonly entry: DeadLetter.DeadLetterEntry
+  readonly request: R
+  readonly bytes: number
+}
+
+/** Cuts `items` into batches of at most `maxEntries` entries and `maxBytes` bytes. */
+const batchesOf = <R>(items: ReadonlyArray<Packed<R>>, maxEntries: number, maxBytes: number): ReadonlyArray<ReadonlyArray<Packed<R>>> => {
+  const batches: Array<Array<Packed<R>>> = []
+  let batch: Array<Packed<R>> = []
+  let bytes = 0
+  for (const item of items) {
+    if (batch.length === maxEntries || (batch.length > 0 && bytes + item.bytes > maxBytes)) {
+      batches.push(batch)
+      batch = []
+      bytes = 0
+    }
+    batch.push(item)
+    bytes += item.bytes
+  }
+  if (batch.length > 0) batches.push(batch)
+  return batches
+}
+
+/** `pack` of each entry, computed once per entry however often a retry sends it. */
+const memoized = <R>(pack: (entry: DeadLetter.DeadLetterEntry) => Packed<R>) => {
+  const packed = new WeakMap<DeadLetter.DeadLetterEntry, Packed<R>>()
+  return (entry: DeadLetter.DeadLetterEntry): Packed<R> => {
+    let item = packed.get(entry)
+    if (item === undefined) packed.set(entry, item = pack(entry))
+    return item
   }
 }
 
@@ -146,6 +201,8 @@ const makeSink = <B>(
   retry: Schedule.Schedule<unknown, unknown>
 ): DeadLetter.DeadLetter["Type"] => {
   const delivered = new WeakSet<DeadLetter.DeadLetterEntry>()
+  // The entries' errors name the sink already.
+  const describe = (cause: SinkError) => "sink" in cause ? `dead-letter sink ${cause.message}` : `dead-letter sink ${name}: ${cause.message}`
   return {
     send: (entries) => {
       const attempt = Effect.suspend(() =>
@@ -156,10 +213,10 @@ const makeSink = <B>(
         // What retrying cannot fix (a missing queue or stream, access denied, a KMS key) is the deployment's fault.
         Effect.mapError((cause) =>
           isRetryable(cause)
-            ? new DeadLetter.DeadLetterError({ message: `dead-letter sink ${name}: ${cause.message}`, cause })
+            ? new DeadLetter.DeadLetterError({ message: describe(cause), cause })
             : new DeadLetter.DeadLetterMisconfiguredError({
               code: "codes" in cause ? cause.codes.join(",") : AwsSdkError.fieldsOf("send", cause.cause).name,
-              message: `dead-letter sink ${name}: ${cause.message}; fix the sink (EDDY_DEAD_LETTER, its region and this process's permissions on it)`,
+              message: `${describe(cause)}; fix the sink (EDDY_DEAD_LETTER, its region and this process's permissions on it)`,
               cause
             })
         )
@@ -186,12 +243,6 @@ export interface SqsOptions {
 const SQS_BATCH_ENTRIES = 10
 const SQS_MAX_BYTES = 256 * 1024
 
-interface SqsItem {
-  readonly entry: DeadLetter.DeadLetterEntry
-  readonly body: string
-  readonly bytes: number
-}
-
 /**
  * Sends dead letters to an SQS queue with SendMessageBatch: 10 entries and
  * `maxMessageBytes` per call, each entry one message. Failed entries are
@@ -202,34 +253,13 @@ export const makeSqs = (options: SqsOptions): DeadLetter.DeadLetter["Type"] => {
   const { client, queueUrl } = options
   const maxBytes = options.maxMessageBytes ?? SQS_MAX_BYTES
   const fifo = queueUrl.endsWith(".fifo")
-  const bodies = new WeakMap<DeadLetter.DeadLetterEntry, SqsItem>()
-  const itemOf = (entry: DeadLetter.DeadLetterEntry): SqsItem => {
-    let item = bodies.get(entry)
-    if (item === undefined) {
-      const body = encode(entry, maxBytes)
-      item = { entry, body, bytes: utf8Bytes(body) }
-      bodies.set(entry, item)
-    }
-    return item
-  }
-  const pack = (entries: ReadonlyArray<DeadLetter.DeadLetterEntry>): ReadonlyArray<ReadonlyArray<SqsItem>> => {
-    const batches: Array<Array<SqsItem>> = []
-    let batch: Array<SqsItem> = []
-    let bytes = 0
-    for (const entry of entries) {
-      const item = itemOf(entry)
-      if (batch.length === SQS_BATCH_ENTRIES || (batch.length > 0 && bytes + item.bytes > maxBytes)) {
-        batches.push(batch)
-        batch = []
-        bytes = 0
-      }
-      batch.push(item)
-      bytes += item.bytes
-    }
-    if (batch.length > 0) batches.push(batch)
-    return batches
-  }
-  const sendBatch = (batch: ReadonlyArray<SqsItem>, delivered: WeakSet<DeadLetter.DeadLetterEntry>) =>
+  const sink = `SQS ${queueUrl}`
+  const messageOf = memoized((entry): Packed<string> => {
+    const body = encode(entry, maxBytes)
+    return { entry, request: body, bytes: utf8Bytes(body) }
+  })
+  const pack = (entries: ReadonlyArray<DeadLetter.DeadLetterEntry>) => batchesOf(entries.map(messageOf), SQS_BATCH_ENTRIES, maxBytes)
+  const sendBatch = (batch: ReadonlyArray<Packed<string>>, delivered: WeakSet<DeadLetter.DeadLetterEntry>) =>
     Effect.tryPromise({
       try: (signal) =>
         client.send(
@@ -237,7 +267,7 @@ export const makeSqs = (options: SqsOptions): DeadLetter.DeadLetter["Type"] => {
             QueueUrl: queueUrl,
             Entries: batch.map((item, i) => ({
               Id: String(i),
-              MessageBody: item.body,
+              MessageBody: item.request,
               ...(fifo ? { MessageGroupId: item.entry.shardId, MessageDeduplicationId: positionDigest(item.entry) } : {})
             }))
           }),
@@ -245,21 +275,15 @@ export const makeSqs = (options: SqsOptions): DeadLetter.DeadLetter["Type"] => {
         ),
       catch: fromSqsError
     }).pipe(
-      Effect.flatMap((output): Effect.Effect<void, EntriesNotAcceptedError | EntriesRejectedError> => {
+      Effect.flatMap((output) => {
         const failed = new Map((output.Failed ?? []).map((f) => [f.Id, f]))
         batch.forEach((item, i) => {
           if (!failed.has(String(i))) delivered.add(item.entry)
         })
-        if (failed.size === 0) return Effect.void
-        const all = Array.from(failed.values())
-        const rejected = all.filter((f) => f.SenderFault !== false)
-        const codes = Array.from(new Set(all.map((f) => f.Code ?? "unknown")))
-        return rejected.length > 0
-          ? Effect.fail(new EntriesRejectedError({ sink: `SQS ${queueUrl}`, count: rejected.length, codes }))
-          : Effect.fail(new EntriesNotAcceptedError({ sink: `SQS ${queueUrl}`, count: all.length, codes }))
+        return failUnsent(sink, Array.from(failed.values(), (f) => ({ code: f.Code ?? "unknown", retryable: f.SenderFault === false })))
       })
     )
-  return makeSink(`SQS ${queueUrl}`, pack, sendBatch, options.retry ?? defaultRetry)
+  return makeSink(sink, pack, sendBatch, options.retry ?? defaultRetry)
 }
 
 const positionDigest = (e: DeadLetter.DeadLetterEntry): string =>
@@ -288,70 +312,56 @@ export const layerSqs = (options: Omit<SqsOptions, "client"> & SqsClientOptions 
 /** The Kinesis sink's stream and retries. */
 export interface KinesisOptions {
   readonly streamName: string
-  /** Retries of records Kinesis rejects and of failed calls, by the producer. Default `defaultRetry`. */
+  /** Retries of failed calls and of the records Kinesis did not take. Default `defaultRetry`. */
   readonly retry?: Schedule.Schedule<unknown, unknown>
 }
 
 /** The original record's partition key (so replays keep per-key order), or its shard id when Kinesis would refuse that key. */
 const partitionKeyOf = (entry: DeadLetter.DeadLetterEntry): string =>
-  Producer.partitionKeyProblem(entry.partitionKey) === undefined ? entry.partitionKey : entry.shardId
+  partitionKeyProblem(entry.partitionKey) === undefined ? entry.partitionKey : entry.shardId
+
+/** A dead letter as a PutRecords entry: `encode`'s JSON, cut to fit one Kinesis record. */
+const kinesisRecord = (entry: DeadLetter.DeadLetterEntry): Packed<PutRecordsRequestEntry> => {
+  const partitionKey = partitionKeyOf(entry)
+  const data = Buffer.from(encode(entry, RECORD_MAX_BYTES - utf8Bytes(partitionKey)), "utf8")
+  return { entry, request: { PartitionKey: partitionKey, Data: data }, bytes: data.length + utf8Bytes(partitionKey) }
+}
 
 /**
- * Sends dead letters to a Kinesis stream through a `Producer`, which batches
- * them into PutRecords calls and retries each rejected record with `retry`.
- * Each record is `encode`'s JSON, cut to fit one Kinesis record.
+ * Sends dead letters to a Kinesis stream with PutRecords, 500 records and
+ * 5 MiB per call. Records Kinesis did not take for reasons of its own
+ * (throttling, an internal failure) are retried with `retry`. Dead letters
+ * are few, so this is a plain call, not a `Producer`: nothing to linger
+ * for, aggregate or rate-limit.
  */
-export const makeKinesis = (
-  options: KinesisOptions
-): Effect.Effect<DeadLetter.DeadLetter["Type"], Kinesis.KinesisError, Kinesis.Kinesis | Scope.Scope> =>
-  Effect.gen(function*() {
+export const makeKinesis = (options: KinesisOptions): Effect.Effect<DeadLetter.DeadLetter["Type"], never, Kinesis.Kinesis> =>
+  Effect.map(Kinesis.Kinesis, (kinesis) => {
     const { streamName } = options
-    const name = `dead-letter sink Kinesis stream ${streamName}`
-    const producer = yield* Producer.make({
-      streamName,
-      // Dead letters go out at once: `send` is already a batch.
-      linger: 0,
-      retry: options.retry ?? defaultRetry,
-      // `send` reports every failure to its caller.
-      failureSink: () => Effect.void
-    })
-    const records = new WeakMap<DeadLetter.DeadLetterEntry, Producer.ProducerRecord>()
-    const recordOf = (entry: DeadLetter.DeadLetterEntry): Producer.ProducerRecord => {
-      let record = records.get(entry)
-      if (record === undefined) {
-        const partitionKey = partitionKeyOf(entry)
-        record = { partitionKey, data: Buffer.from(encode(entry, RECORD_MAX_BYTES - utf8Bytes(partitionKey)), "utf8") }
-        records.set(entry, record)
-      }
-      return record
-    }
-    const delivered = new WeakSet<DeadLetter.DeadLetterEntry>()
-    const fail = (error: ProducerError.PutFailure | ProducerError.InvalidRecordError, count: number) =>
-      new DeadLetter.DeadLetterError({ message: `${name}: ${count} dead letter(s) not written: ${error.message}`, cause: error })
-    return {
-      // A retried `send` sends only what did not go out before.
-      send: (entries) =>
-        Effect.suspend(() => {
-          const pending = entries.filter((e) => !delivered.has(e))
-          if (pending.length === 0) return Effect.void
-          return producer.putAll(pending.map(recordOf)).pipe(
-            Effect.mapError((error) => fail(error, pending.length)),
-            Effect.flatMap((outcomes) => {
-              const failures: Array<ProducerError.PutFailure> = []
-              outcomes.forEach((outcome, i) => {
-                if (Either.isRight(outcome)) delivered.add(pending[i]!)
-                else failures.push(outcome.left)
-              })
-              return failures.length === 0 ? Effect.void : Effect.fail(fail(failures[0]!, failures.length))
-            })
-          )
+    const sink = `Kinesis stream ${streamName}`
+    const recordOf = memoized(kinesisRecord)
+    const pack = (entries: ReadonlyArray<DeadLetter.DeadLetterEntry>) =>
+      batchesOf(entries.map(recordOf), PUT_RECORDS_MAX_RECORDS, PUT_RECORDS_MAX_BYTES)
+    const sendBatch = (batch: ReadonlyArray<Packed<PutRecordsRequestEntry>>, delivered: WeakSet<DeadLetter.DeadLetterEntry>) =>
+      kinesis.putRecords({ StreamName: streamName, Records: batch.map((item) => item.request) }).pipe(
+        Effect.flatMap((output) => {
+          const unsent: Array<Unsent> = []
+          batch.forEach((item, i) => {
+            const result = output.Records?.[i]
+            if (result?.SequenceNumber !== undefined && result.ErrorCode === undefined) delivered.add(item.entry)
+            else {
+              const code = result?.ErrorCode ?? "MissingResult"
+              unsent.push({ code, retryable: Kinesis.isRetryableRecordError(code) || code === "MissingResult" })
+            }
+          })
+          return failUnsent(sink, unsent)
         })
-    }
+      )
+    return makeSink(sink, pack, sendBatch, options.retry ?? defaultRetry)
   })
 
 /** The Kinesis sink as a layer; needs `Kinesis`. */
-export const layerKinesis = (options: KinesisOptions): Layer.Layer<DeadLetter.DeadLetter, Kinesis.KinesisError, Kinesis.Kinesis> =>
-  Layer.scoped(DeadLetter.DeadLetter, makeKinesis(options))
+export const layerKinesis = (options: KinesisOptions): Layer.Layer<DeadLetter.DeadLetter, never, Kinesis.Kinesis> =>
+  Layer.effect(DeadLetter.DeadLetter, makeKinesis(options))
 
 // ---------------------------------------------------------------------------
 // stdout

@@ -167,7 +167,6 @@ describe("DeadLetterSinks", () => {
       const entries = [entry(0), entry(1, 2_000_000), entry(2)]
       yield* sink.send(entries)
       const records = yield* recordsIn(kinesis, "dead-letters")
-      // Order holds per partition key only: the producer paces the 1 MiB record behind the shard's byte budget.
       const byKey = new Map(records.map((r) => [r.PartitionKey!, r]))
       expect([...byKey.keys()].sort()).toEqual(["o-0", "o-1", "o-2"])
       const read = (key: string) => JSON.parse(Buffer.from(byKey.get(key)!.Data!).toString("utf8"))
@@ -176,7 +175,7 @@ describe("DeadLetterSinks", () => {
       expect(byKey.get("o-1")!.Data!.length + "o-1".length).toBeLessThanOrEqual(1024 * 1024)
     }))
 
-  it.scopedLive("Kinesis: the producer retries the records Kinesis rejected; a failed send repeats none of what went out", () =>
+  it.scopedLive("Kinesis: retries the records Kinesis did not take on its side; a failed send repeats none of what went out", () =>
     Effect.gen(function*() {
       const real = yield* oneShardStream("retried-letters")
       // o-1 is rejected on the first PutRecords only; o-3 on every call, so its retries run out.
@@ -192,8 +191,10 @@ describe("DeadLetterSinks", () => {
       const entries = [entry(0), entry(1), entry(2), entry(3)]
       const failure = yield* Effect.flip(sink.send(entries))
       expect(failure).toBeInstanceOf(DeadLetter.DeadLetterError)
-      expect(failure.message).toContain("1 dead letter(s) not written")
-      expect(failure.cause).toMatchObject({ _tag: "RecordRejectedError", errorCode: "InternalFailure", attempts: 3 })
+      expect(failure.message).toBe(
+        "dead-letter sink Kinesis stream retried-letters did not accept 1 dead letter(s) (InternalFailure); they are retried"
+      )
+      expect(failure.cause).toMatchObject({ _tag: "EntriesNotAcceptedError", count: 1, codes: ["InternalFailure"] })
       // The processor sends the same entries again: only o-3 goes out, and this time Kinesis takes it.
       const before = (yield* faults.counts).calls.putRecords
       const healed = yield* DeadLetterSinks.makeKinesis({ streamName: "retried-letters" }).pipe(Effect.provideService(Kinesis.Kinesis, real))
@@ -202,6 +203,23 @@ describe("DeadLetterSinks", () => {
       expect((yield* faults.counts).calls.putRecords).toBe(before + 3)
       const records = yield* recordsIn(real, "retried-letters")
       expect(records.map((r) => r.PartitionKey)).toEqual(["o-0", "o-2", "o-1", "o-3"])
+    }))
+
+  it.scopedLive("Kinesis: a missing stream, and a put denied for the stream's KMS key, fail at once as the deployment's fault", () =>
+    Effect.gen(function*() {
+      const real = yield* oneShardStream("kms-letters")
+      const sendVia = (kinesis: Kinesis.KinesisApi, streamName: string) =>
+        DeadLetterSinks.makeKinesis({ streamName, retry: Schedule.recurs(5) }).pipe(
+          Effect.provideService(Kinesis.Kinesis, kinesis),
+          Effect.flatMap((sink) => sink.send([entry(0)])),
+          Effect.flip
+        )
+      expect(yield* sendVia(real, "no-such-stream")).toMatchObject({ _tag: "DeadLetterMisconfiguredError", code: "ResourceNotFoundException" })
+      const { faults, kinesis } = yield* KinesisFaults.make(real, {
+        fail: { every: 1, error: (operation) => Kinesis.fromSdkError(operation, sdkError("KMSAccessDeniedException", 400)) }
+      })
+      expect(yield* sendVia(kinesis, "kms-letters")).toMatchObject({ _tag: "DeadLetterMisconfiguredError", code: "KMSAccessDeniedException" })
+      expect((yield* faults.counts).calls.putRecords).toBe(1)
     }))
 
   it.scopedLive("Kinesis: an entry whose partition key Kinesis would refuse goes under its shard id", () =>

@@ -5,18 +5,10 @@
  */
 import type { PutRecordsOutput } from "@aws-sdk/client-kinesis"
 import { Clock, Effect, Either, Metric, ScheduleDecision, ScheduleIntervals } from "effect"
-import { isRetryable, type KinesisError } from "../Kinesis"
+import { isRetryable, isRetryableRecordError, type KinesisError } from "../Kinesis"
 import { type FailedRecord, type PutFailure, PutRecordsFailedError, RecordRejectedError, type RetryCause } from "../ProducerError"
 import type { Batch, Entry, Outgoing } from "./batcher"
 import type { State } from "./state"
-
-const retryableCodes = new Set([
-  "ProvisionedThroughputExceededException",
-  "InternalFailure",
-  "ServiceUnavailable",
-  "ThrottlingException",
-  "KMSThrottlingException"
-])
 
 export const toFailedRecord = (e: Entry, error: PutFailure): FailedRecord =>
   e.explicitHashKey === undefined
@@ -83,7 +75,7 @@ const callAnswered = (state: State, batch: Batch, output: PutRecordsOutput, now:
     }
     for (const e of out.entries) {
       const error = new RecordRejectedError({ errorCode, errorMessage, attempts: e.attempts })
-      if (retryableCodes.has(errorCode)) {
+      if (isRetryableRecordError(errorCode)) {
         verdict.retrying.push(e)
         verdict.causes.push(error)
       } else {

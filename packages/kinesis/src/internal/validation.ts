@@ -6,30 +6,17 @@ import { Effect, Option } from "effect"
 import { type Format, framingOverhead } from "../Aggregation"
 import { effectiveHashKey } from "../Kpl"
 import { fits as oneLine } from "../Ndjson"
-import { PARTITION_KEY_MAX_LENGTH, RECORD_MAX_BYTES } from "../Limits"
+import { RECORD_MAX_BYTES } from "../Limits"
 import {
   InvalidExplicitHashKeyError,
   InvalidPartitionKeyError,
   type InvalidRecordError,
   MultilineRecordError,
-  type PartitionKeyProblem,
+  partitionKeyProblem,
   RecordTooLargeError
 } from "../ProducerError"
 import type { Entry } from "./batcher"
 import type { Ticket } from "./ticket"
-
-/** A UTF-16 surrogate without its pair: `u` regexes see paired ones as a single code point. */
-const loneSurrogate = /\p{Surrogate}/u
-
-/** Why Kinesis would refuse `partitionKey`, or `undefined` when it accepts it. */
-export const partitionKeyProblem = (partitionKey: string): Exclude<PartitionKeyProblem, "Missing"> | undefined =>
-  partitionKey.length === 0
-    ? "Empty"
-    : partitionKey.length > PARTITION_KEY_MAX_LENGTH
-    ? "TooLong"
-    : loneSurrogate.test(partitionKey)
-    ? "LoneSurrogate"
-    : undefined
 
 /** A record as `put` takes it. */
 interface PutRecord {
