@@ -96,6 +96,17 @@ const daysFromCivil = (year: number, month: number, day: number): number => {
  * other shapes and rolls `02-30` over into March.
  */
 export const timestampMillis = (s: string): number => {
+  // Validation reads each event's timestamp, then its event time reads the same string again.
+  if (s === lastTimestamp) return lastMillis
+  lastMillis = parseTimestamp(s)
+  lastTimestamp = s
+  return lastMillis
+}
+
+let lastTimestamp = ""
+let lastMillis = Number.NaN
+
+const parseTimestamp = (s: string): number => {
   const n = s.length
   if (
     n < 20 || n > 30 || n === 21 || s.charCodeAt(4) !== 45 || s.charCodeAt(7) !== 45 || s.charCodeAt(10) !== 84 ||
