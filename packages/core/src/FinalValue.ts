@@ -12,11 +12,12 @@
  * store writes every delta (an empty one, under a watermark of its own, so
  * the value is unchanged and the write is conditional like any other):
  * "claimed" before the send and "sent" after it. An item marked sent is never
- * sent again, by this worker after a restart or by another; one claimed but
- * not marked sent (a crash or a failed send in between, or two workers at the
- * same moment) is sent again.
+ * sent again, by this worker after a restart or by another. A claim holds the
+ * item for the rest of its `claimSlotMillis` slot: another worker checking
+ * then leaves it to the claimant, and one claimed but never marked sent (a
+ * crash or a failed send in between) is sent again in a later slot.
  */
-import { Context, Data, Effect, Layer, Metric, Option } from "effect"
+import { Clock, Context, Data, Effect, Layer, Metric, Option } from "effect"
 import type { Json } from "./Json"
 import * as Metrics from "./Metrics"
 import type * as Pipeline from "./Pipeline"
@@ -41,7 +42,7 @@ export interface FinalValue<A = unknown> {
   readonly readable: Json
 }
 
-/** The sink could not take the final values now; they are sent again at the next check. */
+/** The sink could not take the final values now; they are sent again once their claim lapses (`claimSlotMillis`). */
 export class FinalValueSinkError extends Data.TaggedError("FinalValueSinkError")<{
   readonly message: string
   readonly cause?: unknown
@@ -72,8 +73,16 @@ export const sent = Metrics.counter("eddy_final_values_total", "final values of 
 
 /** The watermark scope of the marks: a name no shard id takes (those carry a stream's name and a `/`). */
 export const markShard = "eddy:final-value"
-const claimed: Position = { sequenceNumber: "1", subSequenceNumber: 0 }
 const marked: Position = { sequenceNumber: "2", subSequenceNumber: 0 }
+
+/**
+ * How long a claim holds an item for its claimant. A claim is a position
+ * below `marked` numbered by its slot of this length, so a second claim in
+ * the same slot is not applied (the item is being sent), and one in a later
+ * slot is (the claimant did not mark it sent).
+ */
+export const claimSlotMillis = 30_000
+const claimIn = (now: number): Position => ({ sequenceNumber: "1", subSequenceNumber: Math.floor(now / claimSlotMillis) })
 
 /** An item of a closed bucket to report. */
 export interface Due extends Store.ItemRef {
@@ -87,6 +96,8 @@ export interface Emitted {
   readonly sent: number
   /** Items found sent before (by this worker before a restart, or by another). */
   readonly skipped: number
+  /** Items claimed in this slot and not marked sent yet (another worker sending them, or a failed send): check again later. */
+  readonly pending: number
 }
 
 const mark = (pipeline: Pipeline.Pipeline, due: Due, position: Position): Store.DeltaWrite => ({
@@ -112,18 +123,19 @@ export const emit = (
   due: ReadonlyArray<Due>
 ): Effect.Effect<Emitted, Store.StoreError | FinalValueSinkError, Sink> =>
   Effect.gen(function*() {
-    if (due.length === 0) return { sent: 0, skipped: 0 }
+    if (due.length === 0) return { sent: 0, skipped: 0, pending: 0 }
     // A spread pipeline's value is its sub-items merged (a no-op on a store that spreads already).
     const store = Store.spread(given, Array.from(pipelines.values()))
     const sink = yield* Sink
     const pipelineOf = (d: Due) => pipelines.get(d.pipeline)!
-    const claims = yield* store.apply(due.map((d) => mark(pipelineOf(d), d, claimed)))
+    const claim = claimIn(yield* Clock.currentTimeMillis)
+    const claims = yield* store.apply(due.map((d) => mark(pipelineOf(d), d, claim)))
     const todo: Array<Due> = []
+    let skipped = 0
     claims.forEach((result, i) => {
-      // Already marked sent: nothing to do. Claimed before and not marked: send again.
-      if (result?._tag === "AlreadyApplied" && result.watermark !== undefined && comparePosition(result.watermark, marked) >= 0) return
       if (Store.isFailure(result)) return
-      todo.push(due[i]!)
+      if (result?._tag !== "AlreadyApplied") todo.push(due[i]!)
+      else if (result.watermark !== undefined && comparePosition(result.watermark, marked) >= 0) skipped++
     })
     const failed = claims.find(Store.isFailure)
     if (failed !== undefined) return yield* Effect.fail(failed)
@@ -154,7 +166,7 @@ export const emit = (
     for (const [pipeline, group] of groupBy(finals, (f) => f.pipeline)) yield* Metric.incrementBy(Metric.tagged(sent, "pipeline", pipeline), group.length)
     // Sent but not marked: sent again next time, with the same id.
     if (unmarked !== undefined) return yield* Effect.fail(unmarked)
-    return { sent: finals.length, skipped: due.length - todo.length }
+    return { sent: finals.length, skipped, pending: due.length - todo.length - skipped }
   })
 
 const groupBy = <A>(items: ReadonlyArray<A>, key: (a: A) => string): Map<string, Array<A>> => {

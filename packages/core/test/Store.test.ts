@@ -64,10 +64,10 @@ describe("final values of a spread pipeline", () => {
       const sink = FinalValue.callback((f) => Effect.sync(() => void sent.push(f)))
       const due = [{ ...item, start }]
       const pipelines = new Map([[hot.name, hot]])
-      expect(yield* FinalValue.emit(raw, pipelines, due).pipe(Effect.provide(sink))).toEqual({ sent: 1, skipped: 0 })
+      expect(yield* FinalValue.emit(raw, pipelines, due).pipe(Effect.provide(sink))).toEqual({ sent: 1, skipped: 0, pending: 0 })
       expect(sent.map((f) => f.readable)).toEqual([[{ item: "a", count: 3 }, { item: "b", count: 1 }]])
       // The mark lives on a sub-item too: a store that spreads already finds it, and sends nothing again.
-      expect(yield* FinalValue.emit(spread, pipelines, due).pipe(Effect.provide(sink))).toEqual({ sent: 0, skipped: 1 })
+      expect(yield* FinalValue.emit(spread, pipelines, due).pipe(Effect.provide(sink))).toEqual({ sent: 0, skipped: 1, pending: 0 })
       expect(yield* raw.getMany(top, [item])).toEqual([Option.none()])
     }))
 })

@@ -536,8 +536,8 @@ export const make = (
     if (finals !== undefined) {
       // A failed check leaves its buckets for the next one.
       yield* finals.check.pipe(
-        Effect.tap((e) => e.sent > 0 ? Effect.logInfo("final values sent").pipe(Effect.annotateLogs({ sent: e.sent, skipped: e.skipped })) : Effect.void),
-        Effect.catchAll((e) => Effect.logWarning("final values not sent; trying again at the next check").pipe(Effect.annotateLogs({ error: e.message }))),
+        Effect.tap((e) => e.sent > 0 ? Effect.logInfo("final values sent").pipe(Effect.annotateLogs({ sent: e.sent, skipped: e.skipped, pending: e.pending })) : Effect.void),
+        Effect.catchAll((e) => Effect.logWarning("final values not sent; trying again at a later check").pipe(Effect.annotateLogs({ error: e.message }))),
         Effect.repeat(Schedule.spaced(options.finalValueInterval ?? Duration.seconds(10))),
         Effect.delay(options.finalValueInterval ?? Duration.seconds(10)),
         Effect.forkScoped

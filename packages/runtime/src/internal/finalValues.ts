@@ -199,11 +199,12 @@ export const make = (
         )
       }
       const keys = new Set([...recorded.keys, ...b.keys])
-      if (keys.size === 0) return { sent: 0, skipped: 0 }
-      if (yield* KeyIndex.wasReported(store, b.pipeline, b.bucket, b.start)) return { sent: 0, skipped: keys.size }
+      if (keys.size === 0) return { sent: 0, skipped: 0, pending: 0 }
+      if (yield* KeyIndex.wasReported(store, b.pipeline, b.bucket, b.start)) return { sent: 0, skipped: keys.size, pending: 0 }
       const due = Array.from(keys, (key) => ({ pipeline: b.pipeline.name, key, bucket: b.bucket, start: b.start }))
       const emitted = yield* Effect.provideService(FinalValue.emit(store, byName, due), FinalValue.Sink, sink)
-      yield* KeyIndex.markReported(store, b.pipeline, b.bucket, b.start)
+      // Items claimed elsewhere keep the bucket open: it is checked again until they are marked sent.
+      if (emitted.pending === 0) yield* KeyIndex.markReported(store, b.pipeline, b.bucket, b.start)
       return emitted
     })
   return {
@@ -263,16 +264,18 @@ export const make = (
         if (p.unindexed.size === 0 && Number.isFinite(p.upTo)) yield* leases.advance(leaseKey, p.upTo)
       }
       const upTo = yield* clusterClock(now)
-      if (upTo === undefined) return { sent: 0, skipped: 0 }
+      if (upTo === undefined) return { sent: 0, skipped: 0, pending: 0 }
       let sent = 0
       let skipped = 0
+      let pending = 0
       for (const [id, b] of Array.from(buckets).filter(([, b]) => b.closesAt < upTo)) {
         const emitted = yield* report(b)
         sent += emitted.sent
         skipped += emitted.skipped
-        buckets.delete(id)
+        pending += emitted.pending
+        if (emitted.pending === 0) buckets.delete(id)
       }
-      return { sent, skipped }
+      return { sent, skipped, pending }
     })
   }
 }
