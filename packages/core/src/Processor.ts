@@ -234,7 +234,14 @@ const releaseAndSend = (
 
 const scoper = (source: string | undefined): (shardId: string) => string => {
   const stream = source === undefined ? undefined : streamNameOf(source)
-  return stream === undefined ? (shardId) => shardId : (shardId) => `${stream}/${shardId}`
+  if (stream === undefined) return (shardId) => shardId
+  // One string per shard: the store's and the deduper's maps hash it once, not once per write.
+  const scoped = new Map<string, string>()
+  return (shardId) => {
+    let id = scoped.get(shardId)
+    if (id === undefined) scoped.set(shardId, id = `${stream}/${shardId}`)
+    return id
+  }
 }
 
 /**
