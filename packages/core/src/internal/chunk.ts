@@ -114,11 +114,19 @@ export const decode = (plan: Plan, records: ReadonlyArray<SourceRecord>, scopeOf
   const blockingUnknown = plan.unknownVersion === "block"
   // The claim of each event id's first record in the chunk.
   const firstByEventId = new Map<string, number>()
-  const scratchKeys: Array<string> = []
-  const scratchValues: Array<unknown> = []
+  // What `collect` appends a pair for: the record and pipeline being run, the bucket once known.
+  let record = 0
+  let event: unknown
+  let pipelineIndex = 0
+  let time: number | undefined
+  let bucket: Window.Bucket | undefined
   const collect = (key: string, value: unknown) => {
-    scratchKeys.push(key)
-    scratchValues.push(value)
+    bucket ??= bucketers[pipelineIndex]!(time ??= source.eventTime(event))
+    pairRecord.push(record)
+    pairPipeline.push(pipelineIndex)
+    pairKey.push(key)
+    pairValue.push(value)
+    pairBucket.push(bucket)
   }
   for (let i = 0; i < n; i++) {
     const r = records[i]!
@@ -134,9 +142,10 @@ export const decode = (plan: Plan, records: ReadonlyArray<SourceRecord>, scopeOf
       if (blocking || (blockingUnknown && decoded.left._tag === "UnknownSchemaVersionError")) blockedAt.set(r.shardId, i)
       continue
     }
-    const event = decoded.right
-    if (!eventTypes.has(event.type)) continue
-    const eventId = source.eventId(event)
+    const decodedEvent = decoded.right
+    if (!eventTypes.has(decodedEvent.type)) continue
+    event = decodedEvent
+    const eventId = source.eventId(decodedEvent)
     const payloadHash = plan.payloadHash(r.data)
     const first = firstByEventId.get(eventId)
     if (first !== undefined) {
@@ -152,27 +161,18 @@ export const decode = (plan: Plan, records: ReadonlyArray<SourceRecord>, scopeOf
     firstByEventId.set(eventId, claims.length)
     claims.push({ eventId, owner: positionId(scopeOf(r.shardId), r), payloadHash })
     claimed.push(i)
-    let time: number | undefined
+    record = i
+    time = undefined
     for (let p = 0; p < pipelines.length; p++) {
       const pipeline = pipelines[p]!
-      if (!pipeline.events.has(event.type)) continue
-      scratchKeys.length = 0
-      scratchValues.length = 0
+      if (!pipeline.events.has(decodedEvent.type)) continue
+      pipelineIndex = p
+      bucket = undefined
       try {
-        pipeline.run(event, collect)
+        pipeline.run(decodedEvent, collect)
       } catch (cause) {
+        // The pairs it emitted before it threw are left out with the whole record (`poisonPipelineFailures`).
         chunk.pipelineFailures.push({ record: i, pipeline: p, message: cause instanceof Error ? cause.message : String(cause) })
-        continue
-      }
-      if (scratchKeys.length === 0) continue
-      time ??= source.eventTime(event)
-      const bucket = bucketers[p]!(time)
-      for (let k = 0; k < scratchKeys.length; k++) {
-        pairRecord.push(i)
-        pairPipeline.push(p)
-        pairKey.push(scratchKeys[k]!)
-        pairValue.push(scratchValues[k])
-        pairBucket.push(bucket)
       }
     }
   }
