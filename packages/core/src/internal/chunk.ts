@@ -285,6 +285,11 @@ export const group = (plan: Plan, chunk: Chunk): Array<Group> => {
   const { owned, pairBucket, pairKey, pairLate, pairPipeline, pairRecord, pairValue, records, scopeOf } = chunk
   const groups: Array<Group> = []
   const scopes = plan.pipelines.map(() => new Map<Window.Bucket, Map<string, Map<string, Group>>>())
+  // Consecutive pairs mostly share pipeline, bucket and shard: their groups by key are looked up once.
+  let lastPipeline = -1
+  let lastBucket: Window.Bucket | undefined
+  let lastShard = ""
+  let keys = new Map<string, Group>()
   for (let e = 0; e < pairRecord.length; e++) {
     const i = pairRecord[e]!
     if (owned[i] !== 1 || (pairLate !== undefined && pairLate[e] === 1)) continue
@@ -292,10 +297,16 @@ export const group = (plan: Plan, chunk: Chunk): Array<Group> => {
     const p = pairPipeline[e]!
     const key = pairKey[e]!
     const bucket = pairBucket[e]!
-    let shards = scopes[p]!.get(bucket)
-    if (shards === undefined) scopes[p]!.set(bucket, shards = new Map())
-    let keys = shards.get(r.shardId)
-    if (keys === undefined) shards.set(r.shardId, keys = new Map())
+    if (p !== lastPipeline || bucket !== lastBucket || r.shardId !== lastShard) {
+      let shards = scopes[p]!.get(bucket)
+      if (shards === undefined) scopes[p]!.set(bucket, shards = new Map())
+      let found = shards.get(r.shardId)
+      if (found === undefined) shards.set(r.shardId, found = new Map())
+      keys = found
+      lastPipeline = p
+      lastBucket = bucket
+      lastShard = r.shardId
+    }
     let g = keys.get(key)
     if (g === undefined) {
       g = { pipeline: p, key, bucket: bucket.id, shardId: scopeOf(r.shardId), expiresAt: bucket.expiresAt, contributions: [], records: [], ordered: true }
