@@ -10,13 +10,13 @@
  * redelivery): consumers of a sink key entries by `shardId`, `sequenceNumber`
  * and `subSequenceNumber`.
  */
+import type { PutRecordsRequestEntry } from "@aws-sdk/client-kinesis"
 import { SendMessageBatchCommand, type SendMessageBatchCommandOutput, SQSClient } from "@aws-sdk/client-sqs"
 import * as AwsClient from "@eddy/aws/AwsClient"
 import * as AwsClientOptions from "@eddy/aws/AwsClientOptions"
 import * as AwsSdkError from "@eddy/aws/AwsSdkError"
 import * as Backoff from "@eddy/core/Backoff"
 import * as DeadLetter from "@eddy/core/DeadLetter"
-import type { PutRecordsRequestEntry } from "@aws-sdk/client-kinesis"
 import * as Kinesis from "@eddy/kinesis/Kinesis"
 import { PUT_RECORDS_MAX_BYTES, PUT_RECORDS_MAX_RECORDS, RECORD_MAX_BYTES } from "@eddy/kinesis/Limits"
 import { partitionKeyProblem } from "@eddy/kinesis/ProducerError"
@@ -443,7 +443,7 @@ export interface Settings {
  */
 export const layerConfig = (
   config: Config.Config.Wrap<Settings>
-): Layer.Layer<DeadLetter.DeadLetter, ConfigError.ConfigError | Kinesis.KinesisError> =>
+): Layer.Layer<DeadLetter.DeadLetter, ConfigError.ConfigError> =>
   Layer.unwrapEffect(
     Effect.gen(function*() {
       const { client, retry, target } = yield* Config.unwrap(config)
