@@ -12,7 +12,6 @@ import * as DynamoClient from "@eddy/dynamodb/DynamoClient"
 import * as DynamoDeduper from "@eddy/dynamodb/DynamoDeduper"
 import * as DynamoStore from "@eddy/dynamodb/DynamoStore"
 import * as DynamoTables from "@eddy/dynamodb/Tables"
-import type { KinesisError } from "@eddy/kinesis/Kinesis"
 import type * as DeadLetter from "@eddy/core/DeadLetter"
 import * as DeadLetterSinks from "@eddy/runtime/DeadLetterSinks"
 import * as Preflight from "@eddy/runtime/Preflight"
@@ -64,7 +63,7 @@ export const layerConfig: Layer.Layer<Store | Deduper, ConfigError.ConfigError> 
  * Where dead letters go, from `EDDY_DEAD_LETTER`: `sqs:<queue URL>`,
  * `kinesis:<stream name>` or `stdout` (the default).
  */
-export const deadLetterConfig: Layer.Layer<DeadLetter.DeadLetter, ConfigError.ConfigError | KinesisError> = DeadLetterSinks.layerConfig({
+export const deadLetterConfig: Layer.Layer<DeadLetter.DeadLetter, ConfigError.ConfigError> = DeadLetterSinks.layerConfig({
   target: Config.suspend(() => deadLetterTargetConfig)
 })
 
