@@ -7,7 +7,7 @@
 import * as Backoff from "@eddy/core/Backoff"
 import * as Leases from "@eddy/core/Leases"
 import type { Position, SourceRecord } from "@eddy/core/SourceRecord"
-import { Chunk, Clock, Deferred, type Duration, Effect, Either, Mailbox, Queue, Schedule, type Scope, Stream } from "effect"
+import { Chunk, Clock, Deferred, type Duration, Effect, Either, Fiber, Mailbox, Queue, Schedule, type Scope, Stream } from "effect"
 import * as Checkpointer from "./Checkpointer"
 import type { Kinesis, KinesisError } from "./Kinesis"
 import * as Shards from "./Shards"
@@ -250,13 +250,29 @@ export const leasedShard = (
       firstRead = false
       return options.source !== undefined ? options.source(id, shardId, from) : readShard(id, shardId, from, options)
     })).pipe(
-      Stream.buffer({ capacity: 1 }),
-      Stream.interruptWhen(Effect.raceFirst(leaseLost, options.stopped ?? Effect.never)),
-      Stream.provideContext(context)
+      Stream.provideContext(context),
+      aheadByOne,
+      Stream.interruptWhen(Effect.raceFirst(leaseLost, options.stopped ?? Effect.never))
     )
     const records = batches.pipe(Stream.filter((b) => Chunk.isNonEmpty(b.records)), Stream.map((b) => b.records))
     return { stream: id, shardId, lease, batches, records, checkpointer, leaseLost }
   })
+
+/**
+ * `self` with its next element fetched while the current one is processed,
+ * and no more: `Stream.buffer({ capacity: 1 })` also holds one in its queue
+ * and one waiting to enter it, and a batch of 10,000 records is megabytes.
+ */
+const aheadByOne = <A, E>(self: Stream.Stream<A, E>): Stream.Stream<A, E> =>
+  Stream.unwrapScoped(Effect.gen(function*() {
+    const scope = yield* Effect.scope
+    const pull = yield* Stream.toPull(self)
+    let next = yield* Effect.forkIn(pull, scope)
+    return Stream.repeatEffectChunkOption(Effect.flatMap(Effect.suspend(() => Fiber.join(next)), (chunk) =>
+      Effect.as(Effect.tap(Effect.forkIn(pull, scope), (fiber) => {
+        next = fiber
+      }), chunk)))
+  }))
 
 interface Running {
   readonly token: number
