@@ -8,8 +8,8 @@ import { RedisClient } from "./RedisClient"
  * and when the key exists, a comparison of its owner with the claimant. Both
  * run in one Lua script, so a claim is atomic: no expiry or other claim can
  * slip between the SET and the GET (which two round trips would allow). A
- * chunk's claims go out as one pipeline, in order, so of two claims of the
- * same id in one chunk the first wins.
+ * chunk's claims go out in pipelines of a thousand, one after another, in
+ * order, so of two claims of the same id in one chunk the first wins.
  *
  * Never fail-open: a connection or server error fails the whole batch with
  * `DeduperError`; nothing is reported as first seen unless Redis said so.
@@ -45,6 +45,14 @@ const toDeduperError = (what: string) => (cause: unknown) => {
     })
 }
 
+/**
+ * Commands per pipeline: a chunk's claims go out in pipelines of this many,
+ * one after another, in order. The client keeps a promise and a timer per
+ * command in flight, which for a whole 10,000-record flush per shard was tens
+ * of megabytes of heap at once; a round trip per thousand claims costs little.
+ */
+const PIPELINE_COMMANDS = 1_000
+
 /** The namespace of claim keys and how long claims are kept. */
 export interface Options {
   /** Key prefix per application or pipeline, e.g. `eddy:dedup:orders`. */
@@ -63,18 +71,26 @@ export const make = (options: Options) =>
       claim: (claims) =>
         claims.length === 0 ? Effect.succeed([]) : Effect.tryPromise({
           try: async () => {
-            const pipeline = redis.pipeline()
-            for (const c of claims) claim.queue(pipeline, `${options.namespace}:${c.eventId}`, c.owner, retentionMs, c.payloadHash ?? "")
-            return replies(await pipeline.exec()).map((r): ClaimResult => (r === 1 ? true : typeof r === "string" ? conflict(r) : false))
+            const out: Array<ClaimResult> = []
+            for (let from = 0; from < claims.length; from += PIPELINE_COMMANDS) {
+              const pipeline = redis.pipeline()
+              for (const c of claims.slice(from, from + PIPELINE_COMMANDS)) {
+                claim.queue(pipeline, `${options.namespace}:${c.eventId}`, c.owner, retentionMs, c.payloadHash ?? "")
+              }
+              for (const r of replies(await pipeline.exec())) out.push(r === 1 ? true : typeof r === "string" ? conflict(r) : false)
+            }
+            return out
           },
           catch: toDeduperError(`check ${claims.length} event ids`)
         }),
       release: (claims) =>
         claims.length === 0 ? Effect.void : Effect.tryPromise({
           try: async () => {
-            const pipeline = redis.pipeline()
-            for (const c of claims) release.queue(pipeline, `${options.namespace}:${c.eventId}`, c.owner)
-            replies(await pipeline.exec())
+            for (let from = 0; from < claims.length; from += PIPELINE_COMMANDS) {
+              const pipeline = redis.pipeline()
+              for (const c of claims.slice(from, from + PIPELINE_COMMANDS)) release.queue(pipeline, `${options.namespace}:${c.eventId}`, c.owner)
+              replies(await pipeline.exec())
+            }
           },
           catch: toDeduperError(`release ${claims.length} event ids`)
         })
