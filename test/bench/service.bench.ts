@@ -23,8 +23,8 @@
  *
  * Every reader must end with the same revenue as the events written, which
  * the run checks. Memory is sampled every 100,000 records: resident set, V8
- * heap, and (first run of each worker, untimed) the heap after a full
- * collection. `EDDY_BENCH_SERVICE_RECORDS` sets how many records (default
+ * heap (reserved and used), external memory, and (first run of each worker,
+ * untimed) the heap after a full collection. `EDDY_BENCH_SERVICE_RECORDS` sets how many records (default
  * 1,000,000); `EDDY_BENCH_PROFILE=<dir>` writes a CPU profile of each worker
  * run there (`--cpu-prof`).
  */
@@ -203,6 +203,7 @@ export async function run(): Promise<void> {
           records: s.records,
           "at s": s.seconds.toFixed(1),
           "RSS MB": mb(s.rss),
+          "heap total MB": mb(s.heapTotal),
           "heap used MB": mb(s.heapUsed),
           "external MB": mb(s.external),
           "heap after GC MB": s.heapAfterGc === undefined ? "-" : mb(s.heapAfterGc)

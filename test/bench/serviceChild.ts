@@ -46,6 +46,8 @@ export interface Sample {
   readonly heapUsed: number
   /** Memory outside the V8 heap that JavaScript objects hold: Buffers, mostly. */
   readonly external: number
+  /** V8 heap reserved: used plus garbage and free space not yet returned. */
+  readonly heapTotal: number
   readonly heapAfterGc: number | undefined
 }
 
@@ -71,13 +73,13 @@ const sampler = () => {
     /** Samples memory each time another `SAMPLE_EVERY` records are done. */
     at: (records: number) => {
       if (records < next) return
-      const { external, heapUsed, rss } = process.memoryUsage()
+      const { external, heapTotal, heapUsed, rss } = process.memoryUsage()
       let heapAfterGc: number | undefined
       if (collect) {
         gc!()
         heapAfterGc = process.memoryUsage().heapUsed
       }
-      samples.push({ records, seconds: (performance.now() - started) / 1000, rss, heapUsed, external, heapAfterGc })
+      samples.push({ records, seconds: (performance.now() - started) / 1000, rss, heapUsed, external, heapTotal, heapAfterGc })
       next = (Math.floor(records / SAMPLE_EVERY) + 1) * SAMPLE_EVERY
     }
   }
