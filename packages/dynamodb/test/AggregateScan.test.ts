@@ -10,7 +10,7 @@ import * as Local from "./support/Local"
 
 const Env = Layer.effectDiscard(Local.ensure({ aggregate: "scanned" })).pipe(Layer.provideMerge(Local.layer))
 
-layer(Env)("AggregateScan", (it) => {
+layer(Env, { excludeTestServices: true })("AggregateScan", (it) => {
   describe("spread pipelines", () => {
     it.effect("folds a spread pipeline's sub-items and plain item into one item, and leaves other pipelines' items as they are", () =>
       Effect.gen(function*() {

@@ -257,7 +257,7 @@ const check = ({ batchSize, faults, lostAcks, stream }: Scenario) =>
     return { ...summary, fired: injector.fired }
   })
 
-layer(Local.layer)("exactly once on DynamoDB", (it) => {
+layer(Local.layer, { excludeTestServices: true })("exactly once on DynamoDB", (it) => {
   it.effect.prop(
     "stored aggregates equal the fold over distinct valid events, whatever fails, crashes or is redelivered",
     {

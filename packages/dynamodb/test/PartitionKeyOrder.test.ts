@@ -19,7 +19,7 @@ const Env = Layer.effectDiscard(Tables.ensure({ aggregate: table }, { activeSche
   Layer.provideMerge(Layer.scoped(DynamoClient.DynamoClient, Effect.flatMap(DynamoDBLocal.start(), ({ endpoint }) => DynamoClient.make({ endpoint }))))
 )
 
-layer(Env, { timeout: "120 seconds" })("DynamoStore under partitionKey ordering (DynamoDB Local)", (it) => {
+layer(Env, { timeout: "120 seconds", excludeTestServices: true })("DynamoStore under partitionKey ordering (DynamoDB Local)", (it) => {
   it.effect("claims each position in the write's transactions: out of order, redelivered and over one transaction of positions, each applied once", () =>
     Effect.flatMap(DynamoStore.make({ table, transactionItems }), (store) => partitionKeyRedeliveries(store, "pk_order")))
 

@@ -17,7 +17,7 @@ import * as Local from "./support/Local"
 
 const Env = Layer.effectDiscard(Effect.all([Local.ensure({ aggregate: "blue" }), Local.ensure({ aggregate: "green" })])).pipe(Layer.provideMerge(Local.layer))
 
-layer(Env)("TableAlias", (it) => {
+layer(Env, { excludeTestServices: true })("TableAlias", (it) => {
   describe("switching readers", () => {
     it.effect("reads follow the alias once it is switched; writes stay on the configured table", () =>
       Effect.gen(function*() {

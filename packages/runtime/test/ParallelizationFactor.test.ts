@@ -153,7 +153,7 @@ const arbitraryScenario = {
   factor: fc.constantFrom(4, 10)
 }
 
-layer(env, { timeout: "120 seconds" })("ParallelizationFactor above 1 with partitionKey ordering", (it) => {
+layer(env, { timeout: "120 seconds", excludeTestServices: true })("ParallelizationFactor above 1 with partitionKey ordering", (it) => {
   it.scoped("runs batches of one shard concurrently, each partition key in order, and stores every sale once in DynamoDB (DynamoDB Local)", () =>
     Effect.gen(function*() {
       const stats = yield* check("dynamodb", {

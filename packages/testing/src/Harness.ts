@@ -13,15 +13,22 @@ import * as Store from "@eddy/core/Store"
 import { Kinesis, type KinesisApi, make, type Options } from "@eddy/kinesis/Kinesis"
 import { PUT_RECORDS_MAX_RECORDS } from "@eddy/kinesis/Limits"
 import * as StreamId from "@eddy/kinesis/StreamId"
-import { Duration, Effect, Layer, Schedule } from "effect"
+import { Clock, Duration, Effect, Layer, Schedule } from "effect"
 import { type ChildProcess, spawn } from "node:child_process"
 import { createServer } from "node:net"
+
+/**
+ * Emulators and other processes answer in wall-clock time: the harness's waits keep to it, so a test on
+ * the TestClock that creates a stream does not hang on a pause nobody advances.
+ */
+const onWallClock = Effect.withClock(Clock.make())
 
 /** Waits until the stream is ACTIVE (after a create or a reshard), asking every `interval`. */
 export const awaitActive = (name: string, interval: Duration.DurationInput = "5 millis") =>
   Effect.flatMap(Kinesis, (kinesis) =>
     kinesis.describeStreamSummary({ StreamName: name }).pipe(
-      Effect.repeat({ until: (out) => out.StreamDescriptionSummary?.StreamStatus === "ACTIVE", schedule: Schedule.spaced(interval) })
+      Effect.repeat({ until: (out) => out.StreamDescriptionSummary?.StreamStatus === "ACTIVE", schedule: Schedule.spaced(interval) }),
+      onWallClock
     ))
 
 /** Creates a stream of `shards` shards and waits until it is ACTIVE. */
@@ -132,7 +139,8 @@ export const until = <E, R>(condition: Effect.Effect<boolean, E, R>, what: strin
       duration: timeout,
       onTimeout: () =>
         new Error(`timed out after ${Duration.format(Duration.decode(timeout))} waiting until ${what}${failure === undefined ? "" : `; the last check failed: ${String(failure)}`}`)
-    })
+    }),
+    onWallClock
   )
 }
 

@@ -3,7 +3,8 @@
  * streams come up ACTIVE, records are written in order in batches and a
  * refused one fails the test, the in-memory state shows what was sent to it,
  * the environment is restored, a condition that never holds fails naming
- * it, and a program run in its own process is gone with its scope.
+ * it, its waits keep to the wall clock in a test on the TestClock, and a
+ * program run in its own process is gone with its scope.
  */
 import { describe, expect, it } from "@effect/vitest"
 import * as DeadLetter from "@eddy/core/DeadLetter"
@@ -102,6 +103,28 @@ describe("Harness", () => {
       expect(asked).toBe(3)
       const error = yield* Effect.flip(Harness.until(Effect.fail("connection reset"), "never", { timeout: "50 millis", interval: "5 millis" }))
       expect(error.message).toBe("timed out after 50ms waiting until never; the last check failed: connection reset")
+    }))
+
+  it.scoped("keeps to the wall clock in a test on the TestClock: its waits end though nobody advances that clock", () =>
+    Effect.gen(function*() {
+      let asked = 0
+      yield* Harness.until(Effect.sync(() => ++asked >= 3), "asked three times", { interval: "1 millis" })
+      expect(asked).toBe(3)
+      const { endpoint } = yield* Kinesalite.start()
+      const kinesis = yield* Harness.kinesisWith({ endpoint }, {})
+      let described = 0
+      const creating = {
+        ...kinesis,
+        // The stream reads CREATING twice, as a busy emulator may report it, before its real status.
+        describeStreamSummary: (input: Parameters<typeof kinesis.describeStreamSummary>[0]) =>
+          Effect.suspend(() =>
+            ++described <= 2
+              ? Effect.succeed({ StreamDescriptionSummary: { StreamStatus: "CREATING" }, $metadata: {} } as never)
+              : kinesis.describeStreamSummary(input)
+          )
+      }
+      yield* Harness.createStream("slow", 1).pipe(Effect.provideService(Kinesis, creating))
+      expect(described).toBe(3)
     }))
 
   it.scopedLive("runs a program in its own process with exactly the environment given, and kills it with the scope", () =>
