@@ -64,7 +64,9 @@ export interface ReadOptions {
   readonly pollInterval?: Duration.DurationInput
   /**
    * Longest wait between calls once a shard is caught up: empty results
-   * double the wait from `pollInterval` up to this (default 1 s).
+   * double the wait from `pollInterval` (from 50 ms when it is shorter, so a
+   * `pollInterval` of 0 never polls an idle shard in a busy loop) up to this
+   * (default 1 s).
    */
   readonly maxIdleInterval?: Duration.DurationInput
   /** Retries throttled or unavailable calls (default: exponential from 100 ms, capped at 5 s, jittered, 10 retries). */
@@ -80,6 +82,9 @@ export interface ReadOptions {
    */
   readonly untilCaughtUp?: boolean
 }
+
+/** The least a caught-up shard's idle wait doubles from: 100 ms at its first empty result. */
+const IDLE_BASE_MILLIS = 50
 
 /** Reader lag per stream and shard, from each GetRecords' `MillisBehindLatest`. */
 export const millisBehindLatest = Metric.gauge("eddy_kinesis_millis_behind_latest", {
@@ -166,7 +171,7 @@ export const readShard = (
           skip = undefined
         }
         // Back off only when caught up: an empty result while behind means a gap in the shard, not idleness.
-        wait = raw.length === 0 && behind === 0 ? Math.min(maxIdleMillis, 2 * Math.max(wait, pollMillis)) : pollMillis
+        wait = raw.length === 0 && behind === 0 ? Math.min(maxIdleMillis, 2 * Math.max(wait, pollMillis, IDLE_BASE_MILLIS)) : pollMillis
         if (!next) {
           ended = true
           return endOfShard(shardId, records, behind)

@@ -3,7 +3,7 @@
  * on the TestClock against an in-memory shard: no real time passes.
  */
 import { describe, expect, it } from "@effect/vitest"
-import { Chunk, Effect, Fiber, Metric, Option, Schedule, Stream, TestClock } from "effect"
+import { Chunk, Duration, Effect, Fiber, Metric, Option, Schedule, Stream, TestClock } from "effect"
 import type { GetRecordsInput, GetShardIteratorInput } from "@aws-sdk/client-kinesis"
 import * as Consumer from "../src/Consumer"
 import {
@@ -144,6 +144,21 @@ describe("shard reader timing", () => {
       // The first record is found at 3400; the next call is back at the poll interval.
       expect(times(shard.calls).slice(5)).toEqual([3400, 3500])
       expect(seqs(batches)).toEqual([shard.seqOf(0), shard.seqOf(1)])
+    }))
+
+  it.effect("backs off while the shard is idle even with a poll interval of 0, from 100 ms", () =>
+    Effect.gen(function*() {
+      const shard = fakeShard()
+      const fiber = yield* Consumer.readShard("s", SHARD, Consumer.StartPosition.TrimHorizon(), {
+        limit: 1,
+        pollInterval: Duration.zero,
+        maxIdleInterval: "1 second"
+      }).pipe(Stream.take(1), Stream.runCollect, Effect.provideService(Kinesis, shard.api), Effect.fork)
+      yield* TestClock.adjust("3 seconds")
+      expect(times(shard.calls)).toEqual([0, 100, 300, 700, 1500, 2500])
+      yield* shard.append(1)
+      yield* TestClock.adjust("1 second")
+      yield* Fiber.join(fiber)
     }))
 
   it.effect("does not back off on an empty result while behind the tip", () =>
