@@ -362,6 +362,18 @@ export interface TopK extends Monoid<TopKState, "topk"> {
 }
 
 /**
+ * The state of one item, as `of` makes it for every emitted value: its map
+ * is built only when read, since `combineAll` adds the item directly.
+ */
+class TopKSingleton implements TopKState {
+  #counts: ReadonlyMap<string, number> | undefined
+  constructor(readonly item: string, readonly total: number) {}
+  get counts(): ReadonlyMap<string, number> {
+    return this.#counts ??= new Map([[this.item, this.total]])
+  }
+}
+
+/**
  * Heavy hitters with counts, for the `k` best of many items.
  *
  * The state counts at most `capacity` items (default `10 * k`). While the
@@ -395,7 +407,7 @@ export const topK = (k: number, options: { readonly capacity?: number } = {}): T
     empty,
     of: (item, count = 1) => {
       if (!isInteger(count, 1)) throw new RangeError(`a topK count must be a positive safe integer, got ${count}`)
-      return { total: count, counts: new Map([[item, count]]) }
+      return new TopKSingleton(item, count)
     },
     top: (state) => sorted(state).slice(0, k).map(([item, count]) => ({ item, count })),
     maxError: (state) => {
@@ -417,7 +429,8 @@ export const topK = (k: number, options: { readonly capacity?: number } = {}): T
       let total = 0
       for (const v of values) {
         total += v.total
-        MisraGries.addInto(counts, v.counts)
+        if (v instanceof TopKSingleton) counts.set(v.item, (counts.get(v.item) ?? 0) + v.total)
+        else MisraGries.addInto(counts, v.counts)
         MisraGries.prune(counts, capacity)
       }
       return { total, counts }

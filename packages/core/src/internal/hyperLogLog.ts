@@ -54,18 +54,28 @@ const entryOf = (precision: number, item: string): number => {
 
 export const empty = (precision: number): HllState => ({ precision, sparse: new Uint32Array(0) })
 
-export const singleton = (precision: number, item: string): HllState => ({
-  precision,
-  sparse: Uint32Array.of(entryOf(precision, item))
-})
+/**
+ * One string's sketch, as a pipeline emits one per event: its entry array is
+ * built only when read, since `mergeAll` takes the entry directly.
+ */
+class Singleton implements Sparse {
+  #sparse: Uint32Array | undefined
+  constructor(readonly precision: number, readonly entry: number) {}
+  get sparse(): Uint32Array {
+    return this.#sparse ??= Uint32Array.of(this.entry)
+  }
+}
+
+export const singleton = (precision: number, item: string): HllState => new Singleton(precision, entryOf(precision, item))
+
+const applyEntry = (registers: Uint8Array, entry: number): void => {
+  const index = entry >>> 6
+  const rank = entry & 63
+  if (rank > registers[index]!) registers[index] = rank
+}
 
 const applyEntries = (registers: Uint8Array, entries: Uint32Array): void => {
-  for (let i = 0; i < entries.length; i++) {
-    const e = entries[i]!
-    const index = e >>> 6
-    const rank = e & 63
-    if (rank > registers[index]!) registers[index] = rank
-  }
+  for (let i = 0; i < entries.length; i++) applyEntry(registers, entries[i]!)
 }
 
 const applyRegisters = (registers: Uint8Array, other: Uint8Array): void => {
@@ -129,14 +139,16 @@ export const mergeAll = (precision: number, states: ReadonlyArray<HllState>): Hl
   let entries = 0
   let dense = false
   for (const s of states) {
-    if ("dense" in s) dense = true
+    if (s instanceof Singleton) entries++
+    else if ("dense" in s) dense = true
     else entries += s.sparse.length
   }
   if (!dense && entries <= sparseLimit(precision)) {
     const all = new Uint32Array(entries)
     let n = 0
     for (const s of states) {
-      if ("sparse" in s) {
+      if (s instanceof Singleton) all[n++] = s.entry
+      else if ("sparse" in s) {
         all.set(s.sparse, n)
         n += s.sparse.length
       }
@@ -152,7 +164,8 @@ export const mergeAll = (precision: number, states: ReadonlyArray<HllState>): Hl
   }
   const registers = new Uint8Array(1 << precision)
   for (const s of states) {
-    if ("dense" in s) applyRegisters(registers, s.dense)
+    if (s instanceof Singleton) applyEntry(registers, s.entry)
+    else if ("dense" in s) applyRegisters(registers, s.dense)
     else applyEntries(registers, s.sparse)
   }
   return fromRegisters(precision, registers)
