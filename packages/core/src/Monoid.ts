@@ -429,7 +429,7 @@ export const topK = (k: number, options: { readonly capacity?: number } = {}): T
       let total = 0
       for (const v of values) {
         total += v.total
-        if (v instanceof TopKSingleton) counts.set(v.item, (counts.get(v.item) ?? 0) + v.total)
+        if (v instanceof TopKSingleton) MisraGries.addOne(counts, v.item, v.total)
         else MisraGries.addInto(counts, v.counts)
         MisraGries.prune(counts, capacity)
       }

@@ -9,9 +9,14 @@
  * These helpers mutate the map they are given; callers own it.
  */
 
+/** Adds `count` to the counter of `item` in `target`. */
+export const addOne = (target: Map<string, number>, item: string, count: number): void => {
+  target.set(item, (target.get(item) ?? 0) + count)
+}
+
 /** Adds every counter of `source` into `target`. */
 export const addInto = (target: Map<string, number>, source: ReadonlyMap<string, number>): void => {
-  for (const [item, count] of source) target.set(item, (target.get(item) ?? 0) + count)
+  for (const [item, count] of source) addOne(target, item, count)
 }
 
 /**
