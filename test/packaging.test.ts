@@ -62,16 +62,26 @@ interface Ran {
   readonly stderr: string
 }
 
-/** Runs a child process to its end; asynchronously, so the test worker keeps answering the runner meanwhile. */
-const run = (command: string, args: ReadonlyArray<string>, cwd: string, env: NodeJS.ProcessEnv = cleanEnv()): Promise<Ran> =>
+/**
+ * Runs a child process to its end; asynchronously, so the test worker keeps answering the runner meanwhile.
+ * One still running after `deadlineMillis` is killed, and what it printed until then is in the result.
+ */
+const run = (command: string, args: ReadonlyArray<string>, cwd: string, env: NodeJS.ProcessEnv = cleanEnv(), deadlineMillis?: number): Promise<Ran> =>
   new Promise((resolve, reject) => {
     const child = spawn(command, args, { cwd, env, stdio: ["ignore", "pipe", "pipe"] })
     let stdout = ""
     let stderr = ""
+    const deadline = deadlineMillis === undefined ? undefined : setTimeout(() => {
+      stderr += `\n[killed: still running after ${deadlineMillis} ms]`
+      child.kill("SIGKILL")
+    }, deadlineMillis)
     child.stdout.setEncoding("utf8").on("data", (chunk: string) => stdout += chunk)
     child.stderr.setEncoding("utf8").on("data", (chunk: string) => stderr += chunk)
     child.on("error", reject)
-    child.on("close", (status) => resolve({ status, stdout, stderr }))
+    child.on("close", (status) => {
+      clearTimeout(deadline)
+      resolve({ status, stdout, stderr })
+    })
   })
 
 /** Runs a step that must succeed, failing with its output otherwise. */
@@ -245,9 +255,9 @@ describe("the published packages, installed by a user", () => {
   describe("the eddy command", () => {
     const env = () => ({ ...cleanEnv(), NO_COLOR: "1" })
     /** `eddy` as the user runs it: npx finds the installed binary (`--no`: it never fetches one; `--`: the rest is eddy's). */
-    const npxEddy = (args: ReadonlyArray<string>) => run("npx", ["--no", "--", "eddy", ...args], project, env())
+    const npxEddy = (args: ReadonlyArray<string>) => run("npx", ["--no", "--", "eddy", ...args], project, env(), 25_000)
     /** The binary npm linked, run as a script would run it (its `#!` line starts Node), without npx's start-up. */
-    const eddy = (args: ReadonlyArray<string>) => run(join(project, "node_modules", ".bin", "eddy"), args, project, env())
+    const eddy = (args: ReadonlyArray<string>) => run(join(project, "node_modules", ".bin", "eddy"), args, project, env(), 45_000)
     const names = ["views_per_page_hourly", "unique_visitors_daily", "top_pages_daily", "longest_view"]
 
     it("prints its help and the package's version", async () => {
@@ -278,7 +288,7 @@ describe("the published packages, installed by a user", () => {
 
     it("fails a user error with one message and no stack trace", async () => {
       const missing = await eddy(["describe", "--pipelines", "src/missing.ts"])
-      expect(missing.status).toBe(1)
+      expect(missing.status, missing.stderr).toBe(1)
       expect(missing.stderr.trim()).toBe("eddy: no pipelines module at src/missing.ts; give --pipelines the path of the module that exports them")
       expect(missing.stdout).toBe("")
     }, 60_000)
