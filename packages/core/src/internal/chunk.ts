@@ -285,11 +285,11 @@ export const group = (plan: Plan, chunk: Chunk): Array<Group> => {
   const { owned, pairBucket, pairKey, pairLate, pairPipeline, pairRecord, pairValue, records, scopeOf } = chunk
   const groups: Array<Group> = []
   const scopes = plan.pipelines.map(() => new Map<Window.Bucket, Map<string, Map<string, Group>>>())
-  // Consecutive pairs mostly share pipeline, bucket and shard: their groups by key are looked up once.
-  let lastPipeline = -1
-  let lastBucket: Window.Bucket | undefined
-  let lastShard = ""
-  let keys = new Map<string, Group>()
+  // Each pipeline's consecutive pairs mostly share bucket and shard, even when pipelines interleave: per pipeline,
+  // the groups by key of its last bucket and shard are looked up once.
+  const lastBucket: Array<Window.Bucket | undefined> = plan.pipelines.map(() => undefined)
+  const lastShard: Array<string> = plan.pipelines.map(() => "")
+  const lastKeys: Array<Map<string, Group>> = plan.pipelines.map(() => new Map())
   for (let e = 0; e < pairRecord.length; e++) {
     const i = pairRecord[e]!
     if (owned[i] !== 1 || (pairLate !== undefined && pairLate[e] === 1)) continue
@@ -297,15 +297,15 @@ export const group = (plan: Plan, chunk: Chunk): Array<Group> => {
     const p = pairPipeline[e]!
     const key = pairKey[e]!
     const bucket = pairBucket[e]!
-    if (p !== lastPipeline || bucket !== lastBucket || r.shardId !== lastShard) {
+    let keys = lastKeys[p]!
+    if (bucket !== lastBucket[p] || r.shardId !== lastShard[p]) {
       let shards = scopes[p]!.get(bucket)
       if (shards === undefined) scopes[p]!.set(bucket, shards = new Map())
       let found = shards.get(r.shardId)
       if (found === undefined) shards.set(r.shardId, found = new Map())
-      keys = found
-      lastPipeline = p
-      lastBucket = bucket
-      lastShard = r.shardId
+      keys = lastKeys[p] = found
+      lastBucket[p] = bucket
+      lastShard[p] = r.shardId
     }
     let g = keys.get(key)
     if (g === undefined) {
@@ -314,7 +314,7 @@ export const group = (plan: Plan, chunk: Chunk): Array<Group> => {
       groups.push(g)
     }
     const last = g.contributions[g.contributions.length - 1]
-    if (last !== undefined && comparePosition(last.position, r) > 0) g.ordered = false
+    if (last !== undefined && last.position !== r && comparePosition(last.position, r) > 0) g.ordered = false
     g.contributions.push({ position: r, value: pairValue[e] })
     if (g.records[g.records.length - 1] !== i) g.records.push(i)
   }
