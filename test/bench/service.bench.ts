@@ -193,7 +193,8 @@ export async function run(): Promise<void> {
           runs: timed.map((r) => Math.round(r.rate)).join(", "),
           "vs baseline": (rate / baseline).toFixed(2),
           "CPU s": cpu.toFixed(1),
-          "CPU vs baseline": (cpu / baselineCpu).toFixed(2)
+          "CPU vs baseline": (cpu / baselineCpu).toFixed(2),
+          "GetRecords calls": timed.map((r) => r.getRecordsCalls).join(", ")
         }
       }))
       console.log(`\n(target: the in-memory dedup worker at >= 0.60x the raw loop's records/s)`)

@@ -57,7 +57,20 @@ export interface Result {
   readonly samples: ReadonlyArray<Sample>
   /** What the reader computed, to check that the readers agree: revenue summed over every product and hour. */
   readonly revenue: number
+  /** GetRecords requests sent, those that returned nothing included. */
+  readonly getRecordsCalls: number
 }
+
+let getRecordsCalls = 0
+
+/** The SDK client both readers use, counting the GetRecords requests it sends. */
+const countingClient = Effect.tap(Kinesis.makeClient({ endpoint }), (client) =>
+  Effect.sync(() =>
+    client.middlewareStack.add((next, context) => (args) => {
+      if (context.commandName === "GetRecordsCommand") getRecordsCalls++
+      return next(args)
+    }, { step: "initialize", name: "countGetRecords" })
+  ))
 
 const gc = (globalThis as { gc?: () => void }).gc
 const collect = process.env.EDDY_BENCH_SAMPLE_GC === "1"
@@ -134,7 +147,7 @@ const rawLoop = async (client: KinesisClient): Promise<Result> => {
   const used = process.cpuUsage(cpu)
   let revenue = 0
   for (const v of sums.values()) revenue += v
-  return { rate: total / seconds, cpuSeconds: (used.user + used.system) / 1e6, samples: memory.samples, revenue }
+  return { rate: total / seconds, cpuSeconds: (used.user + used.system) / 1e6, samples: memory.samples, revenue, getRecordsCalls }
 }
 
 /** One service worker from TRIM_HORIZON until every record is processed, with fresh state. */
@@ -174,7 +187,7 @@ const worker = Effect.gen(function*() {
     Service.layer({
       pipelines: chosen,
       layer: Layer.mergeAll(Layer.succeed(Store.Store, store), DeadLetterSinks.layerStdout, deduper),
-      kinesis: Kinesis.layer({ endpoint }),
+      kinesis: Layer.scoped(Kinesis.Kinesis, Effect.map(countingClient, Kinesis.fromClient)),
       leases: Leases.layerMemory(),
       streams: [{ name: stream }],
       workerId: `bench-${process.pid}`,
@@ -196,11 +209,11 @@ const worker = Effect.gen(function*() {
   yield* Scope.close(scope, Exit.void)
   const stored = yield* store.getMany(revenueByProductHourly.aggregate, Array.from(revenueItems.values()))
   const revenue = stored.reduce((n, v) => n + (v._tag === "Some" ? v.value : 0), 0)
-  return { rate: total / seconds, cpuSeconds: (used.user + used.system) / 1e6, samples: memory.samples, revenue } satisfies Result
+  return { rate: total / seconds, cpuSeconds: (used.user + used.system) / 1e6, samples: memory.samples, revenue, getRecordsCalls } satisfies Result
 })
 
 const main = env("EDDY_BENCH_READER") === "raw"
-  ? Effect.flatMap(Kinesis.makeClient({ endpoint }), (client) => Effect.promise(() => rawLoop(client)))
+  ? Effect.flatMap(countingClient, (client) => Effect.promise(() => rawLoop(client)))
   : worker
 
 Effect.runPromise(main.pipe(Effect.scoped, Logger.withMinimumLogLevel(LogLevel.Warning))).then(
