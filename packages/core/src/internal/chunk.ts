@@ -284,12 +284,14 @@ export interface Group {
 export const group = (plan: Plan, chunk: Chunk): Array<Group> => {
   const { owned, pairBucket, pairKey, pairLate, pairPipeline, pairRecord, pairValue, records, scopeOf } = chunk
   const groups: Array<Group> = []
-  const scopes = plan.pipelines.map(() => new Map<Window.Bucket, Map<string, Map<string, Group>>>())
-  // Each pipeline's consecutive pairs mostly share bucket and shard, even when pipelines interleave: per pipeline,
-  // the groups by key of its last bucket and shard are looked up once.
-  const lastBucket: Array<Window.Bucket | undefined> = plan.pipelines.map(() => undefined)
-  const lastShard: Array<string> = plan.pipelines.map(() => "")
-  const lastKeys: Array<Map<string, Group>> = plan.pipelines.map(() => new Map())
+  // Per pipeline, its groups by bucket, shard and key, and those of the bucket and shard of its last pair: a
+  // pipeline's consecutive pairs mostly share them, even where several pipelines' pairs interleave.
+  const cursors = plan.pipelines.map(() => ({
+    byBucket: new Map<Window.Bucket, Map<string, Map<string, Group>>>(),
+    bucket: undefined as Window.Bucket | undefined,
+    shardId: "",
+    keys: new Map<string, Group>()
+  }))
   for (let e = 0; e < pairRecord.length; e++) {
     const i = pairRecord[e]!
     if (owned[i] !== 1 || (pairLate !== undefined && pairLate[e] === 1)) continue
@@ -297,16 +299,17 @@ export const group = (plan: Plan, chunk: Chunk): Array<Group> => {
     const p = pairPipeline[e]!
     const key = pairKey[e]!
     const bucket = pairBucket[e]!
-    let keys = lastKeys[p]!
-    if (bucket !== lastBucket[p] || r.shardId !== lastShard[p]) {
-      let shards = scopes[p]!.get(bucket)
-      if (shards === undefined) scopes[p]!.set(bucket, shards = new Map())
-      let found = shards.get(r.shardId)
-      if (found === undefined) shards.set(r.shardId, found = new Map())
-      keys = lastKeys[p] = found
-      lastBucket[p] = bucket
-      lastShard[p] = r.shardId
+    const cursor = cursors[p]!
+    if (bucket !== cursor.bucket || r.shardId !== cursor.shardId) {
+      let shards = cursor.byBucket.get(bucket)
+      if (shards === undefined) cursor.byBucket.set(bucket, shards = new Map())
+      let keys = shards.get(r.shardId)
+      if (keys === undefined) shards.set(r.shardId, keys = new Map())
+      cursor.bucket = bucket
+      cursor.shardId = r.shardId
+      cursor.keys = keys
     }
+    const { keys } = cursor
     let g = keys.get(key)
     if (g === undefined) {
       g = { pipeline: p, key, bucket: bucket.id, shardId: scopeOf(r.shardId), expiresAt: bucket.expiresAt, contributions: [], records: [], ordered: true }
@@ -314,7 +317,7 @@ export const group = (plan: Plan, chunk: Chunk): Array<Group> => {
       groups.push(g)
     }
     const last = g.contributions[g.contributions.length - 1]
-    if (last !== undefined && last.position !== r && comparePosition(last.position, r) > 0) g.ordered = false
+    if (last !== undefined && comparePosition(last.position, r) > 0) g.ordered = false
     g.contributions.push({ position: r, value: pairValue[e] })
     if (g.records[g.records.length - 1] !== i) g.records.push(i)
   }
