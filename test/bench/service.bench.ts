@@ -25,7 +25,7 @@
  * the run checks. Memory is sampled every 100,000 records: resident set, V8
  * heap (reserved and used), external memory, and (first run of each worker,
  * untimed) the heap after a full collection. `EDDY_BENCH_SERVICE_RECORDS` sets how many records (default
- * 1,000,000); `EDDY_BENCH_PROFILE=<dir>` writes a CPU profile of each worker
+ * 1,000,000); `EDDY_BENCH_PROFILE=<dir>` writes a CPU profile of each reader
  * run there (`--cpu-prof`).
  */
 import { sampleOrders } from "@eddy/commerce/CommerceArbitrary"
@@ -146,7 +146,7 @@ const bundleChild = Effect.promise(async () => {
 /** One run of a reader in its own process. */
 const runReader = (script: string, endpoint: string, reader: Reader, sampleGc: boolean) =>
   Effect.gen(function*() {
-    const flags = ["--expose-gc", ...(PROFILE !== undefined && reader.reader === "worker" ? ["--cpu-prof", `--cpu-prof-dir=${PROFILE}`] : [])]
+    const flags = ["--expose-gc", ...(PROFILE !== undefined ? ["--cpu-prof", `--cpu-prof-dir=${PROFILE}`] : [])]
     const { line } = yield* child(script, flags, {
       EDDY_BENCH_READER: reader.reader,
       EDDY_BENCH_ENDPOINT: endpoint,

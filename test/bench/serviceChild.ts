@@ -150,21 +150,33 @@ const rawLoop = async (client: KinesisClient): Promise<Result> => {
   return { rate: total / seconds, cpuSeconds: (used.user + used.system) / 1e6, samples: memory.samples, revenue, getRecordsCalls }
 }
 
+/**
+ * Deletes a run's dedup claims, untimed: a run leaves hundreds of thousands
+ * of keys, which would otherwise wait out their retention on the shared server.
+ */
+const deleteClaims = (namespace: string) =>
+  Effect.flatMap(RedisClient.RedisClient, (redis) =>
+    Effect.promise(async () => {
+      for await (const keys of redis.scanStream({ match: `${namespace}:*`, count: 10_000 })) {
+        if (keys.length > 0) await redis.unlink(...keys)
+      }
+    }))
+
 /** One service worker from TRIM_HORIZON until every record is processed, with fresh state. */
 const worker = Effect.gen(function*() {
   const dedup = env("EDDY_BENCH_DEDUP")
   const which = env("EDDY_BENCH_PIPELINES")
+  const namespace = `eddy:bench:service:${Date.now()}:${process.pid}`
+  const redisClient = Layer.scoped(
+    RedisClient.RedisClient,
+    RedisClient.make().pipe(
+      Effect.mapError((e) => new Error(`the Redis row keeps its dedup claims in Redis: ${e.message} (start redis-server, as .ci/run does)`))
+    )
+  )
   const deduper = dedup === "memory"
     ? Deduper.layerMemory()
     : dedup === "redis"
-    ? RedisDeduper.layer({ namespace: `eddy:bench:service:${Date.now()}:${process.pid}`, retention: "15 minutes" }).pipe(
-      Layer.provide(Layer.scoped(
-        RedisClient.RedisClient,
-        RedisClient.make().pipe(
-          Effect.mapError((e) => new Error(`the Redis row keeps its dedup claims in Redis: ${e.message} (start redis-server, as .ci/run does)`))
-        )
-      ))
-    )
+    ? RedisDeduper.layer({ namespace, retention: "15 minutes" }).pipe(Layer.provide(redisClient))
     : Layer.die(new Error(`EDDY_BENCH_DEDUP must be memory or redis, got ${dedup}`))
   const chosen = which === "revenue" ? [revenueByProductHourly] : which === "commerce" ? pipelines : undefined
   if (chosen === undefined) return yield* Effect.dieMessage(`EDDY_BENCH_PIPELINES must be revenue or commerce, got ${which}`)
@@ -207,6 +219,7 @@ const worker = Effect.gen(function*() {
   const seconds = (performance.now() - memory.started) / 1000
   const used = process.cpuUsage(cpu)
   yield* Scope.close(scope, Exit.void)
+  if (dedup === "redis") yield* deleteClaims(namespace).pipe(Effect.provide(redisClient))
   const stored = yield* store.getMany(revenueByProductHourly.aggregate, Array.from(revenueItems.values()))
   const revenue = stored.reduce((n, v) => n + (v._tag === "Some" ? v.value : 0), 0)
   return { rate: total / seconds, cpuSeconds: (used.user + used.system) / 1e6, samples: memory.samples, revenue, getRecordsCalls } satisfies Result
