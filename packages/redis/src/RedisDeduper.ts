@@ -1,5 +1,6 @@
 import { type Config, type ConfigError, Duration, Effect, Layer } from "effect"
-import { type ClaimResult, conflict, Deduper, DeduperError, DeduperMisconfiguredError } from "@eddy/core/Deduper"
+import { type Claim, type ClaimResult, conflict, Deduper, DeduperError, DeduperMisconfiguredError } from "@eddy/core/Deduper"
+import type { ChainableCommander, Redis } from "ioredis"
 import { defineScript, misconfiguredCodes, replies, replyCode } from "./internal/script"
 import { RedisClient } from "./RedisClient"
 
@@ -7,9 +8,10 @@ import { RedisClient } from "./RedisClient"
  * Event-id claims in Redis: `SET <namespace>:<eventId> <owner> NX PX <retention>`,
  * and when the key exists, a comparison of its owner with the claimant. Both
  * run in one Lua script, so a claim is atomic: no expiry or other claim can
- * slip between the SET and the GET (which two round trips would allow). A
- * chunk's claims go out in pipelines of a thousand, one after another, in
- * order, so of two claims of the same id in one chunk the first wins.
+ * slip between the SET and the GET (which two round trips would allow). One
+ * script call claims up to a thousand ids in order, and a chunk's calls go
+ * out in one pipeline, in order, so of two claims of the same id in one chunk
+ * the first wins.
  *
  * Never fail-open: a connection or server error fails the whole batch with
  * `DeduperError`; nothing is reported as first seen unless Redis said so.
@@ -18,20 +20,35 @@ import { RedisClient } from "./RedisClient"
  * on a crash); a server that forgets claims lets a later duplicate through.
  */
 
-// The value is `<owner>` or `<owner>\n<payload hash>`. Answers 1 (held by the owner), 0 (a duplicate) or the holder's other hash.
+// KEYS are the claims' keys, ARGV[1] the retention in ms, then each claim's owner and payload hash ('' for none).
+// A key's value is `<owner>` or `<owner>\n<payload hash>`. Answers per claim 1 (held by its owner), 0 (a duplicate) or the holder's other hash.
 const claimScript = `
-local value = ARGV[3] == '' and ARGV[1] or ARGV[1] .. '\\n' .. ARGV[3]
-if redis.call('SET', KEYS[1], value, 'NX', 'PX', ARGV[2]) then return 1 end
-local held = redis.call('GET', KEYS[1])
-local cut = string.find(held, '\\n', 1, true)
-if (cut and string.sub(held, 1, cut - 1) or held) == ARGV[1] then return 1 end
-if cut == nil or ARGV[3] == '' or string.sub(held, cut + 1) == ARGV[3] then return 0 end
-return string.sub(held, cut + 1)`
+local answers = {}
+for i, key in ipairs(KEYS) do
+  local owner, hash = ARGV[2 * i], ARGV[2 * i + 1]
+  local value = hash == '' and owner or owner .. '\\n' .. hash
+  if redis.call('SET', key, value, 'NX', 'PX', ARGV[1]) then
+    answers[i] = 1
+  else
+    local held = redis.call('GET', key)
+    local cut = string.find(held, '\\n', 1, true)
+    if (cut and string.sub(held, 1, cut - 1) or held) == owner then
+      answers[i] = 1
+    elseif cut == nil or hash == '' or string.sub(held, cut + 1) == hash then
+      answers[i] = 0
+    else
+      answers[i] = string.sub(held, cut + 1)
+    end
+  end
+end
+return answers`
 
-// Deletes the claim while ARGV[1] owns it.
+// Deletes each claim of KEYS while its owner (ARGV, in the same order) holds it.
 const releaseScript = `
-local held = redis.call('GET', KEYS[1])
-if held and (held == ARGV[1] or string.sub(held, 1, #ARGV[1] + 1) == ARGV[1] .. '\\n') then redis.call('DEL', KEYS[1]) end
+for i, key in ipairs(KEYS) do
+  local owner, held = ARGV[i], redis.call('GET', key)
+  if held and (held == owner or string.sub(held, 1, #owner + 1) == owner .. '\\n') then redis.call('DEL', key) end
+end
 return 0`
 
 /** A Redis error reply starts with its code (RESP): a refused login or ACL is the deployment's fault, anything else retryable. */
@@ -46,12 +63,18 @@ const toDeduperError = (what: string) => (cause: unknown) => {
 }
 
 /**
- * Commands per pipeline: a chunk's claims go out in pipelines of this many,
- * one after another, in order. The client keeps a promise and a timer per
- * command in flight, which for a whole 10,000-record flush per shard was tens
- * of megabytes of heap at once; a round trip per thousand claims costs little.
+ * Claims per script call. One call per claim cost a command object, a
+ * promise and a timer in the client each, the most of a chunk's CPU and
+ * garbage; a thousand keep each call's run on the server about a millisecond.
  */
-const PIPELINE_COMMANDS = 1_000
+const CLAIMS_PER_CALL = 1_000
+
+/** The calls of `items`, `CLAIMS_PER_CALL` at a time, in order, in one pipeline; the replies of all, in order. */
+const inCalls = async <A>(redis: Redis, items: ReadonlyArray<A>, queue: (pipeline: ChainableCommander, items: ReadonlyArray<A>) => void) => {
+  const pipeline = redis.pipeline()
+  for (let from = 0; from < items.length; from += CLAIMS_PER_CALL) queue(pipeline, items.slice(from, from + CLAIMS_PER_CALL))
+  return replies(await pipeline.exec())
+}
 
 /** The namespace of claim keys and how long claims are kept. */
 export interface Options {
@@ -65,33 +88,25 @@ export interface Options {
 export const make = (options: Options) =>
   Effect.map(RedisClient, (redis) => {
     const retentionMs = Math.max(1, Math.round(Duration.toMillis(options.retention ?? Duration.days(1))))
-    const claim = defineScript(redis, "eddyDedupClaim", 1, claimScript)
-    const release = defineScript(redis, "eddyDedupRelease", 1, releaseScript)
+    const claim = defineScript(redis, "eddyDedupClaimMany", undefined, claimScript)
+    const release = defineScript(redis, "eddyDedupReleaseMany", undefined, releaseScript)
+    const keyOf = (c: Claim) => `${options.namespace}:${c.eventId}`
     return Deduper.of({
       claim: (claims) =>
         claims.length === 0 ? Effect.succeed([]) : Effect.tryPromise({
           try: async () => {
-            const out: Array<ClaimResult> = []
-            for (let from = 0; from < claims.length; from += PIPELINE_COMMANDS) {
-              const pipeline = redis.pipeline()
-              for (const c of claims.slice(from, from + PIPELINE_COMMANDS)) {
-                claim.queue(pipeline, `${options.namespace}:${c.eventId}`, c.owner, retentionMs, c.payloadHash ?? "")
-              }
-              for (const r of replies(await pipeline.exec())) out.push(r === 1 ? true : typeof r === "string" ? conflict(r) : false)
-            }
-            return out
+            const calls = await inCalls(redis, claims, (pipeline, batch) =>
+              claim.queue(pipeline, batch.length, ...batch.map(keyOf), retentionMs, ...batch.flatMap((c) => [c.owner, c.payloadHash ?? ""])))
+            return (calls as ReadonlyArray<ReadonlyArray<number | string>>).flatMap((answers) =>
+              answers.map((r): ClaimResult => r === 1 ? true : typeof r === "string" ? conflict(r) : false)
+            )
           },
           catch: toDeduperError(`check ${claims.length} event ids`)
         }),
       release: (claims) =>
         claims.length === 0 ? Effect.void : Effect.tryPromise({
-          try: async () => {
-            for (let from = 0; from < claims.length; from += PIPELINE_COMMANDS) {
-              const pipeline = redis.pipeline()
-              for (const c of claims.slice(from, from + PIPELINE_COMMANDS)) release.queue(pipeline, `${options.namespace}:${c.eventId}`, c.owner)
-              replies(await pipeline.exec())
-            }
-          },
+          try: () =>
+            inCalls(redis, claims, (pipeline, batch) => release.queue(pipeline, batch.length, ...batch.map(keyOf), ...batch.map((c) => c.owner))),
           catch: toDeduperError(`release ${claims.length} event ids`)
         })
     })

@@ -46,17 +46,17 @@ describe("RedisDeduper", () => {
       expect(yield* dedup.claim([{ eventId: "e", owner: "s/2/0", payloadHash: "aa" }])).toEqual([true])
     }))
 
-  it.scopedLive("a chunk larger than one pipeline: answers stay aligned, and the first claim of an id wins across pipelines", () =>
+  it.scopedLive("a chunk larger than one script call: answers stay aligned, and the first claim of an id wins across calls", () =>
     Effect.gen(function*() {
       const { dedup } = yield* deduper()
-      // 2,500 claims go out as three pipelines; id 7 is claimed again in the third by another owner.
+      // 2,500 claims go out as three script calls; id 7 is claimed again in the third by another owner.
       const claims = Array.from({ length: 2_500 }, (_, i) => ({ eventId: `e-${i === 2_400 ? 7 : i}`, owner: `s/${i}/0`, payloadHash: "aa" }))
       const results = yield* dedup.claim(claims)
       expect(results).toHaveLength(2_500)
       expect(results.filter((r) => r !== true).length).toBe(1)
       expect(results[7]).toBe(true)
       expect(results[2_400]).toBe(false)
-      // Released across pipelines too: every id is free again for a new owner.
+      // Released across calls too: every id is free again for a new owner.
       yield* dedup.release(claims)
       const again = yield* dedup.claim(claims.slice(0, 2_400).map((c) => ({ ...c, owner: "t/1/0" })))
       expect(again.every((r) => r === true)).toBe(true)
