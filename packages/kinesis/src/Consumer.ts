@@ -7,7 +7,7 @@
 import * as Backoff from "@eddy/core/Backoff"
 import * as Leases from "@eddy/core/Leases"
 import type { Position, SourceRecord } from "@eddy/core/SourceRecord"
-import { Chunk, Clock, Deferred, type Duration, Effect, Either, Mailbox, Queue, Schedule, type Scope, Stream } from "effect"
+import { Chunk, Clock, Deferred, type Duration, Effect, Either, Fiber, Mailbox, Queue, Schedule, type Scope, Stream } from "effect"
 import * as Checkpointer from "./Checkpointer"
 import type { Kinesis, KinesisError } from "./Kinesis"
 import * as Shards from "./Shards"
@@ -147,12 +147,11 @@ export interface ShardStream {
   readonly shardId: string
   readonly lease: Leases.HeldLease
   /**
-   * The shard's batches from just after its checkpoint, each fetched when
-   * pulled: parsing a response is the worker's own CPU, so fetching ahead
-   * would hide little and hold megabytes longer. Each run starts at the
-   * checkpoint as of that run, so running it again after a failed batch
-   * re-reads from the last checkpoint; a `LATEST` start is pinned to when
-   * the lease was taken. Ends when the lease is lost or the consumer stops.
+   * The shard's batches from just after its checkpoint, one batch fetched
+   * ahead. Each run starts at the checkpoint as of that run, so running it
+   * again after a failed batch re-reads from the last checkpoint; a `LATEST`
+   * start is pinned to when the lease was taken. Ends when the lease is lost
+   * or the consumer stops.
    */
   readonly batches: Stream.Stream<ShardBatch, KinesisError>
   /** The user records of `batches`, without the batch details. */
@@ -252,11 +251,28 @@ export const leasedShard = (
       return options.source !== undefined ? options.source(id, shardId, from) : readShard(id, shardId, from, options)
     })).pipe(
       Stream.provideContext(context),
+      aheadByOne,
       Stream.interruptWhen(Effect.raceFirst(leaseLost, options.stopped ?? Effect.never))
     )
     const records = batches.pipe(Stream.filter((b) => Chunk.isNonEmpty(b.records)), Stream.map((b) => b.records))
     return { stream: id, shardId, lease, batches, records, checkpointer, leaseLost }
   })
+
+/**
+ * `self` with its next element fetched while the current one is processed,
+ * and no more: `Stream.buffer({ capacity: 1 })` also holds one in its queue
+ * and one waiting to enter it, and a batch of 10,000 records is megabytes.
+ */
+const aheadByOne = <A, E>(self: Stream.Stream<A, E>): Stream.Stream<A, E> =>
+  Stream.unwrapScoped(Effect.gen(function*() {
+    const scope = yield* Effect.scope
+    const pull = yield* Stream.toPull(self)
+    let next = yield* Effect.forkIn(pull, scope)
+    return Stream.repeatEffectChunkOption(Effect.flatMap(Effect.suspend(() => Fiber.join(next)), (chunk) =>
+      Effect.as(Effect.tap(Effect.forkIn(pull, scope), (fiber) => {
+        next = fiber
+      }), chunk)))
+  }))
 
 interface Running {
   readonly token: number

@@ -289,7 +289,7 @@ describe("Service", () => {
       expect(comparePosition(second, first)).toBe(1)
       expect(lease.checkpoint).toEqual(second)
       expect(lease.leaseOwner).toBeUndefined()
-      // Nothing after the batch in hand was processed.
+      // The batch fetched ahead was not processed.
       expect(gate.calls()).toBe(2)
     }))
 

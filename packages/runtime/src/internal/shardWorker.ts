@@ -163,7 +163,7 @@ export const run = (options: Options): Effect.Effect<Exit> =>
 
     /** Reads from the checkpoint until the shard ends, a failure calls for a re-read, or shutdown. */
     const read: Effect.Effect<End> = Effect.scoped(Effect.gen(function*() {
-      // Each run starts at the last checkpoint.
+      // Each run starts at the last checkpoint, with one batch fetched ahead while the current one is processed.
       const pull = yield* Stream.toPull(shard.batches)
       // The pull runs in a fiber of its own, so that a due checkpoint can be written while it waits, without cutting it short.
       let pulling: Fiber.RuntimeFiber<Either.Either<Chunk.Chunk<Consumer.ShardBatch>, Option.Option<KinesisError>>> | undefined
