@@ -90,21 +90,29 @@ export interface MemoryOptions {
   readonly retention?: Duration.DurationInput
 }
 
-/** In-memory dedup with retention, measured on the Effect clock (so `TestClock` drives it). */
+/** In-memory dedup with retention, measured on the Effect clock (so `TestClock` drives it); expired claims are dropped, so it holds one retention's claims at most. */
 export const makeMemory = (options: MemoryOptions = {}) =>
   Effect.sync(() => {
     const retentionMs = Duration.toMillis(options.retention ?? Duration.days(1))
     const claims = new Map<string, { owner: string; payloadHash: string | undefined; expiresAt: number }>()
+    // Claims are added in the order they expire (one retention, a clock that never goes back), so the expired ones come first.
+    const forgetExpired = (now: number) => {
+      for (const [eventId, held] of claims) {
+        if (held.expiresAt > now) return
+        claims.delete(eventId)
+      }
+    }
     return Deduper.of({
       claim: (batch) =>
-        Effect.map(Effect.clockWith((clock) => clock.currentTimeMillis), (now) =>
-          batch.map((claim) => {
+        Effect.map(Effect.clockWith((clock) => clock.currentTimeMillis), (now) => {
+          forgetExpired(now)
+          return batch.map((claim) => {
             const held = claims.get(claim.eventId)
-            if (held !== undefined && held.expiresAt > now) return decide(held, claim)
+            if (held !== undefined) return decide(held, claim)
             claims.set(claim.eventId, { owner: claim.owner, payloadHash: claim.payloadHash, expiresAt: now + retentionMs })
             return true
           })
-        ),
+        }),
       release: (batch) =>
         Effect.sync(() => {
           for (const { eventId, owner } of batch) if (claims.get(eventId)?.owner === owner) claims.delete(eventId)
