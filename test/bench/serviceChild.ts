@@ -170,7 +170,7 @@ const worker = Effect.gen(function*() {
   const redisClient = Layer.scoped(
     RedisClient.RedisClient,
     RedisClient.make().pipe(
-      Effect.mapError((e) => new Error(`the Redis row keeps its dedup claims in Redis: ${e.message} (start redis-server, as .ci/run does)`))
+      Effect.mapError((e) => new Error(`the Redis row keeps its dedup claims in Redis: ${e.message} (start redis-server on 127.0.0.1:6379)`))
     )
   )
   const deduper = dedup === "memory"

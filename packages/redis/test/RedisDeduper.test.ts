@@ -6,11 +6,11 @@ import * as RedisDeduper from "../src/RedisDeduper"
 import * as RedisServer from "./support/RedisServer"
 import * as Shared from "./support/Shared"
 
-/** A deduper on the shared server at `REDIS_URL` (default 127.0.0.1:6379) in a fresh namespace. */
+/** A deduper on a Redis server of its own, in a fresh namespace. */
 const deduper = (retention?: Duration.DurationInput) =>
   Effect.gen(function*() {
     const redis = yield* Shared.client
-    const namespace = yield* Shared.namespace("dedup").pipe(Effect.provideService(RedisClient.RedisClient, redis))
+    const namespace = yield* Shared.namespace("dedup")
     const dedup = yield* RedisDeduper.make({ namespace, ...(retention === undefined ? {} : { retention }) }).pipe(
       Effect.provideService(RedisClient.RedisClient, redis)
     )

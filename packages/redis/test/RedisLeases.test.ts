@@ -5,7 +5,7 @@ import * as RedisClient from "../src/RedisClient"
 import * as RedisLeases from "../src/RedisLeases"
 import * as Shared from "./support/Shared"
 
-/** The shared server at `REDIS_URL` (default 127.0.0.1:6379), one fresh namespace per test. */
+/** Leases on a Redis server of their own, in a fresh namespace. */
 const leases = (options: Omit<RedisLeases.Options, "namespace">) =>
   Effect.gen(function*() {
     const client = yield* Shared.client

@@ -30,7 +30,7 @@ const topItems = Pipeline.make({ name: "top_items", source: Sales, events: ["sal
 const pipelines = [revenue, sales, topItems]
 const items = ["a", "b", "c", "d", "e"]
 
-/** The shared stand-ins: kinesalite in process, DynamoDB Local (a JVM: started once for the file), the Redis server. */
+/** The shared stand-ins: kinesalite in process, DynamoDB Local (a JVM: started once for the file), a Redis server of its own. */
 class Env extends Context.Tag("test/Env")<Env, {
   readonly kinesis: Kinesis.KinesisApi
   readonly dynamo: DynamoClient.DynamoClient["Type"]
@@ -55,7 +55,7 @@ const stateOf = (backend: Backend, n: number) =>
   Effect.gen(function*() {
     const { dynamo, redis } = yield* Env
     if (backend === "redis") {
-      const namespace = yield* SharedRedis.namespace(`pf-${n}`).pipe(Effect.provideService(RedisClient.RedisClient, redis))
+      const namespace = yield* SharedRedis.namespace(`pf-${n}`)
       const client = Layer.succeed(RedisClient.RedisClient, redis)
       return {
         store: RedisStore.layer({ namespace: `${namespace}:aggregates` }).pipe(Layer.provide(client)),

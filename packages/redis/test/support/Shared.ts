@@ -1,18 +1,14 @@
-import { Config, Context, Effect, Layer, Redacted } from "effect"
+import { Effect } from "effect"
 import { randomUUID } from "node:crypto"
-import { defaultUrl, layerConfig, RedisClient } from "../../src/RedisClient"
+import { make } from "../../src/RedisClient"
+import * as RedisServer from "./RedisServer"
 
-/** The shared server's URL: `REDIS_URL`, default 127.0.0.1:6379. */
-export const url = Config.redacted("REDIS_URL").pipe(Config.withDefault(Redacted.make(defaultUrl)))
+/**
+ * A client of a `redis-server` of the test's own, both stopped with the
+ * scope: keys others left on the machine's server (a benchmark leaves
+ * hundreds of thousands) can neither slow the test nor be touched by it.
+ */
+export const client = Effect.flatMap(RedisServer.start({ persist: false }), (server) => make({ url: server.url }))
 
-/** A client of the shared server at `REDIS_URL` (default 127.0.0.1:6379), closed with the scope. */
-export const client = Effect.map(Layer.build(layerConfig({ url })), (context) => Context.get(context, RedisClient))
-
-/** A fresh namespace on the shared server; its keys are deleted when the scope closes. */
-export const namespace = (prefix: string) =>
-  Effect.flatMap(RedisClient, (redis) =>
-    Effect.acquireRelease(Effect.sync(() => `${prefix}-${randomUUID()}`), (namespace) =>
-      Effect.promise(async () => {
-        const keys = await redis.keys(`*${namespace}*`)
-        if (keys.length > 0) await redis.del(...keys)
-      }).pipe(Effect.ignore)))
+/** A fresh namespace, so tests on one server do not see each other's keys. */
+export const namespace = (prefix: string) => Effect.sync(() => `${prefix}-${randomUUID()}`)
