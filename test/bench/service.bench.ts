@@ -46,7 +46,7 @@ const SHARDS = 4
 const PER_AGGREGATE = 100
 const READ_LIMIT = 100
 const WAVE = 10_000
-const RUNS = 3
+const RUNS = 4
 const STREAM = "bench-orders"
 const here = dirname(fileURLToPath(import.meta.url))
 
@@ -171,16 +171,17 @@ export async function run(): Promise<void> {
         `${TOTAL.toLocaleString("en-US")} order events in ${(TOTAL / PER_AGGREGATE).toLocaleString("en-US")} KPL aggregates over ${SHARDS} shards ` +
           `(${Array.from(perShard.values()).join("/")}), written in ${((performance.now() - loadStarted) / 1000).toFixed(1)} s\n`
       )
-      const results: Array<{ readonly reader: Reader; readonly timed: ReadonlyArray<Result>; readonly memory: Result }> = []
-      for (const reader of readers) {
-        // The first run of each reader collects garbage at each sample to show the live heap; the others are timed undisturbed.
-        const memory = yield* runReader(script, endpoint, reader, true)
-        const timed: Array<Result> = []
-        for (let i = 1; i < RUNS; i++) timed.push(yield* runReader(script, endpoint, reader, false))
+      // The first run of each reader collects garbage at each sample to show the live heap; the others are timed
+      // undisturbed, the readers taking turns, so a machine that slows down during the benchmark slows them alike.
+      const results = yield* Effect.forEach(readers, (reader) =>
+        Effect.map(runReader(script, endpoint, reader, true), (memory) => ({ reader, memory, timed: [] as Array<Result> })))
+      for (let i = 1; i < RUNS; i++) {
+        for (const r of results) r.timed.push(yield* runReader(script, endpoint, r.reader, false))
+      }
+      for (const { memory, reader, timed } of results) {
         for (const r of [memory, ...timed]) {
           if (r.revenue !== revenue) return yield* Effect.dieMessage(`${reader.label} computed revenue ${r.revenue}, the events carry ${revenue}: the comparison is void`)
         }
-        results.push({ reader, timed, memory })
       }
       const baseline = median(results[0]!.timed.map((r) => r.rate))
       const baselineCpu = median(results[0]!.timed.map((r) => r.cpuSeconds))
