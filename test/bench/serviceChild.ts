@@ -152,7 +152,7 @@ const rawLoop = async (client: KinesisClient): Promise<Result> => {
 
 /**
  * Deletes a run's dedup claims, untimed: a run leaves hundreds of thousands
- * of keys, which would otherwise wait out their retention on the shared server.
+ * of keys, which would otherwise wait out their retention on the machine's server.
  */
 const deleteClaims = (namespace: string) =>
   Effect.flatMap(RedisClient.RedisClient, (redis) =>

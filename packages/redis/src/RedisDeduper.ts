@@ -63,9 +63,9 @@ const toDeduperError = (what: string) => (cause: unknown) => {
 }
 
 /**
- * Claims per script call. One call per claim cost a command object, a
- * promise and a timer in the client each, the most of a chunk's CPU and
- * garbage; a thousand keep each call's run on the server about a millisecond.
+ * Claims per script call. One call per claim cost the client a command
+ * object, a promise and a timer each, most of the deduper's CPU and garbage;
+ * a thousand claims keep each call's run on the server near a millisecond.
  */
 const CLAIMS_PER_CALL = 1_000
 
