@@ -1,7 +1,7 @@
 import { type Config, type ConfigError, Duration, Effect, Layer } from "effect"
 import { type Claim, type ClaimResult, conflict, Deduper, DeduperError, DeduperMisconfiguredError } from "@eddy/core/Deduper"
 import type { ChainableCommander, Redis } from "ioredis"
-import { defineScript, misconfiguredCodes, replies, replyCode } from "./internal/script"
+import { defineScript, misconfiguredCodes, replies, replyCode, type ScriptArg } from "./internal/script"
 import { RedisClient } from "./RedisClient"
 
 /**
@@ -91,12 +91,19 @@ export const make = (options: Options) =>
     const claim = defineScript(redis, "eddyDedupClaimMany", undefined, claimScript)
     const release = defineScript(redis, "eddyDedupReleaseMany", undefined, releaseScript)
     const keyOf = (c: Claim) => `${options.namespace}:${c.eventId}`
+    /** One claim call's arguments, in the script's order: the key count, the keys, the retention, each claim's owner and hash. */
+    const claimArgs = (batch: ReadonlyArray<Claim>) => {
+      const args: Array<ScriptArg> = [batch.length]
+      for (const c of batch) args.push(keyOf(c))
+      args.push(retentionMs)
+      for (const c of batch) args.push(c.owner, c.payloadHash ?? "")
+      return args
+    }
     return Deduper.of({
       claim: (claims) =>
         claims.length === 0 ? Effect.succeed([]) : Effect.tryPromise({
           try: async () => {
-            const calls = await inCalls(redis, claims, (pipeline, batch) =>
-              claim.queue(pipeline, batch.length, ...batch.map(keyOf), retentionMs, ...batch.flatMap((c) => [c.owner, c.payloadHash ?? ""])))
+            const calls = await inCalls(redis, claims, (pipeline, batch) => claim.queue(pipeline, ...claimArgs(batch)))
             return (calls as ReadonlyArray<ReadonlyArray<number | string>>).flatMap((answers) =>
               answers.map((r): ClaimResult => r === 1 ? true : typeof r === "string" ? conflict(r) : false)
             )
