@@ -6,14 +6,7 @@ import { Config, ConfigProvider, Effect, Option } from "effect"
 import type { Redis } from "ioredis"
 import * as RedisClient from "../src/RedisClient"
 import * as RedisStore from "../src/RedisStore"
-import * as RedisServer from "./support/RedisServer"
-
-/** A redis-server of this test and a client of it. */
-const started = Effect.gen(function*() {
-  const server = yield* RedisServer.start({ persist: false })
-  const client = yield* RedisClient.make({ url: server.url })
-  return { server, client }
-})
+import { started } from "./support/Shared"
 
 let suiteClient: Redis | undefined
 
