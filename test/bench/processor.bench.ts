@@ -17,7 +17,7 @@ import type { SourceRecord } from "@eddy/core/SourceRecord"
 import * as Store from "@eddy/core/Store"
 import { revenueByProductHourly } from "@eddy/commerce-analytics/pipelines"
 import { Effect, Either, Layer, ManagedRuntime, Schema } from "effect"
-import { median, table, type Times } from "./measure"
+import { medianTimesInTurns, table, type Times } from "./measure"
 
 const RECORDS = 10_000
 const RUNS = 21
@@ -72,61 +72,47 @@ const toRecords = (batch: ReadonlyArray<string>): Array<SourceRecord> =>
     arrivalTime: 0
   }))
 
-/** Times `body` after `setup`, which is not timed: medians over runs of wall-clock and of process CPU time. */
-const timeEach = async <S>(setup: () => Promise<S>, body: (s: S) => Promise<unknown> | unknown, teardown: (s: S) => Promise<void> = async () => {}): Promise<Times> => {
-  const wall: Array<number> = []
-  const cpu: Array<number> = []
-  for (let i = 0; i < WARMUP + RUNS; i++) {
-    const s = await setup()
-    const usage = process.cpuUsage()
-    const start = performance.now()
-    await body(s)
-    if (i >= WARMUP) {
-      wall.push(performance.now() - start)
-      const used = process.cpuUsage(usage)
-      cpu.push((used.user + used.system) / 1000)
-    }
-    await teardown(s)
-  }
-  return { wall: median(wall), cpu: median(cpu) }
-}
-
 export async function run(): Promise<void> {
   const batch = sampleOrders(RECORDS, { products: 200 }).map((e) => Buffer.from(encodeCommerceEvent(e)).toString("base64"))
   const bytes = batch.reduce((n, b) => n + (b.length * 3) / 4, 0)
 
   const expected = rawLoop(batch)
   const processorRuntime = () =>
-    Promise.resolve(
-      ManagedRuntime.make(
-        Processor.layer({ pipelines: [revenueByProductHourly], payloadHash: PayloadHash.sha256Hex }).pipe(
-          Layer.provideMerge(Layer.mergeAll(Store.layerMemory, Deduper.layerMemory(), DeadLetter.layerMemory))
-        )
+    ManagedRuntime.make(
+      Processor.layer({ pipelines: [revenueByProductHourly], payloadHash: PayloadHash.sha256Hex }).pipe(
+        Layer.provideMerge(Layer.mergeAll(Store.layerMemory, Deduper.layerMemory(), DeadLetter.layerMemory))
       )
     )
-  type Runtime = Awaited<ReturnType<typeof processorRuntime>>
+  type Runtime = ReturnType<typeof processorRuntime>
   // Check the processor computes what the loops compute, so the comparison is fair.
-  const check = await processorRuntime()
+  const check = processorRuntime()
   const { outcomes } = await check.runPromise(Effect.flatMap(Processor.Processor, (p) => p.process(toRecords(batch))))
   if (outcomes.some((o) => o._tag !== "Applied")) throw new Error("benchmark batch did not apply cleanly")
   await check.dispose()
 
-  const raw = await timeEach(async () => undefined, () => rawLoop(batch))
-  const schema = await timeEach(async () => undefined, () => {
-    if (schemaLoop(batch).size !== expected.size) throw new Error("schema loop disagrees with the raw loop")
-  })
-  const decoder = await timeEach(async () => undefined, () => {
-    if (decoderLoop(batch).size !== expected.size) throw new Error("decoder loop disagrees with the raw loop")
-  })
-  const processor = await timeEach(
-    async () => {
-      const runtime = await processorRuntime()
-      await runtime.runtime()
-      return runtime
+  const [raw, schema, decoder, processor] = await medianTimesInTurns([
+    { body: () => rawLoop(batch) },
+    {
+      body: () => {
+        if (schemaLoop(batch).size !== expected.size) throw new Error("schema loop disagrees with the raw loop")
+      }
     },
-    (runtime: Runtime) => runtime.runPromise(Effect.flatMap(Processor.Processor, (p) => p.process(toRecords(batch)))),
-    (runtime) => runtime.dispose()
-  )
+    {
+      body: () => {
+        if (decoderLoop(batch).size !== expected.size) throw new Error("decoder loop disagrees with the raw loop")
+      }
+    },
+    {
+      // A fresh runtime per run, built before the clock starts: every run is a first delivery.
+      setup: async () => {
+        const runtime = processorRuntime()
+        await runtime.runtime()
+        return runtime
+      },
+      body: (runtime: Runtime) => runtime.runPromise(Effect.flatMap(Processor.Processor, (p) => p.process(toRecords(batch)))),
+      teardown: (runtime: Runtime) => runtime.dispose()
+    }
+  ], RUNS, WARMUP)
 
   const row = (path: string, t: Times) => ({
     path,
@@ -136,7 +122,7 @@ export async function run(): Promise<void> {
     "cpu ms": t.cpu,
     "cpu x raw": t.cpu / raw.cpu
   })
-  console.log(`${RECORDS.toLocaleString("en-US")} order events (${Math.round(bytes / RECORDS)} bytes each), ${expected.size} product-hours; median of ${RUNS} runs\n`)
+  console.log(`${RECORDS.toLocaleString("en-US")} order events (${Math.round(bytes / RECORDS)} bytes each), ${expected.size} product-hours; median of ${RUNS} runs, the four timed in turns\n`)
   table([
     row("(a) raw loop: base64 + JSON.parse + Map sums", raw),
     row("(b) same loop, Schema.decodeUnknownEither", schema),
